@@ -1,9 +1,23 @@
 //! Karst broker: a Kafka-compatible broker.
 //!
 //! Data flows one way: socket -> frame ([`connection`]) -> decoded request ->
-//! [`handler`] -> partition log ([`log`]) / coordinators -> encoded response ->
-//! socket. Cluster metadata lives as records in a metadata log applied to an
-//! in-memory image ([`metadata`]), the way KRaft does, so that one node and a
-//! cluster share one code path.
+//! [`handler`] -> partition log ([`log`]) via the [`replica`] manager, or
+//! cluster metadata ([`metadata`], changed through [`controller`]
+//! decisions) -> encoded response -> socket. Cluster metadata lives as
+//! records in a metadata log applied to an in-memory image, the way KRaft
+//! does, so that one node and a cluster share one code path.
 
+mod broker;
+pub mod config;
+mod connection;
+pub mod controller;
+pub(crate) mod handler;
+pub mod http;
 pub mod log;
+pub mod metadata;
+pub mod metrics;
+pub mod replica;
+mod server;
+mod storage_meta;
+
+pub use broker::{Broker, RunningBroker, StartError};

@@ -1,0 +1,255 @@
+//! One client connection: bytes <-> frames <-> requests.
+//!
+//! The read side decodes a frame, runs its handler and queues the reply; the
+//! write side sends replies strictly in request order. A reply may be a
+//! future (a produce waiting for fsync): the reader goes on with the next
+//! request meanwhile, so one connection pipelines without reordering. A frame
+//! that is oversized or cannot be decoded closes the connection, never the
+//! process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+
+use crate::broker::Broker;
+use crate::handler::{self, Reply, RequestContext};
+
+/// Replies queued ahead of the writer; past this the reader waits, which
+/// pushes back on a client that pipelines faster than we can answer.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Why a connection was closed by the broker.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectionError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame of {size} bytes is outside 8..={max} (socket.request.max.bytes)")]
+    FrameSize { size: i64, max: usize },
+    #[error("unknown api key {0}")]
+    UnknownApiKey(i16),
+    #[error("unsupported api {0:?}")]
+    UnsupportedApi(ApiKey),
+    #[error("unsupported version {version} of {api:?}")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("malformed {api:?} v{version} request: {reason}")]
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
+    #[error("could not encode {api:?} v{version} response: {reason}")]
+    Encode {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
+}
+
+/// A reply waiting its turn to be written.
+struct Queued {
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    received: Instant,
+    reply: Reply,
+}
+
+pub(crate) struct Connection {
+    broker: Arc<Broker>,
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    pub(crate) fn new(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) -> Self {
+        let (read, write) = socket.into_split();
+        Self {
+            broker,
+            reader: BufReader::with_capacity(64 * 1024, read),
+            writer: write,
+            peer,
+        }
+    }
+
+    /// Serves requests until the client closes, an error, or shutdown.
+    pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ConnectionError> {
+        let Self {
+            broker,
+            mut reader,
+            writer,
+            peer,
+        } = self;
+        let (tx, rx) = mpsc::channel(MAX_IN_FLIGHT);
+        let write_side = tokio::spawn(write_replies(broker.clone(), writer, rx));
+        let read_result = async {
+            loop {
+                let frame = tokio::select! {
+                    frame = read_frame(&mut reader, broker.config.socket_request_max_bytes) => frame?,
+                    _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                };
+                let Some(frame) = frame else { return Ok(()) };
+                let queued = handle_frame(&broker, peer, frame).await?;
+                if let Some(queued) = queued {
+                    if tx.send(queued).await.is_err() {
+                        return Ok(()); // the writer failed; it reports why
+                    }
+                }
+            }
+        }
+        .await;
+        drop(tx);
+        let write_result = write_side.await.unwrap_or(Ok(()));
+        if let Err(error) = &read_result {
+            if !matches!(error, ConnectionError::Io(_)) {
+                broker.metrics.frame_rejected();
+            }
+        }
+        read_result.and(write_result)
+    }
+}
+
+/// Reads one size-prefixed frame; `Ok(None)` on a clean end of stream.
+async fn read_frame(
+    reader: &mut BufReader<OwnedReadHalf>,
+    max: usize,
+) -> Result<Option<Bytes>, ConnectionError> {
+    let size = match reader.read_i32().await {
+        Ok(size) => size,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if size < 8 || size as usize > max {
+        return Err(ConnectionError::FrameSize {
+            size: size.into(),
+            max,
+        });
+    }
+    let mut frame = BytesMut::zeroed(size as usize);
+    reader.read_exact(&mut frame).await?;
+    Ok(Some(frame.freeze()))
+}
+
+/// Decodes a frame and runs its handler. `Ok(None)` when no reply is due
+/// (acks=0 produce).
+async fn handle_frame(
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    mut frame: Bytes,
+) -> Result<Option<Queued>, ConnectionError> {
+    let received = Instant::now();
+    let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api = ApiKey::try_from(api_key).map_err(|()| ConnectionError::UnknownApiKey(api_key))?;
+    let range = api.valid_versions();
+    if api != ApiKey::ApiVersions && !handler::is_supported(api) {
+        return Err(ConnectionError::UnsupportedApi(api));
+    }
+    if version < range.min || version > range.max {
+        if api == ApiKey::ApiVersions {
+            // Kafka answers an ApiVersions it does not know with v0 and
+            // UNSUPPORTED_VERSION, listing what it does support.
+            return Ok(Some(Queued {
+                correlation_id,
+                api,
+                version: 0,
+                received,
+                reply: Reply::Now(ResponseKind::ApiVersions(
+                    handler::api_versions::unsupported_version(),
+                )),
+            }));
+        }
+        return Err(ConnectionError::UnsupportedVersion { api, version });
+    }
+    let malformed = |e: anyhow::Error| ConnectionError::Malformed {
+        api,
+        version,
+        reason: format!("{e:#}"),
+    };
+    let header = RequestHeader::decode(&mut frame, api.request_header_version(version)).map_err(malformed)?;
+    let request = RequestKind::decode(api, &mut frame, version).map_err(malformed)?;
+    if frame.has_remaining() {
+        tracing::debug!(?api, version, trailing = frame.remaining(), "request has trailing bytes");
+    }
+    let ctx = RequestContext {
+        broker: broker.clone(),
+        header,
+        api,
+        version,
+        peer,
+    };
+    let reply = handler::dispatch(ctx, request).await;
+    if matches!(reply, Reply::None) {
+        broker.metrics.observe_request(api_key, received.elapsed().as_secs_f64());
+        return Ok(None);
+    }
+    Ok(Some(Queued {
+        correlation_id,
+        api,
+        version,
+        received,
+        reply,
+    }))
+}
+
+/// Writes replies in the order their requests arrived, flushing when no
+/// further reply is ready so that pipelined responses share syscalls.
+async fn write_replies(
+    broker: Arc<Broker>,
+    writer: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Queued>,
+) -> Result<(), ConnectionError> {
+    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    while let Some(queued) = rx.recv().await {
+        let response = match queued.reply {
+            Reply::Now(response) => response,
+            Reply::Later(future) => future.await,
+            Reply::None => continue,
+        };
+        buf.clear();
+        encode_response(&mut buf, queued.correlation_id, queued.api, queued.version, &response)?;
+        broker
+            .metrics
+            .observe_request(queued.api as i16, queued.received.elapsed().as_secs_f64());
+        writer.write_all(&buf).await?;
+        if rx.is_empty() {
+            writer.flush().await?;
+        }
+    }
+    writer.flush().await?;
+    writer.into_inner().shutdown().await.ok();
+    Ok(())
+}
+
+fn encode_response(
+    buf: &mut BytesMut,
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    response: &ResponseKind,
+) -> Result<(), ConnectionError> {
+    let encode_error = |e: anyhow::Error| ConnectionError::Encode {
+        api,
+        version,
+        reason: format!("{e:#}"),
+    };
+    buf.put_i32(0); // size, patched below
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header
+        .encode(buf, api.response_header_version(version))
+        .map_err(encode_error)?;
+    response.encode(buf, version).map_err(encode_error)?;
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! The controller's decisions, KRaft-style: admin operations are checked
+//! against the current metadata image and turned into metadata records.
+//! These functions are pure (image in, records out), so they are unit tested
+//! without a broker, and a Raft quorum leader can run them unchanged.
+
+mod configs;
+mod topics;
+
+pub use configs::{ConfigChange, ConfigOp, alter_config_records};
+pub use topics::{
+    NewTopic, TopicError, create_partition_records, create_topic_records, delete_topic_records,
+};

@@ -1,0 +1,239 @@
+//! Topic creation, partition growth and deletion.
+
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use crate::config::{BrokerConfig, validate_topic_config};
+use crate::metadata::{MetadataError, MetadataImage, MetadataRecord, topic_name};
+
+/// A topic to create, as CreateTopics or auto-creation asks for it.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1: `num.partitions`.
+    pub num_partitions: i32,
+    /// -1: `default.replication.factor`.
+    pub replication_factor: i16,
+    /// Explicit replica assignment per partition (CreateTopics `assignments`).
+    pub assignments: Vec<Vec<i32>>,
+    pub configs: Vec<(String, String)>,
+}
+
+/// Why a topic operation was refused; each maps to Kafka's error code.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("{0}")]
+    InvalidTopic(#[from] topic_name::InvalidTopicName),
+    #[error("topic '{0}' already exists")]
+    AlreadyExists(String),
+    #[error("topic '{0}' does not exist")]
+    UnknownTopic(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("topic '{0}' is internal and cannot be changed this way")]
+    Internal(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("topic deletion is disabled (delete.topic.enable=false)")]
+    DeletionDisabled,
+    #[error(transparent)]
+    Storage(#[from] MetadataError),
+}
+
+impl TopicError {
+    /// The Kafka error code for this refusal.
+    pub fn code(&self) -> ResponseError {
+        match self {
+            Self::InvalidTopic(_) | Self::Internal(_) => ResponseError::InvalidTopicException,
+            Self::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
+            Self::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+            Self::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+            Self::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+            Self::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+            Self::InvalidConfig(_) => ResponseError::InvalidConfig,
+            Self::DeletionDisabled => ResponseError::TopicDeletionDisabled,
+            Self::InvalidRequest(_) => ResponseError::InvalidRequest,
+            Self::Storage(_) => ResponseError::KafkaStorageError,
+        }
+    }
+}
+
+/// The most partitions one request may create for a topic; keeps a typo
+/// from creating millions of directories.
+const MAX_PARTITIONS: i32 = 100_000;
+
+/// Records that create `topic`, or why it cannot be created.
+pub fn create_topic_records(
+    image: &MetadataImage,
+    config: &BrokerConfig,
+    topic: &NewTopic,
+) -> Result<Vec<MetadataRecord>, TopicError> {
+    topic_name::validate(&topic.name)?;
+    if image.topic(&topic.name).is_some() {
+        return Err(TopicError::AlreadyExists(topic.name.clone()));
+    }
+    for (key, value) in &topic.configs {
+        validate_topic_config(key, value).map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
+    }
+    let assignments = if topic.assignments.is_empty() {
+        let partitions = match topic.num_partitions {
+            -1 => config.num_partitions,
+            n => n,
+        };
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err(TopicError::InvalidPartitions(format!(
+                "number of partitions must be between 1 and {MAX_PARTITIONS}, got {partitions}"
+            )));
+        }
+        let replication_factor = match topic.replication_factor {
+            -1 => config.default_replication_factor,
+            n => n,
+        };
+        place_replicas(image, 0, partitions, replication_factor)?
+    } else {
+        if topic.num_partitions != -1 || topic.replication_factor != -1 {
+            return Err(TopicError::InvalidRequest(
+                "both assignments and numPartitions/replicationFactor were given".into(),
+            ));
+        }
+        check_assignments(image, &topic.assignments)?;
+        topic.assignments.clone()
+    };
+    let id = Uuid::new_v4();
+    let mut records = vec![MetadataRecord::Topic {
+        name: topic.name.clone(),
+        id,
+    }];
+    records.extend(partition_records(id, 0, assignments));
+    records.extend(topic.configs.iter().map(|(name, value)| MetadataRecord::Config {
+        resource: crate::metadata::ConfigResourceKey::Topic(topic.name.clone()),
+        name: name.clone(),
+        value: Some(value.clone()),
+    }));
+    Ok(records)
+}
+
+/// Records that grow `topic` to `count` partitions.
+pub fn create_partition_records(
+    image: &MetadataImage,
+    topic: &str,
+    count: i32,
+    assignments: &[Vec<i32>],
+) -> Result<Vec<MetadataRecord>, TopicError> {
+    let existing = image
+        .topic(topic)
+        .ok_or_else(|| TopicError::UnknownTopic(topic.to_owned()))?;
+    let current = existing.partitions.len() as i32;
+    if count <= current {
+        return Err(TopicError::InvalidPartitions(format!(
+            "topic currently has {current} partitions, which is higher than or equal to the requested {count}"
+        )));
+    }
+    if count > MAX_PARTITIONS {
+        return Err(TopicError::InvalidPartitions(format!(
+            "number of partitions must be at most {MAX_PARTITIONS}, got {count}"
+        )));
+    }
+    let new = if assignments.is_empty() {
+        place_replicas(image, current, count - current, existing.replication_factor())?
+    } else {
+        if assignments.len() as i32 != count - current {
+            return Err(TopicError::InvalidReplicaAssignment(format!(
+                "{} assignments given for {} new partitions",
+                assignments.len(),
+                count - current
+            )));
+        }
+        check_assignments(image, assignments)?;
+        assignments.to_vec()
+    };
+    Ok(partition_records(existing.id, current, new).collect())
+}
+
+/// Records that delete `topic`.
+pub fn delete_topic_records(
+    image: &MetadataImage,
+    config: &BrokerConfig,
+    topic: &str,
+) -> Result<Vec<MetadataRecord>, TopicError> {
+    if !config.delete_topic_enable {
+        return Err(TopicError::DeletionDisabled);
+    }
+    let existing = image
+        .topic(topic)
+        .ok_or_else(|| TopicError::UnknownTopic(topic.to_owned()))?;
+    Ok(vec![MetadataRecord::RemoveTopic { id: existing.id }])
+}
+
+fn partition_records(
+    topic_id: Uuid,
+    first: i32,
+    assignments: Vec<Vec<i32>>,
+) -> impl Iterator<Item = MetadataRecord> {
+    assignments
+        .into_iter()
+        .enumerate()
+        .map(move |(i, replicas)| MetadataRecord::Partition {
+            topic_id,
+            partition: first + i as i32,
+            leader: replicas[0],
+            isr: replicas.clone(),
+            replicas,
+            leader_epoch: 0,
+        })
+}
+
+/// Round-robin placement over registered brokers, shifted per partition so
+/// leadership spreads evenly.
+fn place_replicas(
+    image: &MetadataImage,
+    first_partition: i32,
+    count: i32,
+    replication_factor: i16,
+) -> Result<Vec<Vec<i32>>, TopicError> {
+    let brokers: Vec<i32> = image.brokers.keys().copied().collect();
+    if replication_factor < 1 || replication_factor as usize > brokers.len() {
+        return Err(TopicError::InvalidReplicationFactor(format!(
+            "replication factor {replication_factor} is not between 1 and the {} available brokers",
+            brokers.len()
+        )));
+    }
+    Ok((first_partition..first_partition + count)
+        .map(|p| {
+            (0..replication_factor as usize)
+                .map(|r| brokers[(p as usize + r) % brokers.len()])
+                .collect()
+        })
+        .collect())
+}
+
+fn check_assignments(image: &MetadataImage, assignments: &[Vec<i32>]) -> Result<(), TopicError> {
+    let rf = assignments.first().map_or(0, Vec::len);
+    for replicas in assignments {
+        if replicas.is_empty() || replicas.len() != rf {
+            return Err(TopicError::InvalidReplicaAssignment(
+                "every partition needs the same, non-zero number of replicas".into(),
+            ));
+        }
+        let mut seen = replicas.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() != replicas.len() {
+            return Err(TopicError::InvalidReplicaAssignment(format!(
+                "duplicate broker in replica assignment {replicas:?}"
+            )));
+        }
+        if let Some(unknown) = replicas.iter().find(|b| !image.brokers.contains_key(b)) {
+            return Err(TopicError::InvalidReplicaAssignment(format!(
+                "broker {unknown} in the replica assignment is not registered"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! AlterConfigs (replace all overrides) and IncrementalAlterConfigs
+//! (SET / DELETE / APPEND / SUBTRACT) for topics; validate-only supported.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as LegacyResult;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::RequestContext;
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::util::str_bytes;
+use crate::broker::Broker;
+use crate::controller::{ConfigChange, ConfigOp, TopicError, alter_config_records};
+use crate::metadata::ConfigResourceKey;
+
+pub(crate) fn handle_alter(ctx: &RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|r| {
+            let changes: Vec<ConfigChange> = r
+                .configs
+                .iter()
+                .map(|c| ConfigChange {
+                    name: c.name.to_string(),
+                    op: c.value.as_ref().map_or(ConfigOp::Delete, |v| ConfigOp::Set(v.to_string())),
+                })
+                .collect();
+            let (code, message) = apply(&ctx.broker, r.resource_type, &r.resource_name, Ok(changes), true, request.validate_only);
+            LegacyResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name)
+                .with_error_code(code)
+                .with_error_message(message)
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+pub(crate) fn handle_incremental(
+    ctx: &RequestContext,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|r| {
+            let changes: Result<Vec<ConfigChange>, TopicError> = r
+                .configs
+                .iter()
+                .map(|c| {
+                    let value = c.value.as_ref().map(ToString::to_string).unwrap_or_default();
+                    let op = match c.config_operation {
+                        0 => ConfigOp::Set(value),
+                        1 => ConfigOp::Delete,
+                        2 => ConfigOp::Append(value),
+                        3 => ConfigOp::Subtract(value),
+                        other => {
+                            return Err(TopicError::InvalidRequest(format!(
+                                "unknown config operation {other} for {}",
+                                c.name
+                            )));
+                        }
+                    };
+                    Ok(ConfigChange {
+                        name: c.name.to_string(),
+                        op,
+                    })
+                })
+                .collect();
+            let (code, message) = apply(&ctx.broker, r.resource_type, &r.resource_name, changes, false, request.validate_only);
+            AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name)
+                .with_error_code(code)
+                .with_error_message(message)
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Validates and (unless `validate_only`) commits config changes to one
+/// resource; returns the error code and message for its result.
+fn apply(
+    broker: &Broker,
+    resource_type: i8,
+    resource_name: &StrBytes,
+    changes: Result<Vec<ConfigChange>, TopicError>,
+    replace_all: bool,
+    validate_only: bool,
+) -> (i16, Option<StrBytes>) {
+    let resource = match resource_type {
+        RESOURCE_TOPIC => ConfigResourceKey::Topic(resource_name.to_string()),
+        RESOURCE_BROKER => ConfigResourceKey::Broker(resource_name.parse().unwrap_or(broker.node_id)),
+        other => {
+            return (
+                ResponseError::InvalidRequest.code(),
+                Some(str_bytes(format!("unsupported resource type {other}"))),
+            );
+        }
+    };
+    let outcome = changes.and_then(|changes| {
+        broker.commit(|image| {
+            let records = alter_config_records(image, &resource, &changes, replace_all)?;
+            Ok((if validate_only { vec![] } else { records }, ()))
+        })
+    });
+    match outcome {
+        Ok(_) => (0, None),
+        Err(e) => (e.code().code(), Some(str_bytes(e.to_string()))),
+    }
+}

@@ -1,0 +1,128 @@
+//! Fetch: raw batch bytes from partition logs up to the high watermark,
+//! long-polling until `min_bytes` are available or `max_wait_ms` passes.
+//! Fetch sessions (KIP-227) are declined (session id 0): every request is a
+//! full fetch, which every client supports.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use uuid::Uuid;
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+    let broker = &ctx.broker;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let notify = broker.replicas.appended();
+    loop {
+        // Register for wake-ups before reading, so an append between the
+        // read and the wait is not missed.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (response, bytes, errored) = read_all(broker, &request);
+        let satisfied = bytes >= request.min_bytes.max(1) as usize || errored;
+        if satisfied || tokio::time::Instant::now() >= deadline {
+            for topic in &response.responses {
+                let sent: usize = topic
+                    .partitions
+                    .iter()
+                    .map(|p| p.records.as_ref().map_or(0, Bytes::len))
+                    .sum();
+                if sent > 0 {
+                    broker.metrics.topic_bytes_out(topic.topic.0.as_str(), sent as u64);
+                }
+            }
+            return response;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            // Deadline: one last read, then answer with what there is.
+            return read_all(broker, &request).0;
+        }
+    }
+}
+
+/// Reads every requested partition once. Returns the response, the bytes
+/// read and whether any partition reported an error.
+fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+    let image = broker.image();
+    let mut remaining = request.max_bytes.max(0) as usize;
+    let mut total = 0usize;
+    let mut errored = false;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let name = if topic.topic_id != Uuid::nil() {
+            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.topic.0.to_string())
+        };
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for wanted in &topic.partitions {
+            let data = match name.as_deref() {
+                None => error(wanted.partition, ResponseError::UnknownTopicId),
+                Some(name) => {
+                    // Kafka returns at least one batch for the first partition
+                    // with data even past max_bytes, so consumers progress.
+                    let budget = if total == 0 { remaining.max(1) } else { remaining };
+                    let limit = (wanted.partition_max_bytes.max(0) as usize).min(budget);
+                    read_partition(broker, name, wanted.partition, wanted.fetch_offset, limit, request.isolation_level)
+                }
+            };
+            errored |= data.error_code != 0;
+            let n = data.records.as_ref().map_or(0, Bytes::len);
+            total += n;
+            remaining = remaining.saturating_sub(n);
+            partitions.push(data);
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    (FetchResponse::default().with_responses(topics), total, errored)
+}
+
+fn read_partition(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    fetch_offset: i64,
+    max_bytes: usize,
+    _isolation_level: i8,
+) -> PartitionData {
+    let Some(partition) = broker.replicas.get(topic, index) else {
+        return error(index, ResponseError::UnknownTopicOrPartition);
+    };
+    // No transactions yet: the last stable offset is the high watermark.
+    let high_watermark = partition.high_watermark();
+    let base = PartitionData::default()
+        .with_partition_index(index)
+        .with_high_watermark(high_watermark)
+        .with_last_stable_offset(high_watermark)
+        .with_log_start_offset(partition.log.log_start_offset());
+    let records = if max_bytes == 0 {
+        Ok(Bytes::new())
+    } else {
+        partition.log.read(fetch_offset, max_bytes, high_watermark)
+    };
+    match records {
+        Ok(records) => base.with_records(Some(records)),
+        Err(e) => base.with_error_code(e.error_code().code()).with_records(Some(Bytes::new())),
+    }
+}
+
+fn error(index: i32, error: ResponseError) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(error.code())
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_records(Some(Bytes::new()))
+}

@@ -1,0 +1,107 @@
+//! Metadata: brokers, topics, partitions and their leaders. Unknown topics
+//! are auto-created when the client allows it and `auto.create.topics.enable`.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+
+use super::RequestContext;
+use super::util::str_bytes;
+use crate::metadata::{MetadataImage, TopicImage, topic_name};
+
+pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
+    let broker = &ctx.broker;
+    let mut image = broker.image();
+    let topics = match request.topics {
+        // v0 asks for all topics with an empty list; later versions with null.
+        None => image.topics.values().map(|t| describe(t)).collect(),
+        Some(list) if list.is_empty() && ctx.version == 0 => {
+            image.topics.values().map(|t| describe(t)).collect()
+        }
+        Some(list) => {
+            let mut out = Vec::with_capacity(list.len());
+            for wanted in list {
+                let entry = match wanted.name {
+                    Some(name) => {
+                        let name = name.0.as_str();
+                        match image.topic(name) {
+                            Some(t) => describe(t),
+                            None if request.allow_auto_topic_creation => {
+                                match broker.auto_create_topic(name) {
+                                    Some(Ok(t)) => {
+                                        image = broker.image();
+                                        describe(&t)
+                                    }
+                                    Some(Err(e)) => error_topic(Some(name), e.code()),
+                                    None => error_topic(Some(name), ResponseError::UnknownTopicOrPartition),
+                                }
+                            }
+                            None => {
+                                let code = if topic_name::validate(name).is_err() {
+                                    ResponseError::InvalidTopicException
+                                } else {
+                                    ResponseError::UnknownTopicOrPartition
+                                };
+                                error_topic(Some(name), code)
+                            }
+                        }
+                    }
+                    None => match image.topic_by_id(&wanted.topic_id) {
+                        Some(t) => describe(t),
+                        None => error_topic(None, ResponseError::UnknownTopicId)
+                            .with_topic_id(wanted.topic_id),
+                    },
+                };
+                out.push(entry);
+            }
+            out
+        }
+    };
+    MetadataResponse::default()
+        .with_brokers(brokers(&image))
+        .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
+        .with_controller_id(BrokerId(broker.node_id))
+        .with_topics(topics)
+}
+
+pub(crate) fn brokers(image: &MetadataImage) -> Vec<MetadataResponseBroker> {
+    image
+        .brokers
+        .values()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.node_id))
+                .with_host(str_bytes(b.host.clone()))
+                .with_port(b.port)
+                .with_rack(b.rack.clone().map(str_bytes))
+        })
+        .collect()
+}
+
+fn describe(topic: &TopicImage) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p.partition)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(p.replicas.iter().copied().map(BrokerId).collect())
+                .with_isr_nodes(p.isr.iter().copied().map(BrokerId).collect())
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(str_bytes(topic.name.clone()))))
+        .with_topic_id(topic.id)
+        .with_is_internal(topic_name::is_internal(&topic.name))
+        .with_partitions(partitions)
+}
+
+fn error_topic(name: Option<&str>, code: ResponseError) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_name(name.map(|n| TopicName(str_bytes(n))))
+        .with_error_code(code.code())
+}

@@ -1,0 +1,209 @@
+//! The in-memory image of cluster metadata: what every handler reads.
+//! Immutable once published; a change builds a new image by applying records.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::records::{ConfigResourceKey, MetadataRecord};
+
+/// A registered broker and its advertised Kafka endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerImage {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+/// A partition's placement and leadership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionImage {
+    pub partition: i32,
+    pub replicas: Vec<i32>,
+    /// In-sync replicas; always a subset of `replicas` containing the leader.
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+}
+
+/// A topic: its permanent id, partitions (index = partition number) and
+/// config overrides (only the keys set on the topic, as strings like Kafka).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicImage {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: Vec<PartitionImage>,
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicImage {
+    /// The replication factor (replicas of partition 0).
+    pub fn replication_factor(&self) -> i16 {
+        self.partitions
+            .first()
+            .map_or(0, |p| p.replicas.len() as i16)
+    }
+}
+
+/// All cluster metadata at one point of the metadata log.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    /// Offset of the last record applied (-1 when empty).
+    pub offset: i64,
+    pub brokers: BTreeMap<i32, BrokerImage>,
+    pub topics: BTreeMap<String, Arc<TopicImage>>,
+    pub topic_names_by_id: HashMap<Uuid, String>,
+    pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    pub next_producer_id: i64,
+}
+
+impl MetadataImage {
+    /// An empty image, before any record.
+    pub fn empty() -> Self {
+        Self {
+            offset: -1,
+            ..Self::default()
+        }
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&Arc<TopicImage>> {
+        self.topic_names_by_id
+            .get(id)
+            .and_then(|name| self.topics.get(name))
+    }
+
+    /// Applies one record. Records that refer to something unknown (a
+    /// partition of a removed topic) are ignored, as a replayed log may hold them.
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        self.offset += 1;
+        match record {
+            MetadataRecord::RegisterBroker {
+                node_id,
+                host,
+                port,
+                rack,
+            } => {
+                self.brokers.insert(
+                    *node_id,
+                    BrokerImage {
+                        node_id: *node_id,
+                        host: host.clone(),
+                        port: *port,
+                        rack: rack.clone(),
+                    },
+                );
+            }
+            MetadataRecord::Topic { name, id } => {
+                self.topic_names_by_id.insert(*id, name.clone());
+                self.topics.insert(
+                    name.clone(),
+                    Arc::new(TopicImage {
+                        name: name.clone(),
+                        id: *id,
+                        partitions: Vec::new(),
+                        configs: BTreeMap::new(),
+                    }),
+                );
+            }
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+            } => {
+                let Some(name) = self.topic_names_by_id.get(topic_id) else {
+                    return;
+                };
+                let Some(topic) = self.topics.get_mut(name) else {
+                    return;
+                };
+                let topic = Arc::make_mut(topic);
+                let image = PartitionImage {
+                    partition: *partition,
+                    replicas: replicas.clone(),
+                    isr: isr.clone(),
+                    leader: *leader,
+                    leader_epoch: *leader_epoch,
+                };
+                let index = *partition as usize;
+                if index < topic.partitions.len() {
+                    topic.partitions[index] = image;
+                } else if index == topic.partitions.len() {
+                    topic.partitions.push(image);
+                }
+            }
+            MetadataRecord::Config {
+                resource,
+                name,
+                value,
+            } => {
+                let configs = match resource {
+                    ConfigResourceKey::Topic(topic) => match self.topics.get_mut(topic) {
+                        Some(t) => &mut Arc::make_mut(t).configs,
+                        None => return,
+                    },
+                    ConfigResourceKey::Broker(id) => self.broker_configs.entry(*id).or_default(),
+                };
+                match value {
+                    Some(v) => configs.insert(name.clone(), v.clone()),
+                    None => configs.remove(name),
+                };
+            }
+            MetadataRecord::RemoveTopic { id } => {
+                if let Some(name) = self.topic_names_by_id.remove(id) {
+                    self.topics.remove(&name);
+                }
+            }
+            MetadataRecord::ProducerIds { next_producer_id } => {
+                self.next_producer_id = self.next_producer_id.max(*next_producer_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_partitions_and_configs_follow_records() {
+        let id = Uuid::new_v4();
+        let mut image = MetadataImage::empty();
+        image.apply(&MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        });
+        for p in 0..2 {
+            image.apply(&MetadataRecord::Partition {
+                topic_id: id,
+                partition: p,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+            });
+        }
+        image.apply(&MetadataRecord::Config {
+            resource: ConfigResourceKey::Topic("t".into()),
+            name: "retention.ms".into(),
+            value: Some("1000".into()),
+        });
+        let topic = image.topic("t").unwrap();
+        assert_eq!(topic.partitions.len(), 2);
+        assert_eq!(topic.configs["retention.ms"], "1000");
+        assert_eq!(image.topic_by_id(&id).unwrap().name, "t");
+        assert_eq!(image.offset, 3);
+
+        image.apply(&MetadataRecord::RemoveTopic { id });
+        assert!(image.topic("t").is_none());
+        assert!(image.topic_by_id(&id).is_none());
+    }
+}

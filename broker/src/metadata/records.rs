@@ -1,0 +1,51 @@
+//! The records of the metadata log. They are the only way metadata changes.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What a config record applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigResourceKey {
+    /// A topic, by name.
+    Topic(String),
+    /// A broker, by node id (dynamic broker configs).
+    Broker(i32),
+}
+
+/// One change to cluster metadata. Serialized into the metadata log, so
+/// variants and fields may be added but never renamed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MetadataRecord {
+    /// A broker announced itself with its advertised Kafka endpoint.
+    RegisterBroker {
+        node_id: i32,
+        host: String,
+        port: i32,
+        rack: Option<String>,
+    },
+    /// A topic came into being with a permanent id.
+    Topic { name: String, id: Uuid },
+    /// A partition of a topic: its replicas, in-sync replicas and leader.
+    /// Also written again when leadership or the ISR changes.
+    Partition {
+        topic_id: Uuid,
+        partition: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        leader: i32,
+        leader_epoch: i32,
+    },
+    /// A config override set (`Some`) or removed (`None`).
+    Config {
+        resource: ConfigResourceKey,
+        name: String,
+        value: Option<String>,
+    },
+    /// A topic and all its partitions were deleted.
+    RemoveTopic { id: Uuid },
+    /// Producer ids below `next_producer_id` are handed out; the next
+    /// InitProducerId allocation starts there.
+    ProducerIds { next_producer_id: i64 },
+}

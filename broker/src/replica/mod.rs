@@ -1,0 +1,12 @@
+//! Partition replicas hosted by this broker, with their leader state.
+//!
+//! Every partition has a leader state from day one (leader epoch, high
+//! watermark, ISR); on a single node the ISR is this node and the high
+//! watermark follows the log end offset. Replication will add follower fetch
+//! state here without changing the handlers.
+
+mod manager;
+mod partition;
+
+pub use manager::{ReplicaError, ReplicaManager};
+pub use partition::Partition;
