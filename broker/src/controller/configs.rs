@@ -101,3 +101,91 @@ fn list_edit(current: Option<&String>, value: &str, append: bool) -> String {
     }
     items.join(",")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn image_with_topic(configs: &[(&str, &str)]) -> MetadataImage {
+        let mut image = MetadataImage::empty();
+        image.apply(&MetadataRecord::Topic {
+            name: "t".into(),
+            id: Uuid::new_v4(),
+        });
+        for (k, v) in configs {
+            image.apply(&MetadataRecord::Config {
+                resource: ConfigResourceKey::Topic("t".into()),
+                name: (*k).into(),
+                value: Some((*v).into()),
+            });
+        }
+        image
+    }
+
+    fn change(name: &str, op: ConfigOp) -> ConfigChange {
+        ConfigChange {
+            name: name.into(),
+            op,
+        }
+    }
+
+    fn applied(image: &MetadataImage, records: &[MetadataRecord]) -> BTreeMap<String, String> {
+        let mut image = image.clone();
+        for r in records {
+            image.apply(r);
+        }
+        image.topic("t").unwrap().configs.clone()
+    }
+
+    #[test]
+    fn incremental_changes_touch_only_named_keys() {
+        let image = image_with_topic(&[("retention.ms", "1000"), ("cleanup.policy", "delete")]);
+        let resource = ConfigResourceKey::Topic("t".into());
+        let records = alter_config_records(
+            &image,
+            &resource,
+            &[
+                change("segment.bytes", ConfigOp::Set("1048576".into())),
+                change("retention.ms", ConfigOp::Delete),
+                change("cleanup.policy", ConfigOp::Append("compact".into())),
+            ],
+            false,
+        )
+        .unwrap();
+        let configs = applied(&image, &records);
+        assert_eq!(configs.get("segment.bytes").map(String::as_str), Some("1048576"));
+        assert_eq!(configs.get("cleanup.policy").map(String::as_str), Some("delete,compact"));
+        assert!(!configs.contains_key("retention.ms"));
+    }
+
+    #[test]
+    fn legacy_alter_replaces_all_overrides() {
+        let image = image_with_topic(&[("retention.ms", "1000")]);
+        let resource = ConfigResourceKey::Topic("t".into());
+        let records = alter_config_records(
+            &image,
+            &resource,
+            &[change("segment.bytes", ConfigOp::Set("1048576".into()))],
+            true,
+        )
+        .unwrap();
+        let configs = applied(&image, &records);
+        assert_eq!(configs.len(), 1);
+        assert!(configs.contains_key("segment.bytes"));
+    }
+
+    #[test]
+    fn invalid_values_and_unknown_topics_are_refused() {
+        let image = image_with_topic(&[]);
+        let bad = alter_config_records(
+            &image,
+            &ConfigResourceKey::Topic("t".into()),
+            &[change("retention.ms", ConfigOp::Set("soon".into()))],
+            false,
+        );
+        assert!(matches!(bad, Err(TopicError::InvalidConfig(_))));
+        let unknown = alter_config_records(&image, &ConfigResourceKey::Topic("x".into()), &[], false);
+        assert!(matches!(unknown, Err(TopicError::UnknownTopic(_))));
+    }
+}

@@ -237,3 +237,115 @@ fn check_assignments(image: &MetadataImage, assignments: &[Vec<i32>]) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_with_brokers(ids: &[i32]) -> MetadataImage {
+        let mut image = MetadataImage::empty();
+        for id in ids {
+            image.apply(&MetadataRecord::RegisterBroker {
+                node_id: *id,
+                host: "localhost".into(),
+                port: 9092,
+                rack: None,
+            });
+        }
+        image
+    }
+
+    fn new_topic(name: &str, partitions: i32, rf: i16) -> NewTopic {
+        NewTopic {
+            name: name.into(),
+            num_partitions: partitions,
+            replication_factor: rf,
+            assignments: vec![],
+            configs: vec![],
+        }
+    }
+
+    fn apply(image: &mut MetadataImage, records: &[MetadataRecord]) {
+        for r in records {
+            image.apply(r);
+        }
+    }
+
+    #[test]
+    fn created_topic_spreads_leaders_over_brokers() {
+        let mut image = image_with_brokers(&[1, 2, 3]);
+        let records = create_topic_records(&image, &BrokerConfig::default(), &new_topic("t", 6, 2)).unwrap();
+        apply(&mut image, &records);
+        let topic = image.topic("t").unwrap();
+        assert_eq!(topic.partitions.len(), 6);
+        let leaders: Vec<i32> = topic.partitions.iter().map(|p| p.leader).collect();
+        assert_eq!(leaders, vec![1, 2, 3, 1, 2, 3]);
+        assert!(topic.partitions.iter().all(|p| p.replicas.len() == 2 && p.isr == p.replicas));
+    }
+
+    #[test]
+    fn defaults_come_from_broker_config() {
+        let image = image_with_brokers(&[1]);
+        let mut config = BrokerConfig::default();
+        config.set("num.partitions", "3").unwrap();
+        let records = create_topic_records(&image, &config, &new_topic("t", -1, -1)).unwrap();
+        let partitions = records
+            .iter()
+            .filter(|r| matches!(r, MetadataRecord::Partition { .. }))
+            .count();
+        assert_eq!(partitions, 3);
+    }
+
+    #[test]
+    fn refusals_carry_kafka_error_codes() {
+        let mut image = image_with_brokers(&[1]);
+        let config = BrokerConfig::default();
+        let code = |r: Result<Vec<MetadataRecord>, TopicError>| r.unwrap_err().code();
+        assert_eq!(
+            code(create_topic_records(&image, &config, &new_topic("bad name", 1, 1))),
+            ResponseError::InvalidTopicException
+        );
+        assert_eq!(
+            code(create_topic_records(&image, &config, &new_topic("t", 0, 1))),
+            ResponseError::InvalidPartitions
+        );
+        assert_eq!(
+            code(create_topic_records(&image, &config, &new_topic("t", 1, 3))),
+            ResponseError::InvalidReplicationFactor
+        );
+        let mut with_config = new_topic("t", 1, 1);
+        with_config.configs.push(("no.such.config".into(), "1".into()));
+        assert_eq!(
+            code(create_topic_records(&image, &config, &with_config)),
+            ResponseError::InvalidConfig
+        );
+        let records = create_topic_records(&image, &config, &new_topic("t", 1, 1)).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(
+            code(create_topic_records(&image, &config, &new_topic("t", 1, 1))),
+            ResponseError::TopicAlreadyExists
+        );
+        assert_eq!(
+            code(create_partition_records(&image, "t", 1, &[])),
+            ResponseError::InvalidPartitions
+        );
+        assert_eq!(
+            code(create_partition_records(&image, "nope", 2, &[])),
+            ResponseError::UnknownTopicOrPartition
+        );
+    }
+
+    #[test]
+    fn partitions_grow_and_topics_delete() {
+        let mut image = image_with_brokers(&[1]);
+        let config = BrokerConfig::default();
+        let records = create_topic_records(&image, &config, &new_topic("t", 1, 1)).unwrap();
+        apply(&mut image, &records);
+        let records = create_partition_records(&image, "t", 4, &[]).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(image.topic("t").unwrap().partitions.len(), 4);
+        let records = delete_topic_records(&image, &config, "t").unwrap();
+        apply(&mut image, &records);
+        assert!(image.topic("t").is_none());
+    }
+}
