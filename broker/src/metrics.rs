@@ -1,0 +1,186 @@
+//! Prometheus metrics of the broker. Hot-path updates are atomic increments
+//! on children created once (per API at start, per topic on first use).
+
+use kafka_protocol::messages::ApiKey;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Highest API key number we keep a pre-created child for.
+const MAX_API_KEY: usize = 100;
+
+/// The broker's metrics and the registry that serves them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    request_latency: HistogramVec,
+    per_api: Vec<Option<(IntCounter, Histogram)>>,
+    bytes_in: IntCounterVec,
+    bytes_out: IntCounterVec,
+    messages_in: IntCounterVec,
+    log_size: IntGaugeVec,
+    connections: IntGauge,
+    connections_accepted: IntCounter,
+    frames_rejected: IntCounter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("karst_requests_total", "Kafka requests answered, by API"),
+            &["api"],
+        )
+        .expect("valid metric");
+        let request_latency = HistogramVec::new(
+            HistogramOpts::new("karst_request_duration_seconds", "Time from request decoded to response ready, by API")
+                .buckets(vec![0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+            &["api"],
+        )
+        .expect("valid metric");
+        let bytes_in = IntCounterVec::new(
+            Opts::new("karst_topic_bytes_in_total", "Record batch bytes produced, by topic"),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let bytes_out = IntCounterVec::new(
+            Opts::new("karst_topic_bytes_out_total", "Record batch bytes fetched, by topic"),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let messages_in = IntCounterVec::new(
+            Opts::new("karst_topic_messages_in_total", "Records produced, by topic"),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let log_size = IntGaugeVec::new(
+            Opts::new("karst_log_size_bytes", "Size of a partition's log on disk"),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        let connections = IntGauge::new("karst_connections", "Open client connections").expect("valid metric");
+        let connections_accepted =
+            IntCounter::new("karst_connections_accepted_total", "Client connections accepted").expect("valid metric");
+        let frames_rejected = IntCounter::new(
+            "karst_frames_rejected_total",
+            "Connections closed for an oversized, malformed or unsupported request",
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_latency.clone()),
+            Box::new(bytes_in.clone()),
+            Box::new(bytes_out.clone()),
+            Box::new(messages_in.clone()),
+            Box::new(log_size.clone()),
+            Box::new(connections.clone()),
+            Box::new(connections_accepted.clone()),
+            Box::new(frames_rejected.clone()),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        let per_api = (0..MAX_API_KEY as i16)
+            .map(|key| {
+                ApiKey::try_from(key).ok().map(|api| {
+                    let name = format!("{api:?}");
+                    (
+                        requests.with_label_values(&[name.as_str()]),
+                        request_latency.with_label_values(&[name.as_str()]),
+                    )
+                })
+            })
+            .collect();
+        Self {
+            registry,
+            requests,
+            request_latency,
+            per_api,
+            bytes_in,
+            bytes_out,
+            messages_in,
+            log_size,
+            connections,
+            connections_accepted,
+            frames_rejected,
+        }
+    }
+
+    /// Counts an answered request of `api_key` that took `seconds`.
+    pub fn observe_request(&self, api_key: i16, seconds: f64) {
+        if let Some(Some((count, latency))) = self.per_api.get(api_key as usize) {
+            count.inc();
+            latency.observe(seconds);
+        }
+    }
+
+    pub fn topic_bytes_in(&self, topic: &str, bytes: u64, messages: u64) {
+        self.bytes_in.with_label_values(&[topic]).inc_by(bytes);
+        self.messages_in.with_label_values(&[topic]).inc_by(messages);
+    }
+
+    pub fn topic_bytes_out(&self, topic: &str, bytes: u64) {
+        self.bytes_out.with_label_values(&[topic]).inc_by(bytes);
+    }
+
+    pub fn set_log_size(&self, topic: &str, partition: i32, bytes: u64) {
+        self.log_size
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(bytes as i64);
+    }
+
+    /// Forgets a deleted topic's series.
+    pub fn remove_topic(&self, topic: &str) {
+        let _ = self.bytes_in.remove_label_values(&[topic]);
+        let _ = self.bytes_out.remove_label_values(&[topic]);
+        let _ = self.messages_in.remove_label_values(&[topic]);
+        // Partition series are keyed by (topic, partition); reset them all.
+        self.log_size.reset();
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.inc();
+        self.connections_accepted.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.dec();
+    }
+
+    pub fn frame_rejected(&self) {
+        self.frames_rejected.inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode_text(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding into memory does not fail");
+        String::from_utf8(buf).expect("text format is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_topics_show_in_the_text_format() {
+        let m = Metrics::new();
+        m.observe_request(ApiKey::Produce as i16, 0.002);
+        m.topic_bytes_in("orders", 100, 2);
+        m.set_log_size("orders", 0, 4096);
+        let text = m.encode_text();
+        assert!(text.contains("karst_requests_total{api=\"Produce\"} 1"));
+        assert!(text.contains("karst_topic_bytes_in_total{topic=\"orders\"} 100"));
+        assert!(text.contains("karst_log_size_bytes{partition=\"0\",topic=\"orders\"} 4096"));
+    }
+}
