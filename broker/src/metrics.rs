@@ -14,8 +14,7 @@ const MAX_API_KEY: usize = 100;
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: IntCounterVec,
-    request_latency: HistogramVec,
+    /// Per-API request counter and latency, indexed by API key.
     per_api: Vec<Option<(IntCounter, Histogram)>>,
     bytes_in: IntCounterVec,
     bytes_out: IntCounterVec,
@@ -100,8 +99,6 @@ impl Metrics {
             .collect();
         Self {
             registry,
-            requests,
-            request_latency,
             per_api,
             bytes_in,
             bytes_out,

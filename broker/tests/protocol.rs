@@ -31,11 +31,12 @@ fn batch(values: &[&str], timestamp: i64, compression: Compression) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            sequence: i as i32,
             timestamp: timestamp + i as i64,
             key: Some(Bytes::from(format!("k{i}"))),
             value: Some(Bytes::from(v.to_string())),
             headers: Default::default(),
+                delete_horizon: false,
         })
         .collect();
     let mut buf = BytesMut::new();

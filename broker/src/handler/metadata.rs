@@ -28,6 +28,9 @@ pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Me
                         let name = name.0.as_str();
                         match image.topic(name) {
                             Some(t) => describe(t),
+                            None if topic_name::validate(name).is_err() => {
+                                error_topic(Some(name), ResponseError::InvalidTopicException)
+                            }
                             None if request.allow_auto_topic_creation => {
                                 match broker.auto_create_topic(name) {
                                     Some(Ok(t)) => {
@@ -38,14 +41,7 @@ pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Me
                                     None => error_topic(Some(name), ResponseError::UnknownTopicOrPartition),
                                 }
                             }
-                            None => {
-                                let code = if topic_name::validate(name).is_err() {
-                                    ResponseError::InvalidTopicException
-                                } else {
-                                    ResponseError::UnknownTopicOrPartition
-                                };
-                                error_topic(Some(name), code)
-                            }
+                            None => error_topic(Some(name), ResponseError::UnknownTopicOrPartition),
                         }
                     }
                     None => match image.topic_by_id(&wanted.topic_id) {

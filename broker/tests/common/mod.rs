@@ -45,7 +45,8 @@ impl RawClient {
     where
         R::Response: Decodable + HeaderVersion,
     {
-        self.send_frame(&encode_request(request, version, self.next_id()))
+        let id = self.next_id();
+        self.send_frame(&encode_request(request, version, id))
             .await
             .expect("write");
         let mut frame = self.read_frame().await.expect("response frame");

@@ -1,0 +1,46 @@
+//! Errors of the log, each with the Kafka error code a client receives.
+
+use kafka_protocol::ResponseError;
+
+/// Why a log operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("corrupt record batch: {0}")]
+    CorruptMessage(&'static str),
+    #[error("record batch magic {0} is not supported; only magic 2 (Kafka 0.11+) is")]
+    UnsupportedMagic(i8),
+    #[error("invalid record batch: {0}")]
+    InvalidRecord(&'static str),
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    MessageTooLarge { size: usize, max: usize },
+    #[error("offset {offset} is outside the log [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl LogError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LogError {
+        let context = context.into();
+        move |source| LogError::Io { context, source }
+    }
+
+    /// The Kafka error code for this failure.
+    pub fn error_code(&self) -> ResponseError {
+        match self {
+            Self::CorruptMessage(_) => ResponseError::CorruptMessage,
+            Self::UnsupportedMagic(_) | Self::InvalidRecord(_) => ResponseError::InvalidRecord,
+            Self::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+            Self::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            Self::Io { .. } => ResponseError::KafkaStorageError,
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Sparse indexes of a segment, kept in memory and appended to files in
+//! Kafka's layout: `.index` holds (relative offset u32, position u32) and
+//! `.timeindex` holds (timestamp i64, relative offset u32), big-endian. An
+//! entry is added every `index.interval.bytes` of log.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::Path;
+
+use super::LogError;
+
+/// Append-only file of fixed-size entries with their in-memory copy.
+#[derive(Debug)]
+struct EntryFile<const N: usize> {
+    file: File,
+    entries: Vec<[u8; N]>,
+}
+
+impl<const N: usize> EntryFile<N> {
+    /// Opens `path`; `fresh` discards what the file holds (it is rebuilt).
+    fn open(path: &Path, fresh: bool) -> Result<Self, LogError> {
+        let display = path.display().to_string();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(LogError::io(format!("open {display}")))?;
+        let mut entries = Vec::new();
+        if fresh {
+            file.set_len(0).map_err(LogError::io(format!("truncate {display}")))?;
+        } else {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map_err(LogError::io(format!("read {display}")))?;
+            entries = bytes
+                .chunks_exact(N)
+                .map(|c| c.try_into().expect("chunk of N bytes"))
+                .collect();
+        }
+        Ok(Self { file, entries })
+    }
+
+    fn push(&mut self, entry: [u8; N]) -> Result<(), LogError> {
+        self.file
+            .write_all(&entry)
+            .map_err(LogError::io("append index entry"))?;
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), LogError> {
+        self.file.sync_data().map_err(LogError::io("fsync index"))
+    }
+
+    /// Drops entries from `keep` on (after a truncation).
+    fn truncate(&mut self, keep: usize) -> Result<(), LogError> {
+        self.entries.truncate(keep);
+        self.file
+            .set_len((keep * N) as u64)
+            .map_err(LogError::io("truncate index"))
+    }
+}
+
+/// Offset index: the file position of some batches, by relative offset.
+#[derive(Debug)]
+pub(crate) struct OffsetIndex(EntryFile<8>);
+
+impl OffsetIndex {
+    pub(crate) fn open(path: &Path, fresh: bool) -> Result<Self, LogError> {
+        EntryFile::open(path, fresh).map(Self)
+    }
+
+    fn decode(e: &[u8; 8]) -> (u32, u32) {
+        (
+            u32::from_be_bytes(e[..4].try_into().expect("4 bytes")),
+            u32::from_be_bytes(e[4..].try_into().expect("4 bytes")),
+        )
+    }
+
+    pub(crate) fn append(&mut self, relative_offset: u32, position: u32) -> Result<(), LogError> {
+        let mut e = [0u8; 8];
+        e[..4].copy_from_slice(&relative_offset.to_be_bytes());
+        e[4..].copy_from_slice(&position.to_be_bytes());
+        self.0.push(e)
+    }
+
+    /// The position of the last indexed batch starting at or before
+    /// `relative_offset` (0 when none is).
+    pub(crate) fn lookup(&self, relative_offset: u32) -> u32 {
+        let entries = &self.0.entries;
+        let i = entries.partition_point(|e| Self::decode(e).0 <= relative_offset);
+        if i == 0 { 0 } else { Self::decode(&entries[i - 1]).1 }
+    }
+
+    /// The last entry: (relative offset, position).
+    pub(crate) fn last(&self) -> Option<(u32, u32)> {
+        self.0.entries.last().map(Self::decode)
+    }
+
+    /// Drops entries for positions at or past `position`.
+    pub(crate) fn truncate_to_position(&mut self, position: u32) -> Result<(), LogError> {
+        let keep = self.0.entries.partition_point(|e| Self::decode(e).1 < position);
+        self.0.truncate(keep)
+    }
+
+    pub(crate) fn sync(&self) -> Result<(), LogError> {
+        self.0.sync()
+    }
+}
+
+/// Time index: the first relative offset by which a timestamp was reached.
+#[derive(Debug)]
+pub(crate) struct TimeIndex(EntryFile<12>);
+
+impl TimeIndex {
+    pub(crate) fn open(path: &Path, fresh: bool) -> Result<Self, LogError> {
+        EntryFile::open(path, fresh).map(Self)
+    }
+
+    fn decode(e: &[u8; 12]) -> (i64, u32) {
+        (
+            i64::from_be_bytes(e[..8].try_into().expect("8 bytes")),
+            u32::from_be_bytes(e[8..].try_into().expect("4 bytes")),
+        )
+    }
+
+    /// Records that `timestamp` is the largest so far, reached at `relative_offset`.
+    /// Entries stay sorted by timestamp: smaller timestamps are not indexed.
+    pub(crate) fn append(&mut self, timestamp: i64, relative_offset: u32) -> Result<(), LogError> {
+        if self.last().is_some_and(|(ts, _)| ts >= timestamp) {
+            return Ok(());
+        }
+        let mut e = [0u8; 12];
+        e[..8].copy_from_slice(&timestamp.to_be_bytes());
+        e[8..].copy_from_slice(&relative_offset.to_be_bytes());
+        self.0.push(e)
+    }
+
+    /// The last entry: the segment's largest timestamp so far and where.
+    pub(crate) fn last(&self) -> Option<(i64, u32)> {
+        self.0.entries.last().map(Self::decode)
+    }
+
+    /// The relative offset of the last entry with a timestamp below
+    /// `timestamp`: a batch reaching `timestamp` starts at or after it.
+    pub(crate) fn lookup(&self, timestamp: i64) -> u32 {
+        let entries = &self.0.entries;
+        let i = entries.partition_point(|e| Self::decode(e).0 < timestamp);
+        if i == 0 { 0 } else { Self::decode(&entries[i - 1]).1 }
+    }
+
+    pub(crate) fn truncate_to_offset(&mut self, relative_offset: u32) -> Result<(), LogError> {
+        let keep = self.0.entries.partition_point(|e| Self::decode(e).1 < relative_offset);
+        self.0.truncate(keep)
+    }
+
+    pub(crate) fn sync(&self) -> Result<(), LogError> {
+        self.0.sync()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_find_the_floor_entry_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let mut index = OffsetIndex::open(&path, false).unwrap();
+        index.append(10, 4096).unwrap();
+        index.append(20, 8192).unwrap();
+        assert_eq!(index.lookup(5), 0);
+        assert_eq!(index.lookup(15), 4096);
+        assert_eq!(index.lookup(25), 8192);
+        drop(index);
+        let index = OffsetIndex::open(&path, false).unwrap();
+        assert_eq!(index.lookup(20), 8192);
+
+        let mut time = TimeIndex::open(&dir.path().join("0.timeindex"), false).unwrap();
+        time.append(100, 0).unwrap();
+        time.append(90, 3).unwrap();
+        time.append(200, 7).unwrap();
+        assert_eq!(time.last(), Some((200, 7)));
+        assert_eq!(time.lookup(150), 0);
+        assert_eq!(time.lookup(250), 7);
+    }
+}

@@ -1,0 +1,155 @@
+//! All partition logs of a data directory: opened at start (recovered after
+//! a crash), created and deleted as topics come and go, flushed at shutdown.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::{LogConfig, LogError, PartitionLog};
+
+/// Present in the data directory only after a clean shutdown.
+const CLEAN_SHUTDOWN_MARKER: &str = ".karst_clean_shutdown";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `orders-3` -> ("orders", 3). Topic names may contain '-', so the
+/// partition is after the last one. Other directories are not partitions.
+fn parse_partition_dir(name: &str) -> Option<(String, i32)> {
+    let (topic, partition) = name.rsplit_once('-')?;
+    if topic.is_empty() || topic.starts_with("__cluster_metadata") || topic.contains('.') && name.ends_with("-delete") {
+        return None;
+    }
+    let partition: i32 = partition.parse().ok()?;
+    crate::metadata::topic_name::validate(topic).ok()?;
+    Some((topic.to_owned(), partition))
+}
+
+#[derive(Debug)]
+pub struct LogManager {
+    dir: PathBuf,
+    logs: RwLock<HashMap<(String, i32), Arc<PartitionLog>>>,
+    /// Whether logs opened now must be recovered (no clean shutdown marker).
+    recovering: bool,
+}
+
+impl LogManager {
+    /// Opens every partition log under `dir`. Without a clean-shutdown
+    /// marker, each log's active segment is checked and a torn tail cut off.
+    pub fn open(dir: &Path, default_config: LogConfig) -> Result<Self, LogError> {
+        let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
+        let clean = marker.exists();
+        let mut logs = HashMap::new();
+        let entries = std::fs::read_dir(dir).map_err(LogError::io(format!("list {}", dir.display())))?;
+        let now = now_ms();
+        for entry in entries.filter_map(Result::ok) {
+            if !entry.path().is_dir() {
+                continue;
+            }
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+            let Some((topic, partition)) = parse_partition_dir(&name) else { continue };
+            let log = PartitionLog::open(&entry.path(), default_config.clone(), !clean, now)?;
+            logs.insert((topic, partition), log);
+        }
+        if clean {
+            std::fs::remove_file(&marker).map_err(LogError::io(format!("remove {}", marker.display())))?;
+        } else if !logs.is_empty() {
+            tracing::info!(partitions = logs.len(), "no clean shutdown marker: recovered log tails");
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            logs: RwLock::new(logs),
+            recovering: !clean,
+        })
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
+        self.logs.read().get(&(topic.to_owned(), partition)).cloned()
+    }
+
+    /// The log of a partition, created if missing; its config is set to `config`.
+    pub fn get_or_create(&self, topic: &str, partition: i32, config: LogConfig) -> Result<Arc<PartitionLog>, LogError> {
+        if let Some(log) = self.get(topic, partition) {
+            log.update_config(config);
+            return Ok(log);
+        }
+        let mut logs = self.logs.write();
+        if let Some(log) = logs.get(&(topic.to_owned(), partition)) {
+            log.update_config(config.clone());
+            return Ok(log.clone());
+        }
+        let dir = self.dir.join(format!("{topic}-{partition}"));
+        let log = PartitionLog::open(&dir, config, self.recovering, now_ms())?;
+        logs.insert((topic.to_owned(), partition), log.clone());
+        Ok(log)
+    }
+
+    pub fn all(&self) -> Vec<Arc<PartitionLog>> {
+        self.logs.read().values().cloned().collect()
+    }
+
+    /// Deletes every partition log of `topic`: directories are first renamed
+    /// out of the way (so a new topic of the same name starts clean), then removed.
+    pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
+        let doomed: Vec<i32> = {
+            let mut logs = self.logs.write();
+            let partitions: Vec<i32> = logs.keys().filter(|(t, _)| t == topic).map(|(_, p)| *p).collect();
+            for p in &partitions {
+                logs.remove(&(topic.to_owned(), *p));
+            }
+            partitions
+        };
+        for partition in doomed {
+            let dir = self.dir.join(format!("{topic}-{partition}"));
+            let trash = self.dir.join(format!("{topic}-{partition}.{}-delete", uuid::Uuid::new_v4().simple()));
+            std::fs::rename(&dir, &trash).map_err(LogError::io(format!("rename {}", dir.display())))?;
+            std::fs::remove_dir_all(&trash).map_err(LogError::io(format!("remove {}", trash.display())))?;
+        }
+        Ok(())
+    }
+
+    /// Applies retention to every log and runs due periodic flushes.
+    pub fn run_retention(&self, now_ms: i64) {
+        for log in self.all() {
+            if let Err(error) = log.enforce_retention(now_ms) {
+                tracing::error!(%error, "retention failed");
+            }
+            if let Err(error) = log.flush_if_due(now_ms) {
+                tracing::error!(%error, "periodic flush failed");
+            }
+        }
+    }
+
+    /// Flushes every log and writes the clean-shutdown marker, so that the
+    /// next start skips recovery.
+    pub fn shutdown(&self) -> Result<(), LogError> {
+        for log in self.all() {
+            log.flush_all()?;
+        }
+        let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
+        std::fs::write(&marker, b"").map_err(LogError::io(format!("write {}", marker.display())))?;
+        if let Ok(dir) = std::fs::File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_partition_dir;
+
+    #[test]
+    fn partition_directories_are_recognized() {
+        assert_eq!(parse_partition_dir("orders-3"), Some(("orders".into(), 3)));
+        assert_eq!(parse_partition_dir("my-topic-0"), Some(("my-topic".into(), 0)));
+        assert_eq!(parse_partition_dir("__cluster_metadata-0"), None);
+        assert_eq!(parse_partition_dir("orders-0.abc-delete"), None);
+        assert_eq!(parse_partition_dir("lost+found"), None);
+    }
+}

@@ -1,0 +1,609 @@
+//! The log of one partition: a set of segments, appended at the end, read
+//! from anywhere, trimmed at the start by retention and DeleteRecords.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+
+use super::batch::{self, BatchHeader, HEADER_SIZE};
+use super::config::{LogConfig, TimestampType};
+use super::segment::Segment;
+use super::{LogError, checkpoint};
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// The broker time stamped on the batches, or -1 under CreateTime.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Segments by base offset; the last one is the active segment.
+    /// Invariant: never empty, and contiguous in offsets.
+    segments: BTreeMap<i64, Segment>,
+    config: LogConfig,
+    /// Records appended since the last fsync and when the first of them was.
+    unflushed_records: i64,
+    unflushed_since_ms: Option<i64>,
+}
+
+impl State {
+    fn active(&self) -> &Segment {
+        self.segments.values().next_back().expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.values_mut().next_back().expect("a log always has a segment")
+    }
+}
+
+/// One partition's log. Appends are serialized; reads and fsyncs do their
+/// I/O without holding the append lock.
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    state: RwLock<State>,
+    /// Invariant: log start <= flushed <= log end (flushed may lag start
+    /// after DeleteRecords, which is harmless).
+    log_start_offset: AtomicI64,
+    log_end_offset: AtomicI64,
+    flushed_offset: AtomicI64,
+    /// One fsync in flight at a time; callers queued here share the next one.
+    flush_lock: tokio::sync::Mutex<()>,
+}
+
+impl PartitionLog {
+    /// Opens the log in `dir` (created if missing). With `needs_recovery`
+    /// (no clean shutdown) the active segment is verified batch by batch and
+    /// a torn tail is cut off.
+    pub fn open(dir: &Path, config: LogConfig, needs_recovery: bool, now_ms: i64) -> Result<Arc<Self>, LogError> {
+        std::fs::create_dir_all(dir).map_err(LogError::io(format!("create {}", dir.display())))?;
+        let mut bases: Vec<i64> = std::fs::read_dir(dir)
+            .map_err(LogError::io(format!("list {}", dir.display())))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".log")?.parse::<i64>().ok()
+            })
+            .collect();
+        bases.sort_unstable();
+        let checkpointed_start = checkpoint::read_log_start(dir)?;
+        if bases.is_empty() {
+            bases.push(checkpointed_start.unwrap_or(0));
+        }
+        let last = bases.len() - 1;
+        let mut segments = BTreeMap::new();
+        for (i, base) in bases.into_iter().enumerate() {
+            let segment = Segment::open(dir, base, needs_recovery && i == last, now_ms)?;
+            segments.insert(base, segment);
+        }
+        let state = State {
+            segments,
+            config,
+            unflushed_records: 0,
+            unflushed_since_ms: None,
+        };
+        let first_base = *state.segments.keys().next().expect("at least one segment");
+        let log_start = checkpointed_start.unwrap_or(first_base).max(first_base);
+        let log_end = state.active().next_offset;
+        Ok(Arc::new(Self {
+            dir: dir.to_owned(),
+            log_start_offset: AtomicI64::new(log_start.min(log_end)),
+            log_end_offset: AtomicI64::new(log_end),
+            flushed_offset: AtomicI64::new(log_end),
+            flush_lock: tokio::sync::Mutex::new(()),
+            state: RwLock::new(state),
+        }))
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// Bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.state.read().segments.values().map(Segment::size).sum()
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.state.read().config.clone()
+    }
+
+    pub fn update_config(&self, config: LogConfig) {
+        let mut state = self.state.write();
+        if state.config != config {
+            state.config = config;
+        }
+    }
+
+    /// Validates the batches of one produce request and appends them, all or
+    /// none, assigning offsets. Nothing is fsynced here; see [`Self::flush_to`].
+    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
+        // CRC and structure are checked before taking the lock.
+        let mut headers = batch::validate_all(&records)?;
+        let mut bytes = records.to_vec();
+        let mut state = self.state.write();
+        let config = state.config.clone();
+        if let Some(big) = headers.iter().find(|h| h.size > config.max_message_bytes) {
+            return Err(LogError::MessageTooLarge {
+                size: big.size,
+                max: config.max_message_bytes,
+            });
+        }
+        let log_append_time = (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let first_offset = state.active().next_offset;
+        let mut next = first_offset;
+        let mut pos = 0;
+        let mut record_count = 0i64;
+        for header in &mut headers {
+            let batch = &mut bytes[pos..pos + header.size];
+            batch::set_base_offset(batch, next);
+            header.base_offset = next;
+            if let Some(now) = log_append_time {
+                batch::set_log_append_time(batch, now);
+                header.max_timestamp = now;
+            }
+            next = header.last_offset() + 1;
+            record_count += i64::from(header.last_offset_delta) + 1;
+            pos += header.size;
+        }
+        let active = state.active();
+        let age = now_ms.saturating_sub(active.created_ms);
+        if !active.is_empty()
+            && (active.size() + bytes.len() as u64 > config.segment_bytes || age >= config.segment_ms)
+        {
+            self.roll(&mut state, first_offset, now_ms)?;
+        }
+        state
+            .active_mut()
+            .append(&bytes, &headers, config.index_interval_bytes)?;
+        state.unflushed_records += record_count;
+        state.unflushed_since_ms.get_or_insert(now_ms);
+        self.log_end_offset.store(next, Ordering::Release);
+        Ok(AppendInfo {
+            first_offset,
+            last_offset: next - 1,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: self.log_start_offset(),
+        })
+    }
+
+    /// Closes the active segment (fsyncing it) and starts one at `base_offset`.
+    fn roll(&self, state: &mut State, base_offset: i64, now_ms: i64) -> Result<(), LogError> {
+        state.active().sync()?;
+        self.flushed_offset.fetch_max(base_offset, Ordering::AcqRel);
+        let segment = Segment::open(&self.dir, base_offset, false, now_ms)?;
+        state.segments.insert(base_offset, segment);
+        Ok(())
+    }
+
+    /// Raw batches from the one holding `offset`, whole batches only, at most
+    /// `max_bytes` unless the first batch alone is larger (then it is returned
+    /// whole, so a consumer always progresses), and only batches that start
+    /// below `max_offset_exclusive` (the high watermark).
+    pub fn read(&self, offset: i64, max_bytes: usize, max_offset_exclusive: i64) -> Result<Bytes, LogError> {
+        let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        if offset < start || offset > end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: start,
+                log_end_offset: end,
+            });
+        }
+        if offset >= max_offset_exclusive.min(end) {
+            return Ok(Bytes::new());
+        }
+        let (file, mut pos, segment_end) = {
+            let state = self.state.read();
+            let Some((_, segment)) = state.segments.range(..=offset).next_back() else {
+                return Ok(Bytes::new());
+            };
+            (segment.file(), segment.position_hint(offset), segment.size())
+        };
+        // Skip the batches between the index entry and the one holding `offset`.
+        loop {
+            let Some(header) = read_header(&file, pos, segment_end)? else {
+                return Ok(Bytes::new());
+            };
+            if header.last_offset() >= offset {
+                break;
+            }
+            pos += header.size as u64;
+        }
+        let want = (max_bytes.max(HEADER_SIZE) as u64).min(segment_end - pos) as usize;
+        let mut buf = vec![0u8; want];
+        file.read_exact_at(&mut buf, pos)
+            .map_err(LogError::io(format!("read {}", self.dir.display())))?;
+        let mut keep = 0;
+        while keep + HEADER_SIZE <= buf.len() {
+            let header = BatchHeader::parse(&buf[keep..])?;
+            if header.base_offset >= max_offset_exclusive {
+                break;
+            }
+            if keep + header.size > buf.len() {
+                if keep == 0 {
+                    // The first batch is larger than max_bytes: send it whole.
+                    buf.resize(header.size, 0);
+                    file.read_exact_at(&mut buf, pos)
+                        .map_err(LogError::io(format!("read {}", self.dir.display())))?;
+                    keep = header.size;
+                }
+                break;
+            }
+            keep += header.size;
+        }
+        buf.truncate(keep);
+        Ok(Bytes::from(buf))
+    }
+
+    /// The first record at or after `timestamp`: (offset, its timestamp).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<(i64, i64)> {
+        let start = self.log_start_offset();
+        let hint = {
+            let state = self.state.read();
+            let segment = state
+                .segments
+                .values()
+                .find(|s| s.max_timestamp().is_some_and(|(ts, _)| ts >= timestamp))?;
+            segment.offset_hint_for_timestamp(timestamp).max(start)
+        };
+        let mut offset = hint;
+        let end = self.log_end_offset();
+        while offset < end {
+            let batch = self.read(offset, 1, end).ok()?;
+            let header = BatchHeader::parse(&batch).ok()?;
+            if header.max_timestamp >= timestamp {
+                return first_record_at_or_after(&batch, &header, timestamp, offset);
+            }
+            offset = header.last_offset() + 1;
+        }
+        None
+    }
+
+    /// The record with the largest timestamp: (timestamp, offset).
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let (ts, batch_offset) = {
+            let state = self.state.read();
+            state.segments.values().filter_map(Segment::max_timestamp).max_by_key(|(ts, _)| *ts)?
+        };
+        let batch = self.read(batch_offset.max(self.log_start_offset()), 1, i64::MAX).ok()?;
+        let header = BatchHeader::parse(&batch).ok()?;
+        first_record_at_or_after(&batch, &header, ts, 0).map(|(offset, ts)| (ts, offset))
+    }
+
+    /// Resolves once everything below `offset` is on disk. Concurrent callers
+    /// share fsyncs: while one runs, others queue, and the next one covers
+    /// everything appended before it started.
+    pub async fn flush_to(&self, offset: i64) -> Result<(), LogError> {
+        if self.flushed_offset.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let _turn = self.flush_lock.lock().await;
+        if self.flushed_offset.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let (file, target) = {
+            let mut state = self.state.write();
+            state.unflushed_records = 0;
+            state.unflushed_since_ms = None;
+            (state.active().file(), self.log_end_offset())
+        };
+        let dir = self.dir.display().to_string();
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(|e| LogError::io(format!("fsync {dir}"))(std::io::Error::other(e)))?
+            .map_err(LogError::io(format!("fsync {}", self.dir.display())))?;
+        self.flushed_offset.fetch_max(target, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Fsyncs when `flush.messages` or `flush.ms` asks for it (called
+    /// periodically, off the request path).
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<(), LogError> {
+        let due = {
+            let state = self.state.read();
+            let by_count = state.unflushed_records >= state.config.flush_messages;
+            let by_time = state
+                .unflushed_since_ms
+                .is_some_and(|since| now_ms.saturating_sub(since) >= state.config.flush_ms);
+            by_count || by_time
+        };
+        if due { self.flush_all() } else { Ok(()) }
+    }
+
+    /// Fsyncs the active segment and its indexes now (shutdown, periodic flush).
+    pub fn flush_all(&self) -> Result<(), LogError> {
+        let mut state = self.state.write();
+        let target = self.log_end_offset();
+        state.active().sync()?;
+        state.unflushed_records = 0;
+        state.unflushed_since_ms = None;
+        self.flushed_offset.fetch_max(target, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Moves the log start offset to `offset` (DeleteRecords) and deletes
+    /// segments wholly below it. Returns the new log start offset.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let offset = offset.min(self.log_end_offset());
+        let new_start = self.log_start_offset.fetch_max(offset, Ordering::AcqRel).max(offset);
+        checkpoint::write_log_start(&self.dir, new_start)?;
+        self.enforce_retention(i64::MIN)?;
+        Ok(self.log_start_offset())
+    }
+
+    /// Deletes closed segments that are below the log start offset, older
+    /// than `retention.ms`, or beyond `retention.bytes` (the latter two only
+    /// under `cleanup.policy=delete`). Returns how many were deleted.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        let removed: Vec<Segment> = {
+            let mut state = self.state.write();
+            let config = state.config.clone();
+            let log_start = self.log_start_offset();
+            let mut total: u64 = state.segments.values().map(Segment::size).sum();
+            let mut doomed = Vec::new();
+            let closed = state.segments.len() - 1;
+            for segment in state.segments.values().take(closed) {
+                let below_start = segment.next_offset <= log_start;
+                let expired = config.delete
+                    && config.retention_ms >= 0
+                    && now_ms != i64::MIN
+                    && segment
+                        .max_timestamp()
+                        .is_some_and(|(ts, _)| ts < now_ms.saturating_sub(config.retention_ms));
+                let oversized = config.delete
+                    && config.retention_bytes >= 0
+                    && total - segment.size() >= config.retention_bytes as u64;
+                if !(below_start || expired || oversized) {
+                    break;
+                }
+                total -= segment.size();
+                doomed.push(segment.base_offset);
+            }
+            let removed: Vec<Segment> = doomed.iter().filter_map(|b| state.segments.remove(b)).collect();
+            if let Some(first) = state.segments.keys().next() {
+                let moved = self.log_start_offset.fetch_max(*first, Ordering::AcqRel) < *first;
+                if moved {
+                    checkpoint::write_log_start(&self.dir, *first)?;
+                }
+            }
+            removed
+        };
+        let count = removed.len();
+        for segment in removed {
+            tracing::debug!(dir = %self.dir.display(), base_offset = segment.base_offset, "deleting segment");
+            segment.delete()?;
+        }
+        Ok(count)
+    }
+}
+
+/// Reads the header of the batch at `pos`, or `None` at the segment's end.
+fn read_header(file: &File, pos: u64, end: u64) -> Result<Option<BatchHeader>, LogError> {
+    if pos + HEADER_SIZE as u64 > end {
+        return Ok(None);
+    }
+    let mut buf = [0u8; HEADER_SIZE];
+    file.read_exact_at(&mut buf, pos)
+        .map_err(LogError::io("read batch header"))?;
+    BatchHeader::parse(&buf).map(Some)
+}
+
+/// The first record of `batch` with a timestamp >= `timestamp` and an offset
+/// >= `min_offset`, decoding the batch (it may be compressed).
+fn first_record_at_or_after(batch: &Bytes, header: &BatchHeader, timestamp: i64, min_offset: i64) -> Option<(i64, i64)> {
+    if header.is_log_append_time() {
+        return Some((header.base_offset.max(min_offset), header.max_timestamp));
+    }
+    let mut buf = batch.slice(..header.size);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).ok()?;
+    set.records
+        .iter()
+        .find(|r| r.timestamp >= timestamp && r.offset >= min_offset)
+        .map(|r| (r.offset, r.timestamp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::tests::batch;
+    use kafka_protocol::records::Compression;
+
+    fn open(dir: &Path, config: LogConfig, recover: bool) -> Arc<PartitionLog> {
+        PartitionLog::open(dir, config, recover, 1_000).unwrap()
+    }
+
+    fn small_segments() -> LogConfig {
+        LogConfig {
+            segment_bytes: 300,
+            ..LogConfig::default()
+        }
+    }
+
+    fn offsets(bytes: &Bytes) -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let h = BatchHeader::parse(&bytes[pos..]).unwrap();
+            out.push((h.base_offset, h.last_offset()));
+            pos += h.size;
+        }
+        out
+    }
+
+    #[test]
+    fn appends_assign_offsets_and_reads_return_whole_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LogConfig::default(), false);
+        assert_eq!(log.append(batch(3, 10, Compression::None), 1).unwrap().first_offset, 0);
+        let info = log.append(batch(2, 20, Compression::Lz4), 1).unwrap();
+        assert_eq!((info.first_offset, info.last_offset), (3, 4));
+        assert_eq!(log.log_end_offset(), 5);
+        assert_eq!(offsets(&log.read(0, 1 << 20, 5).unwrap()), vec![(0, 2), (3, 4)]);
+        // From the middle of a batch: the whole batch holding the offset.
+        assert_eq!(offsets(&log.read(4, 1 << 20, 5).unwrap()), vec![(3, 4)]);
+        // Bounded by the high watermark.
+        assert_eq!(offsets(&log.read(0, 1 << 20, 3).unwrap()), vec![(0, 2)]);
+        // max_bytes smaller than one batch still returns that batch.
+        assert_eq!(offsets(&log.read(0, 1, 5).unwrap()), vec![(0, 2)]);
+        assert!(log.read(5, 100, 5).unwrap().is_empty());
+        assert!(matches!(log.read(6, 100, 5), Err(LogError::OffsetOutOfRange { .. })));
+    }
+
+    #[test]
+    fn segments_roll_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_segments(), false);
+        for i in 0..20 {
+            log.append(batch(2, i * 10, Compression::None), 1).unwrap();
+        }
+        let segments = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+            .count();
+        assert!(segments > 3, "rolled into {segments} segments");
+        log.flush_all().unwrap();
+        drop(log);
+        let log = open(dir.path(), small_segments(), false);
+        assert_eq!(log.log_end_offset(), 40);
+        assert_eq!(offsets(&log.read(17, 1, 40).unwrap()), vec![(16, 17)]);
+        assert_eq!(log.append(batch(1, 0, Compression::None), 1).unwrap().first_offset, 40);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_off_on_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LogConfig::default(), false);
+        log.append(batch(2, 0, Compression::None), 1).unwrap();
+        log.append(batch(2, 0, Compression::None), 1).unwrap();
+        drop(log);
+        let path = dir.path().join("00000000000000000000.log");
+        let len = std::fs::metadata(&path).unwrap().len();
+        // A crash in the middle of the second batch.
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(len - 5).unwrap();
+        let log = open(dir.path(), LogConfig::default(), true);
+        assert_eq!(log.log_end_offset(), 2);
+        assert_eq!(log.append(batch(1, 0, Compression::None), 1).unwrap().first_offset, 2);
+        // A flipped byte is caught by the CRC.
+        drop(log);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        let log = open(dir.path(), LogConfig::default(), true);
+        assert_eq!(log.log_end_offset(), 2);
+    }
+
+    #[test]
+    fn invalid_input_appends_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            max_message_bytes: 200,
+            ..LogConfig::default()
+        };
+        let log = open(dir.path(), config, false);
+        let good = batch(1, 0, Compression::None);
+        let mut two = good.to_vec();
+        let mut bad = good.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        two.extend_from_slice(&bad);
+        assert!(matches!(log.append(Bytes::from(two), 1), Err(LogError::CorruptMessage(_))));
+        assert!(matches!(log.append(batch(40, 0, Compression::None), 1), Err(LogError::MessageTooLarge { .. })));
+        assert_eq!(log.log_end_offset(), 0);
+        // Random bytes: an error, never a panic, never an append.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let len = (seed % 300) as usize;
+            let mut junk = good.to_vec();
+            junk.resize(len.max(1), 0);
+            for b in junk.iter_mut().skip((seed % 7) as usize).step_by(3) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *b = seed as u8;
+            }
+            let _ = log.append(Bytes::from(junk), 1);
+        }
+        assert_eq!(log.log_end_offset(), 0);
+    }
+
+    #[test]
+    fn timestamps_find_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LogConfig::default(), false);
+        log.append(batch(2, 1_000, Compression::None), 1).unwrap();
+        log.append(batch(2, 5_000, Compression::Zstd), 1).unwrap();
+        assert_eq!(log.offset_for_timestamp(0), Some((0, 1_000)));
+        assert_eq!(log.offset_for_timestamp(1_001), Some((1, 1_001)));
+        assert_eq!(log.offset_for_timestamp(2_000), Some((2, 5_000)));
+        assert_eq!(log.offset_for_timestamp(5_001), Some((3, 5_001)));
+        assert_eq!(log.offset_for_timestamp(9_000), None);
+        assert_eq!(log.max_timestamp(), Some((5_001, 3)));
+    }
+
+    #[test]
+    fn retention_by_size_and_time_and_delete_records_move_log_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            retention_bytes: 600,
+            ..small_segments()
+        };
+        let log = open(dir.path(), config, false);
+        for i in 0..20 {
+            log.append(batch(2, i, Compression::None), 1).unwrap();
+        }
+        let before = log.size_bytes();
+        assert!(log.enforce_retention(1).unwrap() > 0);
+        assert!(log.size_bytes() < before);
+        assert!(log.size_bytes() >= 600);
+        let start = log.log_start_offset();
+        assert!(start > 0);
+        assert!(matches!(log.read(0, 100, 40), Err(LogError::OffsetOutOfRange { .. })));
+        assert_eq!(log.delete_records_before(30).unwrap(), 30);
+        drop(log);
+        let log = open(dir.path(), small_segments(), false);
+        assert_eq!(log.log_start_offset(), 30, "log start offset is persisted");
+
+        let expiring = LogConfig {
+            retention_ms: 1_000,
+            ..small_segments()
+        };
+        log.update_config(expiring);
+        log.enforce_retention(1_000_000).unwrap();
+        assert!(log.log_start_offset() > 30);
+        assert!(log.size_bytes() <= 300, "only the active segment is left");
+        assert!(!log.read(log.log_start_offset(), 100, 40).unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_flushes_share_fsyncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LogConfig::default(), false);
+        let mut waiters = Vec::new();
+        for _ in 0..50 {
+            let info = log.append(batch(1, 0, Compression::None), 1).unwrap();
+            let log = log.clone();
+            waiters.push(tokio::spawn(async move { log.flush_to(info.last_offset + 1).await }));
+        }
+        for w in waiters {
+            w.await.unwrap().unwrap();
+        }
+        assert!(log.flushed_offset.load(Ordering::Acquire) >= 50);
+    }
+}

@@ -1,0 +1,226 @@
+//! One segment: a `.log` file of record batches from `base_offset` on, with
+//! its offset and time indexes. Files are named by the zero-padded base offset.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::LogError;
+use super::batch::{self, BatchHeader, HEADER_SIZE};
+use super::index::{OffsetIndex, TimeIndex};
+
+/// `00000000000000000042` for base offset 42.
+pub(crate) fn file_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+/// Index density used when an index is rebuilt by scanning (Kafka's default
+/// `index.interval.bytes`); the density only affects lookup cost.
+const REBUILT_INDEX_INTERVAL: u64 = 4096;
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) base_offset: i64,
+    path: PathBuf,
+    file: Arc<File>,
+    /// Bytes of whole batches in the file. Invariant: equals the file length.
+    size: u64,
+    /// Offset after the last batch; `base_offset` when empty.
+    pub(crate) next_offset: i64,
+    index: OffsetIndex,
+    time_index: TimeIndex,
+    bytes_since_index_entry: u64,
+    /// Wall-clock time of the first append, for `segment.ms`.
+    pub(crate) created_ms: i64,
+}
+
+impl Segment {
+    fn paths(dir: &Path, base_offset: i64) -> (PathBuf, PathBuf, PathBuf) {
+        let stem = file_stem(base_offset);
+        (
+            dir.join(format!("{stem}.log")),
+            dir.join(format!("{stem}.index")),
+            dir.join(format!("{stem}.timeindex")),
+        )
+    }
+
+    /// Opens (or creates) the segment at `base_offset`. With `recover`, every
+    /// batch is checked and a torn or corrupt tail is cut off, and the indexes
+    /// are rebuilt; otherwise the files are trusted. `created_ms` is used when
+    /// the segment is empty.
+    pub(crate) fn open(dir: &Path, base_offset: i64, recover: bool, now_ms: i64) -> Result<Self, LogError> {
+        let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
+        let display = log_path.display().to_string();
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&log_path)
+            .map_err(LogError::io(format!("open {display}")))?;
+        let file_len = file.metadata().map_err(LogError::io(format!("stat {display}")))?.len();
+        let created_ms = file
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(now_ms, |d| d.as_millis() as i64);
+        let rebuild = recover || !index_path.exists() || !time_path.exists();
+        let mut segment = Self {
+            base_offset,
+            path: log_path,
+            file: Arc::new(file),
+            size: 0,
+            next_offset: base_offset,
+            index: OffsetIndex::open(&index_path, rebuild)?,
+            time_index: TimeIndex::open(&time_path, rebuild)?,
+            bytes_since_index_entry: 0,
+            created_ms: if file_len == 0 { now_ms } else { created_ms },
+        };
+        segment.scan(file_len, recover, rebuild)?;
+        Ok(segment)
+    }
+
+    /// Walks the batches of the file to find its end, checking CRCs when
+    /// `verify`, re-adding index entries when `reindex`, and truncating what
+    /// follows the last good batch.
+    fn scan(&mut self, file_len: u64, verify: bool, reindex: bool) -> Result<(), LogError> {
+        let mut pos = 0u64;
+        if !verify && !reindex {
+            // A clean segment: only the batches after the last index entry
+            // need walking to find the end.
+            if let Some((relative, position)) = self.index.last() {
+                pos = u64::from(position);
+                self.next_offset = self.base_offset + i64::from(relative);
+            }
+        }
+        let mut buf = Vec::new();
+        let mut header_buf = [0u8; HEADER_SIZE];
+        while pos + HEADER_SIZE as u64 <= file_len {
+            if self.file.read_exact_at(&mut header_buf, pos).is_err() {
+                break;
+            }
+            let Ok(header) = BatchHeader::parse(&header_buf) else { break };
+            if pos + header.size as u64 > file_len || header.base_offset < self.next_offset {
+                break;
+            }
+            if verify {
+                buf.resize(header.size, 0);
+                if self.file.read_exact_at(&mut buf, pos).is_err() || batch::validate(&buf, &header).is_err() {
+                    break;
+                }
+            }
+            if reindex {
+                self.index_batch(&header, pos)?;
+            }
+            pos += header.size as u64;
+            self.next_offset = header.last_offset() + 1;
+        }
+        if pos < file_len {
+            tracing::warn!(
+                segment = %self.path.display(),
+                valid_bytes = pos,
+                file_bytes = file_len,
+                "truncating a torn or corrupt log tail"
+            );
+            self.file
+                .set_len(pos)
+                .map_err(LogError::io(format!("truncate {}", self.path.display())))?;
+            self.index.truncate_to_position(pos as u32)?;
+            self.time_index
+                .truncate_to_offset((self.next_offset - self.base_offset) as u32)?;
+        }
+        self.size = pos;
+        Ok(())
+    }
+
+    fn index_batch(&mut self, header: &BatchHeader, position: u64) -> Result<(), LogError> {
+        let relative = (header.base_offset - self.base_offset) as u32;
+        if position == 0 || self.bytes_since_index_entry >= REBUILT_INDEX_INTERVAL {
+            self.index.append(relative, position as u32)?;
+            self.bytes_since_index_entry = 0;
+        }
+        self.bytes_since_index_entry += header.size as u64;
+        self.time_index.append(header.max_timestamp, relative)
+    }
+
+    /// Appends batches whose headers (offsets already assigned) are given.
+    pub(crate) fn append(
+        &mut self,
+        bytes: &[u8],
+        headers: &[BatchHeader],
+        index_interval_bytes: u64,
+    ) -> Result<(), LogError> {
+        (&*self.file)
+            .write_all(bytes)
+            .map_err(LogError::io(format!("append to {}", self.path.display())))?;
+        let mut position = self.size;
+        for header in headers {
+            let relative = (header.base_offset - self.base_offset) as u32;
+            if position == 0 || self.bytes_since_index_entry >= index_interval_bytes {
+                self.index.append(relative, position as u32)?;
+                self.bytes_since_index_entry = 0;
+            }
+            self.bytes_since_index_entry += header.size as u64;
+            self.time_index.append(header.max_timestamp, relative)?;
+            position += header.size as u64;
+            self.next_offset = header.last_offset() + 1;
+        }
+        self.size = position;
+        Ok(())
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    pub(crate) fn file(&self) -> Arc<File> {
+        self.file.clone()
+    }
+
+    /// A file position at or before the batch holding `offset`.
+    pub(crate) fn position_hint(&self, offset: i64) -> u64 {
+        u64::from(self.index.lookup((offset - self.base_offset).max(0) as u32))
+    }
+
+    /// A relative offset at or before the first batch reaching `timestamp`.
+    pub(crate) fn offset_hint_for_timestamp(&self, timestamp: i64) -> i64 {
+        self.base_offset + i64::from(self.time_index.lookup(timestamp))
+    }
+
+    /// The largest timestamp in the segment and the base offset of a batch
+    /// holding it, or `None` for an empty segment.
+    pub(crate) fn max_timestamp(&self) -> Option<(i64, i64)> {
+        self.time_index
+            .last()
+            .map(|(ts, rel)| (ts, self.base_offset + i64::from(rel)))
+    }
+
+    /// Makes the segment's data and indexes durable.
+    pub(crate) fn sync(&self) -> Result<(), LogError> {
+        self.file
+            .sync_data()
+            .map_err(LogError::io(format!("fsync {}", self.path.display())))?;
+        self.index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Removes the segment's files. Readers holding the file keep reading it.
+    pub(crate) fn delete(self) -> Result<(), LogError> {
+        let dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let (log, index, time) = Self::paths(&dir, self.base_offset);
+        for path in [log, index, time] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(format!("delete {}", path.display()))(e)),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! The ConfigMap with the broker's `server.properties`.
+//!
+//! Per-pod values (node id, advertised listeners) are not in the file: they
+//! come from environment variables set in the StatefulSet, which the broker
+//! reads as `KARST_*` overrides.
+
+use std::{collections::BTreeMap, fmt::Write};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+
+use super::labels::{config_map_name, object_meta};
+use crate::cluster::validate::ValidatedCluster;
+
+/// Key of the properties file in the ConfigMap.
+pub const SERVER_PROPERTIES: &str = "server.properties";
+/// Where the ConfigMap is mounted.
+pub const CONFIG_DIR: &str = "/etc/karst";
+/// Where the data volume is mounted.
+pub const DATA_DIR: &str = "/var/lib/karst";
+/// `log.dirs` inside the data volume.
+pub const LOG_DIRS: &str = "/var/lib/karst/data";
+
+/// Renders `server.properties`: the operator's properties, then the user's, sorted.
+pub fn render_server_properties(cluster: &ValidatedCluster) -> String {
+    let mut props = BTreeMap::new();
+    props.insert(
+        "listeners".to_owned(),
+        format!("PLAINTEXT://0.0.0.0:{}", cluster.kafka_port),
+    );
+    props.insert("log.dirs".to_owned(), LOG_DIRS.to_owned());
+    props.insert(
+        "karst.http.listener".to_owned(),
+        format!("0.0.0.0:{}", cluster.http_port),
+    );
+    for (k, v) in &cluster.broker_config {
+        props.insert(k.clone(), v.clone());
+    }
+    let mut out = format!(
+        "# Rendered by karst-operator for KafkaCluster {}/{}; edits are overwritten.\n",
+        cluster.namespace, cluster.name
+    );
+    for (k, v) in &props {
+        let _ = writeln!(out, "{}={}", escape(k, true), escape(v, false));
+    }
+    out
+}
+
+/// Escapes a key or value as Java's `Properties.store` does for the characters that matter.
+fn escape(s: &str, is_key: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '=' | ':' | '#' | '!' if is_key => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if is_key || i == 0 => out.push_str("\\ "),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Builds the ConfigMap.
+pub fn build(cluster: &ValidatedCluster) -> ConfigMap {
+    ConfigMap {
+        metadata: object_meta(cluster, config_map_name(&cluster.name)),
+        data: Some(BTreeMap::from([(
+            SERVER_PROPERTIES.to_owned(),
+            render_server_properties(cluster),
+        )])),
+        ..ConfigMap::default()
+    }
+}
+
+/// A stable hash (FNV-1a) of the ConfigMap data, put on the Pod template so
+/// that a config change marks the Pods for restart.
+pub fn config_hash(config_map: &ConfigMap) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in config_map.data.iter().flatten() {
+        for b in k.bytes().chain([0]).chain(v.bytes()).chain([0]) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::validate::tests::ClusterFixture;
+
+    #[test]
+    fn properties_hold_operator_and_user_settings() {
+        let v = ClusterFixture::new("demo", 1)
+            .config("log.retention.hours", "24")
+            .validated();
+        let props = render_server_properties(&v);
+        let lines: Vec<&str> = props.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [
+                "karst.http.listener=0.0.0.0:9644",
+                "listeners=PLAINTEXT://0.0.0.0:9092",
+                "log.dirs=/var/lib/karst/data",
+                "log.retention.hours=24",
+            ]
+        );
+    }
+
+    #[test]
+    fn values_with_newlines_cannot_inject_properties() {
+        let v = ClusterFixture::new("demo", 1)
+            .config("a", "x\nlisteners=evil")
+            .validated();
+        let props = render_server_properties(&v);
+        assert!(props.contains("a=x\\nlisteners=evil"), "{props}");
+        assert!(!props.lines().any(|l| l == "listeners=evil"));
+    }
+
+    #[test]
+    fn config_hash_changes_with_the_config() {
+        let a = build(&ClusterFixture::new("demo", 1).validated());
+        let b = build(
+            &ClusterFixture::new("demo", 1)
+                .config("num.partitions", "3")
+                .validated(),
+        );
+        assert_ne!(config_hash(&a), config_hash(&b));
+        assert_eq!(config_hash(&a), config_hash(&a.clone()));
+        assert_eq!(a.metadata.name.as_deref(), Some("demo-config"));
+        assert_eq!(
+            a.metadata.owner_references.as_ref().unwrap()[0].kind,
+            "KafkaCluster"
+        );
+    }
+}

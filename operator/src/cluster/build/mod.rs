@@ -1,0 +1,48 @@
+//! Pure builders: a [`ValidatedCluster`] in, the desired Kubernetes objects out.
+//! Nothing here reads the API server.
+
+pub mod config_map;
+pub mod labels;
+pub mod pdb;
+pub mod service;
+pub mod service_account;
+pub mod statefulset;
+
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{ConfigMap, Service, ServiceAccount},
+    policy::v1::PodDisruptionBudget,
+};
+
+use super::validate::ValidatedCluster;
+
+/// Every object a cluster consists of, in the order they are applied.
+#[derive(Debug, Clone)]
+pub struct DesiredCluster {
+    /// Identity of the broker Pods.
+    pub service_account: ServiceAccount,
+    /// `server.properties`.
+    pub config_map: ConfigMap,
+    /// Per-pod DNS names.
+    pub headless_service: Service,
+    /// What clients bootstrap from.
+    pub bootstrap_service: Service,
+    /// The brokers (applied after the ConfigMap they mount).
+    pub stateful_set: StatefulSet,
+    /// At most one broker down for voluntary disruptions.
+    pub pod_disruption_budget: PodDisruptionBudget,
+}
+
+/// Builds all objects of `cluster`.
+pub fn desired(cluster: &ValidatedCluster) -> DesiredCluster {
+    let config_map = config_map::build(cluster);
+    let config_hash = config_map::config_hash(&config_map);
+    DesiredCluster {
+        service_account: service_account::build(cluster),
+        headless_service: service::headless(cluster),
+        bootstrap_service: service::bootstrap(cluster),
+        stateful_set: statefulset::build(cluster, &config_hash),
+        pod_disruption_budget: pdb::build(cluster),
+        config_map,
+    }
+}

@@ -1,0 +1,448 @@
+//! The broker StatefulSet.
+//!
+//! `updateStrategy: OnDelete`: the operator, not the StatefulSet controller,
+//! decides when each broker restarts (rolling upgrades come later). Each Pod
+//! learns its node id from the ordinal (`apps.kubernetes.io/pod-index`) and
+//! advertises its stable DNS name under the headless Service.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::{
+        apps::v1::{
+            StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+            StatefulSetUpdateStrategy,
+        },
+        core::v1::{
+            Affinity, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+            HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+            PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, Probe,
+            TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
+            WeightedPodAffinityTerm,
+        },
+    },
+    apimachinery::pkg::{
+        api::resource::Quantity,
+        apis::meta::v1::{LabelSelector, ObjectMeta},
+        util::intstr::IntOrString,
+    },
+};
+
+use super::{
+    config_map::{CONFIG_DIR, DATA_DIR, SERVER_PROPERTIES},
+    labels::{config_map_name, headless_service_name, object_meta, selector_labels},
+};
+use crate::{cluster::validate::ValidatedCluster, crd::kafka_cluster::DeleteClaimPolicy};
+
+/// Pod template annotation carrying the hash of the rendered configuration.
+pub const CONFIG_HASH_ANNOTATION: &str = "kafka.karst.dev/config-hash";
+/// Name of the broker container.
+pub const CONTAINER_NAME: &str = "karst";
+
+/// The broker's environment: node id from the ordinal, advertised listener on the pod DNS name.
+pub fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
+    let field = |path: &str| {
+        Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.to_owned(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        })
+    };
+    vec![
+        EnvVar {
+            name: "KARST_NODE_ID".to_owned(),
+            value_from: field("metadata.labels['apps.kubernetes.io/pod-index']"),
+            ..EnvVar::default()
+        },
+        EnvVar {
+            name: "POD_NAME".to_owned(),
+            value_from: field("metadata.name"),
+            ..EnvVar::default()
+        },
+        EnvVar {
+            name: "KARST_ADVERTISED_LISTENERS".to_owned(),
+            value: Some(format!(
+                "PLAINTEXT://$(POD_NAME).{}.{}.svc.cluster.local:{}",
+                headless_service_name(&cluster.name),
+                cluster.namespace,
+                cluster.kafka_port
+            )),
+            ..EnvVar::default()
+        },
+    ]
+}
+
+fn http_probe(path: &str, initial_delay: i32, failure_threshold: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String("http".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(5),
+        failure_threshold: Some(failure_threshold),
+        ..Probe::default()
+    }
+}
+
+fn container(cluster: &ValidatedCluster) -> Container {
+    Container {
+        name: CONTAINER_NAME.to_owned(),
+        image: Some(cluster.image.clone()),
+        command: Some(vec![
+            "karst".to_owned(),
+            "--config".to_owned(),
+            format!("{CONFIG_DIR}/{SERVER_PROPERTIES}"),
+        ]),
+        env: Some(broker_env(cluster)),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("kafka".to_owned()),
+                container_port: cluster.kafka_port,
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some("http".to_owned()),
+                container_port: cluster.http_port,
+                protocol: Some("TCP".to_owned()),
+                ..ContainerPort::default()
+            },
+        ]),
+        readiness_probe: Some(http_probe("/readyz", 0, 3)),
+        liveness_probe: Some(http_probe("/healthz", 10, 6)),
+        resources: cluster.resources.clone(),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "data".to_owned(),
+                mount_path: DATA_DIR.to_owned(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "config".to_owned(),
+                mount_path: CONFIG_DIR.to_owned(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        ]),
+        ..Container::default()
+    }
+}
+
+fn affinity(cluster: &ValidatedCluster) -> Option<Affinity> {
+    if let Some(affinity) = &cluster.pod_template.affinity {
+        return Some(affinity.clone());
+    }
+    let topology_key = cluster.rack_topology_key.clone()?;
+    Some(Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        topology_key,
+                        label_selector: Some(LabelSelector {
+                            match_labels: Some(selector_labels(&cluster.name)),
+                            ..LabelSelector::default()
+                        }),
+                        ..PodAffinityTerm::default()
+                    },
+                },
+            ]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    })
+}
+
+fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpec {
+    let mut labels = cluster.pod_template.labels.clone();
+    labels.extend(selector_labels(&cluster.name));
+    let mut annotations = cluster.pod_template.annotations.clone();
+    annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), config_hash.to_owned());
+    if cluster.metrics_enabled {
+        annotations.insert("prometheus.io/scrape".to_owned(), "true".to_owned());
+        annotations.insert(
+            "prometheus.io/port".to_owned(),
+            cluster.http_port.to_string(),
+        );
+        annotations.insert("prometheus.io/path".to_owned(), "/metrics".to_owned());
+    }
+    let topology_spread_constraints = cluster.rack_topology_key.as_ref().map(|key| {
+        vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: key.clone(),
+            when_unsatisfiable: "ScheduleAnyway".to_owned(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(selector_labels(&cluster.name)),
+                ..LabelSelector::default()
+            }),
+            ..TopologySpreadConstraint::default()
+        }]
+    });
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(cluster.name.clone()),
+            containers: vec![container(cluster)],
+            affinity: affinity(cluster),
+            tolerations: (!cluster.pod_template.tolerations.is_empty())
+                .then(|| cluster.pod_template.tolerations.clone()),
+            topology_spread_constraints,
+            termination_grace_period_seconds: Some(60),
+            volumes: Some(vec![Volume {
+                name: "config".to_owned(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: config_map_name(&cluster.name),
+                    ..ConfigMapVolumeSource::default()
+                }),
+                ..Volume::default()
+            }]),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+fn volume_claim(cluster: &ValidatedCluster) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some("data".to_owned()),
+            labels: Some(selector_labels(&cluster.name)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".to_owned()]),
+            storage_class_name: cluster.storage_class.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_owned(),
+                    Quantity(cluster.storage_size.clone()),
+                )])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    }
+}
+
+/// Builds the StatefulSet; `config_hash` goes on the Pod template.
+pub fn build(cluster: &ValidatedCluster, config_hash: &str) -> StatefulSet {
+    let when_deleted = match cluster.delete_claim {
+        DeleteClaimPolicy::Retain => "Retain",
+        DeleteClaimPolicy::Delete => "Delete",
+    };
+    StatefulSet {
+        metadata: object_meta(cluster, cluster.name.clone()),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(cluster.replicas),
+            service_name: Some(headless_service_name(&cluster.name)),
+            selector: LabelSelector {
+                match_labels: Some(selector_labels(&cluster.name)),
+                ..LabelSelector::default()
+            },
+            pod_management_policy: Some("Parallel".to_owned()),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("OnDelete".to_owned()),
+                ..StatefulSetUpdateStrategy::default()
+            }),
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some(when_deleted.to_owned()),
+                    when_scaled: Some("Retain".to_owned()),
+                },
+            ),
+            template: pod_template(cluster, config_hash),
+            volume_claim_templates: Some(vec![volume_claim(cluster)]),
+            ..StatefulSetSpec::default()
+        }),
+        ..StatefulSet::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::validate::tests::ClusterFixture;
+
+    fn spec(sts: &StatefulSet) -> &StatefulSetSpec {
+        sts.spec.as_ref().unwrap()
+    }
+
+    #[test]
+    fn brokers_restart_only_when_the_operator_deletes_them() {
+        let sts = build(&ClusterFixture::new("demo", 3).validated(), "h");
+        assert_eq!(
+            spec(&sts)
+                .update_strategy
+                .as_ref()
+                .unwrap()
+                .type_
+                .as_deref(),
+            Some("OnDelete")
+        );
+        assert_eq!(spec(&sts).replicas, Some(3));
+        assert_eq!(spec(&sts).service_name.as_deref(), Some("demo-headless"));
+    }
+
+    #[test]
+    fn node_id_and_advertised_listener_come_from_the_pod() {
+        let env = broker_env(&ClusterFixture::new("demo", 3).validated());
+        let node_id = env.iter().find(|e| e.name == "KARST_NODE_ID").unwrap();
+        assert_eq!(
+            node_id
+                .value_from
+                .as_ref()
+                .unwrap()
+                .field_ref
+                .as_ref()
+                .unwrap()
+                .field_path,
+            "metadata.labels['apps.kubernetes.io/pod-index']"
+        );
+        let adv = env
+            .iter()
+            .find(|e| e.name == "KARST_ADVERTISED_LISTENERS")
+            .unwrap();
+        assert_eq!(
+            adv.value.as_deref(),
+            Some("PLAINTEXT://$(POD_NAME).demo-headless.ns1.svc.cluster.local:9092")
+        );
+        // POD_NAME must be declared before the variable that expands it.
+        let pos = |n: &str| env.iter().position(|e| e.name == n).unwrap();
+        assert!(pos("POD_NAME") < pos("KARST_ADVERTISED_LISTENERS"));
+    }
+
+    #[test]
+    fn container_runs_karst_with_the_config_and_probes_readyz() {
+        let sts = build(&ClusterFixture::new("demo", 1).validated(), "h");
+        let pod = spec(&sts).template.spec.as_ref().unwrap();
+        let c = &pod.containers[0];
+        assert_eq!(
+            c.command.as_deref().unwrap(),
+            ["karst", "--config", "/etc/karst/server.properties"]
+        );
+        assert_eq!(c.image.as_deref(), Some("karst:0.1.0"));
+        let ready = c
+            .readiness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap();
+        assert_eq!(ready.path.as_deref(), Some("/readyz"));
+        assert_eq!(ready.port, IntOrString::String("http".into()));
+        assert_eq!(
+            c.liveness_probe
+                .as_ref()
+                .unwrap()
+                .http_get
+                .as_ref()
+                .unwrap()
+                .path
+                .as_deref(),
+            Some("/healthz")
+        );
+        let http = c
+            .ports
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|p| p.name.as_deref() == Some("http"))
+            .unwrap();
+        assert_eq!(http.container_port, 9644);
+    }
+
+    #[test]
+    fn storage_becomes_a_volume_claim_template() {
+        let mut f = ClusterFixture::new("demo", 1).storage_size("50Gi");
+        f.0.spec.storage.storage_class = Some("fast".into());
+        f.0.spec.storage.delete_claim = DeleteClaimPolicy::Delete;
+        let sts = build(&f.validated(), "h");
+        let claim = &spec(&sts).volume_claim_templates.as_ref().unwrap()[0];
+        let claim_spec = claim.spec.as_ref().unwrap();
+        assert_eq!(claim_spec.storage_class_name.as_deref(), Some("fast"));
+        assert_eq!(
+            claim_spec
+                .resources
+                .as_ref()
+                .unwrap()
+                .requests
+                .as_ref()
+                .unwrap()["storage"]
+                .0,
+            "50Gi"
+        );
+        let policy = spec(&sts)
+            .persistent_volume_claim_retention_policy
+            .as_ref()
+            .unwrap();
+        assert_eq!(policy.when_deleted.as_deref(), Some("Delete"));
+    }
+
+    #[test]
+    fn rack_awareness_spreads_brokers_over_the_topology_key() {
+        let sts = build(
+            &ClusterFixture::new("demo", 3)
+                .rack("topology.kubernetes.io/zone")
+                .validated(),
+            "h",
+        );
+        let pod = spec(&sts).template.spec.as_ref().unwrap();
+        assert_eq!(
+            pod.topology_spread_constraints.as_ref().unwrap()[0].topology_key,
+            "topology.kubernetes.io/zone"
+        );
+        let anti = pod
+            .affinity
+            .as_ref()
+            .unwrap()
+            .pod_anti_affinity
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            anti.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+                .unwrap()[0]
+                .pod_affinity_term
+                .topology_key,
+            "topology.kubernetes.io/zone"
+        );
+    }
+
+    #[test]
+    fn config_hash_and_user_overrides_land_on_the_pod_template() {
+        let mut f = ClusterFixture::new("demo", 1);
+        f.0.spec
+            .pod_template
+            .labels
+            .insert("team".into(), "data".into());
+        f.0.spec
+            .pod_template
+            .labels
+            .insert("app.kubernetes.io/instance".into(), "spoofed".into());
+        f.0.spec
+            .pod_template
+            .annotations
+            .insert("note".into(), "x".into());
+        let sts = build(&f.validated(), "abc");
+        let meta = spec(&sts).template.metadata.as_ref().unwrap();
+        let labels = meta.labels.as_ref().unwrap();
+        assert_eq!(labels["team"], "data");
+        assert_eq!(
+            labels["app.kubernetes.io/instance"], "demo",
+            "operator labels win"
+        );
+        let annotations = meta.annotations.as_ref().unwrap();
+        assert_eq!(annotations[CONFIG_HASH_ANNOTATION], "abc");
+        assert_eq!(annotations["note"], "x");
+        assert_eq!(annotations["prometheus.io/port"], "9644");
+    }
+}

@@ -1,0 +1,213 @@
+//! Reads what a cluster's status depends on: its broker Pods.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::{Api, Client, api::ListParams};
+
+use super::build::{labels::selector_string, statefulset::CONFIG_HASH_ANNOTATION};
+
+/// One broker Pod as observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedPod {
+    /// Pod name.
+    pub name: String,
+    /// The Ready condition is True.
+    pub ready: bool,
+    /// `status.podIP`.
+    pub ip: Option<String>,
+    /// Config hash the Pod was created with.
+    pub config_hash: Option<String>,
+}
+
+/// What the brokers themselves report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerView {
+    /// No broker is ready, so none was asked.
+    NotAsked,
+    /// DescribeCluster answered.
+    Described {
+        /// Cluster id.
+        cluster_id: String,
+        /// Node ids of the registered brokers.
+        brokers: Vec<i32>,
+    },
+    /// No ready broker answered; the error of the last one tried.
+    Unreachable(String),
+}
+
+/// What the API server and the brokers say about a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedCluster {
+    /// Broker Pods, sorted by name.
+    pub pods: Vec<ObservedPod>,
+    /// The brokers' own view (filled by [`observe_brokers`]).
+    pub brokers: BrokerView,
+}
+
+impl Default for ObservedCluster {
+    fn default() -> Self {
+        Self {
+            pods: Vec::new(),
+            brokers: BrokerView::NotAsked,
+        }
+    }
+}
+
+impl ObservedCluster {
+    /// Number of ready brokers.
+    pub fn ready_brokers(&self) -> i32 {
+        i32::try_from(self.pods.iter().filter(|p| p.ready).count()).unwrap_or(i32::MAX)
+    }
+
+    /// `ip:port` of every ready broker: how the operator itself reaches the cluster.
+    pub fn ready_addresses(&self, kafka_port: i32) -> Vec<String> {
+        self.pods
+            .iter()
+            .filter(|p| p.ready)
+            .filter_map(|p| p.ip.as_ref())
+            .map(|ip| format!("{ip}:{kafka_port}"))
+            .collect()
+    }
+}
+
+/// Reading failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DereferenceError {
+    /// Listing the broker Pods failed.
+    #[error("listing broker pods of {namespace}/{cluster}: {source}")]
+    ListPods {
+        /// Namespace.
+        namespace: String,
+        /// Cluster.
+        cluster: String,
+        /// API error.
+        source: kube::Error,
+    },
+}
+
+impl DereferenceError {
+    /// Metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            DereferenceError::ListPods { .. } => "list_pods",
+        }
+    }
+}
+
+/// Reads the broker Pods of `cluster` in `namespace` (the brokers are asked separately).
+pub async fn observe(
+    client: &Client,
+    namespace: &str,
+    cluster: &str,
+) -> Result<ObservedCluster, DereferenceError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&selector_string(cluster)))
+        .await
+        .map_err(|source| DereferenceError::ListPods {
+            namespace: namespace.to_owned(),
+            cluster: cluster.to_owned(),
+            source,
+        })?;
+    Ok(observed_from_pods(list.items))
+}
+
+/// Pure part of [`observe`].
+pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
+    let mut pods: Vec<ObservedPod> = pods
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            let status = p.status.unwrap_or_default();
+            let ready = status
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            ObservedPod {
+                name: p.metadata.name.unwrap_or_default(),
+                ready,
+                ip: status.pod_ip,
+                config_hash: p
+                    .metadata
+                    .annotations
+                    .and_then(|mut a| a.remove(CONFIG_HASH_ANNOTATION)),
+            }
+        })
+        .collect();
+    pods.sort_by(|a, b| a.name.cmp(&b.name));
+    ObservedCluster {
+        pods,
+        brokers: BrokerView::NotAsked,
+    }
+}
+
+/// Asks the ready brokers (in turn) for DescribeCluster.
+pub async fn observe_brokers(addresses: &[String], timeout: std::time::Duration) -> BrokerView {
+    if addresses.is_empty() {
+        return BrokerView::NotAsked;
+    }
+    let mut last = String::new();
+    for addr in addresses {
+        let described = tokio::time::timeout(timeout, async {
+            karst_client::AdminClient::connect(addr.clone())
+                .await?
+                .describe_cluster()
+                .await
+        })
+        .await;
+        match described {
+            Ok(Ok(d)) => {
+                let mut brokers: Vec<i32> = d.brokers.iter().map(|b| b.node_id).collect();
+                brokers.sort_unstable();
+                return BrokerView::Described {
+                    cluster_id: d.cluster_id,
+                    brokers,
+                };
+            }
+            Ok(Err(e)) => last = format!("{addr}: {e}"),
+            Err(_) => last = format!("{addr}: no answer within {timeout:?}"),
+        }
+    }
+    BrokerView::Unreachable(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, ready: &str, ip: Option<&str>, deleting: bool) -> Pod {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name, "annotations": { CONFIG_HASH_ANNOTATION: "h1" } },
+            "status": { "podIP": ip, "conditions": [{ "type": "Ready", "status": ready }] },
+        }))
+        .unwrap();
+        if deleting {
+            pod.metadata.deletion_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                ));
+        }
+        pod
+    }
+
+    #[test]
+    fn only_ready_pods_with_an_ip_are_broker_addresses() {
+        let observed = observed_from_pods(vec![
+            pod("demo-1", "False", Some("10.0.0.2"), false),
+            pod("demo-0", "True", Some("10.0.0.1"), false),
+            pod("demo-2", "True", None, false),
+            pod("demo-3", "True", Some("10.0.0.4"), true),
+        ]);
+        assert_eq!(
+            observed
+                .pods
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["demo-0", "demo-1", "demo-2"]
+        );
+        assert_eq!(observed.ready_brokers(), 2);
+        assert_eq!(observed.ready_addresses(9092), ["10.0.0.1:9092"]);
+        assert_eq!(observed.pods[0].config_hash.as_deref(), Some("h1"));
+    }
+}

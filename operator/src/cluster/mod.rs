@@ -1,0 +1,9 @@
+//! The `KafkaCluster` controller: dereference -> validate -> build -> apply -> status.
+
+pub mod build;
+pub mod dereference;
+pub mod reconcile;
+pub mod status;
+pub mod validate;
+
+pub use reconcile::{ReconcileError, controller};

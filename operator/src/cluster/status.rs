@@ -1,0 +1,236 @@
+//! Pure computation of a cluster's status from what was observed.
+
+use super::{
+    build::service::bootstrap_servers,
+    dereference::{BrokerView, ObservedCluster},
+    validate::ValidatedCluster,
+};
+use crate::crd::{
+    Condition, ConditionStatus, KafkaClusterStatus,
+    conditions::{DEGRADED, PROGRESSING, READY, merge_conditions},
+};
+
+/// Status of a cluster whose objects were applied.
+pub fn compute(
+    cluster: &ValidatedCluster,
+    observed: &ObservedCluster,
+    previous: Option<&KafkaClusterStatus>,
+    now: &str,
+) -> KafkaClusterStatus {
+    let ready_brokers = observed.ready_brokers();
+    let generation = cluster.generation;
+    let waiting = |reason: &str, message: String, op: &'static str| {
+        (
+            Condition::new(READY, ConditionStatus::False, reason, message.clone()),
+            Condition::new(PROGRESSING, ConditionStatus::True, op, message),
+            op,
+        )
+    };
+    let (ready, progressing, operation) = if ready_brokers < cluster.replicas {
+        let op = if ready_brokers == 0 && previous.is_none_or(|p| p.ready_brokers <= 0) {
+            "Creating"
+        } else {
+            "WaitingForBrokers"
+        };
+        waiting(
+            "BrokersNotReady",
+            format!("{ready_brokers}/{} brokers ready", cluster.replicas),
+            op,
+        )
+    } else {
+        match &observed.brokers {
+            BrokerView::Described { .. } => (
+                Condition::new(
+                    READY,
+                    ConditionStatus::True,
+                    "AllBrokersReady",
+                    format!("{ready_brokers}/{} brokers ready", cluster.replicas),
+                ),
+                Condition::new(
+                    PROGRESSING,
+                    ConditionStatus::False,
+                    "Idle",
+                    "no operation in progress",
+                ),
+                "Idle",
+            ),
+            BrokerView::Unreachable(error) => waiting(
+                "BrokersUnreachable",
+                format!("pods are ready but no broker answers: {error}"),
+                "WaitingForBrokers",
+            ),
+            BrokerView::NotAsked => waiting(
+                "BrokersNotAsked",
+                "brokers not asked yet".to_owned(),
+                "WaitingForBrokers",
+            ),
+        }
+    };
+    let degraded = Condition::new(
+        DEGRADED,
+        ConditionStatus::False,
+        "AsExpected",
+        "spec is valid and applied",
+    );
+    let fresh = [ready, progressing, degraded]
+        .into_iter()
+        .map(|c| c.at_generation(generation))
+        .collect();
+    let previous_conditions = previous
+        .map(|p| p.conditions.as_slice())
+        .unwrap_or_default();
+    KafkaClusterStatus {
+        conditions: merge_conditions(previous_conditions, fresh, now),
+        observed_generation: generation,
+        ready_brokers,
+        bootstrap_servers: Some(bootstrap_servers(cluster)),
+        version: Some(cluster.version.clone()),
+        operation: Some(operation.to_owned()),
+        cluster_id: match &observed.brokers {
+            BrokerView::Described { cluster_id, .. } => Some(cluster_id.clone()),
+            _ => previous.and_then(|p| p.cluster_id.clone()),
+        },
+        brokers: match &observed.brokers {
+            BrokerView::Described { brokers, .. } => brokers.clone(),
+            _ => previous.map(|p| p.brokers.clone()).unwrap_or_default(),
+        },
+    }
+}
+
+/// Status of a cluster whose spec is invalid: Degraded names the field; the
+/// rest of the previous status (what is still running) is kept.
+pub fn invalid(
+    message: &str,
+    reason: &str,
+    generation: Option<i64>,
+    previous: Option<&KafkaClusterStatus>,
+    now: &str,
+) -> KafkaClusterStatus {
+    let mut status = previous.cloned().unwrap_or_default();
+    let previous_ready = previous
+        .and_then(|p| crate::crd::conditions::find(&p.conditions, READY))
+        .cloned()
+        .unwrap_or_else(|| Condition::new(READY, ConditionStatus::False, "InvalidSpec", message));
+    let fresh = vec![
+        Condition::new(DEGRADED, ConditionStatus::True, reason, message).at_generation(generation),
+        Condition::new(
+            PROGRESSING,
+            ConditionStatus::False,
+            "InvalidSpec",
+            "waiting for a valid spec",
+        )
+        .at_generation(generation),
+        previous_ready,
+    ];
+    status.conditions = merge_conditions(&status.conditions, fresh, now);
+    status.observed_generation = generation;
+    status.operation = Some("Blocked".to_owned());
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        cluster::{dereference::ObservedPod, validate::tests::ClusterFixture},
+        crd::conditions::find,
+    };
+
+    fn observed(ready: &[bool]) -> ObservedCluster {
+        ObservedCluster {
+            brokers: BrokerView::Described {
+                cluster_id: "c1".into(),
+                brokers: vec![0],
+            },
+            pods: ready
+                .iter()
+                .enumerate()
+                .map(|(i, &ready)| ObservedPod {
+                    name: format!("demo-{i}"),
+                    ready,
+                    ip: None,
+                    config_hash: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn ready_when_every_broker_is_ready() {
+        let v = ClusterFixture::new("demo", 3).validated();
+        let s = compute(&v, &observed(&[true, true, true]), None, "t1");
+        assert_eq!(
+            find(&s.conditions, READY).unwrap().status,
+            ConditionStatus::True
+        );
+        assert_eq!(
+            find(&s.conditions, PROGRESSING).unwrap().status,
+            ConditionStatus::False
+        );
+        assert_eq!(s.ready_brokers, 3);
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(s.bootstrap_servers.as_deref(), Some("demo.ns1.svc:9092"));
+        assert_eq!(s.version.as_deref(), Some("0.1.0"));
+        assert_eq!(s.operation.as_deref(), Some("Idle"));
+        assert_eq!(
+            (s.cluster_id.as_deref(), s.brokers.as_slice()),
+            (Some("c1"), &[0][..])
+        );
+    }
+
+    #[test]
+    fn ready_pods_whose_brokers_do_not_answer_are_not_ready() {
+        let v = ClusterFixture::new("demo", 1).validated();
+        let mut o = observed(&[true]);
+        o.brokers = BrokerView::Unreachable("10.0.0.1:9092: connection refused".into());
+        let s = compute(&v, &o, None, "t1");
+        let ready = find(&s.conditions, READY).unwrap();
+        assert_eq!(
+            (ready.status, ready.reason.as_str()),
+            (ConditionStatus::False, "BrokersUnreachable")
+        );
+        assert!(ready.message.contains("connection refused"));
+    }
+
+    #[test]
+    fn progressing_while_brokers_start() {
+        let v = ClusterFixture::new("demo", 3).validated();
+        let s = compute(&v, &observed(&[true, false]), None, "t1");
+        let ready = find(&s.conditions, READY).unwrap();
+        assert_eq!(
+            (ready.status, ready.message.as_str()),
+            (ConditionStatus::False, "1/3 brokers ready")
+        );
+        assert_eq!(
+            find(&s.conditions, PROGRESSING).unwrap().status,
+            ConditionStatus::True
+        );
+        assert_eq!(
+            compute(&v, &observed(&[]), None, "t").operation.as_deref(),
+            Some("Creating")
+        );
+    }
+
+    #[test]
+    fn invalid_spec_is_degraded_and_keeps_what_runs() {
+        let v = ClusterFixture::new("demo", 1).validated();
+        let running = compute(&v, &observed(&[true]), None, "t1");
+        let s = invalid(
+            "spec.config[\"listeners\"] is set by the operator",
+            "ReservedProperty",
+            Some(4),
+            Some(&running),
+            "t2",
+        );
+        let degraded = find(&s.conditions, DEGRADED).unwrap();
+        assert_eq!(degraded.status, ConditionStatus::True);
+        assert!(degraded.message.contains("spec.config[\"listeners\"]"));
+        assert_eq!(
+            find(&s.conditions, READY).unwrap().status,
+            ConditionStatus::True,
+            "brokers still serve"
+        );
+        assert_eq!(s.ready_brokers, 1);
+        assert_eq!(s.observed_generation, Some(4));
+    }
+}

@@ -1,0 +1,207 @@
+//! `KafkaCluster`: a set of Karst brokers run as a StatefulSet.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::conditions::Condition;
+
+/// Desired state of a Karst cluster.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "kafka.karst.dev",
+    version = "v1alpha1",
+    kind = "KafkaCluster",
+    namespaced,
+    shortname = "kc",
+    category = "karst",
+    status = "KafkaClusterStatus",
+    printcolumn = r#"{"name": "Desired", "type": "integer", "description": "brokers asked for", "jsonPath": ".spec.replicas"}"#,
+    printcolumn = r#"{"name": "Ready", "type": "integer", "description": "brokers ready", "jsonPath": ".status.readyBrokers"}"#,
+    printcolumn = r#"{"name": "Version", "type": "string", "description": "running version", "jsonPath": ".status.version"}"#,
+    printcolumn = r#"{"name": "Status", "type": "string", "description": "Ready condition", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterSpec {
+    /// Number of brokers.
+    #[schemars(range(min = 1))]
+    pub replicas: i32,
+    /// Container image; defaults to `karst:<version>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Karst version; defaults to the operator's own version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// CPU and memory for each broker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Persistent storage of each broker.
+    #[serde(default)]
+    pub storage: StorageSpec,
+    /// Broker configuration, by Kafka property name (`log.retention.hours`, ...).
+    /// Values are strings, as in `server.properties`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Ports the brokers listen on.
+    #[serde(default)]
+    pub listeners: ListenersSpec,
+    /// Spread brokers over failure domains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack_awareness: Option<RackAwarenessSpec>,
+    /// Additions to the broker Pod template.
+    #[serde(default)]
+    pub pod_template: PodTemplateOverrides,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsSpec,
+}
+
+/// Broker storage.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageSpec {
+    /// Volume size of each broker (a Kubernetes quantity such as `10Gi`).
+    #[serde(default = "default_storage_size")]
+    pub size: String,
+    /// StorageClass of the volumes; the cluster default when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// What happens to the volumes when the cluster is deleted.
+    #[serde(default)]
+    pub delete_claim: DeleteClaimPolicy,
+}
+
+impl Default for StorageSpec {
+    fn default() -> Self {
+        Self {
+            size: default_storage_size(),
+            storage_class: None,
+            delete_claim: DeleteClaimPolicy::default(),
+        }
+    }
+}
+
+fn default_storage_size() -> String {
+    "10Gi".to_owned()
+}
+
+/// Fate of broker volumes when the cluster is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeleteClaimPolicy {
+    /// Keep the PersistentVolumeClaims (data survives the cluster).
+    #[default]
+    Retain,
+    /// Delete the claims with the cluster.
+    Delete,
+}
+
+/// Ports of the broker.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenersSpec {
+    /// Kafka (PLAINTEXT) port.
+    #[serde(default = "default_kafka_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub kafka_port: i32,
+    /// HTTP port for /metrics, /healthz and /readyz.
+    #[serde(default = "default_http_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub http_port: i32,
+}
+
+impl Default for ListenersSpec {
+    fn default() -> Self {
+        Self {
+            kafka_port: default_kafka_port(),
+            http_port: default_http_port(),
+        }
+    }
+}
+
+fn default_kafka_port() -> i32 {
+    9092
+}
+
+fn default_http_port() -> i32 {
+    9644
+}
+
+/// Rack awareness: brokers are spread over the values of a node label.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RackAwarenessSpec {
+    /// Node label whose value is the rack, e.g. `topology.kubernetes.io/zone`.
+    #[schemars(length(min = 1))]
+    pub topology_key: String,
+}
+
+/// Additions to the broker Pod template.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplateOverrides {
+    /// Pod affinity rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Tolerations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Extra Pod annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Extra Pod labels (the operator's own labels win).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Prometheus metrics of the brokers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSpec {
+    /// Annotate Pods for Prometheus scraping.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for MetricsSpec {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Observed state of a Karst cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterStatus {
+    /// Ready, Progressing and Degraded.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Brokers whose Pod is Ready.
+    #[serde(default)]
+    pub ready_brokers: i32,
+    /// `host:port` clients bootstrap from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_servers: Option<String>,
+    /// Version the brokers run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// What the operator is doing now (e.g. `Creating`, `Idle`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Cluster id reported by the brokers (DescribeCluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// Node ids of the brokers the cluster reports (DescribeCluster).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<i32>,
+}

@@ -1,0 +1,98 @@
+//! `KafkaTopic`: one Kafka topic on a `KafkaCluster` of the same namespace.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::conditions::Condition;
+
+/// Annotation that keeps the Kafka topic when the resource is deleted.
+pub const RETAIN_ANNOTATION: &str = "kafka.karst.dev/retain-topic";
+
+/// Desired state of a topic.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[kube(
+    group = "kafka.karst.dev",
+    version = "v1alpha1",
+    kind = "KafkaTopic",
+    namespaced,
+    shortname = "kt",
+    category = "karst",
+    status = "KafkaTopicStatus",
+    printcolumn = r#"{"name": "Cluster", "type": "string", "description": "KafkaCluster", "jsonPath": ".spec.clusterRef.name"}"#,
+    printcolumn = r#"{"name": "Partitions", "type": "integer", "description": "partitions on the broker", "jsonPath": ".status.partitions"}"#,
+    printcolumn = r#"{"name": "Replicas", "type": "integer", "description": "replication factor on the broker", "jsonPath": ".status.replicas"}"#,
+    printcolumn = r#"{"name": "Ready", "type": "string", "description": "Ready condition", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaTopicSpec {
+    /// The cluster (same namespace) that holds the topic.
+    pub cluster_ref: ClusterRef,
+    /// Topic name on the broker; defaults to `metadata.name`. Cannot be changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    pub topic_name: Option<String>,
+    /// Number of partitions; can grow, never shrink.
+    #[schemars(range(min = 1))]
+    pub partitions: i32,
+    /// Replication factor.
+    #[schemars(range(min = 1))]
+    pub replicas: i16,
+    /// Topic configuration by Kafka property name (`retention.ms`, ...); values are strings.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// Reference to a `KafkaCluster` in the topic's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct ClusterRef {
+    /// Name of the KafkaCluster.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// Observed state of a topic.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaTopicStatus {
+    /// Ready, Progressing and Degraded.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The topic this resource manages (fixed once created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_name: Option<String>,
+    /// Kafka topic id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<String>,
+    /// Partitions on the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<i32>,
+    /// Replication factor on the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+}
+
+impl KafkaTopic {
+    /// The topic name on the broker: `spec.topicName` or `metadata.name`.
+    pub fn kafka_topic_name(&self) -> String {
+        self.spec
+            .topic_name
+            .clone()
+            .unwrap_or_else(|| self.metadata.name.clone().unwrap_or_default())
+    }
+
+    /// Whether the retain annotation asks to keep the topic on deletion.
+    pub fn retains_topic(&self) -> bool {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(RETAIN_ANNOTATION))
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}

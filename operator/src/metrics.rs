@@ -1,0 +1,181 @@
+//! Prometheus metrics of the operator: reconciliations, failures by reason,
+//! durations, and per-cluster readiness. Served on `/metrics`.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Label value of the KafkaCluster controller.
+pub const CLUSTER_CONTROLLER: &str = "kafkacluster";
+/// Label value of the KafkaTopic controller.
+pub const TOPIC_CONTROLLER: &str = "kafkatopic";
+
+/// All operator metrics, registered in one registry.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    reconciliations: IntCounterVec,
+    failures: IntCounterVec,
+    duration: HistogramVec,
+    cluster_ready: IntGaugeVec,
+    ready_brokers: IntGaugeVec,
+    leader: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let reconciliations = IntCounterVec::new(
+            Opts::new(
+                "karst_operator_reconciliations_total",
+                "Reconciliations started",
+            ),
+            &["controller"],
+        )
+        .expect("valid metric");
+        let failures = IntCounterVec::new(
+            Opts::new(
+                "karst_operator_reconcile_failures_total",
+                "Reconciliations that failed, by reason",
+            ),
+            &["controller", "reason"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "karst_operator_reconcile_duration_seconds",
+                "Reconciliation duration",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["controller"],
+        )
+        .expect("valid metric");
+        let cluster_ready = IntGaugeVec::new(
+            Opts::new(
+                "karst_operator_cluster_ready",
+                "1 when the KafkaCluster's Ready condition is True",
+            ),
+            &["namespace", "cluster"],
+        )
+        .expect("valid metric");
+        let ready_brokers = IntGaugeVec::new(
+            Opts::new(
+                "karst_operator_cluster_ready_brokers",
+                "Ready brokers per KafkaCluster",
+            ),
+            &["namespace", "cluster"],
+        )
+        .expect("valid metric");
+        let leader = IntGauge::new(
+            "karst_operator_leader",
+            "1 while this process holds the leader Lease",
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(reconciliations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(failures.clone()),
+            Box::new(duration.clone()),
+            Box::new(cluster_ready.clone()),
+            Box::new(ready_brokers.clone()),
+            Box::new(leader.clone()),
+        ] {
+            registry.register(c).expect("metric registered once");
+        }
+        Self {
+            registry,
+            reconciliations,
+            failures,
+            duration,
+            cluster_ready,
+            ready_brokers,
+            leader,
+        }
+    }
+
+    /// Counts a reconciliation and returns a timer that records its duration when dropped.
+    pub fn reconcile_started(&self, controller: &str) -> prometheus::HistogramTimer {
+        self.reconciliations.with_label_values(&[controller]).inc();
+        self.duration.with_label_values(&[controller]).start_timer()
+    }
+
+    /// Counts a failure with its reason label.
+    pub fn reconcile_failed(&self, controller: &str, reason: &str) {
+        self.failures.with_label_values(&[controller, reason]).inc();
+    }
+
+    /// Records a cluster's readiness.
+    pub fn set_cluster_state(
+        &self,
+        namespace: &str,
+        cluster: &str,
+        ready: bool,
+        ready_brokers: i32,
+    ) {
+        self.cluster_ready
+            .with_label_values(&[namespace, cluster])
+            .set(i64::from(ready));
+        self.ready_brokers
+            .with_label_values(&[namespace, cluster])
+            .set(i64::from(ready_brokers));
+    }
+
+    /// Forgets a deleted cluster.
+    pub fn remove_cluster(&self, namespace: &str, cluster: &str) {
+        let _ = self
+            .cluster_ready
+            .remove_label_values(&[namespace, cluster]);
+        let _ = self
+            .ready_brokers
+            .remove_label_values(&[namespace, cluster]);
+    }
+
+    /// Records whether this process leads.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// Total reconciliations of `controller` so far.
+    pub fn reconciliations(&self, controller: &str) -> u64 {
+        self.reconciliations.with_label_values(&[controller]).get()
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_renders() {
+        let m = Metrics::new();
+        drop(m.reconcile_started(CLUSTER_CONTROLLER));
+        m.reconcile_failed(CLUSTER_CONTROLLER, "apply");
+        m.set_cluster_state("ns", "demo", true, 3);
+        let text = m.render();
+        assert!(
+            text.contains("karst_operator_reconciliations_total{controller=\"kafkacluster\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("karst_operator_reconcile_failures_total{controller=\"kafkacluster\",reason=\"apply\"} 1"));
+        assert!(
+            text.contains(
+                "karst_operator_cluster_ready_brokers{cluster=\"demo\",namespace=\"ns\"} 3"
+            )
+        );
+        assert_eq!(m.reconciliations(CLUSTER_CONTROLLER), 1);
+    }
+}

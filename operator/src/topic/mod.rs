@@ -1,0 +1,9 @@
+//! The `KafkaTopic` controller: dereference -> validate -> plan -> apply
+//! through the Kafka admin protocol -> status.
+
+pub mod dereference;
+pub mod plan;
+pub mod reconcile;
+pub mod validate;
+
+pub use reconcile::{TopicError, controller};
