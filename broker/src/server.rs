@@ -9,7 +9,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::broker::Broker;
-use crate::connection::Connection;
+use crate::connection::{Connection, ConnectionError};
 
 /// Accepts connections on `listener` until `shutdown` turns true, then waits
 /// for open connections to close.
@@ -46,8 +46,13 @@ pub(crate) async fn serve(
             broker.metrics.connection_opened();
             let result = Connection::new(broker.clone(), socket, peer).run(shutdown).await;
             broker.metrics.connection_closed();
-            if let Err(error) = result {
-                tracing::info!(%peer, %error, "connection closed");
+            match result {
+                Ok(()) => {}
+                // Our own response could not be encoded: a broker bug.
+                Err(error @ ConnectionError::Encode { .. }) => {
+                    tracing::error!(%peer, %error, "connection closed")
+                }
+                Err(error) => tracing::info!(%peer, %error, "connection closed"),
             }
             drop(permit);
         });

@@ -256,7 +256,12 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
 
     // Major actions are recorded as Events.
     let events = api.kubectl(&[
-        "get", "events.events.k8s.io", "-n", ns, "-o", "jsonpath={.items[*].reason}",
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.items[*].reason}",
     ]);
     for reason in ["ClusterReady", "InvalidSpec"] {
         assert!(events.contains(reason), "no {reason} event: {events}");

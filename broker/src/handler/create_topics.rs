@@ -77,7 +77,8 @@ pub(crate) async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -
                     .with_topic_id(created.id)
                     .with_num_partitions(created.partitions.len() as i32)
                     .with_replication_factor(created.replication_factor())
-                    .with_configs(Some(configs))
+                    // Configs are returned from v5 on.
+                    .with_configs((ctx.version >= 5).then_some(configs))
             }
             Err(e) => {
                 tracing::debug!(topic = %topic.name, error = %e, "create topic refused");

@@ -34,9 +34,13 @@ pub(crate) fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListO
                             .with_timestamp(-1),
                         Some(partition) => {
                             let (offset, timestamp) = lookup(&partition, p.timestamp);
-                            base.with_offset(offset)
-                                .with_timestamp(timestamp)
-                                .with_leader_epoch(partition.leader_epoch)
+                            let base = base.with_offset(offset).with_timestamp(timestamp);
+                            // The leader epoch exists from v4 on.
+                            if ctx.version >= 4 {
+                                base.with_leader_epoch(partition.leader_epoch)
+                            } else {
+                                base
+                            }
                         }
                     }
                 })

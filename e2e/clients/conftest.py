@@ -1,0 +1,139 @@
+"""Starts the real `karst` binary for client tests and stops it again.
+
+The broker under test is `$KARST_BIN`, or `target/debug/karst` of this
+repository. Every test gets its own data directory and free ports.
+"""
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+SEED = REPO.parent / "shared" / "seed" / "000_64fc9b0151cb7bed.txt"
+
+
+def karst_bin() -> pathlib.Path:
+    path = pathlib.Path(os.environ.get("KARST_BIN", REPO / "target" / "debug" / "karst"))
+    if not path.exists():
+        pytest.fail(f"karst binary not found at {path}: build it with `cargo build -p karst-broker` or set KARST_BIN")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, timeout=30.0, interval=0.05, what="condition"):
+    """Polls `condition` until it returns a truthy value, or fails the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Broker:
+    """One `karst` process on loopback, restartable on the same data and port."""
+
+    def __init__(self, data_dir: pathlib.Path, overrides=None):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.http_port = free_port()
+        self.overrides = dict(overrides or {})
+        self.proc = None
+        self.log_path = data_dir.parent / f"karst-{self.port}.log"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self):
+        args = [
+            str(karst_bin()),
+            "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "--override", f"log.dirs={self.data_dir}",
+            "--override", f"karst.http.listener=127.0.0.1:{self.http_port}",
+        ]
+        for key, value in self.overrides.items():
+            args += ["--override", f"{key}={value}"]
+        log = open(self.log_path, "ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KARST_") or k == "KARST_LOG"}
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        wait_until(self.ready, timeout=30, what=f"broker /readyz (log: {self.log_path})")
+        return self
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            pytest.fail(f"karst exited with {self.proc.returncode}; log:\n{self.log_path.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def stop(self):
+        """SIGTERM: a clean shutdown that must exit 0."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            code = self.proc.wait(timeout=30)
+            assert code == 0, f"karst exited with {code} on SIGTERM; log:\n{self.log_path.read_text()[-4000:]}"
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def restart(self):
+        return self.start()
+
+
+@pytest.fixture
+def broker_factory(tmp_path):
+    brokers = []
+
+    def make(**overrides):
+        b = Broker(tmp_path / f"data-{len(brokers)}", overrides).start()
+        brokers.append(b)
+        return b
+
+    yield make
+    for b in brokers:
+        if b.proc and b.proc.poll() is None:
+            b.stop()
+
+
+@pytest.fixture
+def broker(broker_factory):
+    return broker_factory()
+
+
+def tutorial_script(name: str) -> str:
+    """The code block that follows `### <name>` in the tutorial, verbatim."""
+    text = SEED.read_text(encoding="utf-8")
+    start = text.index(f"### {name}")
+    block = text.index("```js", start) + len("```js")
+    end = text.index("```", block)
+    return text[block:end]
+
+
+def run_node(script: str, name: str, timeout=60, **kwargs) -> subprocess.CompletedProcess:
+    """Runs an ES-module script with node from e2e/clients (for node_modules)."""
+    path = HERE / ".run" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(script, encoding="utf-8")
+    return subprocess.run(["node", str(path)], cwd=HERE, capture_output=True, text=True, timeout=timeout, **kwargs)
