@@ -77,20 +77,24 @@ impl Broker {
             path: data_dir.display().to_string(),
             source,
         })?;
-        let meta = storage_meta::load_or_init(&data_dir, config.node_id, config.cluster_id.as_deref())?;
+        let meta =
+            storage_meta::load_or_init(&data_dir, config.node_id, config.cluster_id.as_deref())?;
         let metrics = Arc::new(Metrics::new());
         let health = Health::default();
 
         let listener = &config.listeners[0];
         let kafka_listeners = bind_kafka(&listener.host, listener.port).await?;
-        let kafka_addr = kafka_listeners[0].local_addr().expect("bound socket has an address");
+        let kafka_addr = kafka_listeners[0]
+            .local_addr()
+            .expect("bound socket has an address");
         let http_listener = bind_addr("HTTP", &config.http_listener).await?;
-        let http_addr = http_listener.local_addr().expect("bound socket has an address");
+        let http_addr = http_listener
+            .local_addr()
+            .expect("bound socket has an address");
 
-        let default_log_config = LogConfig::from_topic_configs(&crate::config::effective_topic_config(
-            &Default::default(),
-            &config,
-        ))?;
+        let default_log_config = LogConfig::from_topic_configs(
+            &crate::config::effective_topic_config(&Default::default(), &config),
+        )?;
         let logs = Arc::new(LogManager::open(&data_dir, default_log_config)?);
         let metadata = MetadataStore::open(&data_dir.join(crate::metadata::METADATA_DIR))?;
         let broker = Arc::new(Broker {
@@ -114,9 +118,14 @@ impl Broker {
             ));
         }
         let mut http_shutdown = shutdown_rx.clone();
-        tasks.spawn(http::serve(http_listener, metrics, health.clone(), async move {
-            let _ = http_shutdown.wait_for(|stop| *stop).await;
-        }));
+        tasks.spawn(http::serve(
+            http_listener,
+            metrics,
+            health.clone(),
+            async move {
+                let _ = http_shutdown.wait_for(|stop| *stop).await;
+            },
+        ));
         tasks.spawn(crate::log::run_retention(
             logs,
             Duration::from_millis(config.log_retention_check_interval_ms),
@@ -228,7 +237,10 @@ impl Broker {
     }
 
     /// Creates `name` with the broker defaults if `auto.create.topics.enable`.
-    pub(crate) fn auto_create_topic(&self, name: &str) -> Option<Result<Arc<TopicImage>, TopicError>> {
+    pub(crate) fn auto_create_topic(
+        &self,
+        name: &str,
+    ) -> Option<Result<Arc<TopicImage>, TopicError>> {
         if !self.config.auto_create_topics_enable {
             return None;
         }
@@ -239,7 +251,9 @@ impl Broker {
             assignments: vec![],
             configs: vec![],
         };
-        let outcome = self.create_topics(std::slice::from_ref(&topic), false).pop()?;
+        let outcome = self
+            .create_topics(std::slice::from_ref(&topic), false)
+            .pop()?;
         Some(match outcome {
             // Lost a race with another creator: the topic exists, use it.
             Err(TopicError::AlreadyExists(_)) => self
@@ -296,9 +310,11 @@ async fn report_log_sizes(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         for partition in broker.replicas.all() {
-            broker
-                .metrics
-                .set_log_size(&partition.topic, partition.index, partition.log.size_bytes());
+            broker.metrics.set_log_size(
+                &partition.topic,
+                partition.index,
+                partition.log.size_bytes(),
+            );
         }
     }
 }
@@ -360,4 +376,3 @@ async fn bind_addr(what: &'static str, address: &str) -> Result<TcpListener, Sta
             source,
         })
 }
-

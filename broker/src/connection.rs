@@ -81,7 +81,10 @@ impl Connection {
     }
 
     /// Serves requests until the client closes, an error, or shutdown.
-    pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), ConnectionError> {
+    pub(crate) async fn run(
+        self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), ConnectionError> {
         let Self {
             broker,
             mut reader,
@@ -98,20 +101,20 @@ impl Connection {
                 };
                 let Some(frame) = frame else { return Ok(()) };
                 let queued = handle_frame(&broker, peer, frame).await?;
-                if let Some(queued) = queued {
-                    if tx.send(queued).await.is_err() {
-                        return Ok(()); // the writer failed; it reports why
-                    }
+                if let Some(queued) = queued
+                    && tx.send(queued).await.is_err()
+                {
+                    return Ok(()); // the writer failed; it reports why
                 }
             }
         }
         .await;
         drop(tx);
         let write_result = write_side.await.unwrap_or(Ok(()));
-        if let Err(error) = &read_result {
-            if !matches!(error, ConnectionError::Io(_)) {
-                broker.metrics.frame_rejected();
-            }
+        if let Err(error) = &read_result
+            && !matches!(error, ConnectionError::Io(_))
+        {
+            broker.metrics.frame_rejected();
         }
         read_result.and(write_result)
     }
@@ -163,9 +166,9 @@ async fn handle_frame(
                 api,
                 version: 0,
                 received,
-                reply: Reply::Now(ResponseKind::ApiVersions(
+                reply: Reply::Now(Box::new(ResponseKind::ApiVersions(
                     handler::api_versions::unsupported_version(),
-                )),
+                ))),
             }));
         }
         return Err(ConnectionError::UnsupportedVersion { api, version });
@@ -175,10 +178,16 @@ async fn handle_frame(
         version,
         reason: format!("{e:#}"),
     };
-    let header = RequestHeader::decode(&mut frame, api.request_header_version(version)).map_err(malformed)?;
+    let header = RequestHeader::decode(&mut frame, api.request_header_version(version))
+        .map_err(malformed)?;
     let request = RequestKind::decode(api, &mut frame, version).map_err(malformed)?;
     if frame.has_remaining() {
-        tracing::debug!(?api, version, trailing = frame.remaining(), "request has trailing bytes");
+        tracing::debug!(
+            ?api,
+            version,
+            trailing = frame.remaining(),
+            "request has trailing bytes"
+        );
     }
     let ctx = RequestContext {
         broker: broker.clone(),
@@ -189,7 +198,9 @@ async fn handle_frame(
     };
     let reply = handler::dispatch(ctx, request).await;
     if matches!(reply, Reply::None) {
-        broker.metrics.observe_request(api_key, received.elapsed().as_secs_f64());
+        broker
+            .metrics
+            .observe_request(api_key, received.elapsed().as_secs_f64());
         return Ok(None);
     }
     Ok(Some(Queued {
@@ -212,12 +223,18 @@ async fn write_replies(
     let mut buf = BytesMut::with_capacity(64 * 1024);
     while let Some(queued) = rx.recv().await {
         let response = match queued.reply {
-            Reply::Now(response) => response,
+            Reply::Now(response) => *response,
             Reply::Later(future) => future.await,
             Reply::None => continue,
         };
         buf.clear();
-        encode_response(&mut buf, queued.correlation_id, queued.api, queued.version, &response)?;
+        encode_response(
+            &mut buf,
+            queued.correlation_id,
+            queued.api,
+            queued.version,
+            &response,
+        )?;
         broker
             .metrics
             .observe_request(queued.api as i16, queued.received.elapsed().as_secs_f64());

@@ -3,8 +3,8 @@
 
 use kafka_protocol::messages::ApiKey;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Highest API key number we keep a pre-created child for.
@@ -40,23 +40,37 @@ impl Metrics {
         )
         .expect("valid metric");
         let request_latency = HistogramVec::new(
-            HistogramOpts::new("karst_request_duration_seconds", "Time from request decoded to response ready, by API")
-                .buckets(vec![0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+            HistogramOpts::new(
+                "karst_request_duration_seconds",
+                "Time from request decoded to response ready, by API",
+            )
+            .buckets(vec![
+                0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+            ]),
             &["api"],
         )
         .expect("valid metric");
         let bytes_in = IntCounterVec::new(
-            Opts::new("karst_topic_bytes_in_total", "Record batch bytes produced, by topic"),
+            Opts::new(
+                "karst_topic_bytes_in_total",
+                "Record batch bytes produced, by topic",
+            ),
             &["topic"],
         )
         .expect("valid metric");
         let bytes_out = IntCounterVec::new(
-            Opts::new("karst_topic_bytes_out_total", "Record batch bytes fetched, by topic"),
+            Opts::new(
+                "karst_topic_bytes_out_total",
+                "Record batch bytes fetched, by topic",
+            ),
             &["topic"],
         )
         .expect("valid metric");
         let messages_in = IntCounterVec::new(
-            Opts::new("karst_topic_messages_in_total", "Records produced, by topic"),
+            Opts::new(
+                "karst_topic_messages_in_total",
+                "Records produced, by topic",
+            ),
             &["topic"],
         )
         .expect("valid metric");
@@ -65,9 +79,13 @@ impl Metrics {
             &["topic", "partition"],
         )
         .expect("valid metric");
-        let connections = IntGauge::new("karst_connections", "Open client connections").expect("valid metric");
-        let connections_accepted =
-            IntCounter::new("karst_connections_accepted_total", "Client connections accepted").expect("valid metric");
+        let connections =
+            IntGauge::new("karst_connections", "Open client connections").expect("valid metric");
+        let connections_accepted = IntCounter::new(
+            "karst_connections_accepted_total",
+            "Client connections accepted",
+        )
+        .expect("valid metric");
         let frames_rejected = IntCounter::new(
             "karst_frames_rejected_total",
             "Connections closed for an oversized, malformed or unsupported request",
@@ -84,7 +102,9 @@ impl Metrics {
             Box::new(connections_accepted.clone()),
             Box::new(frames_rejected.clone()),
         ] {
-            registry.register(collector).expect("metric names are unique");
+            registry
+                .register(collector)
+                .expect("metric names are unique");
         }
         let per_api = (0..MAX_API_KEY as i16)
             .map(|key| {
@@ -120,7 +140,9 @@ impl Metrics {
 
     pub fn topic_bytes_in(&self, topic: &str, bytes: u64, messages: u64) {
         self.bytes_in.with_label_values(&[topic]).inc_by(bytes);
-        self.messages_in.with_label_values(&[topic]).inc_by(messages);
+        self.messages_in
+            .with_label_values(&[topic])
+            .inc_by(messages);
     }
 
     pub fn topic_bytes_out(&self, topic: &str, bytes: u64) {

@@ -44,7 +44,9 @@ pub(crate) async fn serve(
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             broker.metrics.connection_opened();
-            let result = Connection::new(broker.clone(), socket, peer).run(shutdown).await;
+            let result = Connection::new(broker.clone(), socket, peer)
+                .run(shutdown)
+                .await;
             broker.metrics.connection_closed();
             match result {
                 Ok(()) => {}

@@ -21,15 +21,26 @@ fn name(s: &str) -> TopicName {
 /// Valid frames of several APIs, to be mutated.
 fn seeds() -> Vec<Bytes> {
     let produce = ProduceRequest::default().with_acks(1).with_topic_data(vec![
-        TopicProduceData::default().with_name(name("fuzz")).with_partition_data(vec![
-            PartitionProduceData::default().with_index(0).with_records(Some(Bytes::from_static(&[0u8; 80]))),
-        ]),
+        TopicProduceData::default()
+            .with_name(name("fuzz"))
+            .with_partition_data(vec![
+                PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(Bytes::from_static(&[0u8; 80]))),
+            ]),
     ]);
-    let fetch = FetchRequest::default().with_max_wait_ms(0).with_topics(vec![
-        FetchTopic::default().with_topic(name("fuzz")).with_partitions(vec![FetchPartition::default()]),
-    ]);
+    let fetch = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(name("fuzz"))
+                .with_partitions(vec![FetchPartition::default()]),
+        ]);
     let create = CreateTopicsRequest::default().with_topics(vec![
-        CreatableTopic::default().with_name(name("fuzz2")).with_num_partitions(1).with_replication_factor(1),
+        CreatableTopic::default()
+            .with_name(name("fuzz2"))
+            .with_num_partitions(1)
+            .with_replication_factor(1),
     ]);
     vec![
         encode_request(&ApiVersionsRequest::default(), 3, 1),
@@ -48,7 +59,7 @@ async fn random_and_mutated_frames_never_take_the_broker_down() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start_broker(dir.path(), &[("socket.request.max.bytes", "100000")]).await;
     let addr = broker.kafka_addr();
-    let mut rng = StdRng::seed_from_u64(0x6b61_7273_74);
+    let mut rng = StdRng::seed_from_u64(0x006b_6172_7374);
     let seeds = seeds();
     let mut client = RawClient::connect(addr).await;
     for round in 0..1500 {
@@ -80,7 +91,10 @@ async fn random_and_mutated_frames_never_take_the_broker_down() {
     }
     let mut fresh = RawClient::connect(addr).await;
     let versions = fresh.send(&ApiVersionsRequest::default(), 3).await;
-    assert_eq!(versions.error_code, 0, "the broker still serves after hostile input");
+    assert_eq!(
+        versions.error_code, 0,
+        "the broker still serves after hostile input"
+    );
     broker.shutdown().await;
 }
 
@@ -93,7 +107,10 @@ async fn oversized_frame_closes_only_its_connection() {
     hostile.send_raw(&100_000i32.to_be_bytes()).await.unwrap();
     hostile.send_raw(&[0u8; 512]).await.ok();
     let closed = tokio::time::timeout(Duration::from_secs(5), hostile.read_frame()).await;
-    assert!(matches!(closed, Ok(Err(_))), "oversized frame must close the connection");
+    assert!(
+        matches!(closed, Ok(Err(_))),
+        "oversized frame must close the connection"
+    );
     let versions = bystander.send(&ApiVersionsRequest::default(), 3).await;
     assert_eq!(versions.error_code, 0);
     broker.shutdown().await;

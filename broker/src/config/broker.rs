@@ -23,7 +23,11 @@ struct Key {
 }
 
 const fn key(name: &'static str, default: Option<&'static str>, kind: Kind) -> Key {
-    Key { name, default, kind }
+    Key {
+        name,
+        default,
+        kind,
+    }
 }
 
 const I32: Kind = Kind::Int(i32::MIN as i64);
@@ -37,12 +41,20 @@ const COMPRESSION: &[&str] = &["producer", "uncompressed", "gzip", "snappy", "lz
 const KEYS: &[Key] = &[
     key("node.id", Some("1"), Kind::Int(0)),
     key("broker.id", None, Kind::Int(-1)),
-    key("process.roles", Some("broker,controller"), Kind::ListOf(&["broker", "controller"])),
+    key(
+        "process.roles",
+        Some("broker,controller"),
+        Kind::ListOf(&["broker", "controller"]),
+    ),
     key("cluster.id", None, Kind::Str),
     key("broker.rack", None, Kind::Str),
     key("listeners", Some("PLAINTEXT://localhost:9092"), Kind::List),
     key("advertised.listeners", None, Kind::List),
-    key("listener.security.protocol.map", Some("PLAINTEXT:PLAINTEXT"), Kind::List),
+    key(
+        "listener.security.protocol.map",
+        Some("PLAINTEXT:PLAINTEXT"),
+        Kind::List,
+    ),
     key("inter.broker.listener.name", None, Kind::Str),
     key("controller.listener.names", None, Kind::List),
     key("controller.quorum.voters", None, Kind::List),
@@ -58,29 +70,69 @@ const KEYS: &[Key] = &[
     key("log.retention.minutes", None, I32),
     key("log.retention.ms", None, Kind::Long(-1)),
     key("log.retention.bytes", Some("-1"), Kind::Long(-1)),
-    key("log.retention.check.interval.ms", Some("300000"), Kind::Long(1)),
+    key(
+        "log.retention.check.interval.ms",
+        Some("300000"),
+        Kind::Long(1),
+    ),
     key("log.segment.bytes", Some("1073741824"), Kind::Int(14)),
     key("log.roll.hours", Some("168"), Kind::Int(1)),
     key("log.roll.ms", None, Kind::Long(1)),
     key("log.roll.jitter.ms", Some("0"), Kind::Long(0)),
     key("log.segment.delete.delay.ms", Some("60000"), Kind::Long(0)),
-    key("log.flush.interval.messages", Some("9223372036854775807"), Kind::Long(1)),
+    key(
+        "log.flush.interval.messages",
+        Some("9223372036854775807"),
+        Kind::Long(1),
+    ),
     key("log.flush.interval.ms", None, Kind::Long(0)),
-    key("log.flush.scheduler.interval.ms", Some("9223372036854775807"), Kind::Long(0)),
+    key(
+        "log.flush.scheduler.interval.ms",
+        Some("9223372036854775807"),
+        Kind::Long(0),
+    ),
     key("log.index.interval.bytes", Some("4096"), Kind::Int(0)),
     key("log.index.size.max.bytes", Some("10485760"), Kind::Int(4)),
-    key("log.message.timestamp.type", Some("CreateTime"), Kind::OneOf(TIMESTAMP_TYPES)),
-    key("log.message.timestamp.before.max.ms", Some("9223372036854775807"), Kind::Long(0)),
-    key("log.message.timestamp.after.max.ms", Some("9223372036854775807"), Kind::Long(0)),
+    key(
+        "log.message.timestamp.type",
+        Some("CreateTime"),
+        Kind::OneOf(TIMESTAMP_TYPES),
+    ),
+    key(
+        "log.message.timestamp.before.max.ms",
+        Some("9223372036854775807"),
+        Kind::Long(0),
+    ),
+    key(
+        "log.message.timestamp.after.max.ms",
+        Some("9223372036854775807"),
+        Kind::Long(0),
+    ),
     key("log.cleanup.policy", Some("delete"), Kind::ListOf(POLICIES)),
     key("log.cleaner.enable", Some("true"), Kind::Bool),
-    key("log.cleaner.delete.retention.ms", Some("86400000"), Kind::Long(0)),
-    key("log.cleaner.min.compaction.lag.ms", Some("0"), Kind::Long(0)),
-    key("log.cleaner.max.compaction.lag.ms", Some("9223372036854775807"), Kind::Long(1)),
+    key(
+        "log.cleaner.delete.retention.ms",
+        Some("86400000"),
+        Kind::Long(0),
+    ),
+    key(
+        "log.cleaner.min.compaction.lag.ms",
+        Some("0"),
+        Kind::Long(0),
+    ),
+    key(
+        "log.cleaner.max.compaction.lag.ms",
+        Some("9223372036854775807"),
+        Kind::Long(1),
+    ),
     key("log.cleaner.min.cleanable.ratio", Some("0.5"), Kind::Ratio),
     key("log.cleaner.threads", Some("1"), Kind::Int(0)),
     key("log.preallocate", Some("false"), Kind::Bool),
-    key("compression.type", Some("producer"), Kind::OneOf(COMPRESSION)),
+    key(
+        "compression.type",
+        Some("producer"),
+        Kind::OneOf(COMPRESSION),
+    ),
     key("message.max.bytes", Some("1048588"), Kind::Int(0)),
     key("min.insync.replicas", Some("1"), Kind::Int(1)),
     key("unclean.leader.election.enable", Some("false"), Kind::Bool),
@@ -92,16 +144,36 @@ const KEYS: &[Key] = &[
     key("num.io.threads", Some("8"), Kind::Int(1)),
     key("num.recovery.threads.per.data.dir", Some("2"), Kind::Int(1)),
     key("offsets.topic.num.partitions", Some("50"), Kind::Int(1)),
-    key("offsets.topic.replication.factor", Some("1"), Kind::Short(1)),
+    key(
+        "offsets.topic.replication.factor",
+        Some("1"),
+        Kind::Short(1),
+    ),
     key("offsets.retention.minutes", Some("10080"), Kind::Int(1)),
-    key("transaction.state.log.replication.factor", Some("1"), Kind::Short(1)),
+    key(
+        "transaction.state.log.replication.factor",
+        Some("1"),
+        Kind::Short(1),
+    ),
     key("transaction.state.log.min.isr", Some("1"), Kind::Int(1)),
-    key("group.initial.rebalance.delay.ms", Some("3000"), Kind::Int(0)),
+    key(
+        "group.initial.rebalance.delay.ms",
+        Some("3000"),
+        Kind::Int(0),
+    ),
     key("group.min.session.timeout.ms", Some("6000"), Kind::Int(0)),
-    key("group.max.session.timeout.ms", Some("1800000"), Kind::Int(0)),
+    key(
+        "group.max.session.timeout.ms",
+        Some("1800000"),
+        Kind::Int(0),
+    ),
     key("group.max.size", Some("2147483647"), Kind::Int(1)),
     key("producer.id.expiration.ms", Some("86400000"), Kind::Int(1)),
-    key("transactional.id.expiration.ms", Some("604800000"), Kind::Int(1)),
+    key(
+        "transactional.id.expiration.ms",
+        Some("604800000"),
+        Kind::Int(1),
+    ),
     key("zookeeper.connect", None, Kind::Str),
 ];
 
@@ -196,7 +268,9 @@ impl BrokerConfig {
             }
         }
         for (var, value) in env {
-            let Some(suffix) = var.strip_prefix("KARST_") else { continue };
+            let Some(suffix) = var.strip_prefix("KARST_") else {
+                continue;
+            };
             if NON_CONFIG_ENV.contains(&var.as_str()) {
                 continue;
             }
@@ -220,7 +294,9 @@ impl BrokerConfig {
     }
 
     fn put(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let key = find(name).ok_or_else(|| ConfigError::UnknownKey { key: name.to_owned() })?;
+        let key = find(name).ok_or_else(|| ConfigError::UnknownKey {
+            key: name.to_owned(),
+        })?;
         key.kind.validate(name, value)?;
         self.set.insert(key.name, value.trim().to_owned());
         Ok(())
@@ -246,7 +322,8 @@ impl BrokerConfig {
     }
 
     fn bool(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
     /// Recomputes the typed fields and checks settings that depend on each other.
@@ -260,21 +337,43 @@ impl BrokerConfig {
         self.broker_rack = self.get("broker.rack").map(str::to_owned);
         self.listeners = parse_listeners("listeners", self.get("listeners").unwrap_or_default())?;
         if self.listeners.is_empty() {
-            return Err(invalid("listeners", "", "at least one listener is required"));
+            return Err(invalid(
+                "listeners",
+                "",
+                "at least one listener is required",
+            ));
         }
-        self.advertised_listeners =
-            parse_listeners("advertised.listeners", self.get("advertised.listeners").unwrap_or_default())?;
-        let http = self.get("karst.http.listener").unwrap_or_default().to_owned();
-        if http.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+        self.advertised_listeners = parse_listeners(
+            "advertised.listeners",
+            self.get("advertised.listeners").unwrap_or_default(),
+        )?;
+        let http = self
+            .get("karst.http.listener")
+            .unwrap_or_default()
+            .to_owned();
+        if http
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
             return Err(invalid("karst.http.listener", &http, "expected host:port"));
         }
         self.http_listener = http;
         self.log_dirs = match self.get("log.dirs") {
-            Some(dirs) => dirs.split(',').map(str::trim).filter(|d| !d.is_empty()).map(PathBuf::from).collect(),
+            Some(dirs) => dirs
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+                .collect(),
             None => vec![PathBuf::from(self.get("log.dir").unwrap_or("./data"))],
         };
         if self.log_dirs.is_empty() {
-            return Err(invalid("log.dirs", "", "at least one directory is required"));
+            return Err(invalid(
+                "log.dirs",
+                "",
+                "at least one directory is required",
+            ));
         }
         self.num_partitions = self.int("num.partitions");
         self.default_replication_factor = self.int("default.replication.factor");
@@ -283,9 +382,11 @@ impl BrokerConfig {
         self.log_retention_ms = if self.is_set("log.retention.ms") {
             self.int("log.retention.ms")
         } else if self.is_set("log.retention.minutes") {
-            self.int::<i64>("log.retention.minutes").saturating_mul(60_000)
+            self.int::<i64>("log.retention.minutes")
+                .saturating_mul(60_000)
         } else {
-            self.int::<i64>("log.retention.hours").saturating_mul(3_600_000)
+            self.int::<i64>("log.retention.hours")
+                .saturating_mul(3_600_000)
         };
         self.log_retention_check_interval_ms = self.int("log.retention.check.interval.ms");
         self.log_roll_ms = if self.is_set("log.roll.ms") {
@@ -303,7 +404,9 @@ impl BrokerConfig {
         self.group_max_size = self.int::<u32>("group.max.size") as usize;
         self.producer_id_expiration_ms = self.int("producer.id.expiration.ms");
         if self.is_set("zookeeper.connect") {
-            tracing::warn!("zookeeper.connect is ignored: Karst keeps metadata in its own Raft log");
+            tracing::warn!(
+                "zookeeper.connect is ignored: Karst keeps metadata in its own Raft log"
+            );
         }
         Ok(())
     }
@@ -371,11 +474,18 @@ fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError>
                 .parse()
                 .map_err(|_| invalid(key, item, "the port must be a number between 0 and 65535"))?;
             if name != "PLAINTEXT" {
-                return Err(invalid(key, item, "only PLAINTEXT listeners are supported so far"));
+                return Err(invalid(
+                    key,
+                    item,
+                    "only PLAINTEXT listeners are supported so far",
+                ));
             }
             Ok(Listener {
                 name: name.to_owned(),
-                host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
                 port,
             })
         })
@@ -387,7 +497,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -414,7 +527,11 @@ mod tests {
         std::fs::write(&file, "node.id=2\nnum.partitions=3\nlog.dirs=/a\n").unwrap();
         let c = BrokerConfig::load(
             Some(&file),
-            env(&[("KARST_NUM_PARTITIONS", "4"), ("KARST_LOG_DIRS", "/b"), ("PATH", "/bin")]),
+            env(&[
+                ("KARST_NUM_PARTITIONS", "4"),
+                ("KARST_LOG_DIRS", "/b"),
+                ("PATH", "/bin"),
+            ]),
             &[("log.dirs".into(), "/c".into())],
         )
         .unwrap();
@@ -425,13 +542,20 @@ mod tests {
 
     #[test]
     fn unknown_and_invalid_settings_are_named() {
-        let err = BrokerConfig::load(None, env(&[]), &[("log.segmnt.bytes".into(), "1".into())]).unwrap_err();
+        let err = BrokerConfig::load(None, env(&[]), &[("log.segmnt.bytes".into(), "1".into())])
+            .unwrap_err();
         assert_eq!(err.to_string(), "unknown configuration 'log.segmnt.bytes'");
         let err = BrokerConfig::load(None, env(&[("KARST_NO_SUCH", "1")]), &[]).unwrap_err();
         assert!(err.to_string().contains("KARST_NO_SUCH"));
-        let err = BrokerConfig::load(None, env(&[]), &[("num.partitions".into(), "0".into())]).unwrap_err();
+        let err = BrokerConfig::load(None, env(&[]), &[("num.partitions".into(), "0".into())])
+            .unwrap_err();
         assert!(err.to_string().contains("num.partitions"));
-        let err = BrokerConfig::load(None, env(&[]), &[("listeners".into(), "SSL://:9093".into())]).unwrap_err();
+        let err = BrokerConfig::load(
+            None,
+            env(&[]),
+            &[("listeners".into(), "SSL://:9093".into())],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("listeners"));
     }
 
@@ -454,7 +578,10 @@ mod tests {
         let np = entries.iter().find(|e| e.name == "num.partitions").unwrap();
         assert_eq!(np.source, ConfigSource::StaticBrokerConfig);
         assert_eq!(np.value.as_deref(), Some("3"));
-        let mb = entries.iter().find(|e| e.name == "message.max.bytes").unwrap();
+        let mb = entries
+            .iter()
+            .find(|e| e.name == "message.max.bytes")
+            .unwrap();
         assert_eq!(mb.source, ConfigSource::DefaultConfig);
     }
 }

@@ -96,13 +96,17 @@ impl Kind {
                     Kind::Short(_) => (i64::from(i16::MIN), i64::from(i16::MAX), "a short integer"),
                     _ => (i64::MIN, i64::MAX, "a long integer"),
                 };
-                let n: i64 = v.parse().map_err(|_| invalid(format!("expected {what} >= {min}")))?;
+                let n: i64 = v
+                    .parse()
+                    .map_err(|_| invalid(format!("expected {what} >= {min}")))?;
                 if n < min || n < lo || n > hi {
                     return Err(invalid(format!("expected {what} >= {min}")));
                 }
             }
             Kind::Ratio => {
-                let r: f64 = v.parse().map_err(|_| invalid("expected a number between 0 and 1".into()))?;
+                let r: f64 = v
+                    .parse()
+                    .map_err(|_| invalid("expected a number between 0 and 1".into()))?;
                 if !(0.0..=1.0).contains(&r) {
                     return Err(invalid("expected a number between 0 and 1".into()));
                 }
@@ -119,9 +123,16 @@ impl Kind {
                 }
             }
             Kind::ListOf(allowed) => {
-                let items: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+                let items: Vec<&str> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 if items.is_empty() || items.iter().any(|i| !allowed.contains(i)) {
-                    return Err(invalid(format!("expected a list of {}", allowed.join(", "))));
+                    return Err(invalid(format!(
+                        "expected a list of {}",
+                        allowed.join(", ")
+                    )));
                 }
             }
         }
@@ -135,8 +146,14 @@ mod tests {
 
     #[test]
     fn values_are_checked_with_messages_naming_key_and_value() {
-        assert!(Kind::Int(14).validate("log.segment.bytes", "1048576").is_ok());
-        let err = Kind::Int(14).validate("log.segment.bytes", "abc").unwrap_err();
+        assert!(
+            Kind::Int(14)
+                .validate("log.segment.bytes", "1048576")
+                .is_ok()
+        );
+        let err = Kind::Int(14)
+            .validate("log.segment.bytes", "abc")
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid value \"abc\" for log.segment.bytes: expected an integer >= 14"
@@ -144,8 +161,16 @@ mod tests {
         assert!(Kind::Int(0).validate("x", "3000000000").is_err());
         assert!(Kind::Bool.validate("x", "TRUE").is_ok());
         assert!(Kind::Bool.validate("x", "yes").is_err());
-        assert!(Kind::ListOf(&["delete", "compact"]).validate("cleanup.policy", "compact,delete").is_ok());
-        assert!(Kind::ListOf(&["delete", "compact"]).validate("cleanup.policy", "keep").is_err());
+        assert!(
+            Kind::ListOf(&["delete", "compact"])
+                .validate("cleanup.policy", "compact,delete")
+                .is_ok()
+        );
+        assert!(
+            Kind::ListOf(&["delete", "compact"])
+                .validate("cleanup.policy", "keep")
+                .is_err()
+        );
         assert!(Kind::Ratio.validate("x", "1.5").is_err());
     }
 }

@@ -9,16 +9,24 @@ pub(crate) fn parse(text: &str) -> Vec<(String, String)> {
     let mut logical = String::new();
     for line in text.lines() {
         let trimmed = line.trim_start();
-        if logical.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!')) {
+        if logical.is_empty()
+            && (trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!'))
+        {
             continue;
         }
         let continued = trimmed.ends_with('\\') && !trimmed.ends_with("\\\\");
-        logical.push_str(if continued { &trimmed[..trimmed.len() - 1] } else { trimmed });
+        logical.push_str(if continued {
+            &trimmed[..trimmed.len() - 1]
+        } else {
+            trimmed
+        });
         if continued {
             continue;
         }
         let entry = std::mem::take(&mut logical);
-        let split = entry.find(['=', ':']).or_else(|| entry.find(char::is_whitespace));
+        let split = entry
+            .find(['=', ':'])
+            .or_else(|| entry.find(char::is_whitespace));
         let (key, value) = match split {
             Some(i) => (&entry[..i], &entry[i + 1..]),
             None => (entry.as_str(), ""),

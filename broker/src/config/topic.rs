@@ -16,7 +16,11 @@ struct TopicKey {
     fixed: &'static str,
 }
 
-const fn from_broker(name: &'static str, kind: Kind, synonyms: &'static [&'static str]) -> TopicKey {
+const fn from_broker(
+    name: &'static str,
+    kind: Kind,
+    synonyms: &'static [&'static str],
+) -> TopicKey {
     TopicKey {
         name,
         kind,
@@ -39,30 +43,110 @@ const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 const COMPRESSION: &[&str] = &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"];
 
 const KEYS: &[TopicKey] = &[
-    from_broker("cleanup.policy", Kind::ListOf(POLICIES), &["log.cleanup.policy"]),
-    from_broker("compression.type", Kind::OneOf(COMPRESSION), &["compression.type"]),
-    from_broker("delete.retention.ms", Kind::Long(0), &["log.cleaner.delete.retention.ms"]),
-    from_broker("file.delete.delay.ms", Kind::Long(0), &["log.segment.delete.delay.ms"]),
-    from_broker("flush.messages", Kind::Long(1), &["log.flush.interval.messages"]),
-    from_broker("flush.ms", Kind::Long(0), &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"]),
-    from_broker("index.interval.bytes", Kind::Int(0), &["log.index.interval.bytes"]),
-    from_broker("max.compaction.lag.ms", Kind::Long(1), &["log.cleaner.max.compaction.lag.ms"]),
+    from_broker(
+        "cleanup.policy",
+        Kind::ListOf(POLICIES),
+        &["log.cleanup.policy"],
+    ),
+    from_broker(
+        "compression.type",
+        Kind::OneOf(COMPRESSION),
+        &["compression.type"],
+    ),
+    from_broker(
+        "delete.retention.ms",
+        Kind::Long(0),
+        &["log.cleaner.delete.retention.ms"],
+    ),
+    from_broker(
+        "file.delete.delay.ms",
+        Kind::Long(0),
+        &["log.segment.delete.delay.ms"],
+    ),
+    from_broker(
+        "flush.messages",
+        Kind::Long(1),
+        &["log.flush.interval.messages"],
+    ),
+    from_broker(
+        "flush.ms",
+        Kind::Long(0),
+        &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
+    ),
+    from_broker(
+        "index.interval.bytes",
+        Kind::Int(0),
+        &["log.index.interval.bytes"],
+    ),
+    from_broker(
+        "max.compaction.lag.ms",
+        Kind::Long(1),
+        &["log.cleaner.max.compaction.lag.ms"],
+    ),
     from_broker("max.message.bytes", Kind::Int(0), &["message.max.bytes"]),
-    from_broker("message.timestamp.type", Kind::OneOf(TIMESTAMP_TYPES), &["log.message.timestamp.type"]),
-    from_broker("message.timestamp.before.max.ms", Kind::Long(0), &["log.message.timestamp.before.max.ms"]),
-    from_broker("message.timestamp.after.max.ms", Kind::Long(0), &["log.message.timestamp.after.max.ms"]),
-    fixed("message.timestamp.difference.max.ms", Kind::Long(0), "9223372036854775807"),
-    from_broker("min.cleanable.dirty.ratio", Kind::Ratio, &["log.cleaner.min.cleanable.ratio"]),
-    from_broker("min.compaction.lag.ms", Kind::Long(0), &["log.cleaner.min.compaction.lag.ms"]),
-    from_broker("min.insync.replicas", Kind::Int(1), &["min.insync.replicas"]),
+    from_broker(
+        "message.timestamp.type",
+        Kind::OneOf(TIMESTAMP_TYPES),
+        &["log.message.timestamp.type"],
+    ),
+    from_broker(
+        "message.timestamp.before.max.ms",
+        Kind::Long(0),
+        &["log.message.timestamp.before.max.ms"],
+    ),
+    from_broker(
+        "message.timestamp.after.max.ms",
+        Kind::Long(0),
+        &["log.message.timestamp.after.max.ms"],
+    ),
+    fixed(
+        "message.timestamp.difference.max.ms",
+        Kind::Long(0),
+        "9223372036854775807",
+    ),
+    from_broker(
+        "min.cleanable.dirty.ratio",
+        Kind::Ratio,
+        &["log.cleaner.min.cleanable.ratio"],
+    ),
+    from_broker(
+        "min.compaction.lag.ms",
+        Kind::Long(0),
+        &["log.cleaner.min.compaction.lag.ms"],
+    ),
+    from_broker(
+        "min.insync.replicas",
+        Kind::Int(1),
+        &["min.insync.replicas"],
+    ),
     from_broker("preallocate", Kind::Bool, &["log.preallocate"]),
     from_broker("retention.bytes", Kind::Long(-1), &["log.retention.bytes"]),
-    from_broker("retention.ms", Kind::Long(-1), &["log.retention.ms", "log.retention.minutes", "log.retention.hours"]),
+    from_broker(
+        "retention.ms",
+        Kind::Long(-1),
+        &[
+            "log.retention.ms",
+            "log.retention.minutes",
+            "log.retention.hours",
+        ],
+    ),
     from_broker("segment.bytes", Kind::Int(14), &["log.segment.bytes"]),
-    from_broker("segment.index.bytes", Kind::Int(4), &["log.index.size.max.bytes"]),
+    from_broker(
+        "segment.index.bytes",
+        Kind::Int(4),
+        &["log.index.size.max.bytes"],
+    ),
     from_broker("segment.jitter.ms", Kind::Long(0), &["log.roll.jitter.ms"]),
-    from_broker("segment.ms", Kind::Long(1), &["log.roll.ms", "log.roll.hours"]),
-    from_broker("unclean.leader.election.enable", Kind::Bool, &["unclean.leader.election.enable"]),
+    from_broker(
+        "segment.ms",
+        Kind::Long(1),
+        &["log.roll.ms", "log.roll.hours"],
+    ),
+    from_broker(
+        "unclean.leader.election.enable",
+        Kind::Bool,
+        &["unclean.leader.election.enable"],
+    ),
     fixed("message.downconversion.enable", Kind::Bool, "true"),
     fixed("local.retention.ms", Kind::Long(-2), "-2"),
     fixed("local.retention.bytes", Kind::Long(-2), "-2"),
@@ -76,7 +160,9 @@ pub fn validate_topic_config(key: &str, value: &str) -> Result<(), ConfigError> 
     let k = KEYS
         .iter()
         .find(|k| k.name == key)
-        .ok_or_else(|| ConfigError::UnknownKey { key: key.to_owned() })?;
+        .ok_or_else(|| ConfigError::UnknownKey {
+            key: key.to_owned(),
+        })?;
     k.kind.validate(key, value)
 }
 
@@ -113,7 +199,10 @@ fn default_of(key: &TopicKey, broker: &BrokerConfig) -> (Option<String>, Vec<Syn
 
 /// Every topic config: the override when set, else the broker-derived
 /// default, with its source and synonyms, as DescribeConfigs reports them.
-pub fn describe_topic_configs(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> Vec<ConfigEntry> {
+pub fn describe_topic_configs(
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> Vec<ConfigEntry> {
     KEYS.iter()
         .map(|k| {
             let (default, mut synonyms) = default_of(k, broker);
@@ -130,7 +219,9 @@ pub fn describe_topic_configs(overrides: &BTreeMap<String, String>, broker: &Bro
                     (Some(v.clone()), ConfigSource::DynamicTopicConfig)
                 }
                 None => {
-                    let source = synonyms.first().map_or(ConfigSource::DefaultConfig, |s| s.source);
+                    let source = synonyms
+                        .first()
+                        .map_or(ConfigSource::DefaultConfig, |s| s.source);
                     (default, source)
                 }
             };
@@ -184,7 +275,10 @@ mod tests {
     #[test]
     fn unknown_and_invalid_topic_configs_are_refused() {
         assert!(validate_topic_config("retention.ms", "1000").is_ok());
-        assert!(matches!(validate_topic_config("retention.msec", "1"), Err(ConfigError::UnknownKey { .. })));
+        assert!(matches!(
+            validate_topic_config("retention.msec", "1"),
+            Err(ConfigError::UnknownKey { .. })
+        ));
         assert!(validate_topic_config("cleanup.policy", "compact,delete").is_ok());
         assert!(validate_topic_config("segment.bytes", "10").is_err());
     }

@@ -35,7 +35,8 @@ pub fn alter_config_records(
         ConfigResourceKey::Topic(topic) => topic,
         ConfigResourceKey::Broker(_) => {
             return Err(TopicError::InvalidConfig(
-                "broker configs cannot be changed dynamically yet; set them in server.properties".into(),
+                "broker configs cannot be changed dynamically yet; set them in server.properties"
+                    .into(),
             ));
         }
     };
@@ -88,7 +89,12 @@ pub fn alter_config_records(
 
 fn list_edit(current: Option<&String>, value: &str, append: bool) -> String {
     let mut items: Vec<&str> = current
-        .map(|c| c.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .map(|c| {
+            c.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if append {
@@ -154,8 +160,14 @@ mod tests {
         )
         .unwrap();
         let configs = applied(&image, &records);
-        assert_eq!(configs.get("segment.bytes").map(String::as_str), Some("1048576"));
-        assert_eq!(configs.get("cleanup.policy").map(String::as_str), Some("delete,compact"));
+        assert_eq!(
+            configs.get("segment.bytes").map(String::as_str),
+            Some("1048576")
+        );
+        assert_eq!(
+            configs.get("cleanup.policy").map(String::as_str),
+            Some("delete,compact")
+        );
         assert!(!configs.contains_key("retention.ms"));
     }
 
@@ -185,7 +197,8 @@ mod tests {
             false,
         );
         assert!(matches!(bad, Err(TopicError::InvalidConfig(_))));
-        let unknown = alter_config_records(&image, &ConfigResourceKey::Topic("x".into()), &[], false);
+        let unknown =
+            alter_config_records(&image, &ConfigResourceKey::Topic("x".into()), &[], false);
         assert!(matches!(unknown, Err(TopicError::UnknownTopic(_))));
     }
 }

@@ -111,11 +111,16 @@ pub fn create_topic_records(
         id,
     }];
     records.extend(partition_records(id, 0, assignments));
-    records.extend(topic.configs.iter().map(|(name, value)| MetadataRecord::Config {
-        resource: crate::metadata::ConfigResourceKey::Topic(topic.name.clone()),
-        name: name.clone(),
-        value: Some(value.clone()),
-    }));
+    records.extend(
+        topic
+            .configs
+            .iter()
+            .map(|(name, value)| MetadataRecord::Config {
+                resource: crate::metadata::ConfigResourceKey::Topic(topic.name.clone()),
+                name: name.clone(),
+                value: Some(value.clone()),
+            }),
+    );
     Ok(records)
 }
 
@@ -141,7 +146,12 @@ pub fn create_partition_records(
         )));
     }
     let new = if assignments.is_empty() {
-        place_replicas(image, current, count - current, existing.replication_factor())?
+        place_replicas(
+            image,
+            current,
+            count - current,
+            existing.replication_factor(),
+        )?
     } else {
         if assignments.len() as i32 != count - current {
             return Err(TopicError::InvalidReplicaAssignment(format!(
@@ -274,13 +284,19 @@ mod tests {
     #[test]
     fn created_topic_spreads_leaders_over_brokers() {
         let mut image = image_with_brokers(&[1, 2, 3]);
-        let records = create_topic_records(&image, &BrokerConfig::default(), &new_topic("t", 6, 2)).unwrap();
+        let records =
+            create_topic_records(&image, &BrokerConfig::default(), &new_topic("t", 6, 2)).unwrap();
         apply(&mut image, &records);
         let topic = image.topic("t").unwrap();
         assert_eq!(topic.partitions.len(), 6);
         let leaders: Vec<i32> = topic.partitions.iter().map(|p| p.leader).collect();
         assert_eq!(leaders, vec![1, 2, 3, 1, 2, 3]);
-        assert!(topic.partitions.iter().all(|p| p.replicas.len() == 2 && p.isr == p.replicas));
+        assert!(
+            topic
+                .partitions
+                .iter()
+                .all(|p| p.replicas.len() == 2 && p.isr == p.replicas)
+        );
     }
 
     #[test]
@@ -302,7 +318,11 @@ mod tests {
         let config = BrokerConfig::default();
         let code = |r: Result<Vec<MetadataRecord>, TopicError>| r.unwrap_err().code();
         assert_eq!(
-            code(create_topic_records(&image, &config, &new_topic("bad name", 1, 1))),
+            code(create_topic_records(
+                &image,
+                &config,
+                &new_topic("bad name", 1, 1)
+            )),
             ResponseError::InvalidTopicException
         );
         assert_eq!(
@@ -314,7 +334,9 @@ mod tests {
             ResponseError::InvalidReplicationFactor
         );
         let mut with_config = new_topic("t", 1, 1);
-        with_config.configs.push(("no.such.config".into(), "1".into()));
+        with_config
+            .configs
+            .push(("no.such.config".into(), "1".into()));
         assert_eq!(
             code(create_topic_records(&image, &config, &with_config)),
             ResponseError::InvalidConfig

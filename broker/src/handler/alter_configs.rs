@@ -17,7 +17,10 @@ use crate::broker::Broker;
 use crate::controller::{ConfigChange, ConfigOp, TopicError, alter_config_records};
 use crate::metadata::ConfigResourceKey;
 
-pub(crate) fn handle_alter(ctx: &RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(crate) fn handle_alter(
+    ctx: &RequestContext,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let responses = request
         .resources
         .into_iter()
@@ -27,10 +30,20 @@ pub(crate) fn handle_alter(ctx: &RequestContext, request: AlterConfigsRequest) -
                 .iter()
                 .map(|c| ConfigChange {
                     name: c.name.to_string(),
-                    op: c.value.as_ref().map_or(ConfigOp::Delete, |v| ConfigOp::Set(v.to_string())),
+                    op: c
+                        .value
+                        .as_ref()
+                        .map_or(ConfigOp::Delete, |v| ConfigOp::Set(v.to_string())),
                 })
                 .collect();
-            let (code, message) = apply(&ctx.broker, r.resource_type, &r.resource_name, Ok(changes), true, request.validate_only);
+            let (code, message) = apply(
+                &ctx.broker,
+                r.resource_type,
+                &r.resource_name,
+                Ok(changes),
+                true,
+                request.validate_only,
+            );
             LegacyResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name)
@@ -53,7 +66,11 @@ pub(crate) fn handle_incremental(
                 .configs
                 .iter()
                 .map(|c| {
-                    let value = c.value.as_ref().map(ToString::to_string).unwrap_or_default();
+                    let value = c
+                        .value
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
                     let op = match c.config_operation {
                         0 => ConfigOp::Set(value),
                         1 => ConfigOp::Delete,
@@ -72,7 +89,14 @@ pub(crate) fn handle_incremental(
                     })
                 })
                 .collect();
-            let (code, message) = apply(&ctx.broker, r.resource_type, &r.resource_name, changes, false, request.validate_only);
+            let (code, message) = apply(
+                &ctx.broker,
+                r.resource_type,
+                &r.resource_name,
+                changes,
+                false,
+                request.validate_only,
+            );
             AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name)
@@ -95,7 +119,9 @@ fn apply(
 ) -> (i16, Option<StrBytes>) {
     let resource = match resource_type {
         RESOURCE_TOPIC => ConfigResourceKey::Topic(resource_name.to_string()),
-        RESOURCE_BROKER => ConfigResourceKey::Broker(resource_name.parse().unwrap_or(broker.node_id)),
+        RESOURCE_BROKER => {
+            ConfigResourceKey::Broker(resource_name.parse().unwrap_or(broker.node_id))
+        }
         other => {
             return (
                 ResponseError::InvalidRequest.code(),

@@ -25,7 +25,14 @@ pub(crate) async fn handle(
                 .collect();
             let outcome = broker.commit(|image| {
                 let records = create_partition_records(image, &name, topic.count, &assignments)?;
-                Ok((if request.validate_only { vec![] } else { records }, ()))
+                Ok((
+                    if request.validate_only {
+                        vec![]
+                    } else {
+                        records
+                    },
+                    (),
+                ))
             });
             let result = CreatePartitionsTopicResult::default().with_name(topic.name);
             match outcome {

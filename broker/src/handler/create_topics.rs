@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::RequestContext;
@@ -12,7 +14,10 @@ use super::util::str_bytes;
 use crate::config::describe_topic_configs;
 use crate::controller::NewTopic;
 
-pub(crate) async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let broker = &ctx.broker;
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for topic in &request.topics {
@@ -91,5 +96,10 @@ pub(crate) async fn handle(ctx: &RequestContext, request: CreateTopicsRequest) -
             }
         });
     }
-    CreateTopicsResponse::default().with_topics(results.into_iter().map(|r| r.expect("every topic answered")).collect())
+    CreateTopicsResponse::default().with_topics(
+        results
+            .into_iter()
+            .map(|r| r.expect("every topic answered"))
+            .collect(),
+    )
 }

@@ -20,14 +20,23 @@ pub(crate) fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> Del
                 .partitions
                 .iter()
                 .map(|p| {
-                    let result = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
-                    let Some(partition) = ctx.broker.replicas.get(topic.name.0.as_str(), p.partition_index) else {
+                    let result = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index);
+                    let Some(partition) = ctx
+                        .broker
+                        .replicas
+                        .get(topic.name.0.as_str(), p.partition_index)
+                    else {
                         return result
                             .with_low_watermark(-1)
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     let high_watermark = partition.high_watermark();
-                    let offset = if p.offset == TO_HIGH_WATERMARK { high_watermark } else { p.offset };
+                    let offset = if p.offset == TO_HIGH_WATERMARK {
+                        high_watermark
+                    } else {
+                        p.offset
+                    };
                     if offset < 0 || offset > high_watermark {
                         return result
                             .with_low_watermark(-1)
@@ -35,7 +44,9 @@ pub(crate) fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> Del
                     }
                     match partition.log.delete_records_before(offset) {
                         Ok(low_watermark) => result.with_low_watermark(low_watermark),
-                        Err(e) => result.with_low_watermark(-1).with_error_code(e.error_code().code()),
+                        Err(e) => result
+                            .with_low_watermark(-1)
+                            .with_error_code(e.error_code().code()),
                     }
                 })
                 .collect();

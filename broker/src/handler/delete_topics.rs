@@ -10,7 +10,10 @@ use super::util::str_bytes;
 use crate::controller::{TopicError, delete_topic_records};
 use crate::metadata::topic_name;
 
-pub(crate) async fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let broker = &ctx.broker;
     // v0-5 name topics in `topic_names`, v6+ in `topics` (name or id).
     let wanted: Vec<(Option<String>, Uuid)> = if request.topics.is_empty() {
@@ -35,7 +38,12 @@ pub(crate) async fn handle(ctx: &RequestContext, request: DeleteTopicsRequest) -
                 None => image.topic_by_id(&id).map(|t| t.name.clone()),
             };
             let result = DeletableTopicResult::default()
-                .with_name(resolved.clone().or(name.clone()).map(|n| TopicName(str_bytes(n))))
+                .with_name(
+                    resolved
+                        .clone()
+                        .or(name.clone())
+                        .map(|n| TopicName(str_bytes(n))),
+                )
                 .with_topic_id(id);
             let Some(topic) = resolved else {
                 return result.with_error_code(ResponseError::UnknownTopicId.code());

@@ -6,7 +6,10 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use super::RequestContext;
 use super::util::str_bytes;
 
-pub(crate) fn handle(ctx: &RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub(crate) fn handle(
+    ctx: &RequestContext,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let broker = &ctx.broker;
     let image = broker.image();
     let brokers = image

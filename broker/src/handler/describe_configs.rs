@@ -15,7 +15,10 @@ use crate::config::{ConfigEntry, describe_topic_configs};
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 pub(crate) const RESOURCE_BROKER: i8 = 4;
 
-pub(crate) fn handle(ctx: &RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub(crate) fn handle(
+    ctx: &RequestContext,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let broker = &ctx.broker;
     let image = broker.image();
     let results = request
@@ -32,7 +35,9 @@ pub(crate) fn handle(ctx: &RequestContext, request: DescribeConfigsRequest) -> D
                     None => {
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_error_message(Some(str_bytes(format!("topic '{name}' does not exist"))));
+                            .with_error_message(Some(str_bytes(format!(
+                                "topic '{name}' does not exist"
+                            ))));
                     }
                 },
                 RESOURCE_BROKER if name.is_empty() || name == broker.node_id.to_string() => {
@@ -41,18 +46,26 @@ pub(crate) fn handle(ctx: &RequestContext, request: DescribeConfigsRequest) -> D
                 RESOURCE_BROKER => {
                     return result
                         .with_error_code(ResponseError::InvalidRequest.code())
-                        .with_error_message(Some(str_bytes(format!("this is broker {}, not {name}", broker.node_id))));
+                        .with_error_message(Some(str_bytes(format!(
+                            "this is broker {}, not {name}",
+                            broker.node_id
+                        ))));
                 }
                 other => {
                     return result
                         .with_error_code(ResponseError::InvalidRequest.code())
-                        .with_error_message(Some(str_bytes(format!("unsupported resource type {other}"))));
+                        .with_error_message(Some(str_bytes(format!(
+                            "unsupported resource type {other}"
+                        ))));
                 }
             };
             let keys = resource.configuration_keys;
             let configs = entries
                 .into_iter()
-                .filter(|e| keys.as_ref().is_none_or(|k| k.iter().any(|k| k.as_str() == e.name)))
+                .filter(|e| {
+                    keys.as_ref()
+                        .is_none_or(|k| k.iter().any(|k| k.as_str() == e.name))
+                })
                 .map(|e| entry(e, request.include_synonyms, ctx.version))
                 .collect();
             result.with_configs(configs)
@@ -77,7 +90,11 @@ fn entry(e: ConfigEntry, include_synonyms: bool, version: i16) -> DescribeConfig
     };
     DescribeConfigsResourceResult::default()
         .with_name(str_bytes(e.name))
-        .with_value(if e.sensitive { None } else { e.value.map(str_bytes) })
+        .with_value(if e.sensitive {
+            None
+        } else {
+            e.value.map(str_bytes)
+        })
         .with_read_only(e.read_only)
         .with_config_source(e.source as i8)
         .with_is_sensitive(e.sensitive)

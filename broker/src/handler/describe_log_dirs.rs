@@ -10,7 +10,10 @@ use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, 
 use super::RequestContext;
 use super::util::str_bytes;
 
-pub(crate) fn handle(ctx: &RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+pub(crate) fn handle(
+    ctx: &RequestContext,
+    request: DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
     let broker = &ctx.broker;
     let wanted = |topic: &str, partition: i32| match &request.topics {
         None => true,
@@ -23,12 +26,15 @@ pub(crate) fn handle(ctx: &RequestContext, request: DescribeLogDirsRequest) -> D
         if !wanted(&partition.topic, partition.index) {
             continue;
         }
-        by_topic.entry(partition.topic.to_string()).or_default().push(
-            DescribeLogDirsPartition::default()
-                .with_partition_index(partition.index)
-                .with_partition_size(partition.log.size_bytes() as i64)
-                .with_offset_lag(0),
-        );
+        by_topic
+            .entry(partition.topic.to_string())
+            .or_default()
+            .push(
+                DescribeLogDirsPartition::default()
+                    .with_partition_index(partition.index)
+                    .with_partition_size(partition.log.size_bytes() as i64)
+                    .with_offset_lag(0),
+            );
     }
     let topics = by_topic
         .into_iter()

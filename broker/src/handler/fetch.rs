@@ -16,7 +16,8 @@ use crate::broker::Broker;
 
 pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
     let broker = &ctx.broker;
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let notify = broker.replicas.appended();
     loop {
         // Register for wake-ups before reading, so an append between the
@@ -34,7 +35,9 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
                     .map(|p| p.records.as_ref().map_or(0, Bytes::len))
                     .sum();
                 if sent > 0 {
-                    broker.metrics.topic_bytes_out(topic.topic.0.as_str(), sent as u64);
+                    broker
+                        .metrics
+                        .topic_bytes_out(topic.topic.0.as_str(), sent as u64);
                 }
             }
             return response;
@@ -67,9 +70,20 @@ fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize, b
                 Some(name) => {
                     // Kafka returns at least one batch for the first partition
                     // with data even past max_bytes, so consumers progress.
-                    let budget = if total == 0 { remaining.max(1) } else { remaining };
+                    let budget = if total == 0 {
+                        remaining.max(1)
+                    } else {
+                        remaining
+                    };
                     let limit = (wanted.partition_max_bytes.max(0) as usize).min(budget);
-                    read_partition(broker, name, wanted.partition, wanted.fetch_offset, limit, request.isolation_level)
+                    read_partition(
+                        broker,
+                        name,
+                        wanted.partition,
+                        wanted.fetch_offset,
+                        limit,
+                        request.isolation_level,
+                    )
                 }
             };
             errored |= data.error_code != 0;
@@ -85,7 +99,11 @@ fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize, b
                 .with_partitions(partitions),
         );
     }
-    (FetchResponse::default().with_responses(topics), total, errored)
+    (
+        FetchResponse::default().with_responses(topics),
+        total,
+        errored,
+    )
 }
 
 fn read_partition(
@@ -113,7 +131,9 @@ fn read_partition(
     };
     match records {
         Ok(records) => base.with_records(Some(records)),
-        Err(e) => base.with_error_code(e.error_code().code()).with_records(Some(Bytes::new())),
+        Err(e) => base
+            .with_error_code(e.error_code().code())
+            .with_records(Some(Bytes::new())),
     }
 }
 

@@ -26,8 +26,13 @@ pub(crate) fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListO
                 .partitions
                 .iter()
                 .map(|p| {
-                    let base = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-                    match ctx.broker.replicas.get(topic.name.0.as_str(), p.partition_index) {
+                    let base = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    match ctx
+                        .broker
+                        .replicas
+                        .get(topic.name.0.as_str(), p.partition_index)
+                    {
                         None => base
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_offset(-1)

@@ -38,7 +38,10 @@ pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Me
                                         describe(&t)
                                     }
                                     Some(Err(e)) => error_topic(Some(name), e.code()),
-                                    None => error_topic(Some(name), ResponseError::UnknownTopicOrPartition),
+                                    None => error_topic(
+                                        Some(name),
+                                        ResponseError::UnknownTopicOrPartition,
+                                    ),
                                 }
                             }
                             None => error_topic(Some(name), ResponseError::UnknownTopicOrPartition),

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind}
 
 use crate::broker::Broker;
 
+mod alter_configs;
 pub(crate) mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -19,7 +20,6 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_log_dirs;
-mod alter_configs;
 mod fetch;
 pub(crate) mod group;
 mod list_offsets;
@@ -38,8 +38,8 @@ pub(crate) struct RequestContext {
 
 /// A handler's answer.
 pub(crate) enum Reply {
-    /// Ready to be written.
-    Now(ResponseKind),
+    /// Ready to be written (boxed: responses differ a lot in size).
+    Now(Box<ResponseKind>),
     /// Ready once the future resolves (e.g. after fsync); the connection
     /// reads further requests meanwhile and writes replies in order.
     Later(BoxFuture<'static, ResponseKind>),
@@ -87,7 +87,7 @@ pub(crate) async fn dispatch(ctx: RequestContext, request: RequestKind) -> Reply
         peer = %ctx.peer,
         "request"
     );
-    let now = |r| Reply::Now(r);
+    let now = |r| Reply::Now(Box::new(r));
     match request {
         R::ApiVersions(req) => now(S::ApiVersions(api_versions::handle(&ctx, req))),
         R::Metadata(req) => now(S::Metadata(metadata::handle(&ctx, req).await)),
@@ -96,7 +96,9 @@ pub(crate) async fn dispatch(ctx: RequestContext, request: RequestKind) -> Reply
         R::ListOffsets(req) => now(S::ListOffsets(list_offsets::handle(&ctx, req))),
         R::CreateTopics(req) => now(S::CreateTopics(create_topics::handle(&ctx, req).await)),
         R::DeleteTopics(req) => now(S::DeleteTopics(delete_topics::handle(&ctx, req).await)),
-        R::CreatePartitions(req) => now(S::CreatePartitions(create_partitions::handle(&ctx, req).await)),
+        R::CreatePartitions(req) => now(S::CreatePartitions(
+            create_partitions::handle(&ctx, req).await,
+        )),
         R::DescribeConfigs(req) => now(S::DescribeConfigs(describe_configs::handle(&ctx, req))),
         R::AlterConfigs(req) => now(S::AlterConfigs(alter_configs::handle_alter(&ctx, req))),
         R::IncrementalAlterConfigs(req) => now(S::IncrementalAlterConfigs(

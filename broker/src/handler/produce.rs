@@ -38,7 +38,10 @@ pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Rep
             let appended = if !valid_acks {
                 error(data.index, ResponseError::InvalidRequiredAcks)
             } else if request.transactional_id.is_some() {
-                error(data.index, ResponseError::TransactionalIdAuthorizationFailed)
+                error(
+                    data.index,
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                )
             } else {
                 match name.as_deref() {
                     None => error(data.index, ResponseError::UnknownTopicId),
@@ -71,12 +74,12 @@ pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Rep
         .iter()
         .any(|(_, _, ps)| ps.iter().any(|p| p.durable_to.is_some()));
     if !needs_flush {
-        return Reply::Now(respond(
+        return Reply::Now(Box::new(respond(
             topics
                 .into_iter()
                 .map(|(n, id, ps)| (n, id, ps.into_iter().map(|p| p.response).collect()))
                 .collect(),
-        ));
+        )));
     }
     Reply::Later(Box::pin(async move {
         let mut done = Vec::with_capacity(topics.len());
@@ -112,7 +115,13 @@ fn error(index: i32, error: ResponseError) -> Appended {
     }
 }
 
-fn append(broker: &Broker, topic: &str, index: i32, records: Option<bytes::Bytes>, acks: i16) -> Appended {
+fn append(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    records: Option<bytes::Bytes>,
+    acks: i16,
+) -> Appended {
     let Some(partition) = broker.replicas.get(topic, index) else {
         return error(index, ResponseError::UnknownTopicOrPartition);
     };
@@ -123,9 +132,11 @@ fn append(broker: &Broker, topic: &str, index: i32, records: Option<bytes::Bytes
     match partition.log.append(records, now_ms()) {
         Ok(info) => {
             partition.advance_high_watermark();
-            broker
-                .metrics
-                .topic_bytes_in(topic, bytes, (info.last_offset - info.first_offset + 1) as u64);
+            broker.metrics.topic_bytes_in(
+                topic,
+                bytes,
+                (info.last_offset - info.first_offset + 1) as u64,
+            );
             Appended {
                 response: PartitionProduceResponse::default()
                     .with_index(index)

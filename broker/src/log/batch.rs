@@ -53,11 +53,15 @@ impl BatchHeader {
     /// [`HEADER_SIZE`] bytes. Does not check the CRC.
     pub fn parse(bytes: &[u8]) -> Result<Self, LogError> {
         if bytes.len() < HEADER_SIZE {
-            return Err(LogError::CorruptMessage("record batch shorter than its header"));
+            return Err(LogError::CorruptMessage(
+                "record batch shorter than its header",
+            ));
         }
         let length = i32_at(bytes, 8);
         if length < (HEADER_SIZE - LOG_OVERHEAD) as i32 {
-            return Err(LogError::CorruptMessage("record batch length is smaller than its header"));
+            return Err(LogError::CorruptMessage(
+                "record batch length is smaller than its header",
+            ));
         }
         Ok(Self {
             base_offset: i64_at(bytes, 0),
@@ -104,16 +108,22 @@ pub(crate) fn validate(batch: &[u8], header: &BatchHeader) -> Result<(), LogErro
         return Err(LogError::UnsupportedMagic(header.magic));
     }
     if batch.len() != header.size {
-        return Err(LogError::CorruptMessage("record batch length does not match its bytes"));
+        return Err(LogError::CorruptMessage(
+            "record batch length does not match its bytes",
+        ));
     }
     if header.last_offset_delta < 0 || header.record_count < 0 {
-        return Err(LogError::InvalidRecord("negative record count or last offset delta"));
+        return Err(LogError::InvalidRecord(
+            "negative record count or last offset delta",
+        ));
     }
     if header.compression() > 4 {
         return Err(LogError::InvalidRecord("unknown compression codec"));
     }
     if crc32c::crc32c(&batch[ATTRIBUTES_AT..]) != header.crc {
-        return Err(LogError::CorruptMessage("record batch CRC32C does not match"));
+        return Err(LogError::CorruptMessage(
+            "record batch CRC32C does not match",
+        ));
     }
     Ok(())
 }
@@ -128,7 +138,9 @@ pub(crate) fn validate_all(bytes: &[u8]) -> Result<Vec<BatchHeader>, LogError> {
         let end = pos
             .checked_add(header.size)
             .filter(|end| *end <= bytes.len())
-            .ok_or(LogError::CorruptMessage("record batch extends past the end of the request"))?;
+            .ok_or(LogError::CorruptMessage(
+                "record batch extends past the end of the request",
+            ))?;
         validate(&bytes[pos..end], &header)?;
         headers.push(header);
         pos = end;
@@ -183,7 +195,15 @@ pub(crate) mod tests {
             })
             .collect();
         let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression }).unwrap();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
+        )
+        .unwrap();
         buf.freeze()
     }
 
@@ -198,7 +218,10 @@ pub(crate) mod tests {
         let mut bad = b.to_vec();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert!(matches!(validate_all(&bad), Err(LogError::CorruptMessage(_))));
+        assert!(matches!(
+            validate_all(&bad),
+            Err(LogError::CorruptMessage(_))
+        ));
         assert!(validate_all(&b[..b.len() - 1]).is_err());
     }
 

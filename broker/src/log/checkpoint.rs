@@ -12,7 +12,9 @@ pub(crate) fn read_log_start(dir: &Path) -> Result<Option<i64>, LogError> {
     match std::fs::read_to_string(dir.join(FILE)) {
         Ok(text) => Ok(text.trim().parse().ok()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(LogError::io(format!("read {}", dir.join(FILE).display()))(e)),
+        Err(e) => Err(LogError::io(format!("read {}", dir.join(FILE).display()))(
+            e,
+        )),
     }
 }
 

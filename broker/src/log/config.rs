@@ -54,10 +54,13 @@ impl LogConfig {
     /// resolved, see `config::effective_topic_config`).
     pub fn from_topic_configs(configs: &BTreeMap<String, String>) -> Result<Self, LogConfigError> {
         let get = |key: &str| -> Result<&str, LogConfigError> {
-            configs.get(key).map(String::as_str).ok_or_else(|| LogConfigError {
-                key: key.to_owned(),
-                value: String::new(),
-            })
+            configs
+                .get(key)
+                .map(String::as_str)
+                .ok_or_else(|| LogConfigError {
+                    key: key.to_owned(),
+                    value: String::new(),
+                })
         };
         let num = |key: &str| -> Result<i64, LogConfigError> {
             let v = get(key)?;

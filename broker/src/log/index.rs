@@ -28,10 +28,12 @@ impl<const N: usize> EntryFile<N> {
             .map_err(LogError::io(format!("open {display}")))?;
         let mut entries = Vec::new();
         if fresh {
-            file.set_len(0).map_err(LogError::io(format!("truncate {display}")))?;
+            file.set_len(0)
+                .map_err(LogError::io(format!("truncate {display}")))?;
         } else {
             let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes).map_err(LogError::io(format!("read {display}")))?;
+            file.read_to_end(&mut bytes)
+                .map_err(LogError::io(format!("read {display}")))?;
             entries = bytes
                 .chunks_exact(N)
                 .map(|c| c.try_into().expect("chunk of N bytes"))
@@ -89,7 +91,11 @@ impl OffsetIndex {
     pub(crate) fn lookup(&self, relative_offset: u32) -> u32 {
         let entries = &self.0.entries;
         let i = entries.partition_point(|e| Self::decode(e).0 <= relative_offset);
-        if i == 0 { 0 } else { Self::decode(&entries[i - 1]).1 }
+        if i == 0 {
+            0
+        } else {
+            Self::decode(&entries[i - 1]).1
+        }
     }
 
     /// The last entry: (relative offset, position).
@@ -99,7 +105,10 @@ impl OffsetIndex {
 
     /// Drops entries for positions at or past `position`.
     pub(crate) fn truncate_to_position(&mut self, position: u32) -> Result<(), LogError> {
-        let keep = self.0.entries.partition_point(|e| Self::decode(e).1 < position);
+        let keep = self
+            .0
+            .entries
+            .partition_point(|e| Self::decode(e).1 < position);
         self.0.truncate(keep)
     }
 
@@ -146,11 +155,18 @@ impl TimeIndex {
     pub(crate) fn lookup(&self, timestamp: i64) -> u32 {
         let entries = &self.0.entries;
         let i = entries.partition_point(|e| Self::decode(e).0 < timestamp);
-        if i == 0 { 0 } else { Self::decode(&entries[i - 1]).1 }
+        if i == 0 {
+            0
+        } else {
+            Self::decode(&entries[i - 1]).1
+        }
     }
 
     pub(crate) fn truncate_to_offset(&mut self, relative_offset: u32) -> Result<(), LogError> {
-        let keep = self.0.entries.partition_point(|e| Self::decode(e).1 < relative_offset);
+        let keep = self
+            .0
+            .entries
+            .partition_point(|e| Self::decode(e).1 < relative_offset);
         self.0.truncate(keep)
     }
 

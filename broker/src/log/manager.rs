@@ -22,7 +22,10 @@ fn now_ms() -> i64 {
 /// partition is after the last one. Other directories are not partitions.
 fn parse_partition_dir(name: &str) -> Option<(String, i32)> {
     let (topic, partition) = name.rsplit_once('-')?;
-    if topic.is_empty() || topic.starts_with("__cluster_metadata") || topic.contains('.') && name.ends_with("-delete") {
+    if topic.is_empty()
+        || topic.starts_with("__cluster_metadata")
+        || topic.contains('.') && name.ends_with("-delete")
+    {
         return None;
     }
     let partition: i32 = partition.parse().ok()?;
@@ -45,21 +48,30 @@ impl LogManager {
         let marker = dir.join(CLEAN_SHUTDOWN_MARKER);
         let clean = marker.exists();
         let mut logs = HashMap::new();
-        let entries = std::fs::read_dir(dir).map_err(LogError::io(format!("list {}", dir.display())))?;
+        let entries =
+            std::fs::read_dir(dir).map_err(LogError::io(format!("list {}", dir.display())))?;
         let now = now_ms();
         for entry in entries.filter_map(Result::ok) {
             if !entry.path().is_dir() {
                 continue;
             }
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-            let Some((topic, partition)) = parse_partition_dir(&name) else { continue };
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Some((topic, partition)) = parse_partition_dir(&name) else {
+                continue;
+            };
             let log = PartitionLog::open(&entry.path(), default_config.clone(), !clean, now)?;
             logs.insert((topic, partition), log);
         }
         if clean {
-            std::fs::remove_file(&marker).map_err(LogError::io(format!("remove {}", marker.display())))?;
+            std::fs::remove_file(&marker)
+                .map_err(LogError::io(format!("remove {}", marker.display())))?;
         } else if !logs.is_empty() {
-            tracing::info!(partitions = logs.len(), "no clean shutdown marker: recovered log tails");
+            tracing::info!(
+                partitions = logs.len(),
+                "no clean shutdown marker: recovered log tails"
+            );
         }
         Ok(Self {
             dir: dir.to_owned(),
@@ -69,11 +81,19 @@ impl LogManager {
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
-        self.logs.read().get(&(topic.to_owned(), partition)).cloned()
+        self.logs
+            .read()
+            .get(&(topic.to_owned(), partition))
+            .cloned()
     }
 
     /// The log of a partition, created if missing; its config is set to `config`.
-    pub fn get_or_create(&self, topic: &str, partition: i32, config: LogConfig) -> Result<Arc<PartitionLog>, LogError> {
+    pub fn get_or_create(
+        &self,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> Result<Arc<PartitionLog>, LogError> {
         if let Some(log) = self.get(topic, partition) {
             log.update_config(config);
             return Ok(log);
@@ -98,7 +118,11 @@ impl LogManager {
     pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
         let doomed: Vec<i32> = {
             let mut logs = self.logs.write();
-            let partitions: Vec<i32> = logs.keys().filter(|(t, _)| t == topic).map(|(_, p)| *p).collect();
+            let partitions: Vec<i32> = logs
+                .keys()
+                .filter(|(t, _)| t == topic)
+                .map(|(_, p)| *p)
+                .collect();
             for p in &partitions {
                 logs.remove(&(topic.to_owned(), *p));
             }
@@ -106,9 +130,14 @@ impl LogManager {
         };
         for partition in doomed {
             let dir = self.dir.join(format!("{topic}-{partition}"));
-            let trash = self.dir.join(format!("{topic}-{partition}.{}-delete", uuid::Uuid::new_v4().simple()));
-            std::fs::rename(&dir, &trash).map_err(LogError::io(format!("rename {}", dir.display())))?;
-            std::fs::remove_dir_all(&trash).map_err(LogError::io(format!("remove {}", trash.display())))?;
+            let trash = self.dir.join(format!(
+                "{topic}-{partition}.{}-delete",
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::rename(&dir, &trash)
+                .map_err(LogError::io(format!("rename {}", dir.display())))?;
+            std::fs::remove_dir_all(&trash)
+                .map_err(LogError::io(format!("remove {}", trash.display())))?;
         }
         Ok(())
     }
@@ -132,7 +161,8 @@ impl LogManager {
             log.flush_all()?;
         }
         let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
-        std::fs::write(&marker, b"").map_err(LogError::io(format!("write {}", marker.display())))?;
+        std::fs::write(&marker, b"")
+            .map_err(LogError::io(format!("write {}", marker.display())))?;
         if let Ok(dir) = std::fs::File::open(&self.dir) {
             let _ = dir.sync_all();
         }
@@ -147,7 +177,10 @@ mod tests {
     #[test]
     fn partition_directories_are_recognized() {
         assert_eq!(parse_partition_dir("orders-3"), Some(("orders".into(), 3)));
-        assert_eq!(parse_partition_dir("my-topic-0"), Some(("my-topic".into(), 0)));
+        assert_eq!(
+            parse_partition_dir("my-topic-0"),
+            Some(("my-topic".into(), 0))
+        );
         assert_eq!(parse_partition_dir("__cluster_metadata-0"), None);
         assert_eq!(parse_partition_dir("orders-0.abc-delete"), None);
         assert_eq!(parse_partition_dir("lost+found"), None);

@@ -29,8 +29,16 @@ pub use partition::{AppendInfo, PartitionLog};
 
 /// Applies retention and periodic flushes every `interval`
 /// (`log.retention.check.interval.ms`) until `shutdown` turns true.
-pub async fn run_retention(logs: Arc<LogManager>, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(interval.min(Duration::from_secs(1)).max(Duration::from_millis(10)));
+pub async fn run_retention(
+    logs: Arc<LogManager>,
+    interval: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(
+        interval
+            .min(Duration::from_secs(1))
+            .max(Duration::from_millis(10)),
+    );
     let mut last_retention = tokio::time::Instant::now();
     loop {
         tokio::select! {

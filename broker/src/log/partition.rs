@@ -39,11 +39,17 @@ struct State {
 
 impl State {
     fn active(&self) -> &Segment {
-        self.segments.values().next_back().expect("a log always has a segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has a segment")
     }
 
     fn active_mut(&mut self) -> &mut Segment {
-        self.segments.values_mut().next_back().expect("a log always has a segment")
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has a segment")
     }
 }
 
@@ -66,7 +72,12 @@ impl PartitionLog {
     /// Opens the log in `dir` (created if missing). With `needs_recovery`
     /// (no clean shutdown) the active segment is verified batch by batch and
     /// a torn tail is cut off.
-    pub fn open(dir: &Path, config: LogConfig, needs_recovery: bool, now_ms: i64) -> Result<Arc<Self>, LogError> {
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        needs_recovery: bool,
+        now_ms: i64,
+    ) -> Result<Arc<Self>, LogError> {
         std::fs::create_dir_all(dir).map_err(LogError::io(format!("create {}", dir.display())))?;
         let mut bases: Vec<i64> = std::fs::read_dir(dir)
             .map_err(LogError::io(format!("list {}", dir.display())))?
@@ -144,7 +155,8 @@ impl PartitionLog {
                 max: config.max_message_bytes,
             });
         }
-        let log_append_time = (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let log_append_time =
+            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
         let first_offset = state.active().next_offset;
         let mut next = first_offset;
         let mut pos = 0;
@@ -164,7 +176,8 @@ impl PartitionLog {
         let active = state.active();
         let age = now_ms.saturating_sub(active.created_ms);
         if !active.is_empty()
-            && (active.size() + bytes.len() as u64 > config.segment_bytes || age >= config.segment_ms)
+            && (active.size() + bytes.len() as u64 > config.segment_bytes
+                || age >= config.segment_ms)
         {
             self.roll(&mut state, first_offset, now_ms)?;
         }
@@ -195,7 +208,12 @@ impl PartitionLog {
     /// `max_bytes` unless the first batch alone is larger (then it is returned
     /// whole, so a consumer always progresses), and only batches that start
     /// below `max_offset_exclusive` (the high watermark).
-    pub fn read(&self, offset: i64, max_bytes: usize, max_offset_exclusive: i64) -> Result<Bytes, LogError> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+    ) -> Result<Bytes, LogError> {
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         if offset < start || offset > end {
             return Err(LogError::OffsetOutOfRange {
@@ -212,7 +230,11 @@ impl PartitionLog {
             let Some((_, segment)) = state.segments.range(..=offset).next_back() else {
                 return Ok(Bytes::new());
             };
-            (segment.file(), segment.position_hint(offset), segment.size())
+            (
+                segment.file(),
+                segment.position_hint(offset),
+                segment.size(),
+            )
         };
         // Skip the batches between the index entry and the one holding `offset`.
         loop {
@@ -278,9 +300,15 @@ impl PartitionLog {
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         let (ts, batch_offset) = {
             let state = self.state.read();
-            state.segments.values().filter_map(Segment::max_timestamp).max_by_key(|(ts, _)| *ts)?
+            state
+                .segments
+                .values()
+                .filter_map(Segment::max_timestamp)
+                .max_by_key(|(ts, _)| *ts)?
         };
-        let batch = self.read(batch_offset.max(self.log_start_offset()), 1, i64::MAX).ok()?;
+        let batch = self
+            .read(batch_offset.max(self.log_start_offset()), 1, i64::MAX)
+            .ok()?;
         let header = BatchHeader::parse(&batch).ok()?;
         first_record_at_or_after(&batch, &header, ts, 0).map(|(offset, ts)| (ts, offset))
     }
@@ -340,7 +368,10 @@ impl PartitionLog {
     /// segments wholly below it. Returns the new log start offset.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
         let offset = offset.min(self.log_end_offset());
-        let new_start = self.log_start_offset.fetch_max(offset, Ordering::AcqRel).max(offset);
+        let new_start = self
+            .log_start_offset
+            .fetch_max(offset, Ordering::AcqRel)
+            .max(offset);
         checkpoint::write_log_start(&self.dir, new_start)?;
         self.enforce_retention(i64::MIN)?;
         Ok(self.log_start_offset())
@@ -374,7 +405,10 @@ impl PartitionLog {
                 total -= segment.size();
                 doomed.push(segment.base_offset);
             }
-            let removed: Vec<Segment> = doomed.iter().filter_map(|b| state.segments.remove(b)).collect();
+            let removed: Vec<Segment> = doomed
+                .iter()
+                .filter_map(|b| state.segments.remove(b))
+                .collect();
             if let Some(first) = state.segments.keys().next() {
                 let moved = self.log_start_offset.fetch_max(*first, Ordering::AcqRel) < *first;
                 if moved {
@@ -405,7 +439,12 @@ fn read_header(file: &File, pos: u64, end: u64) -> Result<Option<BatchHeader>, L
 
 /// The first record of `batch` with a timestamp >= `timestamp` and an offset
 /// >= `min_offset`, decoding the batch (it may be compressed).
-fn first_record_at_or_after(batch: &Bytes, header: &BatchHeader, timestamp: i64, min_offset: i64) -> Option<(i64, i64)> {
+fn first_record_at_or_after(
+    batch: &Bytes,
+    header: &BatchHeader,
+    timestamp: i64,
+    min_offset: i64,
+) -> Option<(i64, i64)> {
     if header.is_log_append_time() {
         return Some((header.base_offset.max(min_offset), header.max_timestamp));
     }
@@ -449,11 +488,19 @@ mod tests {
     fn appends_assign_offsets_and_reads_return_whole_batches() {
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path(), LogConfig::default(), false);
-        assert_eq!(log.append(batch(3, 10, Compression::None), 1).unwrap().first_offset, 0);
+        assert_eq!(
+            log.append(batch(3, 10, Compression::None), 1)
+                .unwrap()
+                .first_offset,
+            0
+        );
         let info = log.append(batch(2, 20, Compression::Lz4), 1).unwrap();
         assert_eq!((info.first_offset, info.last_offset), (3, 4));
         assert_eq!(log.log_end_offset(), 5);
-        assert_eq!(offsets(&log.read(0, 1 << 20, 5).unwrap()), vec![(0, 2), (3, 4)]);
+        assert_eq!(
+            offsets(&log.read(0, 1 << 20, 5).unwrap()),
+            vec![(0, 2), (3, 4)]
+        );
         // From the middle of a batch: the whole batch holding the offset.
         assert_eq!(offsets(&log.read(4, 1 << 20, 5).unwrap()), vec![(3, 4)]);
         // Bounded by the high watermark.
@@ -461,7 +508,10 @@ mod tests {
         // max_bytes smaller than one batch still returns that batch.
         assert_eq!(offsets(&log.read(0, 1, 5).unwrap()), vec![(0, 2)]);
         assert!(log.read(5, 100, 5).unwrap().is_empty());
-        assert!(matches!(log.read(6, 100, 5), Err(LogError::OffsetOutOfRange { .. })));
+        assert!(matches!(
+            log.read(6, 100, 5),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
     }
 
     #[test]
@@ -473,7 +523,13 @@ mod tests {
         }
         let segments = std::fs::read_dir(dir.path())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "log")
+            })
             .count();
         assert!(segments > 3, "rolled into {segments} segments");
         log.flush_all().unwrap();
@@ -481,7 +537,12 @@ mod tests {
         let log = open(dir.path(), small_segments(), false);
         assert_eq!(log.log_end_offset(), 40);
         assert_eq!(offsets(&log.read(17, 1, 40).unwrap()), vec![(16, 17)]);
-        assert_eq!(log.append(batch(1, 0, Compression::None), 1).unwrap().first_offset, 40);
+        assert_eq!(
+            log.append(batch(1, 0, Compression::None), 1)
+                .unwrap()
+                .first_offset,
+            40
+        );
     }
 
     #[test]
@@ -498,7 +559,12 @@ mod tests {
         file.set_len(len - 5).unwrap();
         let log = open(dir.path(), LogConfig::default(), true);
         assert_eq!(log.log_end_offset(), 2);
-        assert_eq!(log.append(batch(1, 0, Compression::None), 1).unwrap().first_offset, 2);
+        assert_eq!(
+            log.append(batch(1, 0, Compression::None), 1)
+                .unwrap()
+                .first_offset,
+            2
+        );
         // A flipped byte is caught by the CRC.
         drop(log);
         let mut bytes = std::fs::read(&path).unwrap();
@@ -523,8 +589,14 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 1;
         two.extend_from_slice(&bad);
-        assert!(matches!(log.append(Bytes::from(two), 1), Err(LogError::CorruptMessage(_))));
-        assert!(matches!(log.append(batch(40, 0, Compression::None), 1), Err(LogError::MessageTooLarge { .. })));
+        assert!(matches!(
+            log.append(Bytes::from(two), 1),
+            Err(LogError::CorruptMessage(_))
+        ));
+        assert!(matches!(
+            log.append(batch(40, 0, Compression::None), 1),
+            Err(LogError::MessageTooLarge { .. })
+        ));
         assert_eq!(log.log_end_offset(), 0);
         // Random bytes: an error, never a panic, never an append.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -574,7 +646,10 @@ mod tests {
         assert!(log.size_bytes() >= 600);
         let start = log.log_start_offset();
         assert!(start > 0);
-        assert!(matches!(log.read(0, 100, 40), Err(LogError::OffsetOutOfRange { .. })));
+        assert!(matches!(
+            log.read(0, 100, 40),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
         assert_eq!(log.delete_records_before(30).unwrap(), 30);
         drop(log);
         let log = open(dir.path(), small_segments(), false);
@@ -588,7 +663,11 @@ mod tests {
         log.enforce_retention(1_000_000).unwrap();
         assert!(log.log_start_offset() > 30);
         assert!(log.size_bytes() <= 300, "only the active segment is left");
-        assert!(!log.read(log.log_start_offset(), 100, 40).unwrap().is_empty());
+        assert!(
+            !log.read(log.log_start_offset(), 100, 40)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -599,7 +678,9 @@ mod tests {
         for _ in 0..50 {
             let info = log.append(batch(1, 0, Compression::None), 1).unwrap();
             let log = log.clone();
-            waiters.push(tokio::spawn(async move { log.flush_to(info.last_offset + 1).await }));
+            waiters.push(tokio::spawn(async move {
+                log.flush_to(info.last_offset + 1).await
+            }));
         }
         for w in waiters {
             w.await.unwrap().unwrap();

@@ -50,7 +50,12 @@ impl Segment {
     /// batch is checked and a torn or corrupt tail is cut off, and the indexes
     /// are rebuilt; otherwise the files are trusted. `created_ms` is used when
     /// the segment is empty.
-    pub(crate) fn open(dir: &Path, base_offset: i64, recover: bool, now_ms: i64) -> Result<Self, LogError> {
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        recover: bool,
+        now_ms: i64,
+    ) -> Result<Self, LogError> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
         let display = log_path.display().to_string();
         let file = OpenOptions::new()
@@ -59,7 +64,10 @@ impl Segment {
             .create(true)
             .open(&log_path)
             .map_err(LogError::io(format!("open {display}")))?;
-        let file_len = file.metadata().map_err(LogError::io(format!("stat {display}")))?.len();
+        let file_len = file
+            .metadata()
+            .map_err(LogError::io(format!("stat {display}")))?
+            .len();
         let created_ms = file
             .metadata()
             .ok()
@@ -101,13 +109,17 @@ impl Segment {
             if self.file.read_exact_at(&mut header_buf, pos).is_err() {
                 break;
             }
-            let Ok(header) = BatchHeader::parse(&header_buf) else { break };
+            let Ok(header) = BatchHeader::parse(&header_buf) else {
+                break;
+            };
             if pos + header.size as u64 > file_len || header.base_offset < self.next_offset {
                 break;
             }
             if verify {
                 buf.resize(header.size, 0);
-                if self.file.read_exact_at(&mut buf, pos).is_err() || batch::validate(&buf, &header).is_err() {
+                if self.file.read_exact_at(&mut buf, pos).is_err()
+                    || batch::validate(&buf, &header).is_err()
+                {
                     break;
                 }
             }
@@ -212,7 +224,11 @@ impl Segment {
 
     /// Removes the segment's files. Readers holding the file keep reading it.
     pub(crate) fn delete(self) -> Result<(), LogError> {
-        let dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let (log, index, time) = Self::paths(&dir, self.base_offset);
         for path in [log, index, time] {
             match std::fs::remove_file(&path) {

@@ -12,7 +12,9 @@ pub enum InvalidTopicName {
     Dots,
     #[error("topic name is longer than {MAX_TOPIC_NAME_LEN} characters")]
     TooLong,
-    #[error("topic name {0:?} contains a character other than ASCII alphanumerics, '.', '_' and '-'")]
+    #[error(
+        "topic name {0:?} contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+    )]
     IllegalCharacter(String),
 }
 
@@ -52,7 +54,10 @@ mod tests {
         assert!(validate("a.b_c-D9").is_ok());
         assert_eq!(validate(""), Err(InvalidTopicName::Empty));
         assert_eq!(validate(".."), Err(InvalidTopicName::Dots));
-        assert!(matches!(validate("bad name"), Err(InvalidTopicName::IllegalCharacter(_))));
+        assert!(matches!(
+            validate("bad name"),
+            Err(InvalidTopicName::IllegalCharacter(_))
+        ));
         assert_eq!(validate(&"x".repeat(250)), Err(InvalidTopicName::TooLong));
         assert!(validate(&"x".repeat(249)).is_ok());
     }

@@ -95,10 +95,8 @@ impl ReplicaManager {
             let keep = image
                 .topic(name)
                 .is_some_and(|t| hosted.first().is_none_or(|p| p.topic_id == t.id));
-            if !keep {
-                if let Err(error) = self.logs.delete_topic(name) {
-                    tracing::error!(topic = %name, %error, "could not delete the logs of a deleted topic");
-                }
+            if !keep && let Err(error) = self.logs.delete_topic(name) {
+                tracing::error!(topic = %name, %error, "could not delete the logs of a deleted topic");
             }
             keep
         });

@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use karst_broker::config::BrokerConfig;
-use karst_broker::{Broker, RunningBroker};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use karst_broker::config::BrokerConfig;
+use karst_broker::{Broker, RunningBroker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
