@@ -14,6 +14,7 @@ use crate::http::{self, Health};
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::{MetadataImage, MetadataRecord, MetadataStore, TopicImage};
 use crate::metrics::Metrics;
+use crate::producer::ProducerIdAllocator;
 use crate::replica::ReplicaManager;
 use crate::{server, storage_meta};
 
@@ -54,6 +55,7 @@ pub struct Broker {
     pub(crate) metadata: MetadataStore,
     pub(crate) replicas: ReplicaManager,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) producer_ids: ProducerIdAllocator,
 }
 
 /// A started broker; dropping it does not stop it, [`RunningBroker::shutdown`] does.
@@ -103,6 +105,7 @@ impl Broker {
             replicas: ReplicaManager::new(config.node_id, config.clone(), logs.clone()),
             metadata,
             metrics: metrics.clone(),
+            producer_ids: ProducerIdAllocator::default(),
             config: config.clone(),
         });
         broker.register(advertised(&config, kafka_addr))?;

@@ -16,6 +16,7 @@ pub mod http;
 pub mod log;
 pub mod metadata;
 pub mod metrics;
+pub mod producer;
 pub mod replica;
 mod server;
 mod storage_meta;

@@ -235,8 +235,9 @@ impl AdminClient {
         &self.bootstrap
     }
 
-    /// Sends any request at the negotiated version; `version_for` may build the request
-    /// from the version (fields differ between versions).
+    /// Sends any request at the negotiated version. `build` receives that version
+    /// because some fields differ between versions (e.g. DeleteTopics v6 names
+    /// topics differently). Transport errors drop the connection; the next call reconnects.
     pub async fn send<R: Request>(
         &self,
         build: impl FnOnce(i16) -> R,

@@ -9,8 +9,8 @@ def test_kafka_python_produces_and_reads_back_an_assigned_partition(broker):
     admin.create_topics([NewTopic("py-topic", num_partitions=2, replication_factor=1)])
     admin.close()
 
-    # Idempotence (InitProducerId) comes with the consumer-groups work; plain acks=all here.
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=False)
+    # kafka-python 3 turns idempotence on by default against a new broker.
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
     futures = [producer.send("py-topic", key=b"k", value=f"msg-{i}".encode(), partition=1) for i in range(500)]
     producer.flush()
     offsets = [f.get(timeout=30).offset for f in futures]

@@ -35,6 +35,9 @@ pub enum LeaderError {
         /// Underlying error.
         source: kube_lease_manager::LeaseManagerError,
     },
+    /// The task renewing the Lease stopped (e.g. the API server is gone).
+    #[error("lease {0}: the renewal task stopped")]
+    Stopped(String),
 }
 
 /// Runs `work` whenever this process holds the Lease; `work` receives a future
@@ -63,12 +66,13 @@ where
             source,
         })?;
     let (mut leader, lease_task) = manager.watch().await;
+    let mut lease_lost = false;
     loop {
         // Wait for leadership or shutdown.
         tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => break,
-            changed = leader.wait_for(|is_leader| *is_leader) => if changed.is_err() { break },
+            changed = leader.wait_for(|is_leader| *is_leader) => if changed.is_err() { lease_lost = true; break },
         }
         tracing::info!(identity = %settings.identity, "acquired leader lease; starting controllers");
         metrics.set_leader(true);
@@ -94,6 +98,9 @@ where
         Ok(Ok(_)) => tracing::info!("leader lease released"),
         Ok(Err(e)) => tracing::warn!(error = %e, "releasing leader lease failed"),
         Err(e) => tracing::warn!(error = %e, "lease task failed"),
+    }
+    if lease_lost {
+        return Err(LeaderError::Stopped(settings.name));
     }
     Ok(())
 }

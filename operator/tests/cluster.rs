@@ -142,6 +142,14 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
         "{table}"
     );
 
+    // The operator's own health endpoint.
+    assert_eq!(
+        common::http_get(operator.http, "/healthz")
+            .await
+            .map(|r| r.0),
+        Some(200)
+    );
+
     // Per-cluster readiness metric.
     let series = "karst_operator_cluster_ready{cluster=\"demo\",namespace=\"kc-test\"}";
     wait_for("cluster_ready metric", WAIT, || async {
@@ -281,4 +289,42 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
             .collect::<Vec<_>>(),
         [0]
     );
+
+    // Three brokers: each Pod's broker takes its node id from the Pod ordinal.
+    apply_json(
+        &clusters,
+        "trio",
+        json!({
+            "apiVersion": "kafka.karst.dev/v1alpha1", "kind": "KafkaCluster",
+            "metadata": { "name": "trio" },
+            "spec": { "replicas": 3, "listeners": { "kafkaPort": 19095, "httpPort": 19647 } },
+        }),
+    )
+    .await
+    .unwrap();
+    let kc = wait_for("trio Ready", WAIT, || {
+        let clusters = clusters.clone();
+        async move {
+            let kc = clusters.get("trio").await.ok()?;
+            (condition(&kc, "Ready")?.0 == ConditionStatus::True).then_some(kc)
+        }
+    })
+    .await;
+    assert_eq!(kc.status.unwrap().ready_brokers, 3);
+    for ordinal in 0..3 {
+        let ip = kubelet
+            .pod_ip(&format!("trio-{ordinal}"))
+            .expect("pod runs");
+        let admin = karst_client::AdminClient::connect(format!("{ip}:19095"))
+            .await
+            .unwrap();
+        let described = admin.describe_cluster().await.unwrap();
+        assert!(
+            described
+                .brokers
+                .iter()
+                .any(|b| b.node_id == ordinal && b.host == ip.to_string()),
+            "trio-{ordinal}: {described:?}"
+        );
+    }
 }

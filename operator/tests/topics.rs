@@ -223,6 +223,33 @@ async fn topics_follow_their_resources_on_a_real_broker() {
     apply_json(&topics, "orders", orders(5)).await.unwrap();
     wait_condition(&topics, "orders", "Ready", ConditionStatus::True, "Synced").await;
 
+    // A rename is refused: Kafka topics cannot be renamed.
+    let mut renamed = orders(5);
+    renamed["spec"]["topicName"] = json!("orders-renamed");
+    apply_json(&topics, "orders", renamed).await.unwrap();
+    let kt = wait_condition(
+        &topics,
+        "orders",
+        "Degraded",
+        ConditionStatus::True,
+        "NotSupported",
+    )
+    .await;
+    let message = find(&kt.status.unwrap().conditions, "Degraded")
+        .unwrap()
+        .message
+        .clone();
+    assert!(message.starts_with("spec.topicName"), "{message}");
+    assert!(
+        admin
+            .describe_topic("orders-renamed")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    apply_json(&topics, "orders", orders(5)).await.unwrap();
+    wait_condition(&topics, "orders", "Ready", ConditionStatus::True, "Synced").await;
+
     // A second resource naming the same topic gets ResourceConflict and changes nothing.
     apply_json(
         &topics,

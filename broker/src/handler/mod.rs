@@ -22,6 +22,7 @@ mod describe_configs;
 mod describe_log_dirs;
 mod fetch;
 pub(crate) mod group;
+mod init_producer_id;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -65,6 +66,7 @@ pub(crate) fn supported_apis() -> impl Iterator<Item = ApiKey> {
         ApiKey::DeleteRecords,
         ApiKey::DescribeCluster,
         ApiKey::DescribeLogDirs,
+        ApiKey::InitProducerId,
     ]
     .into_iter()
     .chain(group::SUPPORTED.iter().copied())
@@ -107,6 +109,7 @@ pub(crate) async fn dispatch(ctx: RequestContext, request: RequestKind) -> Reply
         R::DeleteRecords(req) => now(S::DeleteRecords(delete_records::handle(&ctx, req))),
         R::DescribeCluster(req) => now(S::DescribeCluster(describe_cluster::handle(&ctx, req))),
         R::DescribeLogDirs(req) => now(S::DescribeLogDirs(describe_log_dirs::handle(&ctx, req))),
+        R::InitProducerId(req) => now(S::InitProducerId(init_producer_id::handle(&ctx, req))),
         other => group::dispatch(&ctx, other).await,
     }
 }

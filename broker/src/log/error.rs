@@ -19,6 +19,10 @@ pub enum LogError {
         log_start_offset: i64,
         log_end_offset: i64,
     },
+    #[error(transparent)]
+    Sequence(#[from] crate::producer::SequenceError),
+    #[error("a request mixes duplicate and new batches of an idempotent producer")]
+    DuplicateSequence,
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -40,6 +44,13 @@ impl LogError {
             Self::UnsupportedMagic(_) | Self::InvalidRecord(_) => ResponseError::InvalidRecord,
             Self::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
             Self::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            Self::Sequence(crate::producer::SequenceError::InvalidProducerEpoch { .. }) => {
+                ResponseError::InvalidProducerEpoch
+            }
+            Self::Sequence(crate::producer::SequenceError::OutOfOrderSequence { .. }) => {
+                ResponseError::OutOfOrderSequenceNumber
+            }
+            Self::DuplicateSequence => ResponseError::DuplicateSequenceNumber,
             Self::Io { .. } => ResponseError::KafkaStorageError,
         }
     }

@@ -16,6 +16,7 @@ mod error;
 mod index;
 mod manager;
 mod partition;
+mod producer_snapshot;
 mod segment;
 
 use std::sync::Arc;

@@ -2,7 +2,6 @@
 //! from anywhere, trimmed at the start by retention and DeleteRecords.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +12,9 @@ use parking_lot::RwLock;
 
 use super::batch::{self, BatchHeader, HEADER_SIZE};
 use super::config::{LogConfig, TimestampType};
-use super::segment::Segment;
-use super::{LogError, checkpoint};
+use super::segment::{Segment, read_header};
+use super::{LogError, checkpoint, producer_snapshot};
+use crate::producer::{BatchVerdict, ProducerStateTable};
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,9 @@ pub struct AppendInfo {
     /// The broker time stamped on the batches, or -1 under CreateTime.
     pub log_append_time: i64,
     pub log_start_offset: i64,
+    /// The batch was a retry of one already appended (idempotent producer):
+    /// nothing was appended and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 #[derive(Debug)]
@@ -35,6 +38,8 @@ struct State {
     /// Records appended since the last fsync and when the first of them was.
     unflushed_records: i64,
     unflushed_since_ms: Option<i64>,
+    /// Idempotent producers' recent batches, checked under the append lock.
+    producers: ProducerStateTable,
 }
 
 impl State {
@@ -98,15 +103,17 @@ impl PartitionLog {
             let segment = Segment::open(dir, base, needs_recovery && i == last, now_ms)?;
             segments.insert(base, segment);
         }
-        let state = State {
+        let mut state = State {
             segments,
             config,
             unflushed_records: 0,
             unflushed_since_ms: None,
+            producers: ProducerStateTable::default(),
         };
         let first_base = *state.segments.keys().next().expect("at least one segment");
         let log_start = checkpointed_start.unwrap_or(first_base).max(first_base);
         let log_end = state.active().next_offset;
+        state.producers = producer_snapshot::rebuild(dir, &state.segments, log_start, log_end)?;
         Ok(Arc::new(Self {
             dir: dir.to_owned(),
             log_start_offset: AtomicI64::new(log_start.min(log_end)),
@@ -155,6 +162,34 @@ impl PartitionLog {
                 max: config.max_message_bytes,
             });
         }
+        // Later batches of one request are checked against the state the
+        // earlier ones leave behind.
+        let mut scratch: Option<ProducerStateTable> = None;
+        for header in &headers {
+            let table = scratch.as_ref().unwrap_or(&state.producers);
+            let verdict = table.check(header)?;
+            if headers.len() > 1 {
+                scratch
+                    .get_or_insert_with(|| state.producers.clone())
+                    .update(header);
+            }
+            if let BatchVerdict::Duplicate {
+                first_offset,
+                last_offset,
+            } = verdict
+            {
+                if headers.len() > 1 {
+                    return Err(LogError::DuplicateSequence);
+                }
+                return Ok(AppendInfo {
+                    first_offset,
+                    last_offset,
+                    log_append_time: -1,
+                    log_start_offset: self.log_start_offset(),
+                    duplicate: true,
+                });
+            }
+        }
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
         let first_offset = state.active().next_offset;
@@ -184,6 +219,9 @@ impl PartitionLog {
         state
             .active_mut()
             .append(&bytes, &headers, config.index_interval_bytes)?;
+        for header in &headers {
+            state.producers.update(header);
+        }
         state.unflushed_records += record_count;
         state.unflushed_since_ms.get_or_insert(now_ms);
         self.log_end_offset.store(next, Ordering::Release);
@@ -192,12 +230,14 @@ impl PartitionLog {
             last_offset: next - 1,
             log_append_time: log_append_time.unwrap_or(-1),
             log_start_offset: self.log_start_offset(),
+            duplicate: false,
         })
     }
 
     /// Closes the active segment (fsyncing it) and starts one at `base_offset`.
     fn roll(&self, state: &mut State, base_offset: i64, now_ms: i64) -> Result<(), LogError> {
         state.active().sync()?;
+        producer_snapshot::write(&self.dir, base_offset, &state.producers)?;
         self.flushed_offset.fetch_max(base_offset, Ordering::AcqRel);
         let segment = Segment::open(&self.dir, base_offset, false, now_ms)?;
         state.segments.insert(base_offset, segment);
@@ -358,6 +398,7 @@ impl PartitionLog {
         let mut state = self.state.write();
         let target = self.log_end_offset();
         state.active().sync()?;
+        producer_snapshot::write(&self.dir, target, &state.producers)?;
         state.unflushed_records = 0;
         state.unflushed_since_ms = None;
         self.flushed_offset.fetch_max(target, Ordering::AcqRel);
@@ -424,17 +465,6 @@ impl PartitionLog {
         }
         Ok(count)
     }
-}
-
-/// Reads the header of the batch at `pos`, or `None` at the segment's end.
-fn read_header(file: &File, pos: u64, end: u64) -> Result<Option<BatchHeader>, LogError> {
-    if pos + HEADER_SIZE as u64 > end {
-        return Ok(None);
-    }
-    let mut buf = [0u8; HEADER_SIZE];
-    file.read_exact_at(&mut buf, pos)
-        .map_err(LogError::io("read batch header"))?;
-    BatchHeader::parse(&buf).map(Some)
 }
 
 /// The first record of `batch` with a timestamp >= `timestamp` and an offset

@@ -240,3 +240,37 @@ impl Segment {
         Ok(())
     }
 }
+
+/// Reads the header of the batch at `pos`, or `None` at the segment's end.
+pub(crate) fn read_header(
+    file: &File,
+    pos: u64,
+    end: u64,
+) -> Result<Option<BatchHeader>, LogError> {
+    if pos + HEADER_SIZE as u64 > end {
+        return Ok(None);
+    }
+    let mut buf = [0u8; HEADER_SIZE];
+    file.read_exact_at(&mut buf, pos)
+        .map_err(LogError::io("read batch header"))?;
+    BatchHeader::parse(&buf).map(Some)
+}
+
+impl Segment {
+    /// Calls `f` with the header of every batch from the one holding
+    /// `offset` to the end of the segment.
+    pub(crate) fn for_each_header_from(
+        &self,
+        offset: i64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<(), LogError> {
+        let mut pos = self.position_hint(offset);
+        while let Some(header) = read_header(&self.file, pos, self.size)? {
+            if header.last_offset() >= offset {
+                f(&header);
+            }
+            pos += header.size as u64;
+        }
+        Ok(())
+    }
+}

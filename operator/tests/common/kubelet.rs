@@ -1,0 +1,323 @@
+//! The StatefulSet controller and kubelet, played by the test: Pods from
+//! StatefulSets, one real `karst` process per Pod, readiness from `/readyz`.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+use super::http_get;
+
+/// Path of the `karst` broker binary (built once per test binary).
+pub fn broker_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("KARST_BIN") {
+            return PathBuf::from(bin);
+        }
+        // CARGO_BIN_EXE_* lives in <target>/<profile>/; build the broker into the same target dir.
+        let operator = Path::new(env!("CARGO_BIN_EXE_karst-operator"));
+        let profile_dir = operator.parent().expect("profile dir");
+        let target_dir = profile_dir.parent().expect("target dir");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "karst-broker", "--bin", "karst"])
+            .env("CARGO_TARGET_DIR", target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build -p karst-broker");
+        assert!(status.success(), "building the karst broker failed");
+        profile_dir.join("karst")
+    })
+    .clone()
+}
+
+/// One simulated Pod: its broker process and address.
+struct RunningPod {
+    child: Child,
+    ip: Ipv4Addr,
+    ready: bool,
+    uid: String,
+}
+
+/// Plays the StatefulSet controller and kubelet for one namespace: creates the
+/// Pods each StatefulSet implies, runs a `karst` broker for each on its own
+/// loopback address with the Pod's ConfigMap and env, and reports readiness
+/// from the broker's `/readyz` in the Pod status.
+pub struct Kubelet {
+    task: tokio::task::JoinHandle<()>,
+    state: Arc<Mutex<HashMap<String, Ipv4Addr>>>,
+}
+
+impl Kubelet {
+    /// Starts the loop. Pods get addresses `127.<octet>.0.<n>`.
+    pub fn start(client: Client, namespace: &str, octet: u8, work_dir: PathBuf) -> Self {
+        let state = Arc::new(Mutex::new(HashMap::new()));
+        let ns = namespace.to_owned();
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            let mut pods: HashMap<String, RunningPod> = HashMap::new();
+            let mut next_ip: u8 = 1;
+            loop {
+                if let Err(e) =
+                    kubelet_pass(&client, &ns, octet, &work_dir, &mut pods, &mut next_ip).await
+                {
+                    eprintln!("kubelet pass: {e}");
+                }
+                *shared.lock().unwrap() = pods.iter().map(|(k, v)| (k.clone(), v.ip)).collect();
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+        Self { task, state }
+    }
+
+    /// Loopback address of a running Pod.
+    pub fn pod_ip(&self, pod: &str) -> Option<Ipv4Addr> {
+        self.state.lock().unwrap().get(pod).copied()
+    }
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        // Aborting drops the children, which are killed (kill_on_drop).
+        self.task.abort();
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn kubelet_pass(
+    client: &Client,
+    ns: &str,
+    octet: u8,
+    work_dir: &Path,
+    pods: &mut HashMap<String, RunningPod>,
+    next_ip: &mut u8,
+) -> Result<(), BoxError> {
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    let pod_api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let cm_api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), ns);
+
+    // StatefulSet controller: create missing Pods.
+    let mut wanted = BTreeMap::new();
+    for sts in sts_api.list(&ListParams::default()).await?.items {
+        let spec = sts.spec.clone().unwrap_or_default();
+        for i in 0..spec.replicas.unwrap_or(1) {
+            let name = format!("{}-{i}", sts.name_any());
+            wanted.insert(name.clone(), ());
+            if pod_api.get_opt(&name).await?.is_some() {
+                continue;
+            }
+            let template = spec.template.clone();
+            let mut meta = template.metadata.unwrap_or_default();
+            let labels = meta.labels.get_or_insert_with(Default::default);
+            labels.insert("apps.kubernetes.io/pod-index".into(), i.to_string());
+            labels.insert("statefulset.kubernetes.io/pod-name".into(), name.clone());
+            meta.name = Some(name.clone());
+            meta.namespace = Some(ns.to_owned());
+            let pod = Pod {
+                metadata: meta,
+                spec: template.spec,
+                status: None,
+            };
+            pod_api.create(&PostParams::default(), &pod).await?;
+        }
+    }
+
+    // Kubelet: run a broker for each Pod; stop those whose Pod is gone.
+    let listed = pod_api.list(&ListParams::default()).await?.items;
+    let present: HashMap<String, &Pod> = listed.iter().map(|p| (p.name_any(), p)).collect();
+    pods.retain(|name, running| {
+        present
+            .get(name)
+            .is_some_and(|p| p.uid().as_deref() == Some(running.uid.as_str()))
+    });
+    for pod in &listed {
+        let name = pod.name_any();
+        if pod.metadata.deletion_timestamp.is_some() {
+            pods.remove(&name);
+            pod_api
+                .delete(
+                    &name,
+                    &DeleteParams {
+                        grace_period_seconds: Some(0),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .ok();
+            continue;
+        }
+        if !pods.contains_key(&name) {
+            let ip = Ipv4Addr::new(127, octet, 0, *next_ip);
+            *next_ip += 1;
+            let child = start_broker(client, &cm_api, pod, ip, &work_dir.join(&name)).await?;
+            pods.insert(
+                name.clone(),
+                RunningPod {
+                    child,
+                    ip,
+                    ready: false,
+                    uid: pod.uid().unwrap_or_default(),
+                },
+            );
+        }
+        let running = pods.get_mut(&name).expect("inserted");
+        let exited = running.child.try_wait()?.is_some();
+        let http_port = container_port(pod, "http").unwrap_or(9644);
+        let ready = !exited
+            && http_get(
+                SocketAddr::new(IpAddr::V4(running.ip), http_port),
+                "/readyz",
+            )
+            .await
+            .is_some_and(|(s, _)| s == 200);
+        let reported = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| {
+                c.iter().any(|c| {
+                    c.type_ == "Ready" && c.status == (if ready { "True" } else { "False" })
+                })
+            });
+        if ready != running.ready || !reported {
+            running.ready = ready;
+            let status = if ready { "True" } else { "False" };
+            let patch = json!({ "status": {
+                "phase": if exited { "Failed" } else { "Running" },
+                "podIP": running.ip.to_string(),
+                "podIPs": [{ "ip": running.ip.to_string() }],
+                "conditions": [
+                    { "type": "Ready", "status": status, "lastTransitionTime": now() },
+                    { "type": "ContainersReady", "status": status, "lastTransitionTime": now() },
+                ],
+            }});
+            pod_api
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap()
+        .to_string()
+}
+
+fn container_port(pod: &Pod, name: &str) -> Option<u16> {
+    pod.spec.as_ref()?.containers[0]
+        .ports
+        .as_ref()?
+        .iter()
+        .find(|p| p.name.as_deref() == Some(name))
+        .and_then(|p| u16::try_from(p.container_port).ok())
+}
+
+/// Resolves the container env the way the kubelet does (fieldRefs, `$(VAR)`).
+pub fn resolve_env(pod: &Pod) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let container = &pod.spec.as_ref().expect("pod spec").containers[0];
+    for var in container.env.iter().flatten() {
+        let value = if let Some(field) = var.value_from.as_ref().and_then(|v| v.field_ref.as_ref())
+        {
+            let path = field.field_path.as_str();
+            if path == "metadata.name" {
+                pod.name_any()
+            } else if let Some(label) = path
+                .strip_prefix("metadata.labels['")
+                .and_then(|l| l.strip_suffix("']"))
+            {
+                pod.labels().get(label).cloned().unwrap_or_default()
+            } else {
+                panic!("unsupported fieldRef {path}")
+            }
+        } else {
+            let mut v = var.value.clone().unwrap_or_default();
+            for (k, val) in &out {
+                v = v.replace(&format!("$({k})"), val);
+            }
+            v
+        };
+        out.push((var.name.clone(), value));
+    }
+    out
+}
+
+async fn start_broker(
+    _client: &Client,
+    cm_api: &Api<k8s_openapi::api::core::v1::ConfigMap>,
+    pod: &Pod,
+    ip: Ipv4Addr,
+    dir: &Path,
+) -> Result<Child, BoxError> {
+    let spec = pod.spec.as_ref().ok_or("pod without spec")?;
+    let container = &spec.containers[0];
+    // Mount the ConfigMap volume where the container expects it.
+    let cm_name = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find_map(|v| v.config_map.as_ref().map(|c| c.name.clone()))
+        .ok_or("pod without ConfigMap volume")?;
+    let cm = cm_api.get(&cm_name).await?;
+    let config_dir = dir.join("config");
+    std::fs::create_dir_all(&config_dir)?;
+    for (k, v) in cm.data.iter().flatten() {
+        std::fs::write(config_dir.join(k), v)?;
+    }
+    let mut command = container
+        .command
+        .clone()
+        .ok_or("container without command")?;
+    // The container's paths point into its volumes; point them at the test dir.
+    for arg in command.iter_mut() {
+        if let Some(file) = arg.strip_prefix("/etc/karst/") {
+            *arg = config_dir.join(file).to_string_lossy().into_owned();
+        }
+    }
+    let kafka_port = container_port(pod, "kafka").ok_or("no kafka port")?;
+    let http_port = container_port(pod, "http").ok_or("no http port")?;
+    let log = std::fs::File::create(dir.join("broker.log"))?;
+    let mut cmd = Command::new(broker_binary());
+    // The broker refuses unknown KARST_* variables; pass only the Pod's env.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("KARST_")) {
+        cmd.env_remove(key);
+    }
+    cmd.args(&command[1..])
+        .args([
+            "--override",
+            &format!("listeners=PLAINTEXT://{ip}:{kafka_port}"),
+        ])
+        .args([
+            "--override",
+            &format!("advertised.listeners=PLAINTEXT://{ip}:{kafka_port}"),
+        ])
+        .args([
+            "--override",
+            &format!("karst.http.listener={ip}:{http_port}"),
+        ])
+        .args([
+            "--override",
+            &format!("log.dirs={}", dir.join("data").display()),
+        ])
+        .envs(resolve_env(pod))
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true);
+    Ok(cmd.spawn()?)
+}
