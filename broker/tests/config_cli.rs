@@ -22,7 +22,10 @@ fn a_bad_properties_file_is_refused_with_the_key_named() {
 
 #[test]
 fn an_unknown_setting_or_variable_is_refused() {
-    let output = karst().args(["--override", "num.partitons=3"]).output().unwrap();
+    let output = karst()
+        .args(["--override", "num.partitons=3"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("num.partitons"));
 

@@ -11,6 +11,7 @@
 
 mod batch;
 mod checkpoint;
+mod cleaner;
 mod config;
 mod error;
 mod index;
@@ -23,13 +24,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use batch::{BatchHeader, HEADER_SIZE};
+pub use cleaner::CompactionOutcome;
 pub use config::{LogConfig, LogConfigError, TimestampType};
 pub use error::LogError;
 pub use manager::LogManager;
 pub use partition::{AppendInfo, PartitionLog};
 
-/// Applies retention and periodic flushes every `interval`
-/// (`log.retention.check.interval.ms`) until `shutdown` turns true.
+/// Applies retention every `interval` (`log.retention.check.interval.ms`),
+/// and periodic flushes and compaction every second, until `shutdown`.
 pub async fn run_retention(
     logs: Arc<LogManager>,
     interval: Duration,
@@ -62,6 +64,12 @@ pub async fn run_retention(
                     if let Err(error) = log.flush_if_due(now) {
                         tracing::error!(%error, "periodic flush failed");
                     }
+                }
+            }
+            // Cheap when no segment was closed since the last pass.
+            for log in logs.all() {
+                if let Err(error) = log.compact(now) {
+                    tracing::error!(%error, "compaction failed");
                 }
             }
         })

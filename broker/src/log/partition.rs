@@ -30,11 +30,14 @@ pub struct AppendInfo {
 }
 
 #[derive(Debug)]
-struct State {
+pub(super) struct State {
     /// Segments by base offset; the last one is the active segment.
     /// Invariant: never empty, and contiguous in offsets.
-    segments: BTreeMap<i64, Segment>,
-    config: LogConfig,
+    pub(super) segments: BTreeMap<i64, Segment>,
+    pub(super) config: LogConfig,
+    /// Base of the active segment when compaction last ran: closed segments
+    /// below it are clean.
+    pub(super) compacted_through: i64,
     /// Records appended since the last fsync and when the first of them was.
     unflushed_records: i64,
     unflushed_since_ms: Option<i64>,
@@ -43,7 +46,7 @@ struct State {
 }
 
 impl State {
-    fn active(&self) -> &Segment {
+    pub(super) fn active(&self) -> &Segment {
         self.segments
             .values()
             .next_back()
@@ -62,8 +65,8 @@ impl State {
 /// I/O without holding the append lock.
 #[derive(Debug)]
 pub struct PartitionLog {
-    dir: PathBuf,
-    state: RwLock<State>,
+    pub(super) dir: PathBuf,
+    pub(super) state: RwLock<State>,
     /// Invariant: log start <= flushed <= log end (flushed may lag start
     /// after DeleteRecords, which is harmless).
     log_start_offset: AtomicI64,
@@ -109,6 +112,7 @@ impl PartitionLog {
             unflushed_records: 0,
             unflushed_since_ms: None,
             producers: ProducerStateTable::default(),
+            compacted_through: i64::MIN,
         };
         let first_base = *state.segments.keys().next().expect("at least one segment");
         let log_start = checkpointed_start.unwrap_or(first_base).max(first_base);
@@ -265,27 +269,39 @@ impl PartitionLog {
         if offset >= max_offset_exclusive.min(end) {
             return Ok(Bytes::new());
         }
-        let (file, mut pos, segment_end) = {
-            let state = self.state.read();
-            let Some((_, segment)) = state.segments.range(..=offset).next_back() else {
-                return Ok(Bytes::new());
+        // The segment holding `offset`; compaction can leave gaps at a
+        // segment's end, so a read falls through to the next segment.
+        let mut from = offset;
+        let (file, pos, segment_end) = loop {
+            let (file, mut pos, segment_end, next_base) = {
+                let state = self.state.read();
+                let Some((_, segment)) = state.segments.range(..=from).next_back() else {
+                    return Ok(Bytes::new());
+                };
+                let next_base = state.segments.range(from + 1..).next().map(|(b, _)| *b);
+                (
+                    segment.file(),
+                    segment.position_hint(from),
+                    segment.size(),
+                    next_base,
+                )
             };
-            (
-                segment.file(),
-                segment.position_hint(offset),
-                segment.size(),
-            )
-        };
-        // Skip the batches between the index entry and the one holding `offset`.
-        loop {
-            let Some(header) = read_header(&file, pos, segment_end)? else {
-                return Ok(Bytes::new());
+            // Skip the batches between the index entry and the one holding `from`.
+            let found = loop {
+                let Some(header) = read_header(&file, pos, segment_end)? else {
+                    break false;
+                };
+                if header.last_offset() >= from {
+                    break true;
+                }
+                pos += header.size as u64;
             };
-            if header.last_offset() >= offset {
-                break;
+            match (found, next_base) {
+                (true, _) => break (file, pos, segment_end),
+                (false, Some(next)) if next < max_offset_exclusive => from = next,
+                (false, _) => return Ok(Bytes::new()),
             }
-            pos += header.size as u64;
-        }
+        };
         let want = (max_bytes.max(HEADER_SIZE) as u64).min(segment_end - pos) as usize;
         let mut buf = vec![0u8; want];
         file.read_exact_at(&mut buf, pos)

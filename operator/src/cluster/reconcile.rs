@@ -59,6 +59,15 @@ pub enum ApplyError {
     },
 }
 
+impl ApplyError {
+    /// Metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            ApplyError::Apply { .. } => "apply",
+        }
+    }
+}
+
 /// Writing the status failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
@@ -70,6 +79,15 @@ pub enum StatusError {
         /// API error.
         source: kube::Error,
     },
+}
+
+impl StatusError {
+    /// Metric label.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            StatusError::Patch { .. } => "status",
+        }
+    }
 }
 
 /// Why a cluster reconciliation failed (and will be retried with backoff).
@@ -94,8 +112,8 @@ impl ReconcileError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             ReconcileError::Dereference(e) => e.metric_label(),
-            ReconcileError::Apply(_) => "apply",
-            ReconcileError::Status(_) => "status",
+            ReconcileError::Apply(e) => e.metric_label(),
+            ReconcileError::Status(e) => e.metric_label(),
             ReconcileError::NoNamespace(_) => "no_namespace",
         }
     }

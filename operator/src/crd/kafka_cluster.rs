@@ -15,6 +15,7 @@ use super::conditions::Condition;
     group = "kafka.karst.dev",
     version = "v1alpha1",
     kind = "KafkaCluster",
+    doc = "A Karst cluster: Kafka-compatible brokers run as a StatefulSet.",
     namespaced,
     shortname = "kc",
     category = "karst",

@@ -17,6 +17,7 @@ pub const RETAIN_ANNOTATION: &str = "kafka.karst.dev/retain-topic";
     group = "kafka.karst.dev",
     version = "v1alpha1",
     kind = "KafkaTopic",
+    doc = "A Kafka topic on a KafkaCluster of the same namespace, managed through the Kafka admin API.",
     namespaced,
     shortname = "kt",
     category = "karst",

@@ -63,6 +63,8 @@ pub struct Kubelet {
 impl Kubelet {
     /// Starts the loop. Pods get addresses `127.<octet>.0.<n>`.
     pub fn start(client: Client, namespace: &str, octet: u8, work_dir: PathBuf) -> Self {
+        // Build (or locate) the broker first, so a broken build fails the test here.
+        let _ = broker_binary();
         let state = Arc::new(Mutex::new(HashMap::new()));
         let ns = namespace.to_owned();
         let shared = state.clone();
