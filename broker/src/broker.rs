@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 
 use crate::config::BrokerConfig;
 use crate::controller::{self, NewTopic, TopicError};
+use crate::group::GroupCoordinator;
 use crate::http::{self, Health};
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::{MetadataImage, MetadataRecord, MetadataStore, TopicImage};
@@ -56,6 +57,7 @@ pub struct Broker {
     pub(crate) replicas: ReplicaManager,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) producer_ids: ProducerIdAllocator,
+    pub(crate) groups: GroupCoordinator,
 }
 
 /// A started broker; dropping it does not stop it, [`RunningBroker::shutdown`] does.
@@ -106,6 +108,7 @@ impl Broker {
             metadata,
             metrics: metrics.clone(),
             producer_ids: ProducerIdAllocator::default(),
+            groups: GroupCoordinator::default(),
             config: config.clone(),
         });
         broker.register(advertised(&config, kafka_addr))?;
@@ -135,6 +138,11 @@ impl Broker {
             shutdown_rx.clone(),
         ));
         tasks.spawn(report_log_sizes(broker.clone(), shutdown_rx.clone()));
+        broker.groups.load(&broker);
+        tasks.spawn(crate::group::run_session_reaper(
+            broker.clone(),
+            shutdown_rx.clone(),
+        ));
         health.set_ready(true);
         tracing::info!(
             node_id = broker.node_id,

@@ -11,6 +11,7 @@ mod broker;
 pub mod config;
 mod connection;
 pub mod controller;
+pub mod group;
 pub(crate) mod handler;
 pub mod http;
 pub mod log;

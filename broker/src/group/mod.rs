@@ -1,0 +1,90 @@
+//! The group coordinator for the classic consumer group protocol: group
+//! membership and rebalances ([`state`]), committed offsets, and their
+//! storage in `__consumer_offsets` ([`store`], [`records`]). On one node
+//! this broker coordinates every group.
+
+pub(crate) mod membership;
+mod records;
+mod state;
+pub(crate) mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+pub(crate) use records::CommittedOffset;
+pub(crate) use state::{Group, GroupState, JoinOutcome};
+
+use crate::broker::Broker;
+
+/// Every group this broker coordinates.
+#[derive(Debug, Default)]
+pub struct GroupCoordinator {
+    groups: Mutex<HashMap<String, Arc<Mutex<Group>>>>,
+}
+
+impl GroupCoordinator {
+    pub(crate) fn group(&self, id: &str) -> Option<Arc<Mutex<Group>>> {
+        self.groups.lock().get(id).cloned()
+    }
+
+    pub(crate) fn group_or_create(&self, id: &str) -> Arc<Mutex<Group>> {
+        self.groups
+            .lock()
+            .entry(id.to_owned())
+            .or_insert_with(|| Arc::new(Mutex::new(Group::new(id))))
+            .clone()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<Mutex<Group>>> {
+        self.groups.lock().values().cloned().collect()
+    }
+
+    pub(crate) fn remove(&self, id: &str) {
+        self.groups.lock().remove(id);
+    }
+
+    /// Rebuilds groups from `__consumer_offsets` (at start, before serving).
+    pub(crate) fn load(&self, broker: &Broker) {
+        store::load(broker, self);
+    }
+}
+
+/// Expires members whose session timed out, every 100 ms, until shutdown.
+pub(crate) async fn run_session_reaper(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let now = Instant::now();
+        for group in broker.groups.all() {
+            let rebalance = {
+                let mut g = group.lock();
+                let mut epoch = None;
+                for member in g.expired_members(now) {
+                    tracing::info!(group = %g.id, member = %member, "member session expired");
+                    epoch = g.remove_member(&member, now).or(epoch);
+                }
+                epoch.map(|e| (e, g.rebalance_timeout()))
+            };
+            if let Some((epoch, timeout)) = rebalance {
+                membership::schedule_join_completion(&group, epoch, timeout);
+            }
+        }
+    }
+}
+
+/// The `__consumer_offsets` key of a committed offset (for tombstones).
+pub(crate) fn records_offset_key(group: &str, topic: &str, partition: i32) -> bytes::Bytes {
+    records::offset_key(group, topic, partition)
+}
+
+/// The `__consumer_offsets` key of a group's metadata (for tombstones).
+pub(crate) fn records_group_key(group: &str) -> bytes::Bytes {
+    records::group_key(group)
+}

@@ -1,0 +1,201 @@
+//! Group state in `__consumer_offsets`: the compacted internal topic whose
+//! partition leader is a group's coordinator. Commits are acknowledged only
+//! once durable; the state is rebuilt from the topic when the broker starts.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::ResponseError;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::GroupCoordinator;
+use super::records::{OffsetsRecord, decode};
+use crate::broker::Broker;
+use crate::controller::NewTopic;
+
+/// Kafka's name for the internal offsets topic.
+pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// The `__consumer_offsets` partition of a group: Java's `String.hashCode`
+/// made non-negative, modulo the partition count, exactly as Kafka computes it.
+pub(crate) fn partition_for(group_id: &str, partitions: i32) -> i32 {
+    let hash = group_id
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    (hash & 0x7fff_ffff) % partitions.max(1)
+}
+
+/// Creates `__consumer_offsets` (compacted) if it does not exist yet.
+pub(crate) fn ensure_offsets_topic(broker: &Broker) -> Result<(), ResponseError> {
+    if broker.image().topic(OFFSETS_TOPIC).is_some() {
+        return Ok(());
+    }
+    let topic = NewTopic {
+        name: OFFSETS_TOPIC.to_owned(),
+        num_partitions: broker.config.offsets_topic_num_partitions,
+        replication_factor: 1,
+        assignments: vec![],
+        configs: vec![
+            ("cleanup.policy".to_owned(), "compact".to_owned()),
+            ("segment.bytes".to_owned(), "104857600".to_owned()),
+        ],
+    };
+    match broker
+        .create_topics(std::slice::from_ref(&topic), false)
+        .pop()
+    {
+        Some(Ok(_)) | Some(Err(crate::controller::TopicError::AlreadyExists(_))) => Ok(()),
+        Some(Err(error)) => {
+            tracing::error!(%error, "could not create {OFFSETS_TOPIC}");
+            Err(ResponseError::CoordinatorNotAvailable)
+        }
+        None => Err(ResponseError::CoordinatorNotAvailable),
+    }
+}
+
+/// Appends `records` (key, value or tombstone) for `group_id` and waits
+/// until they are durable.
+pub(crate) async fn append(
+    broker: &Arc<Broker>,
+    group_id: &str,
+    records: Vec<(Bytes, Option<Bytes>)>,
+) -> Result<(), ResponseError> {
+    ensure_offsets_topic(broker)?;
+    let index = partition_for(group_id, broker.config.offsets_topic_num_partitions);
+    let partition = broker
+        .replicas
+        .get(OFFSETS_TOPIC, index)
+        .ok_or(ResponseError::CoordinatorNotAvailable)?;
+    let now = crate::handler::now_ms();
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: now,
+            key: Some(key),
+            value,
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options)
+        .map_err(|_| ResponseError::UnknownServerError)?;
+    let info = partition.log.append(buf.freeze(), now).map_err(|error| {
+        tracing::error!(%error, group_id, "could not append to {OFFSETS_TOPIC}");
+        ResponseError::CoordinatorNotAvailable
+    })?;
+    partition.advance_high_watermark();
+    partition
+        .log
+        .flush_to(info.last_offset + 1)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, group_id, "could not fsync {OFFSETS_TOPIC}");
+            ResponseError::CoordinatorNotAvailable
+        })
+}
+
+/// Rebuilds groups and committed offsets from every `__consumer_offsets`
+/// partition; later records win and tombstones delete.
+pub(crate) fn load(broker: &Broker, coordinator: &GroupCoordinator) {
+    let Some(topic) = broker.image().topic(OFFSETS_TOPIC).cloned() else {
+        return;
+    };
+    let mut loaded = 0usize;
+    for p in &topic.partitions {
+        let Some(partition) = broker.replicas.get(OFFSETS_TOPIC, p.partition) else {
+            continue;
+        };
+        let end = partition.high_watermark();
+        let mut offset = partition.log.log_start_offset();
+        while offset < end {
+            let Ok(bytes) = partition.log.read(offset, 1 << 20, end) else {
+                break;
+            };
+            if bytes.is_empty() {
+                break;
+            }
+            let mut buf = bytes;
+            let Ok(sets) = RecordBatchDecoder::decode_all(&mut buf) else {
+                break;
+            };
+            let mut last = offset;
+            for record in sets.into_iter().flat_map(|s| s.records) {
+                last = last.max(record.offset + 1);
+                let Some(key) = record.key else { continue };
+                if let Some(decoded) = decode(key, record.value) {
+                    coordinator.apply_loaded(decoded);
+                    loaded += 1;
+                }
+            }
+            if last <= offset {
+                break;
+            }
+            offset = last;
+        }
+    }
+    if loaded > 0 {
+        tracing::info!(
+            records = loaded,
+            "loaded consumer groups from {OFFSETS_TOPIC}"
+        );
+    }
+}
+
+impl GroupCoordinator {
+    fn apply_loaded(&self, record: OffsetsRecord) {
+        match record {
+            OffsetsRecord::Offset {
+                group,
+                topic,
+                partition,
+                value,
+            } => {
+                let group = self.group_or_create(&group);
+                let mut group = group.lock();
+                match value {
+                    Some(v) => group.offsets.insert((topic, partition), v),
+                    None => group.offsets.remove(&(topic, partition)),
+                };
+            }
+            OffsetsRecord::Group {
+                group,
+                value: Some(snapshot),
+            } => {
+                let group = self.group_or_create(&group);
+                let mut group = group.lock();
+                group.generation = snapshot.generation;
+                group.protocol_type = Some(snapshot.protocol_type);
+                group.protocol_name = snapshot.protocol;
+            }
+            OffsetsRecord::Group { group, value: None } => self.remove(&group),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition_for;
+
+    #[test]
+    fn partition_matches_kafka() {
+        // Java: "test-group".hashCode() == 627841412, % 50 == 12.
+        assert_eq!(partition_for("test-group", 50), 12);
+        assert_eq!(partition_for("", 50), 0);
+    }
+}
