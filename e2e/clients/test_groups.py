@@ -182,3 +182,33 @@ def TopicPartitionPy(topic, partition):  # noqa: N802 - kafka-python's type, imp
     from kafka import TopicPartition as KafkaPythonTopicPartition
 
     return KafkaPythonTopicPartition(topic, partition)
+
+
+def test_aiokafka_group_consumer_reads_everything(broker_factory):
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    broker = broker_factory(**FAST_GROUPS)
+
+    async def scenario():
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await producer.start()
+        for i in range(100):
+            await producer.send_and_wait("aio", str(i).encode())
+        await producer.stop()
+        consumer = AIOKafkaConsumer("aio", bootstrap_servers=broker.bootstrap, group_id="aio-group",
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        values = []
+        try:
+            async with asyncio.timeout(60):
+                async for m in consumer:
+                    values.append(int(m.value))
+                    if len(values) == 100:
+                        break
+        finally:
+            await consumer.stop()
+        return values
+
+    assert asyncio.run(scenario()) == list(range(100))
