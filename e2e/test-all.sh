@@ -33,7 +33,7 @@ KARST_BIN="$root/target/debug/karst" e2e/clients/.venv/bin/pytest -q e2e/clients
 
 if [ -f e2e/bench/Cargo.toml ]; then
   step "benchmark harness smoke run"
-  cargo run -q -p karst-bench --locked -- --quick --karst-bin "$root/target/debug/karst"
+  cargo run -q -p karst-bench --locked -- --quick --karst-bin "$root/target/debug/karst" --out "$root/target/bench-quick"
 fi
 
 printf '\nAll Karst tests passed.\n'

@@ -1,0 +1,162 @@
+//! A broker under test: Karst started from its binary, or a peer started by
+//! a command line; each on free loopback ports with a fresh data directory.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How to start a broker.
+#[derive(Debug, Clone)]
+pub(crate) enum Launch {
+    /// The `karst` binary; readiness from its /readyz.
+    Karst(PathBuf),
+    /// A shell command with `{port}` in it; readiness when the port accepts.
+    Command(String),
+}
+
+pub(crate) struct Target {
+    pub(crate) name: String,
+    launch: Launch,
+    pub(crate) port: u16,
+    http_port: u16,
+    pub(crate) data: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Target {
+    pub(crate) fn new(name: &str, launch: Launch, scratch: &Path) -> anyhow::Result<Self> {
+        Ok(Self {
+            name: name.to_owned(),
+            launch,
+            port: free_port()?,
+            http_port: free_port()?,
+            data: tempfile::tempdir_in(scratch)?,
+            child: None,
+        })
+    }
+
+    pub(crate) fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker and returns the time until it is ready.
+    pub(crate) fn start(&mut self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let child = match &self.launch {
+            Launch::Karst(bin) => Command::new(bin)
+                .args([
+                    "--override",
+                    &format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port),
+                ])
+                .args([
+                    "--override",
+                    &format!("log.dirs={}", self.data.path().display()),
+                ])
+                .args([
+                    "--override",
+                    &format!("karst.http.listener=127.0.0.1:{}", self.http_port),
+                ])
+                .args(["--override", "num.partitions=8"])
+                .env("KARST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()?,
+            Launch::Command(cmd) => Command::new("sh")
+                .args(["-c", &cmd.replace("{port}", &self.port.to_string())])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?,
+        };
+        self.child = Some(child);
+        let deadline = started + Duration::from_secs(120);
+        while !self.ready() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{} did not become ready",
+                self.name
+            );
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                anyhow::bail!("{} exited during start-up: {status}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(started.elapsed())
+    }
+
+    fn ready(&self) -> bool {
+        match &self.launch {
+            Launch::Karst(_) => http_get_ok(self.http_port, "/readyz"),
+            Launch::Command(_) => TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
+        }
+    }
+
+    /// Resident memory of the broker process, in MB.
+    pub(crate) fn rss_mb(&self) -> Option<f64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+
+    pub(crate) fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait (Karst); kill for a peer.
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A bare HTTP/1.0 GET; true on a 200 answer.
+fn http_get_ok(port: u16, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 32];
+    let n = s.read(&mut buf).unwrap_or(0);
+    std::str::from_utf8(&buf[..n]).is_ok_and(|l| l.contains(" 200 "))
+}

@@ -1,0 +1,274 @@
+//! The workloads, driven by librdkafka (the `rdkafka` crate): a client that
+//! is not ours, configured as users configure it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::stats::percentile;
+
+/// Counts delivery reports.
+#[derive(Default)]
+struct Deliveries {
+    ok: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        let counter = if result.is_ok() {
+            &self.ok
+        } else {
+            &self.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Creates `topic` with `partitions` partitions (replication 1).
+pub(crate) fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let results = runtime.block_on(admin.create_topics(
+        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+    ))?;
+    for result in results {
+        result.map_err(|(name, code)| anyhow::anyhow!("creating {name}: {code}"))?;
+    }
+    Ok(())
+}
+
+/// What a produce workload achieved.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Throughput {
+    pub(crate) records: u64,
+    pub(crate) bytes: u64,
+    pub(crate) secs: f64,
+}
+
+impl Throughput {
+    pub(crate) fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.secs
+    }
+
+    pub(crate) fn records_per_s(&self) -> f64 {
+        self.records as f64 / self.secs
+    }
+}
+
+/// Produces `total_bytes` of `record_size`-byte records round-robin over
+/// `partitions`, and fails unless every record is acknowledged.
+pub(crate) fn produce(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    record_size: usize,
+    total_bytes: u64,
+    acks: &str,
+    linger_ms: u32,
+) -> anyhow::Result<Throughput> {
+    let producer: BaseProducer<Deliveries> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks)
+        .set("linger.ms", linger_ms.to_string())
+        .set("enable.idempotence", "false")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("batch.size", "1000000")
+        .create_with_context(Deliveries::default())?;
+    let payload = vec![0x6b_u8; record_size];
+    let records = total_bytes / record_size as u64;
+    let start = Instant::now();
+    for i in 0..records {
+        let partition = (i % partitions as u64) as i32;
+        let mut record = BaseRecord::to(topic)
+            .partition(partition)
+            .payload(&payload[..])
+            .key(&[] as &[u8]);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(1));
+                }
+            }
+        }
+        if i % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(300))?;
+    let secs = start.elapsed().as_secs_f64();
+    let context = producer.context();
+    let (ok, failed) = (
+        context.ok.load(Ordering::Relaxed),
+        context.failed.load(Ordering::Relaxed),
+    );
+    anyhow::ensure!(
+        ok == records && failed == 0,
+        "{ok} of {records} records acknowledged, {failed} failed"
+    );
+    Ok(Throughput {
+        records,
+        bytes: records * record_size as u64,
+        secs,
+    })
+}
+
+/// Reads every partition from the beginning until `records` are consumed.
+pub(crate) fn consume(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    records: u64,
+) -> anyhow::Result<Throughput> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "karst-bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .set("queued.max.messages.kbytes", "1048576")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let (mut seen, mut bytes) = (0u64, 0u64);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(600);
+    while seen < records {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "consumed {seen} of {records} records"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            bytes += message?.payload_len() as u64;
+            seen += 1;
+        }
+    }
+    Ok(Throughput {
+        records: seen,
+        bytes,
+        secs: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// End-to-end latency percentiles, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Latency {
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) p999: f64,
+}
+
+/// Produces at `rate` records/s for `duration` while a consumer reads them;
+/// each record carries its send time.
+pub(crate) fn latency(
+    bootstrap: &str,
+    topic: &str,
+    rate: u32,
+    duration: Duration,
+) -> anyhow::Result<Latency> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "karst-bench-latency")
+        .set("fetch.wait.max.ms", "5")
+        .set("fetch.min.bytes", "1")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, 0, Offset::Beginning)?;
+    consumer.assign(&assignment)?;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "1")
+        .set("linger.ms", "0")
+        .create()?;
+    // Warm up: the consumer must be fetching before the clock starts, or
+    // the first records wait for its first fetch.
+    producer
+        .send(
+            BaseRecord::<[u8], [u8]>::to(topic)
+                .partition(0)
+                .payload(&[0u8; 8][..]),
+        )
+        .map_err(|(e, _)| e)?;
+    producer.flush(Duration::from_secs(30))?;
+    let warm_deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        anyhow::ensure!(
+            Instant::now() < warm_deadline,
+            "the latency consumer received nothing"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(50)) {
+            message?;
+            break;
+        }
+    }
+    let base = Instant::now();
+    let topic_name = topic.to_owned();
+    let total = (f64::from(rate) * duration.as_secs_f64()) as u64;
+    let sender = std::thread::spawn(move || -> anyhow::Result<()> {
+        let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+        for i in 0..total {
+            let due = base + interval.mul_f64(i as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let sent = (Instant::now() - base).as_nanos() as u64;
+            let payload = sent.to_be_bytes();
+            producer
+                .send(
+                    BaseRecord::<[u8], [u8]>::to(&topic_name)
+                        .partition(0)
+                        .payload(&payload[..]),
+                )
+                .map_err(|(e, _)| e)?;
+            producer.poll(Duration::ZERO);
+        }
+        producer.flush(Duration::from_secs(30))?;
+        Ok(())
+    });
+    let mut samples = Vec::with_capacity(total as usize);
+    let deadline = Instant::now() + duration + Duration::from_secs(60);
+    while (samples.len() as u64) < total && Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(50)) {
+            let message = message?;
+            let now = (Instant::now() - base).as_nanos() as u64;
+            let payload = message.payload().unwrap_or_default();
+            let sent = u64::from_be_bytes(payload.try_into().unwrap_or([0; 8]));
+            samples.push((now.saturating_sub(sent)) as f64 / 1e6);
+        }
+    }
+    sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("sender panicked"))??;
+    anyhow::ensure!(
+        samples.len() as u64 == total,
+        "received {} of {total} records",
+        samples.len()
+    );
+    samples.sort_by(f64::total_cmp);
+    Ok(Latency {
+        p50: percentile(&samples, 50.0),
+        p99: percentile(&samples, 99.0),
+        p999: percentile(&samples, 99.9),
+    })
+}
