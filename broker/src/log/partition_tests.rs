@@ -1,0 +1,231 @@
+//! Tests of [`super::PartitionLog`].
+
+use super::*;
+use crate::log::batch::tests::batch;
+use kafka_protocol::records::Compression;
+
+fn open(dir: &Path, config: LogConfig, recover: bool) -> Arc<PartitionLog> {
+    PartitionLog::open(dir, config, recover, 1_000).unwrap()
+}
+
+fn small_segments() -> LogConfig {
+    LogConfig {
+        segment_bytes: 300,
+        ..LogConfig::default()
+    }
+}
+
+fn offsets(bytes: &Bytes) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let h = BatchHeader::parse(&bytes[pos..]).unwrap();
+        out.push((h.base_offset, h.last_offset()));
+        pos += h.size;
+    }
+    out
+}
+
+#[test]
+fn appends_assign_offsets_and_reads_return_whole_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default(), false);
+    assert_eq!(
+        log.append(batch(3, 10, Compression::None), 1)
+            .unwrap()
+            .first_offset,
+        0
+    );
+    let info = log.append(batch(2, 20, Compression::Lz4), 1).unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (3, 4));
+    assert_eq!(log.log_end_offset(), 5);
+    assert_eq!(
+        offsets(&log.read(0, 1 << 20, 5).unwrap()),
+        vec![(0, 2), (3, 4)]
+    );
+    // From the middle of a batch: the whole batch holding the offset.
+    assert_eq!(offsets(&log.read(4, 1 << 20, 5).unwrap()), vec![(3, 4)]);
+    // Bounded by the high watermark.
+    assert_eq!(offsets(&log.read(0, 1 << 20, 3).unwrap()), vec![(0, 2)]);
+    // max_bytes smaller than one batch still returns that batch.
+    assert_eq!(offsets(&log.read(0, 1, 5).unwrap()), vec![(0, 2)]);
+    assert!(log.read(5, 100, 5).unwrap().is_empty());
+    assert!(matches!(
+        log.read(6, 100, 5),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn segments_roll_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_segments(), false);
+    for i in 0..20 {
+        log.append(batch(2, i * 10, Compression::None), 1).unwrap();
+    }
+    let segments = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count();
+    assert!(segments > 3, "rolled into {segments} segments");
+    log.flush_all().unwrap();
+    drop(log);
+    let log = open(dir.path(), small_segments(), false);
+    assert_eq!(log.log_end_offset(), 40);
+    assert_eq!(offsets(&log.read(17, 1, 40).unwrap()), vec![(16, 17)]);
+    assert_eq!(
+        log.append(batch(1, 0, Compression::None), 1)
+            .unwrap()
+            .first_offset,
+        40
+    );
+}
+
+#[test]
+fn torn_tail_is_cut_off_on_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default(), false);
+    log.append(batch(2, 0, Compression::None), 1).unwrap();
+    log.append(batch(2, 0, Compression::None), 1).unwrap();
+    drop(log);
+    let path = dir.path().join("00000000000000000000.log");
+    let len = std::fs::metadata(&path).unwrap().len();
+    // A crash in the middle of the second batch.
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(len - 5).unwrap();
+    let log = open(dir.path(), LogConfig::default(), true);
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(
+        log.append(batch(1, 0, Compression::None), 1)
+            .unwrap()
+            .first_offset,
+        2
+    );
+    // A flipped byte is caught by the CRC.
+    drop(log);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let log = open(dir.path(), LogConfig::default(), true);
+    assert_eq!(log.log_end_offset(), 2);
+}
+
+#[test]
+fn invalid_input_appends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        max_message_bytes: 200,
+        ..LogConfig::default()
+    };
+    let log = open(dir.path(), config, false);
+    let good = batch(1, 0, Compression::None);
+    let mut two = good.to_vec();
+    let mut bad = good.to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    two.extend_from_slice(&bad);
+    assert!(matches!(
+        log.append(Bytes::from(two), 1),
+        Err(LogError::CorruptMessage(_))
+    ));
+    assert!(matches!(
+        log.append(batch(40, 0, Compression::None), 1),
+        Err(LogError::MessageTooLarge { .. })
+    ));
+    assert_eq!(log.log_end_offset(), 0);
+    // Random bytes: an error, never a panic, never an append.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2000 {
+        let len = (seed % 300) as usize;
+        let mut junk = good.to_vec();
+        junk.resize(len.max(1), 0);
+        for b in junk.iter_mut().skip((seed % 7) as usize).step_by(3) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *b = seed as u8;
+        }
+        let _ = log.append(Bytes::from(junk), 1);
+    }
+    assert_eq!(log.log_end_offset(), 0);
+}
+
+#[test]
+fn timestamps_find_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default(), false);
+    log.append(batch(2, 1_000, Compression::None), 1).unwrap();
+    log.append(batch(2, 5_000, Compression::Zstd), 1).unwrap();
+    assert_eq!(log.offset_for_timestamp(0), Some((0, 1_000)));
+    assert_eq!(log.offset_for_timestamp(1_001), Some((1, 1_001)));
+    assert_eq!(log.offset_for_timestamp(2_000), Some((2, 5_000)));
+    assert_eq!(log.offset_for_timestamp(5_001), Some((3, 5_001)));
+    assert_eq!(log.offset_for_timestamp(9_000), None);
+    assert_eq!(log.max_timestamp(), Some((5_001, 3)));
+}
+
+#[test]
+fn retention_by_size_and_time_and_delete_records_move_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_bytes: 600,
+        ..small_segments()
+    };
+    let log = open(dir.path(), config, false);
+    for i in 0..20 {
+        log.append(batch(2, i, Compression::None), 1).unwrap();
+    }
+    let before = log.size_bytes();
+    assert!(log.enforce_retention(1).unwrap() > 0);
+    assert!(log.size_bytes() < before);
+    assert!(log.size_bytes() >= 600);
+    let start = log.log_start_offset();
+    assert!(start > 0);
+    assert!(matches!(
+        log.read(0, 100, 40),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(log.delete_records_before(30).unwrap(), 30);
+    drop(log);
+    let log = open(dir.path(), small_segments(), false);
+    assert_eq!(log.log_start_offset(), 30, "log start offset is persisted");
+
+    let expiring = LogConfig {
+        retention_ms: 1_000,
+        ..small_segments()
+    };
+    log.update_config(expiring);
+    log.enforce_retention(1_000_000).unwrap();
+    assert!(log.log_start_offset() > 30);
+    assert!(log.size_bytes() <= 300, "only the active segment is left");
+    assert!(
+        !log.read(log.log_start_offset(), 100, 40)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_flushes_share_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default(), false);
+    let mut waiters = Vec::new();
+    for _ in 0..50 {
+        let info = log.append(batch(1, 0, Compression::None), 1).unwrap();
+        let log = log.clone();
+        waiters.push(tokio::spawn(async move {
+            log.flush_to(info.last_offset + 1).await
+        }));
+    }
+    for w in waiters {
+        w.await.unwrap().unwrap();
+    }
+    assert!(log.flushed_offset.load(Ordering::Acquire) >= 50);
+}
