@@ -16,6 +16,173 @@ pub struct Listener {
     pub port: u16,
 }
 
+struct Key {
+    name: &'static str,
+    default: Option<&'static str>,
+    kind: Kind,
+}
+
+const fn key(name: &'static str, default: Option<&'static str>, kind: Kind) -> Key {
+    Key {
+        name,
+        default,
+        kind,
+    }
+}
+
+const I32: Kind = Kind::Int(i32::MIN as i64);
+const POLICIES: &[&str] = &["delete", "compact"];
+const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
+const COMPRESSION: &[&str] = &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"];
+
+/// Every broker setting Karst accepts. Settings that only matter to a JVM
+/// broker (thread pools, socket buffers) are accepted so that an existing
+/// `server.properties` loads, and have no effect.
+const KEYS: &[Key] = &[
+    key("node.id", Some("1"), Kind::Int(0)),
+    key("broker.id", None, Kind::Int(-1)),
+    key(
+        "process.roles",
+        Some("broker,controller"),
+        Kind::ListOf(&["broker", "controller"]),
+    ),
+    key("cluster.id", None, Kind::Str),
+    key("broker.rack", None, Kind::Str),
+    key("listeners", Some("PLAINTEXT://localhost:9092"), Kind::List),
+    key("advertised.listeners", None, Kind::List),
+    key(
+        "listener.security.protocol.map",
+        Some("PLAINTEXT:PLAINTEXT"),
+        Kind::List,
+    ),
+    key("inter.broker.listener.name", None, Kind::Str),
+    key("controller.listener.names", None, Kind::List),
+    key("controller.quorum.voters", None, Kind::List),
+    key("controller.quorum.bootstrap.servers", None, Kind::List),
+    key("karst.http.listener", Some("localhost:9644"), Kind::Str),
+    key("log.dir", Some("./data"), Kind::Str),
+    key("log.dirs", None, Kind::List),
+    key("num.partitions", Some("1"), Kind::Int(1)),
+    key("default.replication.factor", Some("1"), Kind::Short(1)),
+    key("auto.create.topics.enable", Some("true"), Kind::Bool),
+    key("delete.topic.enable", Some("true"), Kind::Bool),
+    key("log.retention.hours", Some("168"), I32),
+    key("log.retention.minutes", None, I32),
+    key("log.retention.ms", None, Kind::Long(-1)),
+    key("log.retention.bytes", Some("-1"), Kind::Long(-1)),
+    key(
+        "log.retention.check.interval.ms",
+        Some("300000"),
+        Kind::Long(1),
+    ),
+    key("log.segment.bytes", Some("1073741824"), Kind::Int(14)),
+    key("log.roll.hours", Some("168"), Kind::Int(1)),
+    key("log.roll.ms", None, Kind::Long(1)),
+    key("log.roll.jitter.ms", Some("0"), Kind::Long(0)),
+    key("log.segment.delete.delay.ms", Some("60000"), Kind::Long(0)),
+    key(
+        "log.flush.interval.messages",
+        Some("9223372036854775807"),
+        Kind::Long(1),
+    ),
+    key("log.flush.interval.ms", None, Kind::Long(0)),
+    key(
+        "log.flush.scheduler.interval.ms",
+        Some("9223372036854775807"),
+        Kind::Long(0),
+    ),
+    key("log.index.interval.bytes", Some("4096"), Kind::Int(0)),
+    key("log.index.size.max.bytes", Some("10485760"), Kind::Int(4)),
+    key(
+        "log.message.timestamp.type",
+        Some("CreateTime"),
+        Kind::OneOf(TIMESTAMP_TYPES),
+    ),
+    key(
+        "log.message.timestamp.before.max.ms",
+        Some("9223372036854775807"),
+        Kind::Long(0),
+    ),
+    key(
+        "log.message.timestamp.after.max.ms",
+        Some("9223372036854775807"),
+        Kind::Long(0),
+    ),
+    key("log.cleanup.policy", Some("delete"), Kind::ListOf(POLICIES)),
+    key("log.cleaner.enable", Some("true"), Kind::Bool),
+    key(
+        "log.cleaner.delete.retention.ms",
+        Some("86400000"),
+        Kind::Long(0),
+    ),
+    key(
+        "log.cleaner.min.compaction.lag.ms",
+        Some("0"),
+        Kind::Long(0),
+    ),
+    key(
+        "log.cleaner.max.compaction.lag.ms",
+        Some("9223372036854775807"),
+        Kind::Long(1),
+    ),
+    key("log.cleaner.min.cleanable.ratio", Some("0.5"), Kind::Ratio),
+    key("log.cleaner.threads", Some("1"), Kind::Int(0)),
+    key("log.preallocate", Some("false"), Kind::Bool),
+    key(
+        "compression.type",
+        Some("producer"),
+        Kind::OneOf(COMPRESSION),
+    ),
+    key("message.max.bytes", Some("1048588"), Kind::Int(0)),
+    key("min.insync.replicas", Some("1"), Kind::Int(1)),
+    key("unclean.leader.election.enable", Some("false"), Kind::Bool),
+    key("socket.request.max.bytes", Some("104857600"), Kind::Int(1)),
+    key("socket.send.buffer.bytes", Some("102400"), I32),
+    key("socket.receive.buffer.bytes", Some("102400"), I32),
+    key("max.connections", Some("2147483647"), Kind::Int(1)),
+    key("num.network.threads", Some("3"), Kind::Int(1)),
+    key("num.io.threads", Some("8"), Kind::Int(1)),
+    key("num.recovery.threads.per.data.dir", Some("2"), Kind::Int(1)),
+    key("offsets.topic.num.partitions", Some("50"), Kind::Int(1)),
+    key(
+        "offsets.topic.replication.factor",
+        Some("1"),
+        Kind::Short(1),
+    ),
+    key("offsets.retention.minutes", Some("10080"), Kind::Int(1)),
+    key(
+        "transaction.state.log.replication.factor",
+        Some("1"),
+        Kind::Short(1),
+    ),
+    key("transaction.state.log.min.isr", Some("1"), Kind::Int(1)),
+    key(
+        "group.initial.rebalance.delay.ms",
+        Some("3000"),
+        Kind::Int(0),
+    ),
+    key("group.min.session.timeout.ms", Some("6000"), Kind::Int(0)),
+    key(
+        "group.max.session.timeout.ms",
+        Some("1800000"),
+        Kind::Int(0),
+    ),
+    key("group.max.size", Some("2147483647"), Kind::Int(1)),
+    key("producer.id.expiration.ms", Some("86400000"), Kind::Int(1)),
+    key(
+        "transactional.id.expiration.ms",
+        Some("604800000"),
+        Kind::Int(1),
+    ),
+    key("zookeeper.connect", None, Kind::Str),
+];
+
+fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// Environment variables that configure the binary, not the broker.
+const NON_CONFIG_ENV: &[&str] = &["KARST_LOG", "KARST_LOG_FORMAT", "KARST_BIN"];
 
 /// The broker's configuration: every explicitly set value with its source,
 /// and typed fields derived from them (defaults filled in).
