@@ -54,27 +54,56 @@ async fn main() -> ExitCode {
     let config = match BrokerConfig::load(cli.config.as_deref(), std::env::vars(), &cli.overrides) {
         Ok(config) => config,
         Err(error) => {
+            // On stderr as a plain line too, so it shows whatever the log filter.
             eprintln!("karst: configuration error: {error}");
             return ExitCode::from(2);
         }
     };
     match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
+            tracing::error!("{error:#}");
             eprintln!("karst: {error:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(config: BrokerConfig) -> anyhow::Result<()> {
-    let running = Broker::start(config).await?;
+/// Starts the broker and runs it until SIGTERM or SIGINT, then shuts it
+/// down cleanly. A second signal during shutdown exits at once.
+async fn run(config: BrokerConfig) -> anyhow::Result<ExitCode> {
+    // Installed before start, so a signal during log recovery is not lost.
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        node_id = config.node_id,
+        "starting karst"
+    );
+    for (name, value, origin) in config.explicit() {
+        tracing::info!(%name, %value, ?origin, "setting");
+    }
+    for (ignored, winner) in config.shadowed() {
+        tracing::warn!("{ignored} has no effect: {winner} is also set and wins, as in Kafka");
+    }
+    let running = Broker::start(config).await?;
     tokio::select! {
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
-    running.shutdown().await;
-    Ok(())
+    tokio::select! {
+        () = running.shutdown() => {
+            tracing::info!("shut down cleanly");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ = terminate.recv() => Ok(forced("SIGTERM")),
+        _ = interrupt.recv() => Ok(forced("SIGINT")),
+    }
+}
+
+fn forced(signal: &str) -> ExitCode {
+    tracing::warn!(
+        "{signal} again: exiting without finishing shutdown; logs recover at next start"
+    );
+    ExitCode::from(130)
 }

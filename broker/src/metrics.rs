@@ -1,6 +1,7 @@
 //! Prometheus metrics of the broker. Hot-path updates are atomic increments
 //! on children created once (per API at start, per topic on first use).
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -16,12 +17,15 @@ pub struct Metrics {
     registry: Registry,
     /// Per-API request counter and latency, indexed by API key.
     per_api: Vec<Option<(IntCounter, Histogram)>>,
+    /// Requests answered with an error, by API and Kafka error name.
+    request_errors: IntCounterVec,
     bytes_in: IntCounterVec,
     bytes_out: IntCounterVec,
     messages_in: IntCounterVec,
     log_size: IntGaugeVec,
     connections: IntGauge,
     connections_accepted: IntCounter,
+    connections_closed: IntCounter,
     frames_rejected: IntCounter,
 }
 
@@ -48,6 +52,14 @@ impl Metrics {
                 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
             ]),
             &["api"],
+        )
+        .expect("valid metric");
+        let request_errors = IntCounterVec::new(
+            Opts::new(
+                "karst_request_errors_total",
+                "Errors returned in responses, by API and Kafka error name",
+            ),
+            &["api", "error"],
         )
         .expect("valid metric");
         let bytes_in = IntCounterVec::new(
@@ -86,6 +98,11 @@ impl Metrics {
             "Client connections accepted",
         )
         .expect("valid metric");
+        let connections_closed = IntCounter::new(
+            "karst_connections_closed_total",
+            "Client connections closed, by either side",
+        )
+        .expect("valid metric");
         let frames_rejected = IntCounter::new(
             "karst_frames_rejected_total",
             "Connections closed for an oversized, malformed or unsupported request",
@@ -94,12 +111,14 @@ impl Metrics {
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_latency.clone()),
+            Box::new(request_errors.clone()),
             Box::new(bytes_in.clone()),
             Box::new(bytes_out.clone()),
             Box::new(messages_in.clone()),
             Box::new(log_size.clone()),
             Box::new(connections.clone()),
             Box::new(connections_accepted.clone()),
+            Box::new(connections_closed.clone()),
             Box::new(frames_rejected.clone()),
         ] {
             registry
@@ -108,8 +127,7 @@ impl Metrics {
         }
         let per_api = (0..MAX_API_KEY as i16)
             .map(|key| {
-                ApiKey::try_from(key).ok().map(|api| {
-                    let name = format!("{api:?}");
+                api_name(key).map(|name| {
                     (
                         requests.with_label_values(&[name.as_str()]),
                         request_latency.with_label_values(&[name.as_str()]),
@@ -120,12 +138,14 @@ impl Metrics {
         Self {
             registry,
             per_api,
+            request_errors,
             bytes_in,
             bytes_out,
             messages_in,
             log_size,
             connections,
             connections_accepted,
+            connections_closed,
             frames_rejected,
         }
     }
@@ -138,6 +158,21 @@ impl Metrics {
         }
     }
 
+    /// Counts an error code (other than NONE) in a response to `api_key`.
+    /// A response can carry several (one per partition); count each.
+    pub fn request_error(&self, api_key: i16, error_code: i16) {
+        if error_code == 0 {
+            return;
+        }
+        let Some(api) = api_name(api_key) else {
+            return;
+        };
+        self.request_errors
+            .with_label_values(&[api.as_str(), error_name(error_code).as_str()])
+            .inc();
+    }
+
+    /// Counts produced record batch bytes and records of `topic`.
     pub fn topic_bytes_in(&self, topic: &str, bytes: u64, messages: u64) {
         self.bytes_in.with_label_values(&[topic]).inc_by(bytes);
         self.messages_in
@@ -145,10 +180,12 @@ impl Metrics {
             .inc_by(messages);
     }
 
+    /// Counts fetched record batch bytes of `topic`.
     pub fn topic_bytes_out(&self, topic: &str, bytes: u64) {
         self.bytes_out.with_label_values(&[topic]).inc_by(bytes);
     }
 
+    /// Sets the on-disk size of a partition's log.
     pub fn set_log_size(&self, topic: &str, partition: i32, bytes: u64) {
         self.log_size
             .with_label_values(&[topic, &partition.to_string()])
@@ -160,8 +197,25 @@ impl Metrics {
         let _ = self.bytes_in.remove_label_values(&[topic]);
         let _ = self.bytes_out.remove_label_values(&[topic]);
         let _ = self.messages_in.remove_label_values(&[topic]);
-        // Partition series are keyed by (topic, partition); reset them all.
-        self.log_size.reset();
+        // Partition series are keyed by (topic, partition): find this
+        // topic's partitions among the series and drop just those.
+        use prometheus::core::Collector;
+        for family in self.log_size.collect() {
+            for metric in family.get_metric() {
+                let labels = metric.get_label();
+                let label = |name: &str| {
+                    labels
+                        .iter()
+                        .find(|l| l.name() == name)
+                        .map(|l| l.value().to_owned())
+                };
+                if label("topic").as_deref() == Some(topic)
+                    && let Some(partition) = label("partition")
+                {
+                    let _ = self.log_size.remove_label_values(&[topic, &partition]);
+                }
+            }
+        }
     }
 
     pub fn connection_opened(&self) {
@@ -171,8 +225,11 @@ impl Metrics {
 
     pub fn connection_closed(&self) {
         self.connections.dec();
+        self.connections_closed.inc();
     }
 
+    /// Counts a connection closed for an oversized, malformed or
+    /// unsupported frame.
     pub fn frame_rejected(&self) {
         self.frames_rejected.inc();
     }
@@ -184,6 +241,30 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut buf)
             .expect("text encoding into memory does not fail");
         String::from_utf8(buf).expect("text format is UTF-8")
+    }
+}
+
+/// The `api` label of a Kafka API key: its name in Kafka's messages
+/// (`Produce`, `FindCoordinator`), or `None` for a key Karst does not know.
+fn api_name(api_key: i16) -> Option<String> {
+    ApiKey::try_from(api_key).ok().map(|api| format!("{api:?}"))
+}
+
+/// The `error` label: Kafka's name for the code (`NOT_LEADER_OR_FOLLOWER`).
+fn error_name(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        Some(ResponseError::Unknown(_)) | None => format!("UNKNOWN_{code}"),
+        Some(error) => {
+            let camel = format!("{error:?}");
+            let mut snake = String::with_capacity(camel.len() + 8);
+            for (i, c) in camel.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_uppercase());
+            }
+            snake
+        }
     }
 }
 
@@ -201,5 +282,54 @@ mod tests {
         assert!(text.contains("karst_requests_total{api=\"Produce\"} 1"));
         assert!(text.contains("karst_topic_bytes_in_total{topic=\"orders\"} 100"));
         assert!(text.contains("karst_log_size_bytes{partition=\"0\",topic=\"orders\"} 4096"));
+        assert!(text.contains("karst_request_duration_seconds_count{api=\"Produce\"} 1"));
+    }
+
+    #[test]
+    fn errors_are_counted_by_api_and_kafka_error_name() {
+        let m = Metrics::new();
+        m.request_error(ApiKey::Produce as i16, 6);
+        m.request_error(ApiKey::Produce as i16, 0);
+        m.request_error(ApiKey::Metadata as i16, 3);
+        m.request_error(ApiKey::Metadata as i16, 3);
+        m.request_error(-7, 3);
+        let text = m.encode_text();
+        assert!(
+            text.contains(
+                "karst_request_errors_total{api=\"Produce\",error=\"NOT_LEADER_OR_FOLLOWER\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "karst_request_errors_total{api=\"Metadata\",error=\"UNKNOWN_TOPIC_OR_PARTITION\"} 2"
+        ));
+        assert_eq!(error_name(9999), "UNKNOWN_9999");
+    }
+
+    #[test]
+    fn removing_a_topic_keeps_other_topics_series() {
+        let m = Metrics::new();
+        m.set_log_size("orders", 0, 10);
+        m.set_log_size("orders", 1, 20);
+        m.set_log_size("payments", 0, 30);
+        m.topic_bytes_out("orders", 5);
+        m.remove_topic("orders");
+        let text = m.encode_text();
+        assert!(!text.contains("topic=\"orders\""), "{text}");
+        assert!(text.contains("karst_log_size_bytes{partition=\"0\",topic=\"payments\"} 30"));
+    }
+
+    #[test]
+    fn connections_are_gauged_and_counted() {
+        let m = Metrics::new();
+        m.connection_opened();
+        m.connection_opened();
+        m.connection_closed();
+        m.frame_rejected();
+        let text = m.encode_text();
+        assert!(text.contains("karst_connections 1"));
+        assert!(text.contains("karst_connections_accepted_total 2"));
+        assert!(text.contains("karst_connections_closed_total 1"));
+        assert!(text.contains("karst_frames_rejected_total 1"));
     }
 }

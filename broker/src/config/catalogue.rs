@@ -6,10 +6,15 @@ use super::ConfigError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i8)]
 pub enum ConfigSource {
+    Unknown = 0,
+    /// TOPIC_CONFIG: an override set on the topic.
     DynamicTopicConfig = 1,
     DynamicBrokerConfig = 2,
+    DynamicDefaultBrokerConfig = 3,
+    /// From `server.properties`, `KARST_*` or `--override`.
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
+    DynamicBrokerLoggerConfig = 6,
 }
 
 /// Kafka's `ConfigDef.Type` codes as DescribeConfigs v3+ reports them.
@@ -40,6 +45,8 @@ pub struct ConfigEntry {
     pub name: String,
     pub value: Option<String>,
     pub source: ConfigSource,
+    /// Whether `value` is the built-in default (DescribeConfigs v0).
+    pub is_default: bool,
     pub read_only: bool,
     pub sensitive: bool,
     pub config_type: ConfigType,

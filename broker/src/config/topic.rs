@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::ConfigError;
 use super::broker::BrokerConfig;
 use super::catalogue::{ConfigEntry, ConfigSource, Kind, Synonym};
+use super::{ConfigError, closest};
 
 struct TopicKey {
     name: &'static str,
@@ -99,10 +99,10 @@ const KEYS: &[TopicKey] = &[
         Kind::Long(0),
         &["log.message.timestamp.after.max.ms"],
     ),
-    fixed(
+    from_broker(
         "message.timestamp.difference.max.ms",
         Kind::Long(0),
-        "9223372036854775807",
+        &["log.message.timestamp.difference.max.ms"],
     ),
     from_broker(
         "min.cleanable.dirty.ratio",
@@ -147,9 +147,36 @@ const KEYS: &[TopicKey] = &[
         Kind::Bool,
         &["unclean.leader.election.enable"],
     ),
-    fixed("message.downconversion.enable", Kind::Bool, "true"),
-    fixed("local.retention.ms", Kind::Long(-2), "-2"),
-    fixed("local.retention.bytes", Kind::Long(-2), "-2"),
+    from_broker(
+        "message.downconversion.enable",
+        Kind::Bool,
+        &["log.message.downconversion.enable"],
+    ),
+    from_broker(
+        "local.retention.ms",
+        Kind::Long(-2),
+        &["log.local.retention.ms"],
+    ),
+    from_broker(
+        "local.retention.bytes",
+        Kind::Long(-2),
+        &["log.local.retention.bytes"],
+    ),
+    from_broker(
+        "compression.gzip.level",
+        Kind::Int(i32::MIN as i64),
+        &["compression.gzip.level"],
+    ),
+    from_broker(
+        "compression.lz4.level",
+        Kind::Int(i32::MIN as i64),
+        &["compression.lz4.level"],
+    ),
+    from_broker(
+        "compression.zstd.level",
+        Kind::Int(i32::MIN as i64),
+        &["compression.zstd.level"],
+    ),
     fixed("remote.storage.enable", Kind::Bool, "false"),
     fixed("leader.replication.throttled.replicas", Kind::List, ""),
     fixed("follower.replication.throttled.replicas", Kind::List, ""),
@@ -162,8 +189,68 @@ pub fn validate_topic_config(key: &str, value: &str) -> Result<(), ConfigError> 
         .find(|k| k.name == key)
         .ok_or_else(|| ConfigError::UnknownKey {
             key: key.to_owned(),
+            value: value.to_owned(),
+            did_you_mean: closest(key, KEYS.iter().map(|k| k.name)),
         })?;
     k.kind.validate(key, value)
+}
+
+/// Checks a topic's whole set of overrides: each one, then the rules that
+/// tie them together with the broker-derived defaults, as Kafka's
+/// `LogConfig.validate` does (compaction lags in order, local retention
+/// within total retention, a compression level in range for its codec).
+pub fn validate_topic_configs(
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> Result<(), ConfigError> {
+    for (key, value) in overrides {
+        validate_topic_config(key, value)?;
+    }
+    let effective = effective_topic_config(overrides, broker);
+    let num = |key: &str| -> i64 {
+        effective
+            .get(key)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_default()
+    };
+    let blame = |key: &str, reason: String| ConfigError::InvalidValue {
+        key: key.to_owned(),
+        value: effective.get(key).cloned().unwrap_or_default(),
+        reason,
+    };
+    if num("min.compaction.lag.ms") > num("max.compaction.lag.ms") {
+        return Err(blame(
+            "min.compaction.lag.ms",
+            format!(
+                "must not exceed max.compaction.lag.ms ({})",
+                num("max.compaction.lag.ms")
+            ),
+        ));
+    }
+    for (local, total) in [
+        ("local.retention.ms", "retention.ms"),
+        ("local.retention.bytes", "retention.bytes"),
+    ] {
+        let (l, t) = (num(local), num(total));
+        if l >= 0 && t >= 0 && l > t && overrides.contains_key(local) {
+            return Err(blame(local, format!("must not exceed {total} ({t})")));
+        }
+    }
+    for (key, codec, range) in [
+        ("compression.gzip.level", "gzip", 1..=9),
+        ("compression.lz4.level", "lz4", 1..=17),
+        ("compression.zstd.level", "zstd", -131_072..=22),
+    ] {
+        let level = num(key);
+        let default = key == "compression.gzip.level" && level == -1;
+        if overrides.contains_key(key) && !default && !range.contains(&level) {
+            return Err(blame(
+                key,
+                format!("{codec} levels are {}..={}", range.start(), range.end()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The broker-derived default of a topic key, and the synonyms behind it.
@@ -229,6 +316,7 @@ pub fn describe_topic_configs(
                 name: k.name.to_owned(),
                 value,
                 source,
+                is_default: source == ConfigSource::DefaultConfig,
                 read_only: false,
                 sensitive: false,
                 config_type: k.kind.config_type(),
@@ -281,5 +369,94 @@ mod tests {
         ));
         assert!(validate_topic_config("cleanup.policy", "compact,delete").is_ok());
         assert!(validate_topic_config("segment.bytes", "10").is_err());
+    }
+
+    #[test]
+    fn a_static_broker_setting_is_the_source_of_an_unset_topic_config() {
+        let mut broker = BrokerConfig::default();
+        broker.set("log.segment.bytes", "1048576").unwrap();
+        let entries = describe_topic_configs(&BTreeMap::new(), &broker);
+        let segment = entries.iter().find(|e| e.name == "segment.bytes").unwrap();
+        assert_eq!(segment.value.as_deref(), Some("1048576"));
+        assert_eq!(segment.source, ConfigSource::StaticBrokerConfig);
+        assert!(!segment.is_default);
+        assert_eq!(segment.synonyms[0].name, "log.segment.bytes");
+        let remote = entries
+            .iter()
+            .find(|e| e.name == "remote.storage.enable")
+            .unwrap();
+        assert_eq!(remote.source, ConfigSource::DefaultConfig);
+        assert!(remote.is_default);
+    }
+
+    #[test]
+    fn every_config_kafka_documents_for_topics_is_known() {
+        for key in [
+            "cleanup.policy",
+            "compression.type",
+            "delete.retention.ms",
+            "file.delete.delay.ms",
+            "flush.messages",
+            "flush.ms",
+            "index.interval.bytes",
+            "max.compaction.lag.ms",
+            "max.message.bytes",
+            "message.timestamp.type",
+            "message.timestamp.difference.max.ms",
+            "min.cleanable.dirty.ratio",
+            "min.compaction.lag.ms",
+            "min.insync.replicas",
+            "retention.bytes",
+            "retention.ms",
+            "segment.bytes",
+            "segment.index.bytes",
+            "segment.jitter.ms",
+            "segment.ms",
+            "unclean.leader.election.enable",
+            "message.downconversion.enable",
+            "local.retention.ms",
+            "local.retention.bytes",
+            "remote.storage.enable",
+        ] {
+            let effective = effective_topic_config(&BTreeMap::new(), &BrokerConfig::default());
+            let value = effective
+                .get(key)
+                .unwrap_or_else(|| panic!("{key} missing"));
+            validate_topic_config(key, value)
+                .unwrap_or_else(|e| panic!("default of {key} is refused: {e}"));
+        }
+    }
+
+    #[test]
+    fn overrides_that_contradict_each_other_are_refused() {
+        let broker = BrokerConfig::default();
+        let set = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(validate_topic_configs(&set(&[("cleanup.policy", "compact")]), &broker).is_ok());
+        let err = validate_topic_configs(
+            &set(&[
+                ("min.compaction.lag.ms", "10"),
+                ("max.compaction.lag.ms", "5"),
+            ]),
+            &broker,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("max.compaction.lag.ms"));
+        let err = validate_topic_configs(
+            &set(&[("retention.ms", "1000"), ("local.retention.ms", "2000")]),
+            &broker,
+        )
+        .unwrap_err();
+        assert_eq!(err.key(), Some("local.retention.ms"));
+        assert!(
+            validate_topic_configs(&set(&[("compression.zstd.level", "99")]), &broker).is_err()
+        );
+        let err = validate_topic_configs(&set(&[("retention.msec", "1")]), &broker).unwrap_err();
+        assert_eq!(err.kafka_error_code(), crate::config::INVALID_CONFIG);
+        assert!(err.to_string().contains("did you mean retention.ms?"));
     }
 }
