@@ -191,6 +191,9 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
         }),
         spec: Some(PodSpec {
             service_account_name: Some(cluster.name.clone()),
+            // Service links inject `<SERVICE>_*` variables; a Service named
+            // `karst...` would otherwise hand the broker unknown `KARST_*` settings.
+            enable_service_links: Some(false),
             containers: vec![container(cluster)],
             affinity: affinity(cluster),
             tolerations: (!cluster.pod_template.tolerations.is_empty())
