@@ -112,6 +112,9 @@ impl Broker {
             config: config.clone(),
         });
         broker.register(advertised(&config, kafka_addr))?;
+        // Groups and committed offsets are rebuilt before any request is
+        // served, so no client can read offsets that are not loaded yet.
+        broker.groups.load(&broker);
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -138,7 +141,6 @@ impl Broker {
             shutdown_rx.clone(),
         ));
         tasks.spawn(report_log_sizes(broker.clone(), shutdown_rx.clone()));
-        broker.groups.load(&broker);
         tasks.spawn(crate::group::run_session_reaper(
             broker.clone(),
             shutdown_rx.clone(),

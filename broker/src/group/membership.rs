@@ -90,9 +90,15 @@ pub(crate) fn join(
                 return fail(ResponseError::InconsistentGroupProtocol);
             }
         }
-        let member_id = resolve_member(&mut g, &p)?;
+        if let Some(rx) = replace_static_member(&mut g, &p, now) {
+            return Ok(rx);
+        }
+        let member_id = resolve_member(&mut g, &p, now)?;
         if !g.members.contains_key(&member_id) && g.members.len() >= config.group_max_size {
             return fail(ResponseError::GroupMaxSizeReached);
+        }
+        if let Some(rx) = rejoin_unchanged(&mut g, &member_id, &p, now) {
+            return Ok(rx);
         }
         let (tx, rx) = oneshot::channel();
         let joined_seq = match g.members.get(&member_id) {
@@ -146,9 +152,85 @@ pub(crate) fn join(
     Ok(rx)
 }
 
+/// A JoinGroup answered at once with the current generation.
+fn answered(outcome: JoinOutcome) -> oneshot::Receiver<JoinOutcome> {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(outcome);
+    rx
+}
+
+/// A static member that restarted (same `group.instance.id`, no member id)
+/// into a stable group with the same protocols takes over its old member's
+/// place and assignment under a new member id, without a rebalance; the old
+/// member id is fenced. As Kafka does, so that restarts do not shuffle
+/// partitions.
+fn replace_static_member(
+    g: &mut Group,
+    p: &JoinParams,
+    now: Instant,
+) -> Option<oneshot::Receiver<JoinOutcome>> {
+    let instance = p.instance_id.as_deref()?;
+    if !p.member_id.is_empty() || g.state != GroupState::Stable {
+        return None;
+    }
+    let old_id = g
+        .members
+        .values()
+        .find(|m| m.instance_id.as_deref() == Some(instance) && m.protocols == p.protocols)?
+        .id
+        .clone();
+    let mut member = g.members.remove(&old_id).expect("found above");
+    if let Some(w) = member.sync_waiter.take() {
+        let _ = w.send(Err(ResponseError::FencedInstanceId));
+    }
+    let new_id = format!("{}-{}", p.client_id, uuid::Uuid::new_v4());
+    tracing::info!(group = %g.id, instance, old = %old_id, new = %new_id, "static member rejoined");
+    member.id = new_id.clone();
+    member.client_id = p.client_id.clone();
+    member.client_host = p.client_host.clone();
+    member.session_timeout = Duration::from_millis(p.session_timeout_ms as u64);
+    member.rebalance_timeout = Duration::from_millis(p.rebalance_timeout_ms.max(0) as u64);
+    member.last_seen = now;
+    g.fenced.insert(old_id.clone());
+    if g.leader.as_deref() == Some(old_id.as_str()) {
+        g.leader = Some(new_id.clone());
+    }
+    g.members.insert(new_id.clone(), member);
+    Some(answered(g.current_outcome(&new_id)))
+}
+
+/// A known member rejoining with unchanged protocols gets the current
+/// generation back instead of a new rebalance (while the group is stable,
+/// unless it is the leader, which rejoins to reassign; or while the group
+/// waits for SyncGroup), as Kafka does.
+fn rejoin_unchanged(
+    g: &mut Group,
+    member_id: &str,
+    p: &JoinParams,
+    now: Instant,
+) -> Option<oneshot::Receiver<JoinOutcome>> {
+    let is_leader = g.leader.as_deref() == Some(member_id);
+    let member = g.members.get_mut(member_id)?;
+    let unchanged = member.protocols == p.protocols;
+    let answer_now = match g.state {
+        GroupState::Stable => unchanged && !is_leader,
+        GroupState::CompletingRebalance => unchanged,
+        GroupState::Empty | GroupState::PreparingRebalance => false,
+    };
+    if !answer_now {
+        return None;
+    }
+    member.last_seen = now;
+    Some(answered(g.current_outcome(member_id)))
+}
+
 /// Finds or assigns the member id of a join; errors come with the member id
 /// to report.
-fn resolve_member(g: &mut Group, p: &JoinParams) -> Result<String, (ResponseError, String)> {
+fn resolve_member(
+    g: &mut Group,
+    p: &JoinParams,
+    now: Instant,
+) -> Result<String, (ResponseError, String)> {
     let fresh = || format!("{}-{}", p.client_id, uuid::Uuid::new_v4());
     if let Some(instance) = &p.instance_id {
         let existing = g
@@ -180,12 +262,13 @@ fn resolve_member(g: &mut Group, p: &JoinParams) -> Result<String, (ResponseErro
     if p.member_id.is_empty() {
         let id = fresh();
         if p.require_known_member_id {
-            g.pending.insert(id.clone());
+            let expiry = now + Duration::from_millis(p.session_timeout_ms as u64);
+            g.pending.insert(id.clone(), expiry);
             return Err((ResponseError::MemberIdRequired, id));
         }
         return Ok(id);
     }
-    if g.members.contains_key(&p.member_id) || g.pending.remove(&p.member_id) {
+    if g.members.contains_key(&p.member_id) || g.pending.remove(&p.member_id).is_some() {
         return Ok(p.member_id.clone());
     }
     Err((
@@ -235,27 +318,34 @@ pub(crate) fn sync(
                     }
                 }
                 g.state = GroupState::Stable;
-                let snapshot = GroupSnapshot {
-                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                    generation: g.generation,
-                    protocol: g.protocol_name.clone(),
-                    leader: g.leader.clone(),
-                    timestamp: crate::handler::now_ms(),
-                };
-                let (broker, id) = (broker.clone(), g.id.clone());
-                tokio::spawn(async move {
-                    let record = (
-                        records::group_key(&id),
-                        Some(records::group_value(&snapshot)),
-                    );
-                    if let Err(error) = store::append(&broker, &id, vec![record]).await {
-                        tracing::warn!(group = %id, ?error, "could not persist group metadata");
-                    }
-                });
+                persist_group(broker, &g);
             }
         }
     }
     Ok(rx)
+}
+
+/// Records the group's generation in `__consumer_offsets` (in the
+/// background: members do not wait for it), after a rebalance completes or
+/// the last member leaves, as Kafka does.
+pub(crate) fn persist_group(broker: &Arc<Broker>, g: &Group) {
+    let snapshot = GroupSnapshot {
+        protocol_type: g.protocol_type.clone().unwrap_or_default(),
+        generation: g.generation,
+        protocol: g.protocol_name.clone(),
+        leader: g.leader.clone(),
+        timestamp: crate::handler::now_ms(),
+    };
+    let (broker, id) = (broker.clone(), g.id.clone());
+    tokio::spawn(async move {
+        let record = (
+            records::group_key(&id),
+            Some(records::group_value(&snapshot)),
+        );
+        if let Err(error) = store::append(&broker, &id, vec![record]).await {
+            tracing::warn!(group = %id, ?error, "could not persist group metadata");
+        }
+    });
 }
 
 /// Handles a Heartbeat.
@@ -284,12 +374,14 @@ pub(crate) fn heartbeat(
 
 /// Handles one member of a LeaveGroup (by member id or instance id).
 pub(crate) fn leave(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     group_id: &str,
     member_id: &str,
     instance_id: Option<&str>,
 ) -> Option<ResponseError> {
-    let group = broker.groups.group(group_id)?;
+    let Some(group) = broker.groups.group(group_id) else {
+        return Some(ResponseError::UnknownMemberId);
+    };
     let (epoch, timeout) = {
         let mut g = group.lock();
         let id = match instance_id {
@@ -312,7 +404,12 @@ pub(crate) fn leave(
         if instance_id.is_some() && !member_id.is_empty() && id != member_id {
             return Some(ResponseError::FencedInstanceId);
         }
-        let epoch = g.remove_member(&id, Instant::now())?;
+        let Some(epoch) = g.remove_member(&id, Instant::now()) else {
+            if g.state == GroupState::Empty {
+                persist_group(broker, &g);
+            }
+            return None;
+        };
         (epoch, g.rebalance_timeout())
     };
     schedule_join_completion(&group, epoch, timeout);
@@ -330,7 +427,13 @@ pub(crate) fn check_commit(
     if group_id.is_empty() {
         return Some(ResponseError::InvalidGroupId);
     }
-    let group = broker.groups.group_or_create(group_id);
+    let group = match broker.groups.group(group_id) {
+        Some(group) => group,
+        // A commit from outside group management creates the group; one
+        // naming a generation of a group that does not exist is stale.
+        None if generation < 0 => broker.groups.group_or_create(group_id),
+        None => return Some(ResponseError::IllegalGeneration),
+    };
     let mut g = group.lock();
     if generation < 0 && member_id.is_empty() {
         return (!g.members.is_empty()).then_some(ResponseError::UnknownMemberId);
@@ -345,10 +448,9 @@ pub(crate) fn check_commit(
         .get_mut(member_id)
         .expect("checked above")
         .last_seen = Instant::now();
-    match g.state {
-        GroupState::Stable => None,
-        _ => Some(ResponseError::RebalanceInProgress),
-    }
+    // As Kafka: members may still commit while the group prepares a
+    // rebalance (before rejoining), but not between join and sync.
+    (g.state == GroupState::CompletingRebalance).then_some(ResponseError::RebalanceInProgress)
 }
 
 /// Persists commits (topic, partition, offset) and then applies them;

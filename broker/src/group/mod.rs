@@ -66,9 +66,19 @@ pub(crate) async fn run_session_reaper(broker: Arc<Broker>, mut shutdown: watch:
             let rebalance = {
                 let mut g = group.lock();
                 let mut epoch = None;
-                for member in g.expired_members(now) {
+                let expired = g.expired_members(now);
+                for member in &expired {
                     tracing::info!(group = %g.id, member = %member, "member session expired");
-                    epoch = g.remove_member(&member, now).or(epoch);
+                    epoch = g.remove_member(member, now).or(epoch);
+                }
+                let late = g.members_late_for_sync(now);
+                for member in &late {
+                    tracing::info!(group = %g.id, member = %member, "member did not sync in time");
+                    epoch = g.remove_member(member, now).or(epoch);
+                }
+                let removed = !expired.is_empty() || !late.is_empty();
+                if removed && g.state == GroupState::Empty {
+                    membership::persist_group(&broker, &g);
                 }
                 epoch.map(|e| (e, g.rebalance_timeout()))
             };

@@ -102,13 +102,17 @@ pub(crate) struct Group {
     pub(crate) generation: i32,
     pub(crate) leader: Option<String>,
     pub(crate) members: BTreeMap<String, Member>,
-    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined.
-    pub(crate) pending: HashSet<String>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined, and
+    /// when they expire (a client that never comes back is forgotten).
+    pub(crate) pending: HashMap<String, Instant>,
     /// Member ids replaced by a newer member with the same instance id.
     pub(crate) fenced: HashSet<String>,
     pub(crate) offsets: HashMap<(String, i32), CommittedOffset>,
     /// A rebalance may not complete before this (initial rebalance delay).
     pub(crate) join_not_before: Option<Instant>,
+    /// When members that have not sent SyncGroup after a rebalance are
+    /// removed (the rebalance timeout, counted from the join's completion).
+    pub(crate) sync_deadline: Option<Instant>,
     /// Bumped on every new rebalance, so that stale timers do nothing.
     pub(crate) rebalance_epoch: u64,
     next_join_seq: u64,
@@ -124,10 +128,11 @@ impl Group {
             generation: 0,
             leader: None,
             members: BTreeMap::new(),
-            pending: HashSet::new(),
+            pending: HashMap::new(),
             fenced: HashSet::new(),
             offsets: HashMap::new(),
             join_not_before: None,
+            sync_deadline: None,
             rebalance_epoch: 0,
             next_join_seq: 0,
         }
@@ -239,39 +244,47 @@ impl Group {
         }
         self.protocol_name = protocol.clone();
         self.state = GroupState::CompletingRebalance;
-        let leader = self.leader.clone().unwrap_or_default();
-        let protocol = protocol.unwrap_or_default();
-        let roster: Vec<(String, Option<String>, Bytes)> = self
-            .members
-            .values()
-            .map(|m| {
-                (
-                    m.id.clone(),
-                    m.instance_id.clone(),
-                    m.metadata_for(&protocol),
-                )
-            })
-            .collect();
-        for member in self.members.values_mut() {
-            let Some(waiter) = member.join_waiter.take() else {
-                continue;
-            };
-            member.last_seen = now;
-            let _ = waiter.send(JoinOutcome {
-                error: None,
-                generation: self.generation,
-                protocol_type: self.protocol_type.clone(),
-                protocol_name: Some(protocol.clone()),
-                leader: leader.clone(),
-                member_id: member.id.clone(),
-                members: if member.id == leader {
-                    roster.clone()
-                } else {
-                    Vec::new()
-                },
-            });
+        self.sync_deadline = Some(now + self.rebalance_timeout());
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let outcome = self.current_outcome(&id);
+            let member = self.members.get_mut(&id).expect("listed above");
+            if let Some(waiter) = member.join_waiter.take() {
+                member.last_seen = now;
+                let _ = waiter.send(outcome);
+            }
         }
         true
+    }
+
+    /// The JoinGroup answer of the current generation for `member_id`: the
+    /// leader also gets every member's metadata for the chosen protocol.
+    pub(crate) fn current_outcome(&self, member_id: &str) -> JoinOutcome {
+        let leader = self.leader.clone().unwrap_or_default();
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        let members = if member_id == leader {
+            self.members
+                .values()
+                .map(|m| {
+                    (
+                        m.id.clone(),
+                        m.instance_id.clone(),
+                        m.metadata_for(&protocol),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        JoinOutcome {
+            error: None,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: Some(protocol),
+            leader,
+            member_id: member_id.to_owned(),
+            members,
+        }
     }
 
     /// Removes a member (left, expired or fenced) and rebalances the rest.
@@ -306,8 +319,40 @@ impl Group {
         }
     }
 
-    /// Members whose session timed out (those waiting in JoinGroup are alive).
-    pub(crate) fn expired_members(&self, now: Instant) -> Vec<String> {
+    /// Members that have not sent SyncGroup within the rebalance timeout
+    /// after the join completed (a stuck leader, say); Kafka removes them
+    /// so that the others can rebalance without them.
+    pub(crate) fn members_late_for_sync(&self, now: Instant) -> Vec<String> {
+        if self.state != GroupState::CompletingRebalance
+            || self.sync_deadline.is_none_or(|deadline| now < deadline)
+        {
+            return Vec::new();
+        }
+        self.members
+            .values()
+            .filter(|m| m.sync_waiter.is_none())
+            .map(|m| m.id.clone())
+            .collect()
+    }
+
+    /// Whether a member's subscription covers `topic`, as far as the
+    /// consumer protocol's subscription metadata tells; a group with members
+    /// of another protocol type is treated as subscribed to everything.
+    pub(crate) fn is_subscribed_to(&self, topic: &str) -> bool {
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        self.members.values().any(|m| {
+            if self.protocol_type.as_deref() != Some("consumer") {
+                return true;
+            }
+            subscribed_topics(&m.metadata_for(&protocol))
+                .is_none_or(|topics| topics.iter().any(|t| t == topic))
+        })
+    }
+
+    /// Members whose session timed out (those waiting in JoinGroup are
+    /// alive); member ids handed out but never used are forgotten.
+    pub(crate) fn expired_members(&mut self, now: Instant) -> Vec<String> {
+        self.pending.retain(|_, deadline| now < *deadline);
         self.members
             .values()
             .filter(|m| {
@@ -315,5 +360,44 @@ impl Group {
             })
             .map(|m| m.id.clone())
             .collect()
+    }
+}
+
+/// The topics of a consumer protocol subscription (`ConsumerProtocolSubscription`:
+/// version, then an array of topic names); None when it cannot be read.
+fn subscribed_topics(mut metadata: &[u8]) -> Option<Vec<String>> {
+    use bytes::Buf;
+    if metadata.remaining() < 6 {
+        return None;
+    }
+    let _version = metadata.get_i16();
+    let count = metadata.get_i32();
+    let mut topics = Vec::new();
+    for _ in 0..count.max(0) {
+        if metadata.remaining() < 2 {
+            return None;
+        }
+        let len = usize::try_from(metadata.get_i16()).ok()?;
+        if metadata.remaining() < len {
+            return None;
+        }
+        topics.push(String::from_utf8(metadata[..len].to_vec()).ok()?);
+        metadata.advance(len);
+    }
+    Some(topics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subscribed_topics;
+
+    #[test]
+    fn consumer_subscriptions_are_read() {
+        let metadata = [0, 1, 0, 0, 0, 2, 0, 1, b'a', 0, 2, b'b', b'c', 0xff, 0xff];
+        assert_eq!(
+            subscribed_topics(&metadata),
+            Some(vec!["a".to_owned(), "bc".to_owned()])
+        );
+        assert_eq!(subscribed_topics(&[0, 1, 0, 0, 0, 1, 0, 5, b'a']), None);
     }
 }

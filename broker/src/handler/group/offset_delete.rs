@@ -20,9 +20,16 @@ pub(crate) fn handle(ctx: &RequestContext, request: OffsetDeleteRequest) -> Repl
                     .with_error_code(ResponseError::GroupIdNotFound.code()),
             );
         };
-        // Without tracking subscriptions per topic, a group with members is
-        // treated as subscribed to every topic, as a consumer group usually is.
-        let active = !group.lock().members.is_empty();
+        // Offsets of topics the members are subscribed to stay (Kafka's rule).
+        let subscribed: std::collections::HashSet<String> = {
+            let g = group.lock();
+            request
+                .topics
+                .iter()
+                .map(|t| t.name.0.to_string())
+                .filter(|t| g.is_subscribed_to(t))
+                .collect()
+        };
         let mut tombstones = Vec::new();
         let topics: Vec<_> = request
             .topics
@@ -32,7 +39,7 @@ pub(crate) fn handle(ctx: &RequestContext, request: OffsetDeleteRequest) -> Repl
                     .partitions
                     .iter()
                     .map(|p| {
-                        let error = if active {
+                        let error = if subscribed.contains(t.name.0.as_str()) {
                             ResponseError::GroupSubscribedToTopic.code()
                         } else {
                             tombstones.push((t.name.0.to_string(), p.partition_index));
