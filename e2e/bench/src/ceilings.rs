@@ -55,3 +55,36 @@ pub(crate) fn loopback_tcp_mbps(total_mib: usize) -> anyhow::Result<f64> {
     anyhow::ensure!(received == total_mib * CHUNK, "loopback lost bytes");
     Ok(received as f64 / 1e6 / secs)
 }
+
+/// Median round trip (µs) of a 64-byte ping-pong over one loopback TCP
+/// connection (Nagle off): the floor under any produce-to-consume latency.
+pub(crate) fn loopback_rtt_us(round_trips: usize) -> anyhow::Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut socket, _) = listener.accept()?;
+        socket.set_nodelay(true)?;
+        let mut buf = [0u8; 64];
+        loop {
+            match socket.read_exact(&mut buf) {
+                Ok(()) => socket.write_all(&buf)?,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    });
+    let mut socket = TcpStream::connect(addr)?;
+    socket.set_nodelay(true)?;
+    let mut buf = [0x33_u8; 64];
+    let mut samples = Vec::with_capacity(round_trips);
+    for _ in 0..round_trips {
+        let start = Instant::now();
+        socket.write_all(&buf)?;
+        socket.read_exact(&mut buf)?;
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    drop(socket);
+    echo.join()
+        .map_err(|_| anyhow::anyhow!("echo thread panicked"))??;
+    Ok(crate::stats::median(&samples))
+}

@@ -11,7 +11,7 @@ mod workloads;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 
@@ -39,7 +39,8 @@ struct Cli {
     /// Where results are written.
     #[arg(long, default_value = "bench")]
     out: PathBuf,
-    /// MiB produced by W1 per partition count (W2 takes half, W4 reads W1's).
+    /// MiB produced by W1 per partition count (W2 takes half, W4 reads
+    /// W1's, W3 sends 4096 records of 100 B per MiB).
     #[arg(long, default_value_t = 512)]
     mib: u64,
 }
@@ -70,7 +71,7 @@ impl Sizes {
             Self {
                 w1_bytes: mib << 20,
                 w2_bytes: (mib / 2) << 20,
-                w3_records: 2_000_000,
+                w3_records: mib * 4096,
                 w5_rate: 1000,
                 w5_secs: 20,
                 ceiling_mib: 512,
@@ -82,60 +83,128 @@ impl Sizes {
 /// Named figures of one run (e.g. `w1_p8_mbps`).
 pub(crate) type Figures = BTreeMap<String, f64>;
 
-fn run_once(target: &mut Target, sizes: Sizes, recover: bool) -> anyhow::Result<Figures> {
+/// Runs `f`, logging how long it took (to see where a run's time goes).
+fn timed<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let start = Instant::now();
+    let result = f();
+    eprintln!("  {what}: {:.2} s", start.elapsed().as_secs_f64());
+    result.map_err(|e| e.context(what.to_owned()))
+}
+
+fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
     let mut f = Figures::new();
-    f.insert("w7_startup_ms".into(), target.start()?.as_secs_f64() * 1e3);
+    let startup = timed("W7 start-up", || target.start())?;
+    f.insert("w7_startup_ms".into(), startup.as_secs_f64() * 1e3);
     std::thread::sleep(Duration::from_millis(200));
     if let Some(rss) = target.rss_mb() {
         f.insert("w6_idle_rss_mb".into(), rss);
     }
     let bootstrap = target.bootstrap();
+    let mut produced = 0u64;
     for partitions in [1, 8] {
         let w1 = format!("w1-p{partitions}");
-        workloads::create_topic(&bootstrap, &w1, partitions)?;
-        let t = workloads::produce(&bootstrap, &w1, partitions, 1024, sizes.w1_bytes, "1", 5)?;
+        let t = timed(&format!("W1 {partitions}p"), || {
+            workloads::create_topic(&bootstrap, &w1, partitions)?;
+            workloads::produce(&bootstrap, &w1, partitions, 1024, sizes.w1_bytes, "1", 5)
+        })?;
+        produced += t.bytes;
         f.insert(format!("w1_p{partitions}_mbps"), t.mb_per_s());
         f.insert(format!("w1_p{partitions}_records_per_s"), t.records_per_s());
-        let c = workloads::consume(&bootstrap, &w1, partitions, t.records)?;
+        let c = timed(&format!("W4 {partitions}p"), || {
+            workloads::consume(&bootstrap, &w1, partitions, t.records)
+        })?;
+        anyhow::ensure!(
+            c.records == t.records && c.bytes == t.bytes,
+            "W4 {partitions}p consumed {} records / {} bytes of {} / {}",
+            c.records,
+            c.bytes,
+            t.records,
+            t.bytes
+        );
         f.insert(format!("w4_p{partitions}_mbps"), c.mb_per_s());
 
         let w2 = format!("w2-p{partitions}");
-        workloads::create_topic(&bootstrap, &w2, partitions)?;
-        let t = workloads::produce(&bootstrap, &w2, partitions, 1024, sizes.w2_bytes, "all", 5)?;
+        let t = timed(&format!("W2 {partitions}p"), || {
+            workloads::create_topic(&bootstrap, &w2, partitions)?;
+            workloads::produce(&bootstrap, &w2, partitions, 1024, sizes.w2_bytes, "all", 5)
+        })?;
+        produced += t.bytes;
         f.insert(format!("w2_p{partitions}_mbps"), t.mb_per_s());
 
         let w3 = format!("w3-p{partitions}");
-        workloads::create_topic(&bootstrap, &w3, partitions)?;
-        let t = workloads::produce(
-            &bootstrap,
-            &w3,
-            partitions,
-            100,
-            sizes.w3_records * 100,
-            "1",
-            5,
-        )?;
+        let t = timed(&format!("W3 {partitions}p"), || {
+            workloads::create_topic(&bootstrap, &w3, partitions)?;
+            workloads::produce(
+                &bootstrap,
+                &w3,
+                partitions,
+                100,
+                sizes.w3_records * 100,
+                "1",
+                5,
+            )
+        })?;
+        produced += t.bytes;
         f.insert(format!("w3_p{partitions}_records_per_s"), t.records_per_s());
     }
-    workloads::create_topic(&bootstrap, "w5", 1)?;
-    let l = workloads::latency(
-        &bootstrap,
-        "w5",
-        sizes.w5_rate,
-        Duration::from_secs(sizes.w5_secs),
-    )?;
+    let l = timed("W5 latency", || {
+        workloads::create_topic(&bootstrap, "w5", 1)?;
+        workloads::latency(
+            &bootstrap,
+            "w5",
+            sizes.w5_rate,
+            Duration::from_secs(sizes.w5_secs),
+        )
+    })?;
     f.insert("w5_p50_ms".into(), l.p50);
     f.insert("w5_p99_ms".into(), l.p99);
     f.insert("w5_p999_ms".into(), l.p999);
+    f.insert("w5_max_ms".into(), l.max);
     if let Some(rss) = target.rss_mb() {
         f.insert("w6_loaded_rss_mb".into(), rss);
+        f.insert(
+            "w6_produced_mib".into(),
+            produced as f64 / f64::from(1 << 20),
+        );
     }
-    if recover {
+    if target.is_karst() {
+        // Kill -9 with the log of every workload above, then start again.
+        f.insert(
+            "w7_log_mib".into(),
+            target.data_bytes() as f64 / f64::from(1 << 20),
+        );
         target.kill9();
-        f.insert("w7_recovery_ms".into(), target.start()?.as_secs_f64() * 1e3);
+        let recovery = timed("W7 recovery", || target.start())?;
+        f.insert("w7_recovery_ms".into(), recovery.as_secs_f64() * 1e3);
     }
-    target.stop();
+    timed("stop", || target.stop())?;
     Ok(f)
+}
+
+/// The machine's ceilings (see `ceilings`), measured in `dir`.
+fn measure_ceilings(dir: &std::path::Path, sizes: Sizes) -> anyhow::Result<Figures> {
+    // Not a ceiling: how busy the machine was (other work skews figures).
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok());
+    Ok(Figures::from_iter(
+        load.map(|l| ("load_avg_1m".to_owned(), l))
+            .into_iter()
+            .chain([
+                (
+                    "fdatasync_write_mbps".to_owned(),
+                    ceilings::fdatasync_write_mbps(dir, sizes.ceiling_mib)?,
+                ),
+                (
+                    "loopback_tcp_mbps".to_owned(),
+                    ceilings::loopback_tcp_mbps(sizes.ceiling_mib * 4)?,
+                ),
+                (
+                    "loopback_rtt_us".to_owned(),
+                    ceilings::loopback_rtt_us(2000)?,
+                ),
+            ]),
+    ))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -148,33 +217,38 @@ fn main() -> anyhow::Result<()> {
         cli.karst_bin.display()
     );
     let scratch = tempfile::tempdir()?;
-    eprintln!("measuring machine ceilings");
-    let ceilings = BTreeMap::from([
-        (
-            "fdatasync_write_mbps".to_owned(),
-            ceilings::fdatasync_write_mbps(scratch.path(), sizes.ceiling_mib)?,
-        ),
-        (
-            "loopback_tcp_mbps".to_owned(),
-            ceilings::loopback_tcp_mbps(sizes.ceiling_mib * 4)?,
-        ),
-    ]);
     let mut targets = vec![("karst".to_owned(), Launch::Karst(cli.karst_bin.clone()))];
     if let Some(cmd) = &cli.peer_cmd {
         targets.push(("peer".to_owned(), Launch::Command(cmd.clone())));
     }
-    let mut results = BTreeMap::new();
-    for (name, launch) in targets {
-        let mut all = Vec::new();
-        for run in 0..runs {
+    // Runs interleave the targets and re-measure the ceilings, so that a
+    // drift of the machine touches every column alike.
+    let mut ceiling_runs = Vec::new();
+    let mut results: BTreeMap<String, Vec<Figures>> = BTreeMap::new();
+    for run in 0..runs {
+        let c = timed("machine ceilings", || {
+            measure_ceilings(scratch.path(), sizes)
+        })?;
+        eprintln!(
+            "run {} of {runs}: ceilings {}",
+            run + 1,
+            serde_json::to_string(&c)?
+        );
+        ceiling_runs.push(c);
+        for (name, launch) in &targets {
             eprintln!("{name}: run {} of {runs}", run + 1);
-            let mut target = Target::new(&name, launch.clone(), scratch.path())?;
-            let recover = matches!(launch, Launch::Karst(_));
-            all.push(run_once(&mut target, sizes, recover)?);
+            let mut target = Target::new(name, launch.clone(), scratch.path())?;
+            let figures = run_once(&mut target, sizes).map_err(|e| e.context(name.clone()))?;
+            results.entry(name.clone()).or_default().push(figures);
         }
-        results.insert(name, all);
     }
-    let report = report::Report::new(cli.quick, sizes, ceilings, results);
+    let report = report::Report::new(
+        std::env::args().collect::<Vec<_>>().join(" "),
+        cli.quick,
+        sizes,
+        ceiling_runs,
+        results,
+    );
     std::fs::create_dir_all(&cli.out)?;
     report.write(&cli.out)?;
     println!("{}", report.markdown());

@@ -66,7 +66,12 @@ impl Target {
                 .stdout(Stdio::null())
                 .spawn()?,
             Launch::Command(cmd) => Command::new("sh")
-                .args(["-c", &cmd.replace("{port}", &self.port.to_string())])
+                // `exec`: the peer itself gets the child's PID, so that its
+                // memory is measured and signals reach it.
+                .args([
+                    "-c",
+                    &format!("exec {}", cmd.replace("{port}", &self.port.to_string())),
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()?,
@@ -112,6 +117,29 @@ impl Target {
         Some(kb / 1024.0)
     }
 
+    /// Bytes in the broker's data directory (its log, for W7).
+    pub(crate) fn data_bytes(&self) -> u64 {
+        fn walk(dir: &Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return 0;
+            };
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(self.data.path())
+    }
+
+    /// Whether a broker is running under this target.
+    pub(crate) fn is_karst(&self) -> bool {
+        matches!(self.launch, Launch::Karst(_))
+    }
+
     pub(crate) fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -119,22 +147,34 @@ impl Target {
         }
     }
 
-    /// SIGTERM and wait (Karst); kill for a peer.
-    pub(crate) fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if child.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(10));
+    /// SIGTERM and wait; Karst must then exit 0 (a clean shutdown).
+    pub(crate) fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait()? {
+                anyhow::ensure!(
+                    status.success() || !self.is_karst(),
+                    "{} exited with {status} on SIGTERM",
+                    self.name
+                );
+                return Ok(());
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = child.kill();
+        let _ = child.wait();
+        anyhow::ensure!(
+            !self.is_karst(),
+            "{} did not exit within 30 s of SIGTERM",
+            self.name
+        );
+        Ok(())
     }
 }
 

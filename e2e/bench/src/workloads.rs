@@ -12,7 +12,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::stats::percentile;
+use crate::stats::Latencies;
 
 /// Counts delivery reports.
 #[derive(Default)]
@@ -146,6 +146,9 @@ pub(crate) fn consume(
         .set("max.partition.fetch.bytes", "10485760")
         .set("queued.max.messages.kbytes", "1048576")
         .create()?;
+    // Connected and with metadata before the clock starts: W4 is about
+    // reading, not about connecting.
+    consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
         assignment.add_partition_offset(topic, p, Offset::Beginning)?;
@@ -164,10 +167,11 @@ pub(crate) fn consume(
             seen += 1;
         }
     }
+    let secs = start.elapsed().as_secs_f64();
     Ok(Throughput {
         records: seen,
         bytes,
-        secs: start.elapsed().as_secs_f64(),
+        secs,
     })
 }
 
@@ -177,6 +181,7 @@ pub(crate) struct Latency {
     pub(crate) p50: f64,
     pub(crate) p99: f64,
     pub(crate) p999: f64,
+    pub(crate) max: f64,
 }
 
 /// Produces at `rate` records/s for `duration` while a consumer reads them;
@@ -190,6 +195,7 @@ pub(crate) fn latency(
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "karst-bench-latency")
+        .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "5")
         .set("fetch.min.bytes", "1")
         .create()?;
@@ -246,29 +252,29 @@ pub(crate) fn latency(
         producer.flush(Duration::from_secs(30))?;
         Ok(())
     });
-    let mut samples = Vec::with_capacity(total as usize);
+    let mut samples = Latencies::new();
     let deadline = Instant::now() + duration + Duration::from_secs(60);
-    while (samples.len() as u64) < total && Instant::now() < deadline {
+    while samples.len() < total && Instant::now() < deadline {
         if let Some(message) = consumer.poll(Duration::from_millis(50)) {
             let message = message?;
-            let now = (Instant::now() - base).as_nanos() as u64;
+            let now = Instant::now() - base;
             let payload = message.payload().unwrap_or_default();
             let sent = u64::from_be_bytes(payload.try_into().unwrap_or([0; 8]));
-            samples.push((now.saturating_sub(sent)) as f64 / 1e6);
+            samples.record(now.saturating_sub(Duration::from_nanos(sent)));
         }
     }
     sender
         .join()
         .map_err(|_| anyhow::anyhow!("sender panicked"))??;
     anyhow::ensure!(
-        samples.len() as u64 == total,
+        samples.len() == total,
         "received {} of {total} records",
         samples.len()
     );
-    samples.sort_by(f64::total_cmp);
     Ok(Latency {
-        p50: percentile(&samples, 50.0),
-        p99: percentile(&samples, 99.0),
-        p999: percentile(&samples, 99.9),
+        p50: samples.percentile_ms(50.0),
+        p99: samples.percentile_ms(99.0),
+        p999: samples.percentile_ms(99.9),
+        max: samples.percentile_ms(100.0),
     })
 }
