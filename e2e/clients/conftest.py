@@ -6,9 +6,11 @@ repository. Every test gets its own data directory and free ports.
 
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -26,10 +28,18 @@ def karst_bin() -> pathlib.Path:
     return path
 
 
+_handed_out = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never the same one twice in this test run."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_until(condition, timeout=30.0, interval=0.05, what="condition"):
@@ -53,6 +63,7 @@ class Broker:
         self.http_port = free_port()
         self.overrides = dict(overrides or {})
         self.proc = None
+        self.killed = False  # set by kill9(); a process that died otherwise fails the test
         self.log_path = data_dir.parent / f"karst-{self.port}.log"
 
     @property
@@ -70,6 +81,7 @@ class Broker:
             args += ["--override", f"{key}={value}"]
         log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("KARST_") or k == "KARST_LOG"}
+        self.killed = False
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
         wait_until(self.ready, timeout=30, what=f"broker /readyz (log: {self.log_path})")
         return self
@@ -95,6 +107,7 @@ class Broker:
             assert code == 0, f"karst exited with {code} on SIGTERM; log:\n{self.log_path.read_text()[-4000:]}"
 
     def kill9(self):
+        self.killed = True
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
@@ -112,9 +125,13 @@ def broker_factory(tmp_path):
         return b
 
     yield make
+    crashed = []
     for b in brokers:
         if b.proc and b.proc.poll() is None:
             b.stop()
+        elif b.proc and not b.killed:
+            crashed.append(f"karst exited by itself with {b.proc.returncode}; log:\n{b.log_path.read_text()[-4000:]}")
+    assert not crashed, "\n".join(crashed)
 
 
 @pytest.fixture
@@ -131,9 +148,22 @@ def tutorial_script(name: str) -> str:
     return text[block:end]
 
 
-def run_node(script: str, name: str, timeout=60, **kwargs) -> subprocess.CompletedProcess:
-    """Runs an ES-module script with node from e2e/clients (for node_modules)."""
-    path = HERE / ".run" / name
-    path.parent.mkdir(exist_ok=True)
+def node_script(script: str, name: str) -> pathlib.Path:
+    """Writes an ES-module script into a fresh temporary directory inside
+    e2e/clients, so that `kafkajs` resolves from e2e/clients/node_modules."""
+    base = HERE / ".run"
+    base.mkdir(exist_ok=True)
+    path = pathlib.Path(tempfile.mkdtemp(dir=base)) / name
     path.write_text(script, encoding="utf-8")
+    return path
+
+
+def run_node(script: str, name: str, timeout=60, **kwargs) -> subprocess.CompletedProcess:
+    """Runs an ES-module script with node to completion."""
+    path = node_script(script, name)
     return subprocess.run(["node", str(path)], cwd=HERE, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def pytest_sessionstart(session):
+    """Scripts of earlier runs are thrown away."""
+    shutil.rmtree(HERE / ".run", ignore_errors=True)

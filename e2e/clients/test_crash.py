@@ -23,10 +23,11 @@ def test_acknowledged_records_survive_kill_9(broker):
     def on_delivery(err, msg):
         if err is None:
             with lock:
+                assert msg.key() == msg.value()
                 acked.append((msg.offset(), int(msg.value())))
 
     # Topic exists before the crash, so nothing depends on auto-creation timing.
-    producer.produce("crash", value=b"-1", on_delivery=on_delivery)
+    producer.produce("crash", key=b"-1", value=b"-1", on_delivery=on_delivery)
     assert producer.flush(30) == 0
 
     stop = threading.Event()
@@ -35,7 +36,7 @@ def test_acknowledged_records_survive_kill_9(broker):
         i = 0
         while not stop.is_set():
             try:
-                producer.produce("crash", value=str(i).encode(), on_delivery=on_delivery)
+                producer.produce("crash", key=str(i).encode(), value=str(i).encode(), on_delivery=on_delivery)
                 i += 1
             except BufferError:
                 pass
@@ -61,6 +62,7 @@ def test_acknowledged_records_survive_kill_9(broker):
     while (not stored or stored[-1][0] < last) and time.monotonic() < deadline:
         for m in consumer.consume(num_messages=10000, timeout=1.0):
             assert m.error() is None, m.error()
+            assert m.key() == m.value(), (m.offset(), m.key(), m.value())
             stored.append((m.offset(), int(m.value())))
     consumer.close()
     stored_by_offset = dict(stored)
@@ -70,4 +72,5 @@ def test_acknowledged_records_survive_kill_9(broker):
     # Once and in order: offsets are dense and values never repeat.
     assert [o for o, _ in stored] == list(range(len(stored)))
     values = [v for _, v in stored]
-    assert len(values) == len(set(values))
+    assert len(values) == len(set(values)), "no record is stored twice"
+    assert values == sorted(values), "records are stored in the order they were sent"

@@ -10,7 +10,7 @@ use kafka_protocol::ResponseError;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::records::{self, CommittedOffset, GroupSnapshot};
+use super::records::{self, CommittedOffset, GroupSnapshot, MemberSnapshot};
 use super::state::{Group, GroupState, JoinOutcome, Member, SyncOutcome};
 use super::store;
 use crate::broker::Broker;
@@ -335,17 +335,43 @@ pub(crate) fn persist_group(broker: &Arc<Broker>, g: &Group) {
         protocol: g.protocol_name.clone(),
         leader: g.leader.clone(),
         timestamp: crate::handler::now_ms(),
+        members: g
+            .members
+            .values()
+            .map(|m| MemberSnapshot {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                rebalance_timeout_ms: duration_ms(m.rebalance_timeout),
+                session_timeout_ms: duration_ms(m.session_timeout),
+                subscription: m.metadata_for(g.protocol_name.as_deref().unwrap_or_default()),
+                assignment: m.assignment.clone(),
+            })
+            .collect(),
     };
-    let (broker, id) = (broker.clone(), g.id.clone());
-    tokio::spawn(async move {
-        let record = (
-            records::group_key(&id),
-            Some(records::group_value(&snapshot)),
-        );
-        if let Err(error) = store::append(&broker, &id, vec![record]).await {
-            tracing::warn!(group = %id, ?error, "could not persist group metadata");
+    let id = g.id.clone();
+    // Appended now, under the group's lock, so that group states are
+    // recorded in the order they happened; the fsync happens in the
+    // background.
+    let record = (
+        records::group_key(&id),
+        Some(records::group_value(&snapshot)),
+    );
+    match store::append_now(broker, &id, vec![record]) {
+        Ok((partition, end)) => {
+            tokio::spawn(async move {
+                if let Err(error) = store::flush(&partition, &id, end).await {
+                    tracing::warn!(group = %id, ?error, "could not persist group metadata");
+                }
+            });
         }
-    });
+        Err(error) => tracing::warn!(group = %id, ?error, "could not persist group metadata"),
+    }
+}
+
+fn duration_ms(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
 /// Handles a Heartbeat.

@@ -21,6 +21,21 @@ pub(crate) struct GroupSnapshot {
     pub(crate) protocol: Option<String>,
     pub(crate) leader: Option<String>,
     pub(crate) timestamp: i64,
+    pub(crate) members: Vec<MemberSnapshot>,
+}
+
+/// A member as recorded in group metadata (Kafka's member layout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MemberSnapshot {
+    pub(crate) member_id: String,
+    pub(crate) instance_id: Option<String>,
+    pub(crate) client_id: String,
+    pub(crate) client_host: String,
+    pub(crate) rebalance_timeout_ms: i32,
+    pub(crate) session_timeout_ms: i32,
+    /// The member's metadata for the group's protocol.
+    pub(crate) subscription: Bytes,
+    pub(crate) assignment: Bytes,
 }
 
 /// A decoded `__consumer_offsets` record; `None` values are tombstones.
@@ -48,6 +63,23 @@ fn put_opt_str(buf: &mut BytesMut, s: Option<&str>) {
         Some(s) => put_str(buf, s),
         None => buf.put_i16(-1),
     }
+}
+
+fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
+    buf.put_i32(b.len() as i32);
+    buf.put_slice(b);
+}
+
+fn get_bytes(buf: &mut Bytes) -> Option<Bytes> {
+    if buf.remaining() < 4 {
+        return None;
+    }
+    let len = usize::try_from(buf.get_i32()).unwrap_or(0);
+    (buf.remaining() >= len).then(|| buf.split_to(len))
+}
+
+fn get_i32(buf: &mut Bytes) -> Option<i32> {
+    (buf.remaining() >= 4).then(|| buf.get_i32())
 }
 
 fn get_str(buf: &mut Bytes) -> Option<String> {
@@ -95,8 +127,10 @@ pub(crate) fn group_key(group: &str) -> Bytes {
     buf.freeze()
 }
 
-/// Group metadata value v3; members are not persisted (after a coordinator
-/// restart they rejoin), so the member array is empty.
+/// Group metadata value v3, Kafka's layout: protocol type, generation,
+/// protocol, leader, state timestamp, then each member (member id, instance
+/// id, client id, client host, rebalance timeout, session timeout,
+/// subscription, assignment).
 pub(crate) fn group_value(value: &GroupSnapshot) -> Bytes {
     let mut buf = BytesMut::new();
     buf.put_i16(3);
@@ -105,8 +139,49 @@ pub(crate) fn group_value(value: &GroupSnapshot) -> Bytes {
     put_opt_str(&mut buf, value.protocol.as_deref());
     put_opt_str(&mut buf, value.leader.as_deref());
     buf.put_i64(value.timestamp);
-    buf.put_i32(0);
+    buf.put_i32(value.members.len() as i32);
+    for m in &value.members {
+        put_str(&mut buf, &m.member_id);
+        put_opt_str(&mut buf, m.instance_id.as_deref());
+        put_str(&mut buf, &m.client_id);
+        put_str(&mut buf, &m.client_host);
+        buf.put_i32(m.rebalance_timeout_ms);
+        buf.put_i32(m.session_timeout_ms);
+        put_bytes(&mut buf, &m.subscription);
+        put_bytes(&mut buf, &m.assignment);
+    }
     buf.freeze()
+}
+
+/// The members of a group metadata value of `version` (0-3).
+fn get_members(v: &mut Bytes, version: i16) -> Option<Vec<MemberSnapshot>> {
+    let count = get_i32(v)?;
+    let mut members = Vec::new();
+    for _ in 0..count.max(0) {
+        let member_id = get_str(v)?;
+        let instance_id = if version >= 3 { get_opt_str(v)? } else { None };
+        let client_id = get_str(v)?;
+        let client_host = get_str(v)?;
+        let session_first = version == 0;
+        let (rebalance_timeout_ms, session_timeout_ms) = if session_first {
+            let session = get_i32(v)?;
+            (session, session)
+        } else {
+            let rebalance = get_i32(v)?;
+            (rebalance, get_i32(v)?)
+        };
+        members.push(MemberSnapshot {
+            member_id,
+            instance_id,
+            client_id,
+            client_host,
+            rebalance_timeout_ms,
+            session_timeout_ms,
+            subscription: get_bytes(v)?,
+            assignment: get_bytes(v)?,
+        });
+    }
+    Some(members)
 }
 
 /// Decodes one record; `None` for keys of versions this broker does not know
@@ -171,12 +246,16 @@ pub(crate) fn decode(mut key: Bytes, value: Option<Bytes>) -> Option<OffsetsReco
                     } else {
                         -1
                     };
+                    // A member list that cannot be read loads as empty: the
+                    // members rejoin, as after any coordinator move.
+                    let members = get_members(&mut v, version).unwrap_or_default();
                     Some(GroupSnapshot {
                         protocol_type,
                         generation,
                         protocol,
                         leader,
                         timestamp,
+                        members,
                     })
                 }
             };
@@ -211,8 +290,18 @@ mod tests {
             protocol_type: "consumer".into(),
             generation: 5,
             protocol: Some("range".into()),
-            leader: None,
+            leader: Some("m1".into()),
             timestamp: 9,
+            members: vec![MemberSnapshot {
+                member_id: "m1".into(),
+                instance_id: Some("i1".into()),
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                rebalance_timeout_ms: 300_000,
+                session_timeout_ms: 10_000,
+                subscription: Bytes::from_static(b"sub"),
+                assignment: Bytes::from_static(b"asg"),
+            }],
         };
         assert_eq!(
             decode(group_key("g"), Some(group_value(&snapshot))),

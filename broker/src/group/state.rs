@@ -10,7 +10,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
-use super::records::CommittedOffset;
+use super::records::{CommittedOffset, GroupSnapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GroupState {
@@ -135,6 +135,57 @@ impl Group {
             sync_deadline: None,
             rebalance_epoch: 0,
             next_join_seq: 0,
+        }
+    }
+
+    /// Takes the state recorded after the group's last rebalance (at load):
+    /// a group with members is Stable again, its members' sessions counted
+    /// from `now`, so that members still alive keep heartbeating without a
+    /// rebalance and dead ones expire, as Kafka does after loading a group.
+    pub(crate) fn restore(&mut self, snapshot: GroupSnapshot, now: Instant) {
+        for member in std::mem::take(&mut self.members).into_values() {
+            drop(member.join_waiter);
+            drop(member.sync_waiter);
+        }
+        self.generation = snapshot.generation;
+        self.protocol_type = Some(snapshot.protocol_type);
+        self.protocol_name = snapshot.protocol;
+        self.join_not_before = None;
+        self.sync_deadline = None;
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        // The leader first, so that it stays the earliest member.
+        let mut members = snapshot.members;
+        members.sort_by_key(|m| Some(&m.member_id) != snapshot.leader.as_ref());
+        for m in members {
+            let joined_seq = self.next_join_seq();
+            self.members.insert(
+                m.member_id.clone(),
+                Member {
+                    id: m.member_id,
+                    instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout: Duration::from_millis(m.session_timeout_ms.max(0) as u64),
+                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
+                    protocols: vec![(protocol.clone(), m.subscription)],
+                    assignment: m.assignment,
+                    join_waiter: None,
+                    sync_waiter: None,
+                    last_seen: now,
+                    joined_seq,
+                },
+            );
+        }
+        if self.members.is_empty() || self.protocol_name.is_none() {
+            self.members.clear();
+            self.state = GroupState::Empty;
+            self.leader = None;
+        } else {
+            self.state = GroupState::Stable;
+            self.leader = snapshot
+                .leader
+                .filter(|l| self.members.contains_key(l))
+                .or_else(|| self.members.keys().next().cloned());
         }
     }
 

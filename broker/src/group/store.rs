@@ -62,6 +62,30 @@ pub(crate) async fn append(
     group_id: &str,
     records: Vec<(Bytes, Option<Bytes>)>,
 ) -> Result<(), ResponseError> {
+    let (partition, end) = append_now(broker, group_id, records)?;
+    flush(&partition, group_id, end).await
+}
+
+/// Waits until the offsets partition is durable up to `end` (exclusive).
+pub(crate) async fn flush(
+    partition: &crate::replica::Partition,
+    group_id: &str,
+    end: i64,
+) -> Result<(), ResponseError> {
+    partition.log.flush_to(end).await.map_err(|error| {
+        tracing::error!(%error, group_id, "could not fsync {OFFSETS_TOPIC}");
+        ResponseError::CoordinatorNotAvailable
+    })
+}
+
+/// Appends `records` for `group_id` at once (in the caller's order, so
+/// that later group states land after earlier ones); returns the partition
+/// and the offset after the records, for [`flush`].
+pub(crate) fn append_now(
+    broker: &Broker,
+    group_id: &str,
+    records: Vec<(Bytes, Option<Bytes>)>,
+) -> Result<(Arc<crate::replica::Partition>, i64), ResponseError> {
     ensure_offsets_topic(broker)?;
     let index = partition_for(group_id, broker.config.offsets_topic_num_partitions);
     let partition = broker
@@ -100,14 +124,7 @@ pub(crate) async fn append(
         ResponseError::CoordinatorNotAvailable
     })?;
     partition.advance_high_watermark();
-    partition
-        .log
-        .flush_to(info.last_offset + 1)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, group_id, "could not fsync {OFFSETS_TOPIC}");
-            ResponseError::CoordinatorNotAvailable
-        })
+    Ok((partition, info.last_offset + 1))
 }
 
 /// Rebuilds groups and committed offsets from every `__consumer_offsets`
@@ -178,10 +195,7 @@ impl GroupCoordinator {
                 value: Some(snapshot),
             } => {
                 let group = self.group_or_create(&group);
-                let mut group = group.lock();
-                group.generation = snapshot.generation;
-                group.protocol_type = Some(snapshot.protocol_type);
-                group.protocol_name = snapshot.protocol;
+                group.lock().restore(snapshot, std::time::Instant::now());
             }
             OffsetsRecord::Group { group, value: None } => self.remove(&group),
         }

@@ -172,7 +172,53 @@ impl LogManager {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_partition_dir;
+    use super::*;
+    use crate::log::batch::tests::batch;
+    use kafka_protocol::records::Compression;
+
+    /// Flips the last byte of the partition's first segment: the CRC of its
+    /// last batch breaks while every header stays readable.
+    fn corrupt_last_batch(dir: &Path) {
+        let path = dir.join("orders-0").join("00000000000000000000.log");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+    }
+
+    #[test]
+    fn clean_shutdown_marker_skips_recovery_and_a_crash_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+        let log = logs
+            .get_or_create("orders", 0, LogConfig::default())
+            .unwrap();
+        log.append(batch(3, 10, Compression::None), 1).unwrap();
+        log.append(batch(2, 20, Compression::None), 1).unwrap();
+        logs.shutdown().unwrap();
+        drop((log, logs));
+        let marker = dir.path().join(CLEAN_SHUTDOWN_MARKER);
+        assert!(marker.exists());
+
+        // Clean shutdown: the files are trusted, CRCs are not re-checked,
+        // and the marker is consumed so that a later crash is noticed.
+        corrupt_last_batch(dir.path());
+        let logs = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+        assert!(!marker.exists());
+        assert_eq!(logs.get("orders", 0).unwrap().log_end_offset(), 5);
+        drop(logs);
+
+        // No marker (a crash): the tail is verified and the bad batch cut.
+        let logs = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+        let log = logs.get("orders", 0).unwrap();
+        assert_eq!(log.log_end_offset(), 3);
+        assert_eq!(
+            log.append(batch(1, 30, Compression::None), 1)
+                .unwrap()
+                .first_offset,
+            3
+        );
+    }
 
     #[test]
     fn partition_directories_are_recognized() {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::RwLock;
@@ -72,6 +72,9 @@ pub struct PartitionLog {
     log_start_offset: AtomicI64,
     log_end_offset: AtomicI64,
     flushed_offset: AtomicI64,
+    /// Bumped by every truncation, so that an fsync that raced one does not
+    /// mark re-appended, unsynced offsets as flushed.
+    truncations: AtomicU64,
     /// One fsync in flight at a time; callers queued here share the next one.
     flush_lock: tokio::sync::Mutex<()>,
 }
@@ -124,6 +127,7 @@ impl PartitionLog {
             log_end_offset: AtomicI64::new(log_end),
             flushed_offset: AtomicI64::new(log_end),
             flush_lock: tokio::sync::Mutex::new(()),
+            truncations: AtomicU64::new(0),
             state: RwLock::new(state),
         }))
     }
@@ -377,21 +381,25 @@ impl PartitionLog {
             return Ok(());
         }
         let _turn = self.flush_lock.lock().await;
-        if self.flushed_offset.load(Ordering::Acquire) >= offset {
-            return Ok(());
+        // Loops only when a truncation raced the fsync (replication, rare).
+        while self.flushed_offset.load(Ordering::Acquire) < offset.min(self.log_end_offset()) {
+            let (file, target, truncations) = {
+                let mut state = self.state.write();
+                state.unflushed_records = 0;
+                state.unflushed_since_ms = None;
+                let truncations = self.truncations.load(Ordering::Acquire);
+                (state.active().file(), self.log_end_offset(), truncations)
+            };
+            let dir = self.dir.display().to_string();
+            tokio::task::spawn_blocking(move || file.sync_data())
+                .await
+                .map_err(|e| LogError::io(format!("fsync {dir}"))(std::io::Error::other(e)))?
+                .map_err(LogError::io(format!("fsync {}", self.dir.display())))?;
+            let _state = self.state.read();
+            if self.truncations.load(Ordering::Acquire) == truncations {
+                self.flushed_offset.fetch_max(target, Ordering::AcqRel);
+            }
         }
-        let (file, target) = {
-            let mut state = self.state.write();
-            state.unflushed_records = 0;
-            state.unflushed_since_ms = None;
-            (state.active().file(), self.log_end_offset())
-        };
-        let dir = self.dir.display().to_string();
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .map_err(|e| LogError::io(format!("fsync {dir}"))(std::io::Error::other(e)))?
-            .map_err(LogError::io(format!("fsync {}", self.dir.display())))?;
-        self.flushed_offset.fetch_max(target, Ordering::AcqRel);
         Ok(())
     }
 
@@ -432,6 +440,62 @@ impl PartitionLog {
         checkpoint::write_log_start(&self.dir, new_start)?;
         self.enforce_retention(i64::MIN)?;
         Ok(self.log_start_offset())
+    }
+
+    /// Removes every record at or above `offset`, as a follower does after
+    /// a leader change (replication). Whole batches only: the batch holding
+    /// `offset` goes too, so the new log end offset is that batch's base
+    /// offset (Kafka does the same). Never truncates below the log start
+    /// offset. A read that snapshotted the old segments concurrently may fail
+    /// with a storage error; truncation is rare and fetches are retried.
+    /// Returns the new log end offset.
+    pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        let removed: Vec<Segment> = {
+            let mut state = self.state.write();
+            let offset = offset.max(self.log_start_offset());
+            if offset >= self.log_end_offset() {
+                return Ok(self.log_end_offset());
+            }
+            let doomed: Vec<i64> = state
+                .segments
+                .range(offset + 1..)
+                .map(|(b, _)| *b)
+                .collect();
+            let mut removed: Vec<Segment> = doomed
+                .iter()
+                .filter_map(|b| state.segments.remove(b))
+                .collect();
+            if state.segments.is_empty() {
+                // `offset` is below every segment base only if the log start
+                // offset is; keep the first segment, emptied.
+                let mut first = removed.remove(0);
+                first.truncate_to(first.base_offset)?;
+                state.segments.insert(first.base_offset, first);
+            } else {
+                state.active_mut().truncate_to(offset)?;
+            }
+            let new_end = state.active().next_offset;
+            debug_assert!(new_end <= offset, "truncation never extends the log");
+            let active_base = state.active().base_offset;
+            state.compacted_through = state.compacted_through.min(active_base);
+            self.truncations.fetch_add(1, Ordering::AcqRel);
+            self.log_end_offset.store(new_end, Ordering::Release);
+            self.flushed_offset.fetch_min(new_end, Ordering::AcqRel);
+            if self.log_start_offset.fetch_min(new_end, Ordering::AcqRel) > new_end {
+                checkpoint::write_log_start(&self.dir, new_end)?;
+            }
+            // Producer state must forget the removed batches, and the
+            // snapshot on disk must not describe them either.
+            let log_start = self.log_start_offset();
+            state.producers =
+                producer_snapshot::rebuild(&self.dir, &state.segments, log_start, new_end)?;
+            producer_snapshot::write(&self.dir, new_end, &state.producers)?;
+            removed
+        };
+        for segment in removed {
+            segment.delete()?;
+        }
+        Ok(self.log_end_offset())
     }
 
     /// Deletes closed segments that are below the log start offset, older

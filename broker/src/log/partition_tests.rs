@@ -229,3 +229,58 @@ async fn concurrent_flushes_share_fsyncs() {
     }
     assert!(log.flushed_offset.load(Ordering::Acquire) >= 50);
 }
+
+#[test]
+fn truncation_removes_whole_batches_and_later_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_segments(), false);
+    for i in 0..20 {
+        log.append(batch(2, i * 10, Compression::None), 1).unwrap();
+    }
+    let segment_files = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "log")
+            })
+            .count()
+    };
+    let before = segment_files(dir.path());
+    // Offset 13 is inside the batch 12..=13: that whole batch goes.
+    assert_eq!(log.truncate_to(13).unwrap(), 12);
+    assert_eq!(log.log_end_offset(), 12);
+    assert!(segment_files(dir.path()) < before);
+    assert_eq!(offsets(&log.read(10, 1 << 20, 12).unwrap()), vec![(10, 11)]);
+    assert!(matches!(
+        log.read(13, 100, 12),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(log.max_timestamp().map(|(ts, _)| ts), Some(51));
+    // Truncating at or past the end changes nothing.
+    assert_eq!(log.truncate_to(100).unwrap(), 12);
+    assert_eq!(
+        log.append(batch(2, 7, Compression::None), 1)
+            .unwrap()
+            .first_offset,
+        12
+    );
+    drop(log);
+    let log = open(dir.path(), small_segments(), true);
+    assert_eq!(log.log_end_offset(), 14);
+    // A read stops at a segment's end; walk them all.
+    let mut all = Vec::new();
+    while all.last().map_or(0, |(_, last)| last + 1) < 14 {
+        let from = all.last().map_or(0, |(_, last)| last + 1);
+        all.extend(offsets(&log.read(from, 1 << 20, 14).unwrap()));
+    }
+    let expected: Vec<(i64, i64)> = (0..7).map(|i| (2 * i, 2 * i + 1)).collect();
+    assert_eq!(all, expected);
+    // Never below the log start offset.
+    log.delete_records_before(4).unwrap();
+    assert_eq!(log.truncate_to(0).unwrap(), 4);
+    assert_eq!(log.log_start_offset(), 4);
+}

@@ -257,6 +257,31 @@ pub(crate) fn read_header(
 }
 
 impl Segment {
+    /// Cuts the file before the batch holding `offset` (or the first batch
+    /// past it, after compaction gaps) and drops the index entries of what
+    /// was cut. Whole batches only: a batch is never split.
+    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        let mut pos = self.position_hint(offset);
+        while let Some(header) = read_header(&self.file, pos, self.size)? {
+            if header.last_offset() >= offset {
+                self.file
+                    .set_len(pos)
+                    .map_err(LogError::io(format!("truncate {}", self.path.display())))?;
+                self.size = pos;
+                self.next_offset = header.base_offset.min(offset).max(self.base_offset);
+                self.index.truncate_to_position(pos as u32)?;
+                self.time_index
+                    .truncate_to_offset((self.next_offset - self.base_offset) as u32)?;
+                self.bytes_since_index_entry = 0;
+                return Ok(());
+            }
+            pos += header.size as u64;
+        }
+        // Every batch is below `offset`: only a compaction gap is cut.
+        self.next_offset = self.next_offset.min(offset.max(self.base_offset));
+        Ok(())
+    }
+
     /// Calls `f` with the header of every batch from the one holding
     /// `offset` to the end of the segment.
     pub(crate) fn for_each_header_from(
