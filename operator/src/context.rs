@@ -55,6 +55,22 @@ impl Context {
         }
     }
 
+    /// Records a failed reconcile of `key` (`kc/<ns>/<name>`, `kt/...`)
+    /// under `reason` and requeues it after the key's backoff delay; the
+    /// error policy of both controllers.
+    pub fn requeue_after_failure(
+        &self,
+        controller: &str,
+        reason: &'static str,
+        key: &str,
+        error: &dyn std::fmt::Display,
+    ) -> kube::runtime::controller::Action {
+        self.metrics.reconcile_failed(controller, reason);
+        let delay = self.backoff(key);
+        tracing::warn!(controller, resource = %key, %error, retry_in = ?delay, "reconcile failed");
+        kube::runtime::controller::Action::requeue(delay)
+    }
+
     /// Next retry delay for `key` (1 s doubling up to `max_backoff`); counts the failure.
     pub fn backoff(&self, key: &str) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());

@@ -281,16 +281,12 @@ async fn refuse_invalid(
 }
 
 fn error_policy(kc: Arc<KafkaCluster>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    ctx.metrics
-        .reconcile_failed(CLUSTER_CONTROLLER, error.metric_label());
     let key = format!(
         "kc/{}/{}",
         kc.namespace().unwrap_or_default(),
         kc.name_any()
     );
-    let delay = ctx.backoff(&key);
-    tracing::warn!(cluster = %key, error = %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    ctx.requeue_after_failure(CLUSTER_CONTROLLER, error.metric_label(), &key, error)
 }
 
 /// Runs the KafkaCluster controller until `shutdown` resolves.

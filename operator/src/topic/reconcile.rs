@@ -464,16 +464,12 @@ pub async fn reconcile(kt: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action,
 }
 
 fn error_policy(kt: Arc<KafkaTopic>, error: &TopicError, ctx: Arc<Context>) -> Action {
-    ctx.metrics
-        .reconcile_failed(TOPIC_CONTROLLER, error.metric_label());
     let key = format!(
         "kt/{}/{}",
         kt.namespace().unwrap_or_default(),
         kt.name_any()
     );
-    let delay = ctx.backoff(&key);
-    tracing::warn!(topic = %key, error = %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    ctx.requeue_after_failure(TOPIC_CONTROLLER, error.metric_label(), &key, error)
 }
 
 /// Runs the KafkaTopic controller until `shutdown` resolves.
