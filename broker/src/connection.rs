@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -20,6 +20,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 
 use crate::broker::Broker;
+use crate::frame::Frame;
 use crate::handler::{self, Reply, RequestContext};
 
 /// Replies queued ahead of the writer; past this the reader waits, which
@@ -136,8 +137,16 @@ async fn read_frame(
             max,
         });
     }
-    let mut frame = BytesMut::zeroed(size as usize);
-    reader.read_exact(&mut frame).await?;
+    // Read into spare capacity: no zero-filling of up to 100 MiB per frame,
+    // and `take` stops at the frame's end so the next frame stays buffered.
+    let size = size as usize;
+    let mut frame = BytesMut::with_capacity(size);
+    let mut body = (&mut *reader).take(size as u64);
+    while frame.len() < size {
+        if body.read_buf(&mut frame).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
     Ok(Some(frame.freeze()))
 }
 
@@ -220,25 +229,31 @@ async fn write_replies(
     mut rx: mpsc::Receiver<Queued>,
 ) -> Result<(), ConnectionError> {
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut frame = Frame::default();
     while let Some(queued) = rx.recv().await {
-        let response = match queued.reply {
-            Reply::Now(response) => *response,
-            Reply::Later(future) => future.await,
-            Reply::None => continue,
+        let (api, version) = (queued.api, queued.version);
+        let encode_error = |e: anyhow::Error| ConnectionError::Encode {
+            api,
+            version,
+            reason: format!("{e:#}"),
         };
-        buf.clear();
-        encode_response(
-            &mut buf,
-            queued.correlation_id,
-            queued.api,
-            queued.version,
-            &response,
-        )?;
+        frame.start();
+        encode_header(frame.buf_mut(), queued.correlation_id, api, version)
+            .map_err(encode_error)?;
+        match queued.reply {
+            Reply::Now(response) => response.encode(frame.buf_mut(), version),
+            Reply::Later(future) => future.await.encode(frame.buf_mut(), version),
+            Reply::Fetch(reply) => handler::fetch::encode::encode(&mut frame, *reply, version),
+            Reply::None => continue,
+        }
+        .map_err(encode_error)?;
+        frame
+            .finish()
+            .map_err(|e| encode_error(anyhow::Error::new(e)))?;
         broker
             .metrics
-            .observe_request(queued.api as i16, queued.received.elapsed().as_secs_f64());
-        writer.write_all(&buf).await?;
+            .observe_request(api as i16, queued.received.elapsed().as_secs_f64());
+        frame.write_to(&mut writer).await?;
         if rx.is_empty() {
             writer.flush().await?;
         }
@@ -248,25 +263,13 @@ async fn write_replies(
     Ok(())
 }
 
-fn encode_response(
+fn encode_header(
     buf: &mut BytesMut,
     correlation_id: i32,
     api: ApiKey,
     version: i16,
-    response: &ResponseKind,
-) -> Result<(), ConnectionError> {
-    let encode_error = |e: anyhow::Error| ConnectionError::Encode {
-        api,
-        version,
-        reason: format!("{e:#}"),
-    };
-    buf.put_i32(0); // size, patched below
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    header
+) -> anyhow::Result<()> {
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
         .encode(buf, api.response_header_version(version))
-        .map_err(encode_error)?;
-    response.encode(buf, version).map_err(encode_error)?;
-    let size = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(())
 }

@@ -20,7 +20,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_log_dirs;
-mod fetch;
+pub(crate) mod fetch;
 pub(crate) mod group;
 mod init_producer_id;
 mod list_offsets;
@@ -46,6 +46,8 @@ pub(crate) enum Reply {
     /// Ready once the future resolves (e.g. after fsync); the connection
     /// reads further requests meanwhile and writes replies in order.
     Later(BoxFuture<'static, ResponseKind>),
+    /// A Fetch response whose records are sent from the log files.
+    Fetch(Box<fetch::FetchReply>),
     /// No response is sent (Produce with acks=0).
     None,
 }
@@ -96,7 +98,7 @@ pub(crate) async fn dispatch(ctx: RequestContext, request: RequestKind) -> Reply
         R::ApiVersions(req) => now(S::ApiVersions(api_versions::handle(&ctx, req))),
         R::Metadata(req) => now(S::Metadata(metadata::handle(&ctx, req).await)),
         R::Produce(req) => produce::handle(&ctx, req).await,
-        R::Fetch(req) => now(S::Fetch(fetch::handle(&ctx, req).await)),
+        R::Fetch(req) => Reply::Fetch(Box::new(fetch::handle(&ctx, req).await)),
         R::ListOffsets(req) => now(S::ListOffsets(list_offsets::handle(&ctx, req))),
         R::CreateTopics(req) => now(S::CreateTopics(create_topics::handle(&ctx, req).await)),
         R::DeleteTopics(req) => now(S::DeleteTopics(delete_topics::handle(&ctx, req).await)),

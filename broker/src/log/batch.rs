@@ -151,20 +151,31 @@ pub(crate) fn validate_all(bytes: &[u8]) -> Result<Vec<BatchHeader>, LogError> {
     Ok(headers)
 }
 
-/// Writes the base offset of the batch at the start of `batch` (the CRC does
-/// not cover it).
-pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: i64) {
-    batch[..8].copy_from_slice(&base_offset.to_be_bytes());
-}
-
-/// Marks the batch as LogAppendTime with `now_ms` as its max timestamp and
-/// recomputes the CRC, as Kafka does for `message.timestamp.type=LogAppendTime`.
-pub(crate) fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
-    let attributes = i16_at(batch, ATTRIBUTES_AT) | TIMESTAMP_TYPE_BIT;
-    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
-    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
-    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+/// The header of `batch` as it is stored: `base_offset` assigned (the CRC
+/// does not cover it) and, under `message.timestamp.type=LogAppendTime`,
+/// the LogAppendTime attribute and `now_ms` as max timestamp with the CRC
+/// recomputed, as Kafka does. The records after the header are never
+/// rewritten, so the append path writes them from the request's buffer.
+pub(crate) fn patched_header(
+    batch: &[u8],
+    base_offset: i64,
+    log_append_time: Option<i64>,
+) -> [u8; HEADER_SIZE] {
+    let mut head: [u8; HEADER_SIZE] = batch[..HEADER_SIZE]
+        .try_into()
+        .expect("a validated batch holds its header");
+    head[..8].copy_from_slice(&base_offset.to_be_bytes());
+    if let Some(now_ms) = log_append_time {
+        let attributes = i16_at(&head, ATTRIBUTES_AT) | TIMESTAMP_TYPE_BIT;
+        head[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+        head[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
+        let crc = crc32c::crc32c_append(
+            crc32c::crc32c(&head[ATTRIBUTES_AT..]),
+            &batch[HEADER_SIZE..],
+        );
+        head[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+    head
 }
 
 #[cfg(test)]
@@ -227,13 +238,16 @@ pub(crate) mod tests {
 
     #[test]
     fn patches_keep_the_batch_valid() {
-        let mut b = batch(2, 5, Compression::Gzip).to_vec();
-        set_base_offset(&mut b, 42);
-        set_log_append_time(&mut b, 99);
+        let original = batch(2, 5, Compression::Gzip);
+        let mut b = patched_header(&original, 42, Some(99)).to_vec();
+        b.extend_from_slice(&original[HEADER_SIZE..]);
         let h = validate_all(&b).unwrap()[0];
         assert_eq!(h.base_offset, 42);
         assert_eq!(h.max_timestamp, 99);
         assert!(h.is_log_append_time());
         assert_eq!(h.compression(), 1);
+        let plain = patched_header(&original, 7, None);
+        assert_eq!(plain[..8], 7i64.to_be_bytes());
+        assert_eq!(plain[8..], original[8..HEADER_SIZE]);
     }
 }

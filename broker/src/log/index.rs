@@ -10,10 +10,15 @@ use std::path::Path;
 use super::LogError;
 
 /// Append-only file of fixed-size entries with their in-memory copy.
+/// Entries reach the file when the segment is synced (a roll, a flush, a
+/// clean shutdown), not one `write` per batch: after a crash the active
+/// segment's indexes are rebuilt from its log anyway.
 #[derive(Debug)]
 struct EntryFile<const N: usize> {
     file: File,
     entries: Vec<[u8; N]>,
+    /// Entries already in the file. Invariant: `written <= entries.len()`.
+    written: usize,
 }
 
 impl<const N: usize> EntryFile<N> {
@@ -39,26 +44,40 @@ impl<const N: usize> EntryFile<N> {
                 .map(|c| c.try_into().expect("chunk of N bytes"))
                 .collect();
         }
-        Ok(Self { file, entries })
+        let written = entries.len();
+        Ok(Self {
+            file,
+            entries,
+            written,
+        })
     }
 
-    fn push(&mut self, entry: [u8; N]) -> Result<(), LogError> {
-        self.file
-            .write_all(&entry)
-            .map_err(LogError::io("append index entry"))?;
+    fn push(&mut self, entry: [u8; N]) {
         self.entries.push(entry);
+    }
+
+    /// Writes the entries not yet in the file.
+    fn write_pending(&mut self) -> Result<(), LogError> {
+        let pending = self.entries[self.written..].as_flattened();
+        self.file
+            .write_all(pending)
+            .map_err(LogError::io("append index entries"))?;
+        self.written = self.entries.len();
         Ok(())
     }
 
-    fn sync(&self) -> Result<(), LogError> {
+    /// Writes the pending entries, then fsyncs the file.
+    fn sync(&mut self) -> Result<(), LogError> {
+        self.write_pending()?;
         self.file.sync_data().map_err(LogError::io("fsync index"))
     }
 
     /// Drops entries from `keep` on (after a truncation).
     fn truncate(&mut self, keep: usize) -> Result<(), LogError> {
         self.entries.truncate(keep);
+        self.written = self.written.min(keep);
         self.file
-            .set_len((keep * N) as u64)
+            .set_len((self.written * N) as u64)
             .map_err(LogError::io("truncate index"))
     }
 }
@@ -79,11 +98,11 @@ impl OffsetIndex {
         )
     }
 
-    pub(crate) fn append(&mut self, relative_offset: u32, position: u32) -> Result<(), LogError> {
+    pub(crate) fn append(&mut self, relative_offset: u32, position: u32) {
         let mut e = [0u8; 8];
         e[..4].copy_from_slice(&relative_offset.to_be_bytes());
         e[4..].copy_from_slice(&position.to_be_bytes());
-        self.0.push(e)
+        self.0.push(e);
     }
 
     /// The position of the last indexed batch starting at or before
@@ -91,6 +110,18 @@ impl OffsetIndex {
     pub(crate) fn lookup(&self, relative_offset: u32) -> u32 {
         let entries = &self.0.entries;
         let i = entries.partition_point(|e| Self::decode(e).0 <= relative_offset);
+        if i == 0 {
+            0
+        } else {
+            Self::decode(&entries[i - 1]).1
+        }
+    }
+
+    /// The position of the last indexed batch starting at or before file
+    /// position `position` (0 when none is).
+    pub(crate) fn floor_by_position(&self, position: u32) -> u32 {
+        let entries = &self.0.entries;
+        let i = entries.partition_point(|e| Self::decode(e).1 <= position);
         if i == 0 {
             0
         } else {
@@ -112,8 +143,12 @@ impl OffsetIndex {
         self.0.truncate(keep)
     }
 
-    pub(crate) fn sync(&self) -> Result<(), LogError> {
+    pub(crate) fn sync(&mut self) -> Result<(), LogError> {
         self.0.sync()
+    }
+
+    pub(crate) fn write_pending(&mut self) -> Result<(), LogError> {
+        self.0.write_pending()
     }
 }
 
@@ -135,14 +170,14 @@ impl TimeIndex {
 
     /// Records that `timestamp` is the largest so far, reached at `relative_offset`.
     /// Entries stay sorted by timestamp: smaller timestamps are not indexed.
-    pub(crate) fn append(&mut self, timestamp: i64, relative_offset: u32) -> Result<(), LogError> {
+    pub(crate) fn append(&mut self, timestamp: i64, relative_offset: u32) {
         if self.last().is_some_and(|(ts, _)| ts >= timestamp) {
-            return Ok(());
+            return;
         }
         let mut e = [0u8; 12];
         e[..8].copy_from_slice(&timestamp.to_be_bytes());
         e[8..].copy_from_slice(&relative_offset.to_be_bytes());
-        self.0.push(e)
+        self.0.push(e);
     }
 
     /// The last entry: the segment's largest timestamp so far and where.
@@ -170,8 +205,12 @@ impl TimeIndex {
         self.0.truncate(keep)
     }
 
-    pub(crate) fn sync(&self) -> Result<(), LogError> {
+    pub(crate) fn sync(&mut self) -> Result<(), LogError> {
         self.0.sync()
+    }
+
+    pub(crate) fn write_pending(&mut self) -> Result<(), LogError> {
+        self.0.write_pending()
     }
 }
 
@@ -184,8 +223,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("0.index");
         let mut index = OffsetIndex::open(&path, false).unwrap();
-        index.append(10, 4096).unwrap();
-        index.append(20, 8192).unwrap();
+        index.append(10, 4096);
+        index.append(20, 8192);
+        index.sync().unwrap();
         assert_eq!(index.lookup(5), 0);
         assert_eq!(index.lookup(15), 4096);
         assert_eq!(index.lookup(25), 8192);
@@ -194,9 +234,9 @@ mod tests {
         assert_eq!(index.lookup(20), 8192);
 
         let mut time = TimeIndex::open(&dir.path().join("0.timeindex"), false).unwrap();
-        time.append(100, 0).unwrap();
-        time.append(90, 3).unwrap();
-        time.append(200, 7).unwrap();
+        time.append(100, 0);
+        time.append(90, 3);
+        time.append(200, 7);
         assert_eq!(time.last(), Some((200, 7)));
         assert_eq!(time.lookup(150), 0);
         assert_eq!(time.lookup(250), 7);

@@ -5,8 +5,8 @@
 //! produced (only the base offset, and timestamps under LogAppendTime, are
 //! patched), `.index` maps offsets to file positions, `.timeindex` maps
 //! timestamps to offsets. Batches are validated (magic, lengths, CRC32C)
-//! before they are appended; fetches return raw bytes without decoding
-//! records. After a crash, the tail of each log is verified and a torn write
+//! before they are appended; fetches return file slices of raw batches
+//! (sent with `sendfile`) without decoding records. After a crash, the tail of each log is verified and a torn write
 //! cut off; a clean-shutdown marker skips that scan.
 
 mod batch;
@@ -19,6 +19,7 @@ mod manager;
 mod partition;
 mod producer_snapshot;
 mod segment;
+mod slice;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub use config::{LogConfig, LogConfigError, TimestampType};
 pub use error::LogError;
 pub use manager::LogManager;
 pub use partition::{AppendInfo, PartitionLog};
+pub use slice::FileSlice;
 
 /// Applies retention every `interval` (`log.retention.check.interval.ms`),
 /// and periodic flushes and compaction every second, until `shutdown`.

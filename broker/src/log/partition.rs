@@ -2,7 +2,7 @@
 //! from anywhere, trimmed at the start by retention and DeleteRecords.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::FileExt;
+use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -13,6 +13,7 @@ use parking_lot::RwLock;
 use super::batch::{self, BatchHeader, HEADER_SIZE};
 use super::config::{LogConfig, TimestampType};
 use super::segment::{Segment, read_header};
+use super::slice::FileSlice;
 use super::{LogError, checkpoint, producer_snapshot};
 use crate::producer::{BatchVerdict, ProducerStateTable};
 
@@ -161,7 +162,6 @@ impl PartitionLog {
     pub fn append(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
         // CRC and structure are checked before taking the lock.
         let mut headers = batch::validate_all(&records)?;
-        let mut bytes = records.to_vec();
         let mut state = self.state.write();
         let config = state.config.clone();
         if let Some(big) = headers.iter().find(|h| h.size > config.max_message_bytes) {
@@ -204,29 +204,38 @@ impl PartitionLog {
         let mut next = first_offset;
         let mut pos = 0;
         let mut record_count = 0i64;
+        // Only the 61-byte headers are patched (copied); the records are
+        // written straight from the request's buffer.
+        let mut patched = Vec::with_capacity(headers.len());
         for header in &mut headers {
-            let batch = &mut bytes[pos..pos + header.size];
-            batch::set_base_offset(batch, next);
+            let batch = &records[pos..pos + header.size];
+            patched.push(batch::patched_header(batch, next, log_append_time));
             header.base_offset = next;
             if let Some(now) = log_append_time {
-                batch::set_log_append_time(batch, now);
                 header.max_timestamp = now;
             }
             next = header.last_offset() + 1;
             record_count += i64::from(header.last_offset_delta) + 1;
             pos += header.size;
         }
+        let mut pieces = Vec::with_capacity(2 * headers.len());
+        let mut pos = 0;
+        for (head, header) in patched.iter().zip(&headers) {
+            pieces.push(IoSlice::new(head));
+            pieces.push(IoSlice::new(&records[pos + HEADER_SIZE..pos + header.size]));
+            pos += header.size;
+        }
         let active = state.active();
         let age = now_ms.saturating_sub(active.created_ms);
         if !active.is_empty()
-            && (active.size() + bytes.len() as u64 > config.segment_bytes
+            && (active.size() + records.len() as u64 > config.segment_bytes
                 || age >= config.segment_ms)
         {
             self.roll(&mut state, first_offset, now_ms)?;
         }
         state
             .active_mut()
-            .append(&bytes, &headers, config.index_interval_bytes)?;
+            .append(&mut pieces, &headers, config.index_interval_bytes)?;
         for header in &headers {
             state.producers.update(header);
         }
@@ -244,7 +253,7 @@ impl PartitionLog {
 
     /// Closes the active segment (fsyncing it) and starts one at `base_offset`.
     fn roll(&self, state: &mut State, base_offset: i64, now_ms: i64) -> Result<(), LogError> {
-        state.active().sync()?;
+        state.active_mut().sync()?;
         producer_snapshot::write(&self.dir, base_offset, &state.producers)?;
         self.flushed_offset.fetch_max(base_offset, Ordering::AcqRel);
         let segment = Segment::open(&self.dir, base_offset, false, now_ms)?;
@@ -252,16 +261,17 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Raw batches from the one holding `offset`, whole batches only, at most
-    /// `max_bytes` unless the first batch alone is larger (then it is returned
-    /// whole, so a consumer always progresses), and only batches that start
-    /// below `max_offset_exclusive` (the high watermark).
-    pub fn read(
+    /// The batches from the one holding `offset`, whole batches only, at
+    /// most `max_bytes` unless the first batch alone is larger (then it is
+    /// returned whole, so a consumer always progresses), and only batches
+    /// that start below `max_offset_exclusive` (the high watermark). Only
+    /// batch headers are read: the bytes stay in the file for `sendfile`.
+    pub fn read_slice(
         &self,
         offset: i64,
         max_bytes: usize,
         max_offset_exclusive: i64,
-    ) -> Result<Bytes, LogError> {
+    ) -> Result<Option<FileSlice>, LogError> {
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         if offset < start || offset > end {
             return Err(LogError::OffsetOutOfRange {
@@ -271,16 +281,16 @@ impl PartitionLog {
             });
         }
         if offset >= max_offset_exclusive.min(end) {
-            return Ok(Bytes::new());
+            return Ok(None);
         }
         // The segment holding `offset`; compaction can leave gaps at a
         // segment's end, so a read falls through to the next segment.
         let mut from = offset;
-        let (file, pos, segment_end) = loop {
-            let (file, mut pos, segment_end, next_base) = {
+        loop {
+            let (file, hint, segment_end, next_base) = {
                 let state = self.state.read();
                 let Some((_, segment)) = state.segments.range(..=from).next_back() else {
-                    return Ok(Bytes::new());
+                    return Ok(None);
                 };
                 let next_base = state.segments.range(from + 1..).next().map(|(b, _)| *b);
                 (
@@ -291,45 +301,56 @@ impl PartitionLog {
                 )
             };
             // Skip the batches between the index entry and the one holding `from`.
-            let found = loop {
-                let Some(header) = read_header(&file, pos, segment_end)? else {
-                    break false;
-                };
-                if header.last_offset() >= from {
-                    break true;
+            let mut pos = hint;
+            let first = loop {
+                match read_header(&file, pos, segment_end)? {
+                    None => break None,
+                    Some(header) if header.last_offset() >= from => break Some(header),
+                    Some(header) => pos += header.size as u64,
                 }
-                pos += header.size as u64;
             };
-            match (found, next_base) {
-                (true, _) => break (file, pos, segment_end),
-                (false, Some(next)) if next < max_offset_exclusive => from = next,
-                (false, _) => return Ok(Bytes::new()),
-            }
-        };
-        let want = (max_bytes.max(HEADER_SIZE) as u64).min(segment_end - pos) as usize;
-        let mut buf = vec![0u8; want];
-        file.read_exact_at(&mut buf, pos)
-            .map_err(LogError::io(format!("read {}", self.dir.display())))?;
-        let mut keep = 0;
-        while keep + HEADER_SIZE <= buf.len() {
-            let header = BatchHeader::parse(&buf[keep..])?;
-            if header.base_offset >= max_offset_exclusive {
-                break;
-            }
-            if keep + header.size > buf.len() {
-                if keep == 0 {
-                    // The first batch is larger than max_bytes: send it whole.
-                    buf.resize(header.size, 0);
-                    file.read_exact_at(&mut buf, pos)
-                        .map_err(LogError::io(format!("read {}", self.dir.display())))?;
-                    keep = header.size;
+            match (first, next_base) {
+                (Some(first), _) if first.base_offset >= max_offset_exclusive => return Ok(None),
+                (Some(first), _) => {
+                    let limit = pos.saturating_add(max_bytes as u64).min(segment_end);
+                    let jump = self.batch_boundary_at_or_before(from, limit, max_offset_exclusive);
+                    let end = slice_end(&file, pos, &first, jump, limit, max_offset_exclusive)?;
+                    return Ok(Some(FileSlice::new(file, pos, (end - pos) as usize)));
                 }
-                break;
+                (None, Some(next)) if next < max_offset_exclusive => from = next,
+                (None, _) => return Ok(None),
             }
-            keep += header.size;
         }
-        buf.truncate(keep);
-        Ok(Bytes::from(buf))
+    }
+
+    /// A batch start in the segment holding `offset`, at or before file
+    /// position `limit` and below `max_offset`, from the offset index: the
+    /// batches before it need no header reads.
+    fn batch_boundary_at_or_before(&self, offset: i64, limit: u64, max_offset: i64) -> u64 {
+        let state = self.state.read();
+        state
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(0, |(_, segment)| {
+                segment.batch_boundary_at_or_before(limit, max_offset)
+            })
+    }
+
+    /// [`Self::read_slice`] copied into memory, for readers that decode
+    /// records (timestamps, compaction, tests).
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset_exclusive: i64,
+    ) -> Result<Bytes, LogError> {
+        match self.read_slice(offset, max_bytes, max_offset_exclusive)? {
+            None => Ok(Bytes::new()),
+            Some(slice) => slice
+                .read()
+                .map_err(LogError::io(format!("read {}", self.dir.display()))),
+        }
     }
 
     /// The first record at or after `timestamp`: (offset, its timestamp).
@@ -421,7 +442,7 @@ impl PartitionLog {
     pub fn flush_all(&self) -> Result<(), LogError> {
         let mut state = self.state.write();
         let target = self.log_end_offset();
-        state.active().sync()?;
+        state.active_mut().sync()?;
         producer_snapshot::write(&self.dir, target, &state.producers)?;
         state.unflushed_records = 0;
         state.unflushed_since_ms = None;
@@ -545,6 +566,33 @@ impl PartitionLog {
         }
         Ok(count)
     }
+}
+
+/// Where a slice that starts with batch `first` at `pos` ends: after the
+/// last whole batch within `limit` that starts below `max_offset`, walking
+/// headers from `jump` (a batch start known to qualify) when it is past
+/// `pos`; at least after `first`.
+fn slice_end(
+    file: &std::fs::File,
+    pos: u64,
+    first: &BatchHeader,
+    jump: u64,
+    limit: u64,
+    max_offset: i64,
+) -> Result<u64, LogError> {
+    let first_end = pos + first.size as u64;
+    if first_end >= limit {
+        return Ok(first_end);
+    }
+    let mut end = jump.max(first_end);
+    while let Some(header) = read_header(file, end, limit)? {
+        let batch_end = end + header.size as u64;
+        if header.base_offset >= max_offset || batch_end > limit {
+            break;
+        }
+        end = batch_end;
+    }
+    Ok(end)
 }
 
 /// The first record of `batch` with a timestamp >= `timestamp` and an offset

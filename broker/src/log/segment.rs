@@ -2,7 +2,7 @@
 //! its offset and time indexes. Files are named by the zero-padded base offset.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,6 +87,12 @@ impl Segment {
             created_ms: if file_len == 0 { now_ms } else { created_ms },
         };
         segment.scan(file_len, recover, rebuild)?;
+        if rebuild {
+            // A later clean start trusts the index files: give them what
+            // the scan rebuilt.
+            segment.index.write_pending()?;
+            segment.time_index.write_pending()?;
+        }
         Ok(segment)
     }
 
@@ -124,7 +130,7 @@ impl Segment {
                 }
             }
             if reindex {
-                self.index_batch(&header, pos)?;
+                self.index_batch(&header, pos, REBUILT_INDEX_INTERVAL);
             }
             pos += header.size as u64;
             self.next_offset = header.last_offset() + 1;
@@ -147,35 +153,37 @@ impl Segment {
         Ok(())
     }
 
-    fn index_batch(&mut self, header: &BatchHeader, position: u64) -> Result<(), LogError> {
+    /// Adds index entries for the batch at `position`: an offset entry when
+    /// `interval` bytes passed since the last one, a time entry when its
+    /// timestamp is the largest yet.
+    fn index_batch(&mut self, header: &BatchHeader, position: u64, interval: u64) {
         let relative = (header.base_offset - self.base_offset) as u32;
-        if position == 0 || self.bytes_since_index_entry >= REBUILT_INDEX_INTERVAL {
-            self.index.append(relative, position as u32)?;
+        if position == 0 || self.bytes_since_index_entry >= interval {
+            self.index.append(relative, position as u32);
             self.bytes_since_index_entry = 0;
         }
         self.bytes_since_index_entry += header.size as u64;
-        self.time_index.append(header.max_timestamp, relative)
+        self.time_index.append(header.max_timestamp, relative);
     }
 
-    /// Appends batches whose headers (offsets already assigned) are given.
+    /// Appends batches, given as the byte pieces to write and their headers
+    /// (offsets already assigned). A failed write is cut off again, so the
+    /// file never keeps part of a batch the log did not accept.
     pub(crate) fn append(
         &mut self,
-        bytes: &[u8],
+        pieces: &mut [IoSlice<'_>],
         headers: &[BatchHeader],
         index_interval_bytes: u64,
     ) -> Result<(), LogError> {
-        (&*self.file)
-            .write_all(bytes)
-            .map_err(LogError::io(format!("append to {}", self.path.display())))?;
+        if let Err(error) = write_all_vectored(&self.file, pieces) {
+            let _ = self.file.set_len(self.size);
+            return Err(LogError::io(format!("append to {}", self.path.display()))(
+                error,
+            ));
+        }
         let mut position = self.size;
         for header in headers {
-            let relative = (header.base_offset - self.base_offset) as u32;
-            if position == 0 || self.bytes_since_index_entry >= index_interval_bytes {
-                self.index.append(relative, position as u32)?;
-                self.bytes_since_index_entry = 0;
-            }
-            self.bytes_since_index_entry += header.size as u64;
-            self.time_index.append(header.max_timestamp, relative)?;
+            self.index_batch(header, position, index_interval_bytes);
             position += header.size as u64;
             self.next_offset = header.last_offset() + 1;
         }
@@ -200,6 +208,21 @@ impl Segment {
         u64::from(self.index.lookup((offset - self.base_offset).max(0) as u32))
     }
 
+    /// The position of an indexed batch that starts at or before `limit`
+    /// and below `max_offset` (0, the first batch, when none is indexed).
+    pub(crate) fn batch_boundary_at_or_before(&self, limit: u64, max_offset: i64) -> u64 {
+        let by_position = self
+            .index
+            .floor_by_position(limit.min(u64::from(u32::MAX)) as u32);
+        let below = max_offset.saturating_sub(1) - self.base_offset;
+        let by_offset = match u32::try_from(below) {
+            Ok(relative) => self.index.lookup(relative),
+            Err(_) if below < 0 => 0,
+            Err(_) => u32::MAX,
+        };
+        u64::from(by_position.min(by_offset))
+    }
+
     /// A relative offset at or before the first batch reaching `timestamp`.
     pub(crate) fn offset_hint_for_timestamp(&self, timestamp: i64) -> i64 {
         self.base_offset + i64::from(self.time_index.lookup(timestamp))
@@ -214,7 +237,7 @@ impl Segment {
     }
 
     /// Makes the segment's data and indexes durable.
-    pub(crate) fn sync(&self) -> Result<(), LogError> {
+    pub(crate) fn sync(&mut self) -> Result<(), LogError> {
         self.file
             .sync_data()
             .map_err(LogError::io(format!("fsync {}", self.path.display())))?;
@@ -239,6 +262,20 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// `write_all` for several buffers: one `writev` per call in the common case.
+fn write_all_vectored(mut file: &File, mut pieces: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut pieces, 0);
+    while !pieces.is_empty() {
+        match file.write_vectored(pieces) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut pieces, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reads the header of the batch at `pos`, or `None` at the segment's end.

@@ -1,11 +1,11 @@
-//! Fetch: raw batch bytes from partition logs up to the high watermark,
+//! Fetch: raw batches from partition logs up to the high watermark,
 //! long-polling until `min_bytes` are available or `max_wait_ms` passes.
-//! Fetch sessions (KIP-227) are declined (session id 0): every request is a
-//! full fetch, which every client supports.
+//! The records are file slices that the connection sends with `sendfile`
+//! ([`encode`]). Fetch sessions (KIP-227) are declined (session id 0): every
+//! request is a full fetch, which every client supports.
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
@@ -13,8 +13,19 @@ use uuid::Uuid;
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::log::FileSlice;
 
-pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchResponse {
+pub(crate) mod encode;
+
+/// A Fetch response and the records of each of its partitions, in topic then
+/// partition order (the response's own `records` fields stay empty).
+#[derive(Debug)]
+pub(crate) struct FetchReply {
+    pub(crate) response: FetchResponse,
+    pub(crate) records: Vec<Option<FileSlice>>,
+}
+
+pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> FetchReply {
     let broker = &ctx.broker;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -25,38 +36,46 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
         let notified = notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (response, bytes, errored) = read_all(broker, &request);
+        let (reply, bytes, errored) = read_all(broker, &request);
         let satisfied = bytes >= request.min_bytes.max(1) as usize || errored;
         if satisfied || tokio::time::Instant::now() >= deadline {
-            for topic in &response.responses {
-                let sent: usize = topic
-                    .partitions
-                    .iter()
-                    .map(|p| p.records.as_ref().map_or(0, Bytes::len))
-                    .sum();
-                if sent > 0 {
-                    broker
-                        .metrics
-                        .topic_bytes_out(topic.topic.0.as_str(), sent as u64);
-                }
-            }
-            return response;
+            count_bytes_out(broker, &reply);
+            return reply;
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
             // Deadline: one last read, then answer with what there is.
-            return read_all(broker, &request).0;
+            let reply = read_all(broker, &request).0;
+            count_bytes_out(broker, &reply);
+            return reply;
         }
     }
 }
 
-/// Reads every requested partition once. Returns the response, the bytes
+fn count_bytes_out(broker: &Broker, reply: &FetchReply) {
+    let mut records = reply.records.iter();
+    for topic in &reply.response.responses {
+        let sent: usize = records
+            .by_ref()
+            .take(topic.partitions.len())
+            .map(|r| r.as_ref().map_or(0, FileSlice::len))
+            .sum();
+        if sent > 0 {
+            broker
+                .metrics
+                .topic_bytes_out(topic.topic.0.as_str(), sent as u64);
+        }
+    }
+}
+
+/// Reads every requested partition once. Returns the reply, the bytes
 /// read and whether any partition reported an error.
-fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchReply, usize, bool) {
     let image = broker.image();
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut errored = false;
     let mut topics = Vec::with_capacity(request.topics.len());
+    let mut records = Vec::new();
     for topic in &request.topics {
         let name = if topic.topic_id != Uuid::nil() {
             image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
@@ -65,8 +84,8 @@ fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize, b
         };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for wanted in &topic.partitions {
-            let data = match name.as_deref() {
-                None => error(wanted.partition, ResponseError::UnknownTopicId),
+            let (data, slice) = match name.as_deref() {
+                None => (error(wanted.partition, ResponseError::UnknownTopicId), None),
                 Some(name) => {
                     // Kafka returns at least one batch for the first partition
                     // with data even past max_bytes, so consumers progress.
@@ -87,10 +106,11 @@ fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize, b
                 }
             };
             errored |= data.error_code != 0;
-            let n = data.records.as_ref().map_or(0, Bytes::len);
+            let n = slice.as_ref().map_or(0, FileSlice::len);
             total += n;
             remaining = remaining.saturating_sub(n);
             partitions.push(data);
+            records.push(slice);
         }
         topics.push(
             FetchableTopicResponse::default()
@@ -99,11 +119,11 @@ fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize, b
                 .with_partitions(partitions),
         );
     }
-    (
-        FetchResponse::default().with_responses(topics),
-        total,
-        errored,
-    )
+    let reply = FetchReply {
+        response: FetchResponse::default().with_responses(topics),
+        records,
+    };
+    (reply, total, errored)
 }
 
 fn read_partition(
@@ -113,9 +133,9 @@ fn read_partition(
     fetch_offset: i64,
     max_bytes: usize,
     _isolation_level: i8,
-) -> PartitionData {
+) -> (PartitionData, Option<FileSlice>) {
     let Some(partition) = broker.replicas.get(topic, index) else {
-        return error(index, ResponseError::UnknownTopicOrPartition);
+        return (error(index, ResponseError::UnknownTopicOrPartition), None);
     };
     // No transactions yet: the last stable offset is the high watermark.
     let high_watermark = partition.high_watermark();
@@ -125,15 +145,15 @@ fn read_partition(
         .with_last_stable_offset(high_watermark)
         .with_log_start_offset(partition.log.log_start_offset());
     let records = if max_bytes == 0 {
-        Ok(Bytes::new())
+        Ok(None)
     } else {
-        partition.log.read(fetch_offset, max_bytes, high_watermark)
+        partition
+            .log
+            .read_slice(fetch_offset, max_bytes, high_watermark)
     };
     match records {
-        Ok(records) => base.with_records(Some(records)),
-        Err(e) => base
-            .with_error_code(e.error_code().code())
-            .with_records(Some(Bytes::new())),
+        Ok(slice) => (base, slice),
+        Err(e) => (base.with_error_code(e.error_code().code()), None),
     }
 }
 
@@ -144,5 +164,4 @@ fn error(index: i32, error: ResponseError) -> PartitionData {
         .with_high_watermark(-1)
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)
-        .with_records(Some(Bytes::new()))
 }
