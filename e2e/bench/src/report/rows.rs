@@ -1,0 +1,182 @@
+//! The table's rows: what each figure is, its unit, the ceiling that limits
+//! it on this machine and the goal it is held to.
+
+/// What limits a figure on this machine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Ceiling {
+    /// Bytes through loopback TCP; the figure is MB/s, or records/s of
+    /// records of this many bytes.
+    Tcp(f64),
+    /// Sequential writes with fdatasync (MB/s).
+    Fdatasync,
+    /// One loopback round trip (ms); the ratio is a multiple of it.
+    Rtt,
+}
+
+/// How a figure is shown.
+pub(super) struct Meta {
+    pub(super) what: &'static str,
+    pub(super) unit: &'static str,
+    pub(super) ceiling: Option<Ceiling>,
+    pub(super) goal: &'static str,
+}
+
+/// The table's rows, in order; figures not listed follow by name.
+pub(super) const ROWS: &[(&str, Meta)] = &[
+    row(
+        "w1_p1_mbps",
+        "W1 produce 1 KiB, acks=1, 1 partition",
+        "MB/s",
+        Some(Ceiling::Tcp(1e6)),
+        ">= 1.0x peer",
+    ),
+    row(
+        "w1_p8_mbps",
+        "W1 produce 1 KiB, acks=1, 8 partitions",
+        "MB/s",
+        Some(Ceiling::Tcp(1e6)),
+        ">= 1.0x peer",
+    ),
+    row(
+        "w1_p1_records_per_s",
+        "W1 records, 1 partition",
+        "rec/s",
+        Some(Ceiling::Tcp(1024.0)),
+        "",
+    ),
+    row(
+        "w1_p8_records_per_s",
+        "W1 records, 8 partitions",
+        "rec/s",
+        Some(Ceiling::Tcp(1024.0)),
+        "",
+    ),
+    row(
+        "w2_p1_mbps",
+        "W2 produce 1 KiB, acks=all, 1 partition",
+        "MB/s",
+        Some(Ceiling::Fdatasync),
+        ">= 250 MB/s or 80 % of fdatasync",
+    ),
+    row(
+        "w2_p8_mbps",
+        "W2 produce 1 KiB, acks=all, 8 partitions",
+        "MB/s",
+        Some(Ceiling::Fdatasync),
+        ">= 250 MB/s or 80 % of fdatasync",
+    ),
+    row(
+        "w3_p1_records_per_s",
+        "W3 produce 100 B, 1 partition",
+        "rec/s",
+        Some(Ceiling::Tcp(100.0)),
+        ">= 2.5 M/s",
+    ),
+    row(
+        "w3_p8_records_per_s",
+        "W3 produce 100 B, 8 partitions",
+        "rec/s",
+        Some(Ceiling::Tcp(100.0)),
+        ">= 2.5 M/s",
+    ),
+    row(
+        "w4_p1_mbps",
+        "W4 consume from the beginning, 1 partition",
+        "MB/s",
+        Some(Ceiling::Tcp(1e6)),
+        ">= 1000 MB/s",
+    ),
+    row(
+        "w4_p8_mbps",
+        "W4 consume from the beginning, 8 partitions",
+        "MB/s",
+        Some(Ceiling::Tcp(1e6)),
+        ">= 1000 MB/s",
+    ),
+    row(
+        "w5_p50_ms",
+        "W5 end-to-end latency p50",
+        "ms",
+        Some(Ceiling::Rtt),
+        "",
+    ),
+    row(
+        "w5_p99_ms",
+        "W5 end-to-end latency p99",
+        "ms",
+        Some(Ceiling::Rtt),
+        "",
+    ),
+    row(
+        "w5_p999_ms",
+        "W5 end-to-end latency p99.9",
+        "ms",
+        Some(Ceiling::Rtt),
+        "",
+    ),
+    row(
+        "w5_max_ms",
+        "W5 end-to-end latency max",
+        "ms",
+        Some(Ceiling::Rtt),
+        "",
+    ),
+    row("w6_idle_rss_mb", "W6 RSS idle", "MiB", None, "<= 20 MB"),
+    row(
+        "w6_loaded_rss_mb",
+        "W6 RSS after producing",
+        "MiB",
+        None,
+        "<= 200 MB",
+    ),
+    row(
+        "w6_produced_mib",
+        "W6 bytes produced before that",
+        "MiB",
+        None,
+        "4 GB",
+    ),
+    row(
+        "w7_startup_ms",
+        "W7 start-up to /readyz",
+        "ms",
+        None,
+        "<= 100 ms",
+    ),
+    row(
+        "w7_recovery_ms",
+        "W7 recovery after kill -9",
+        "ms",
+        None,
+        "<= 2000 ms",
+    ),
+    row(
+        "w7_log_mib",
+        "W7 log size at the kill",
+        "MiB",
+        None,
+        "10 GB",
+    ),
+];
+
+const fn row(
+    name: &'static str,
+    what: &'static str,
+    unit: &'static str,
+    ceiling: Option<Ceiling>,
+    goal: &'static str,
+) -> (&'static str, Meta) {
+    (
+        name,
+        Meta {
+            what,
+            unit,
+            ceiling,
+            goal,
+        },
+    )
+}
+
+pub(super) fn meta(name: &str) -> Option<&'static Meta> {
+    ROWS.iter().find(|(n, _)| *n == name).map(|(_, m)| m)
+}
