@@ -269,5 +269,23 @@ mod tests {
             log.compact(1_000_000).unwrap(),
             CompactionOutcome::default()
         );
+        // The rewritten segments' indexes reached their files: after a clean
+        // reopen (indexes trusted) the timestamps are still known.
+        let max = log.max_timestamp();
+        assert!(max.is_some());
+        log.flush_all().unwrap();
+        let config = log.config();
+        drop(log);
+        let log = PartitionLog::open(dir.path(), config, false, 0).unwrap();
+        assert_eq!(log.max_timestamp(), max);
+        let state = log.state.read();
+        let segments = state.segments.values();
+        assert!(
+            segments
+                .filter(|s| !s.is_empty())
+                .all(|s| s.max_timestamp().is_some())
+        );
+        drop(state);
+        assert_eq!(all_records(&log), after);
     }
 }

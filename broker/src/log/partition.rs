@@ -2,20 +2,19 @@
 //! from anywhere, trimmed at the start by retention and DeleteRecords.
 
 use std::collections::BTreeMap;
-use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
-use super::batch::{self, BatchHeader, HEADER_SIZE};
-use super::config::{LogConfig, TimestampType};
+use super::batch::BatchHeader;
+use super::config::LogConfig;
 use super::segment::{Segment, read_header};
 use super::slice::FileSlice;
 use super::{LogError, checkpoint, producer_snapshot};
-use crate::producer::{BatchVerdict, ProducerStateTable};
+use crate::producer::ProducerStateTable;
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,12 +61,16 @@ impl State {
     }
 }
 
-/// One partition's log. Appends are serialized; reads and fsyncs do their
-/// I/O without holding the append lock.
+/// One partition's log. Appends are serialized by the append lock, which
+/// they hold across their write; the state lock guards only bookkeeping
+/// (segments, sizes, indexes), so reads never wait for an append's I/O.
 #[derive(Debug)]
 pub struct PartitionLog {
     pub(super) dir: PathBuf,
     pub(super) state: RwLock<State>,
+    /// Held by appends and truncations, the two writers of the active
+    /// segment's file; taken before `state`, never after.
+    append_lock: Mutex<()>,
     /// Invariant: log start <= flushed <= log end (flushed may lag start
     /// after DeleteRecords, which is harmless).
     log_start_offset: AtomicI64,
@@ -130,6 +133,7 @@ impl PartitionLog {
             flush_lock: tokio::sync::Mutex::new(()),
             truncations: AtomicU64::new(0),
             state: RwLock::new(state),
+            append_lock: Mutex::new(()),
         }))
     }
 
@@ -155,110 +159,6 @@ impl PartitionLog {
         if state.config != config {
             state.config = config;
         }
-    }
-
-    /// Validates the batches of one produce request and appends them, all or
-    /// none, assigning offsets. Nothing is fsynced here; see [`Self::flush_to`].
-    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
-        // CRC and structure are checked before taking the lock.
-        let mut headers = batch::validate_all(&records)?;
-        let mut state = self.state.write();
-        let config = state.config.clone();
-        if let Some(big) = headers.iter().find(|h| h.size > config.max_message_bytes) {
-            return Err(LogError::MessageTooLarge {
-                size: big.size,
-                max: config.max_message_bytes,
-            });
-        }
-        // Later batches of one request are checked against the state the
-        // earlier ones leave behind.
-        let mut scratch: Option<ProducerStateTable> = None;
-        for header in &headers {
-            let table = scratch.as_ref().unwrap_or(&state.producers);
-            let verdict = table.check(header)?;
-            if headers.len() > 1 {
-                scratch
-                    .get_or_insert_with(|| state.producers.clone())
-                    .update(header);
-            }
-            if let BatchVerdict::Duplicate {
-                first_offset,
-                last_offset,
-            } = verdict
-            {
-                if headers.len() > 1 {
-                    return Err(LogError::DuplicateSequence);
-                }
-                return Ok(AppendInfo {
-                    first_offset,
-                    last_offset,
-                    log_append_time: -1,
-                    log_start_offset: self.log_start_offset(),
-                    duplicate: true,
-                });
-            }
-        }
-        let log_append_time =
-            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
-        let first_offset = state.active().next_offset;
-        let mut next = first_offset;
-        let mut pos = 0;
-        let mut record_count = 0i64;
-        // Only the 61-byte headers are patched (copied); the records are
-        // written straight from the request's buffer.
-        let mut patched = Vec::with_capacity(headers.len());
-        for header in &mut headers {
-            let batch = &records[pos..pos + header.size];
-            patched.push(batch::patched_header(batch, next, log_append_time));
-            header.base_offset = next;
-            if let Some(now) = log_append_time {
-                header.max_timestamp = now;
-            }
-            next = header.last_offset() + 1;
-            record_count += i64::from(header.last_offset_delta) + 1;
-            pos += header.size;
-        }
-        let mut pieces = Vec::with_capacity(2 * headers.len());
-        let mut pos = 0;
-        for (head, header) in patched.iter().zip(&headers) {
-            pieces.push(IoSlice::new(head));
-            pieces.push(IoSlice::new(&records[pos + HEADER_SIZE..pos + header.size]));
-            pos += header.size;
-        }
-        let active = state.active();
-        let age = now_ms.saturating_sub(active.created_ms);
-        if !active.is_empty()
-            && (active.size() + records.len() as u64 > config.segment_bytes
-                || age >= config.segment_ms)
-        {
-            self.roll(&mut state, first_offset, now_ms)?;
-        }
-        state
-            .active_mut()
-            .append(&mut pieces, &headers, config.index_interval_bytes)?;
-        for header in &headers {
-            state.producers.update(header);
-        }
-        state.unflushed_records += record_count;
-        state.unflushed_since_ms.get_or_insert(now_ms);
-        self.log_end_offset.store(next, Ordering::Release);
-        Ok(AppendInfo {
-            first_offset,
-            last_offset: next - 1,
-            log_append_time: log_append_time.unwrap_or(-1),
-            log_start_offset: self.log_start_offset(),
-            duplicate: false,
-        })
-    }
-
-    /// Closes the active segment (fsyncing it) and starts one at `base_offset`.
-    fn roll(&self, state: &mut State, base_offset: i64, now_ms: i64) -> Result<(), LogError> {
-        state.active_mut().sync()?;
-        producer_snapshot::write(&self.dir, base_offset, &state.producers)?;
-        self.flushed_offset.fetch_max(base_offset, Ordering::AcqRel);
-        let segment = Segment::open(&self.dir, base_offset, false, now_ms)?;
-        state.segments.insert(base_offset, segment);
-        Ok(())
     }
 
     /// The batches from the one holding `offset`, whole batches only, at
@@ -471,6 +371,7 @@ impl PartitionLog {
     /// with a storage error; truncation is rare and fetches are retried.
     /// Returns the new log end offset.
     pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        let _append = self.append_lock.lock();
         let removed: Vec<Segment> = {
             let mut state = self.state.write();
             let offset = offset.max(self.log_start_offset());
@@ -613,6 +514,9 @@ fn first_record_at_or_after(
         .find(|r| r.timestamp >= timestamp && r.offset >= min_offset)
         .map(|r| (r.offset, r.timestamp))
 }
+
+#[path = "append.rs"]
+mod append;
 
 #[cfg(test)]
 #[path = "partition_tests.rs"]

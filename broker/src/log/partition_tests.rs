@@ -284,3 +284,75 @@ fn truncation_removes_whole_batches_and_later_segments() {
     assert_eq!(log.truncate_to(0).unwrap(), 4);
     assert_eq!(log.log_start_offset(), 4);
 }
+
+#[test]
+fn reads_of_many_small_batches_end_at_the_right_batch() {
+    // A dense index (an entry every 64 bytes) lets reads jump over most
+    // headers; every slice must still hold exactly the whole batches that
+    // fit in max_bytes and start below the high watermark.
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        index_interval_bytes: 64,
+        ..LogConfig::default()
+    };
+    let log = open(dir.path(), config, false);
+    let mut ends = vec![0u64]; // file position after each batch
+    for i in 0..200 {
+        let b = batch(1 + i % 3, 1_000 + i as i64, Compression::None);
+        ends.push(ends.last().unwrap() + b.len() as u64);
+        log.append(b, 1).unwrap();
+    }
+    let end = log.log_end_offset();
+    let everything = log.read(0, usize::MAX >> 1, end).unwrap();
+    let all = offsets(&everything);
+    assert_eq!(all.len(), 200);
+    for (from_batch, max_bytes, hw_batch) in [
+        (0, 1000, 200),
+        (5, 3000, 200),
+        (10, 5000, 40),
+        (0, 1, 200),
+        (150, 1 << 20, 170),
+    ] {
+        let (from, _) = all[from_batch];
+        let hw = if hw_batch == 200 {
+            end
+        } else {
+            all[hw_batch].0
+        };
+        let got = offsets(&log.read(from, max_bytes, hw).unwrap());
+        let start = ends[from_batch];
+        let want: Vec<_> = (from_batch..200)
+            .take_while(|&b| all[b].0 < hw)
+            .take_while(|&b| b == from_batch || ends[b + 1] - start <= max_bytes as u64)
+            .map(|b| all[b])
+            .collect();
+        assert_eq!(
+            got, want,
+            "from batch {from_batch}, max {max_bytes}, hw {hw}"
+        );
+    }
+}
+
+#[test]
+fn index_entries_survive_a_clean_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        index_interval_bytes: 1,
+        ..LogConfig::default()
+    };
+    let log = open(dir.path(), config.clone(), false);
+    for i in 0..10 {
+        log.append(batch(2, 5_000 + i * 10, Compression::None), 1)
+            .unwrap();
+    }
+    let max = log.max_timestamp();
+    log.flush_all().unwrap();
+    drop(log);
+    let log = open(dir.path(), config, false);
+    assert_eq!(log.max_timestamp(), max);
+    // The offset index came back from its file: a lookup of a late offset
+    // starts past the first batch.
+    let state = log.state.read();
+    assert!(state.active().position_hint(15) > 0);
+    assert_eq!(log.offset_for_timestamp(5_041).map(|(o, _)| o), Some(9));
+}

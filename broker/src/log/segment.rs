@@ -166,21 +166,9 @@ impl Segment {
         self.time_index.append(header.max_timestamp, relative);
     }
 
-    /// Appends batches, given as the byte pieces to write and their headers
-    /// (offsets already assigned). A failed write is cut off again, so the
-    /// file never keeps part of a batch the log did not accept.
-    pub(crate) fn append(
-        &mut self,
-        pieces: &mut [IoSlice<'_>],
-        headers: &[BatchHeader],
-        index_interval_bytes: u64,
-    ) -> Result<(), LogError> {
-        if let Err(error) = write_all_vectored(&self.file, pieces) {
-            let _ = self.file.set_len(self.size);
-            return Err(LogError::io(format!("append to {}", self.path.display()))(
-                error,
-            ));
-        }
+    /// Records batches just written at the end of the file (offsets
+    /// already assigned): size, next offset and index entries.
+    pub(crate) fn appended(&mut self, headers: &[BatchHeader], index_interval_bytes: u64) {
         let mut position = self.size;
         for header in headers {
             self.index_batch(header, position, index_interval_bytes);
@@ -188,7 +176,6 @@ impl Segment {
             self.next_offset = header.last_offset() + 1;
         }
         self.size = position;
-        Ok(())
     }
 
     pub(crate) fn size(&self) -> u64 {
@@ -265,7 +252,10 @@ impl Segment {
 }
 
 /// `write_all` for several buffers: one `writev` per call in the common case.
-fn write_all_vectored(mut file: &File, mut pieces: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+pub(crate) fn write_all_vectored(
+    mut file: &File,
+    mut pieces: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
     IoSlice::advance_slices(&mut pieces, 0);
     while !pieces.is_empty() {
         match file.write_vectored(pieces) {

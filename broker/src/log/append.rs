@@ -1,0 +1,152 @@
+//! The append path of a partition log: validate, check producer sequences,
+//! assign offsets, write, then publish the new end. The write happens with
+//! only the append lock held; readers take the state lock, which an append
+//! holds just long enough to record what it wrote.
+
+use std::io::IoSlice;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::{AppendInfo, PartitionLog, State};
+use crate::log::batch::{self, BatchHeader, HEADER_SIZE};
+use crate::log::config::TimestampType;
+use crate::log::segment::{Segment, write_all_vectored};
+use crate::log::{LogError, producer_snapshot};
+use crate::producer::{BatchVerdict, ProducerStateTable};
+
+impl PartitionLog {
+    /// Validates the batches of one produce request and appends them, all or
+    /// none, assigning offsets. Nothing is fsynced here; see [`Self::flush_to`].
+    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
+        // CRC and structure are checked before taking any lock.
+        let mut headers = batch::validate_all(&records)?;
+        let _append = self.append_lock.lock();
+        let (config, first_offset, roll) = {
+            let state = self.state.read();
+            let config = state.config.clone();
+            if let Some(big) = headers.iter().find(|h| h.size > config.max_message_bytes) {
+                return Err(LogError::MessageTooLarge {
+                    size: big.size,
+                    max: config.max_message_bytes,
+                });
+            }
+            if let Some(duplicate) = self.check_producers(&state, &headers)? {
+                return Ok(duplicate);
+            }
+            let active = state.active();
+            let age = now_ms.saturating_sub(active.created_ms);
+            let roll = !active.is_empty()
+                && (active.size() + records.len() as u64 > config.segment_bytes
+                    || age >= config.segment_ms);
+            (config, active.next_offset, roll)
+        };
+        let log_append_time =
+            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        // Only the 61-byte headers are patched (copied); the records are
+        // written straight from the request's buffer.
+        let mut next = first_offset;
+        let mut record_count = 0i64;
+        let mut pos = 0;
+        let mut patched = Vec::with_capacity(headers.len());
+        for header in &mut headers {
+            let batch = &records[pos..pos + header.size];
+            patched.push(batch::patched_header(batch, next, log_append_time));
+            header.base_offset = next;
+            if let Some(now) = log_append_time {
+                header.max_timestamp = now;
+            }
+            next = header.last_offset() + 1;
+            record_count += i64::from(header.last_offset_delta) + 1;
+            pos += header.size;
+        }
+        let mut pieces = Vec::with_capacity(2 * headers.len());
+        let mut pos = 0;
+        for (head, header) in patched.iter().zip(&headers) {
+            pieces.push(IoSlice::new(head));
+            pieces.push(IoSlice::new(&records[pos + HEADER_SIZE..pos + header.size]));
+            pos += header.size;
+        }
+        if roll {
+            self.roll(&mut self.state.write(), first_offset, now_ms)?;
+        }
+        let (file, size) = {
+            let state = self.state.read();
+            (state.active().file(), state.active().size())
+        };
+        if let Err(error) = write_all_vectored(&file, &mut pieces) {
+            // Nothing was recorded: cut off whatever part was written.
+            let _ = file.set_len(size);
+            return Err(LogError::io(format!("append to {}", self.dir.display()))(
+                error,
+            ));
+        }
+        let mut state = self.state.write();
+        state
+            .active_mut()
+            .appended(&headers, config.index_interval_bytes);
+        for header in &headers {
+            state.producers.update(header);
+        }
+        state.unflushed_records += record_count;
+        state.unflushed_since_ms.get_or_insert(now_ms);
+        self.log_end_offset.store(next, Ordering::Release);
+        Ok(AppendInfo {
+            first_offset,
+            last_offset: next - 1,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: self.log_start_offset(),
+            duplicate: false,
+        })
+    }
+
+    /// Checks idempotent producers' sequences. `Some` when the request is a
+    /// retry of the last appended batch: the original offsets, nothing to
+    /// append. Later batches of one request are checked against the state
+    /// the earlier ones leave behind.
+    fn check_producers(
+        &self,
+        state: &State,
+        headers: &[BatchHeader],
+    ) -> Result<Option<AppendInfo>, LogError> {
+        let mut scratch: Option<ProducerStateTable> = None;
+        for header in headers {
+            let table = scratch.as_ref().unwrap_or(&state.producers);
+            let verdict = table.check(header)?;
+            if headers.len() > 1 {
+                scratch
+                    .get_or_insert_with(|| state.producers.clone())
+                    .update(header);
+            }
+            if let BatchVerdict::Duplicate {
+                first_offset,
+                last_offset,
+            } = verdict
+            {
+                if headers.len() > 1 {
+                    return Err(LogError::DuplicateSequence);
+                }
+                return Ok(Some(AppendInfo {
+                    first_offset,
+                    last_offset,
+                    log_append_time: -1,
+                    log_start_offset: self.log_start_offset(),
+                    duplicate: true,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Closes the active segment (fsyncing it) and starts one at
+    /// `base_offset`. Rare (one per `segment.bytes`), so it runs under the
+    /// state lock.
+    fn roll(&self, state: &mut State, base_offset: i64, now_ms: i64) -> Result<(), LogError> {
+        state.active_mut().sync()?;
+        producer_snapshot::write(&self.dir, base_offset, &state.producers)?;
+        self.flushed_offset.fetch_max(base_offset, Ordering::AcqRel);
+        let segment = Segment::open(&self.dir, base_offset, false, now_ms)?;
+        state.segments.insert(base_offset, segment);
+        Ok(())
+    }
+}
