@@ -4,6 +4,7 @@
 //! `throughput.svg` (see issue 4's workloads W1–W7).
 
 mod ceilings;
+mod cpu;
 mod report;
 mod stats;
 mod target;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use target::{Launch, Target};
+use workloads::Throughput;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -91,6 +93,26 @@ fn timed<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result
     result.map_err(|e| e.context(what.to_owned()))
 }
 
+/// Runs `work` and records its CPU cost per GB moved: the broker's
+/// (process `broker`) as `{key}_cpu_s_per_gb` and this harness's, the
+/// librdkafka client's, as `{key}_client_cpu_s_per_gb`.
+fn costed(
+    f: &mut Figures,
+    key: &str,
+    broker: Option<u32>,
+    work: impl FnOnce() -> anyhow::Result<Throughput>,
+) -> anyhow::Result<Throughput> {
+    let before = cpu::Sample::now(broker);
+    let t = work()?;
+    let cost = cpu::Sample::now(broker).per_gb_since(&before, t.bytes);
+    for (suffix, value) in [(cpu::BROKER, cost.broker), (cpu::CLIENT, cost.client)] {
+        if let Some(v) = value {
+            f.insert(format!("{key}{suffix}"), v);
+        }
+    }
+    Ok(t)
+}
+
 fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
     let mut f = Figures::new();
     let startup = timed("W7 start-up", || target.start())?;
@@ -100,18 +122,23 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         f.insert("w6_idle_rss_mb".into(), rss);
     }
     let bootstrap = target.bootstrap();
+    let pid = target.pid();
     let mut produced = 0u64;
     for partitions in [1, 8] {
         let w1 = format!("w1-p{partitions}");
         let t = timed(&format!("W1 {partitions}p"), || {
             workloads::create_topic(&bootstrap, &w1, partitions)?;
-            workloads::produce(&bootstrap, &w1, partitions, 1024, sizes.w1_bytes, "1", 5)
+            costed(&mut f, &format!("w1_p{partitions}"), pid, || {
+                workloads::produce(&bootstrap, &w1, partitions, 1024, sizes.w1_bytes, "1", 5)
+            })
         })?;
         produced += t.bytes;
         f.insert(format!("w1_p{partitions}_mbps"), t.mb_per_s());
         f.insert(format!("w1_p{partitions}_records_per_s"), t.records_per_s());
         let c = timed(&format!("W4 {partitions}p"), || {
-            workloads::consume(&bootstrap, &w1, partitions, t.records)
+            costed(&mut f, &format!("w4_p{partitions}"), pid, || {
+                workloads::consume(&bootstrap, &w1, partitions, t.records)
+            })
         })?;
         anyhow::ensure!(
             c.records == t.records && c.bytes == t.bytes,
@@ -126,7 +153,9 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         let w2 = format!("w2-p{partitions}");
         let t = timed(&format!("W2 {partitions}p"), || {
             workloads::create_topic(&bootstrap, &w2, partitions)?;
-            workloads::produce(&bootstrap, &w2, partitions, 1024, sizes.w2_bytes, "all", 5)
+            costed(&mut f, &format!("w2_p{partitions}"), pid, || {
+                workloads::produce(&bootstrap, &w2, partitions, 1024, sizes.w2_bytes, "all", 5)
+            })
         })?;
         produced += t.bytes;
         f.insert(format!("w2_p{partitions}_mbps"), t.mb_per_s());
@@ -134,15 +163,17 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         let w3 = format!("w3-p{partitions}");
         let t = timed(&format!("W3 {partitions}p"), || {
             workloads::create_topic(&bootstrap, &w3, partitions)?;
-            workloads::produce(
-                &bootstrap,
-                &w3,
-                partitions,
-                100,
-                sizes.w3_records * 100,
-                "1",
-                5,
-            )
+            costed(&mut f, &format!("w3_p{partitions}"), pid, || {
+                workloads::produce(
+                    &bootstrap,
+                    &w3,
+                    partitions,
+                    100,
+                    sizes.w3_records * 100,
+                    "1",
+                    5,
+                )
+            })
         })?;
         produced += t.bytes;
         f.insert(format!("w3_p{partitions}_records_per_s"), t.records_per_s());

@@ -103,9 +103,14 @@ impl Target {
         }
     }
 
+    /// The broker's process id while it runs (a peer's own, by `exec`).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Resident memory of the broker process, in MB.
     pub(crate) fn rss_mb(&self) -> Option<f64> {
-        let pid = self.child.as_ref()?.id();
+        let pid = self.pid()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let kb: f64 = status
             .lines()

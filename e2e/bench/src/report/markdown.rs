@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::rows::{ROWS, meta};
+use super::rows::{CPU_WORKLOADS, ROWS, meta};
 use super::{Report, fmt_ratio, fmt_value};
-use crate::Figures;
 use crate::stats::ratio;
+use crate::{Figures, cpu};
 
 impl Report {
     /// The Markdown table of medians.
@@ -29,7 +29,7 @@ impl Report {
              measured in that run: MB/s (records/s × record size for rec/s) as a share of the \
              loopback stream, or of the fdatasync write for acks=all; latencies as \
              multiples of the loopback round trip. *karst / peer*: above 1 is better \
-             for MB/s and rec/s, below 1 for ms and MiB.\n",
+             for MB/s and rec/s, below 1 for ms, MiB and CPU s/GB.\n",
             self.date,
             self.git_commit.get(..10).unwrap_or(&self.git_commit),
             if self.git_dirty {
@@ -61,7 +61,8 @@ impl Report {
             karst
                 .keys()
                 .map(String::as_str)
-                .filter(|n| meta(n).is_none()),
+                // Client CPU goes to the table of CPU per GB.
+                .filter(|n| meta(n).is_none() && !n.ends_with(cpu::CLIENT)),
         );
         for name in names {
             let value = karst[name];
@@ -97,6 +98,7 @@ impl Report {
                 m.map_or("", |m| m.goal),
             );
         }
+        out.push_str(&self.cpu_table());
         if peer.is_none() {
             out.push_str(
                 "\nNo peer in this run. To add Tansu 0.6.0 with memory storage \
@@ -105,6 +107,57 @@ impl Report {
                  --peer-cmd 'tansu broker --listener-url tcp://127.0.0.1:{port} \
                  --advertised-listener-url tcp://127.0.0.1:{port} --storage-engine memory://tansu/'\n```\n",
             );
+        }
+        out
+    }
+
+    /// The broker's CPU per GB of each workload beside the client's, per
+    /// target; empty when no CPU was measured.
+    fn cpu_table(&self) -> String {
+        let targets: Vec<&str> = ["karst", "peer"]
+            .into_iter()
+            .filter(|t| self.medians.contains_key(*t))
+            .collect();
+        let get = |target: &str, prefix: &str, suffix: &str| {
+            self.medians
+                .get(target)
+                .and_then(|m| m.get(&format!("{prefix}{suffix}")).copied())
+        };
+        let rows: Vec<_> = CPU_WORKLOADS
+            .iter()
+            .filter(|(p, _)| {
+                targets
+                    .iter()
+                    .any(|t| get(t, p, cpu::BROKER).is_some() || get(t, p, cpu::CLIENT).is_some())
+            })
+            .collect();
+        if rows.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from(
+            "\n**CPU per GB moved** (CPU s/GB, lower is better): user + system seconds of \
+             all threads from `/proc/<pid>/stat` over each workload, per 10^9 payload \
+             bytes, to a clock tick (coarse at quick sizes), of the broker and of the \
+             client (this harness: librdkafka's producer or consumer). Times the \
+             workload's GB/s it gives the cores each side kept busy: a side near a \
+             whole core, or both together near all of the machine's, is what limits \
+             the throughput.\n\n| workload |",
+        );
+        let mut rule = String::from("|---|");
+        for t in &targets {
+            let _ = write!(out, " {t} broker | {t} client |");
+            rule.push_str("---:|---:|");
+        }
+        let _ = writeln!(out, "\n{rule}");
+        for (prefix, label) in rows {
+            let _ = write!(out, "| {label} |");
+            for t in &targets {
+                for suffix in [cpu::BROKER, cpu::CLIENT] {
+                    let v = get(t, prefix, suffix);
+                    let _ = write!(out, " {} |", v.map_or("–".into(), fmt_value));
+                }
+            }
+            out.push('\n');
         }
         out
     }
@@ -137,11 +190,27 @@ mod tests {
             table.contains("| w7_startup_ms | W7 start-up to /readyz | ms | 5.0 | 5.0–5.0 | – |"),
             "{table}"
         );
-        // Unknown figures come last, without description.
+        // Broker CPU per GB: lower is better, so 0.50x is half the peer's.
         assert!(
-            table
-                .trim_end()
-                .ends_with("| x_other |  |  | 1.0 | 1.0–1.0 | – | 1.0 | 1.00x |  |"),
+            table.contains(
+                "| w1_p1_cpu_s_per_gb | W1 broker CPU per GB produced, 1 partition | CPU s/GB \
+                 | 2.0 | 1.3–4.0 | – | 4.0 | 0.50x | lower is better |"
+            ),
+            "{table}"
+        );
+        // Unknown figures come last in the main table, without description;
+        // client CPU is not among them but in the table of CPU per GB.
+        assert!(
+            table.contains("| x_other |  |  | 1.0 | 1.0–1.0 | – | 1.0 | 1.00x |  |\n\n"),
+            "{table}"
+        );
+        assert!(!table.contains("| w1_p1_client_cpu_s_per_gb |"), "{table}");
+        assert!(
+            table.trim_end().ends_with(
+                "| workload | karst broker | karst client | peer broker | peer client |\n\
+                 |---|---:|---:|---:|---:|\n\
+                 | W1 1p | 2.0 | 5.0 | 4.0 | 10.0 |"
+            ),
             "{table}"
         );
         assert!(!table.contains("No peer in this run"));
@@ -155,5 +224,11 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("--peer-cmd 'tansu broker"), "{table}");
+        assert!(
+            table.contains(
+                "| workload | karst broker | karst client |\n|---|---:|---:|\n| W1 1p | 2.0 | 5.0 |\n"
+            ),
+            "{table}"
+        );
     }
 }

@@ -150,6 +150,9 @@ mod fixture {
         let figures = |mbps: f64| {
             Figures::from([
                 ("w1_p1_mbps".to_owned(), mbps),
+                // CPU s/GB that falls as throughput rises.
+                ("w1_p1_cpu_s_per_gb".to_owned(), 400.0 / mbps),
+                ("w1_p1_client_cpu_s_per_gb".to_owned(), 1000.0 / mbps),
                 ("w3_p1_records_per_s".to_owned(), 2_000_000.0),
                 ("w5_p99_ms".to_owned(), 5.0),
                 ("w7_startup_ms".to_owned(), 5.0),

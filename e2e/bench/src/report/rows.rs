@@ -21,6 +21,23 @@ pub(super) struct Meta {
     pub(super) goal: &'static str,
 }
 
+/// The unit of CPU cost: user + system seconds per 1e9 bytes moved.
+pub(super) const CPU: &str = "CPU s/GB";
+
+/// The workloads whose CPU cost is measured: figure prefix and label. The
+/// broker's cost is a row of its own (`{prefix}_cpu_s_per_gb`); the table
+/// of CPU per GB sets it beside the client's.
+pub(super) const CPU_WORKLOADS: &[(&str, &str)] = &[
+    ("w1_p1", "W1 1p"),
+    ("w1_p8", "W1 8p"),
+    ("w2_p1", "W2 1p"),
+    ("w2_p8", "W2 8p"),
+    ("w3_p1", "W3 1p"),
+    ("w3_p8", "W3 8p"),
+    ("w4_p1", "W4 1p"),
+    ("w4_p8", "W4 8p"),
+];
+
 /// The table's rows, in order; figures not listed follow by name.
 pub(super) const ROWS: &[(&str, Meta)] = &[
     row(
@@ -92,6 +109,62 @@ pub(super) const ROWS: &[(&str, Meta)] = &[
         "MB/s",
         Some(Ceiling::Tcp(1e6)),
         ">= 1000 MB/s",
+    ),
+    row(
+        "w1_p1_cpu_s_per_gb",
+        "W1 broker CPU per GB produced, 1 partition",
+        CPU,
+        None,
+        "lower is better",
+    ),
+    row(
+        "w1_p8_cpu_s_per_gb",
+        "W1 broker CPU per GB produced, 8 partitions",
+        CPU,
+        None,
+        "lower is better",
+    ),
+    row(
+        "w2_p1_cpu_s_per_gb",
+        "W2 broker CPU per GB produced, acks=all, 1 partition",
+        CPU,
+        None,
+        "lower is better",
+    ),
+    row(
+        "w2_p8_cpu_s_per_gb",
+        "W2 broker CPU per GB produced, acks=all, 8 partitions",
+        CPU,
+        None,
+        "lower is better",
+    ),
+    row(
+        "w3_p1_cpu_s_per_gb",
+        "W3 broker CPU per GB produced in 100 B records, 1 partition",
+        CPU,
+        None,
+        "lower is better",
+    ),
+    row(
+        "w3_p8_cpu_s_per_gb",
+        "W3 broker CPU per GB produced in 100 B records, 8 partitions",
+        CPU,
+        None,
+        "lower is better",
+    ),
+    row(
+        "w4_p1_cpu_s_per_gb",
+        "W4 broker CPU per GB consumed, 1 partition",
+        CPU,
+        None,
+        "lower is better",
+    ),
+    row(
+        "w4_p8_cpu_s_per_gb",
+        "W4 broker CPU per GB consumed, 8 partitions",
+        CPU,
+        None,
+        "lower is better",
     ),
     row(
         "w5_p50_ms",
@@ -179,4 +252,20 @@ const fn row(
 
 pub(super) fn meta(name: &str) -> Option<&'static Meta> {
     ROWS.iter().find(|(n, _)| *n == name).map(|(_, m)| m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_costed_workload_has_a_broker_cpu_row() {
+        for (prefix, _) in CPU_WORKLOADS {
+            let name = format!("{prefix}{}", crate::cpu::BROKER);
+            let m = meta(&name).unwrap_or_else(|| panic!("no row for {name}"));
+            assert_eq!((m.unit, m.ceiling), (CPU, None));
+            let client = format!("{prefix}{}", crate::cpu::CLIENT);
+            assert!(meta(&client).is_none(), "{client} belongs to the CPU table");
+        }
+    }
 }
