@@ -88,3 +88,13 @@ pub(crate) fn loopback_rtt_us(round_trips: usize) -> anyhow::Result<f64> {
         .map_err(|_| anyhow::anyhow!("echo thread panicked"))??;
     Ok(crate::stats::median(&samples))
 }
+
+/// Writes dirty pages back and empties the page cache (needs root), so that
+/// the next run starts from the same memory state as the others.
+pub(crate) fn drop_page_cache() -> anyhow::Result<()> {
+    let synced = std::process::Command::new("sync").status()?;
+    anyhow::ensure!(synced.success(), "sync failed: {synced}");
+    std::fs::write("/proc/sys/vm/drop_caches", "1").map_err(|e| {
+        anyhow::anyhow!("--drop-caches: cannot write /proc/sys/vm/drop_caches (root needed): {e}")
+    })
+}

@@ -38,6 +38,12 @@ struct Cli {
     /// Runs per target; medians are reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Before every target's run: `sync` and drop the page cache (Linux,
+    /// root), so that each run starts with the same free memory. Without
+    /// it, later runs pay for reclaiming the cache earlier runs filled, and
+    /// that cost lands on whichever broker runs then.
+    #[arg(long)]
+    drop_caches: bool,
     /// Where results are written.
     #[arg(long, default_value = "bench")]
     out: PathBuf,
@@ -268,6 +274,9 @@ fn main() -> anyhow::Result<()> {
         ceiling_runs.push(c);
         for (name, launch) in &targets {
             eprintln!("{name}: run {} of {runs}", run + 1);
+            if cli.drop_caches {
+                ceilings::drop_page_cache()?;
+            }
             let mut target = Target::new(name, launch.clone(), scratch.path())?;
             let figures = run_once(&mut target, sizes).map_err(|e| e.context(name.clone()))?;
             results.entry(name.clone()).or_default().push(figures);
