@@ -14,6 +14,10 @@ use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::log::FileSlice;
 
+/// File slices up to this size are copied into the frame rather than sent
+/// with `sendfile`: below it the syscalls cost more than the copy.
+const INLINE_MAX: usize = 16 * 1024;
+
 /// One part of a frame, in order.
 #[derive(Debug)]
 enum Piece {
@@ -51,11 +55,19 @@ impl Frame {
         &mut self.buf
     }
 
-    /// Appends `slice` after the bytes encoded so far.
-    pub(crate) fn push_file(&mut self, slice: FileSlice) {
+    /// Appends `slice` after the bytes encoded so far: by reference, or
+    /// copied in when it is small (one `pread` instead of a flush and a
+    /// `sendfile`, for fetches of many partitions with little new data).
+    pub(crate) fn push_file(&mut self, slice: FileSlice) -> io::Result<()> {
+        if slice.len() <= INLINE_MAX {
+            let start = self.buf.len();
+            self.buf.resize(start + slice.len(), 0);
+            return slice.read_into(&mut self.buf[start..]);
+        }
         self.close_run();
         self.file_bytes += slice.len();
         self.pieces.push(Piece::File(slice));
+        Ok(())
     }
 
     fn close_run(&mut self) {

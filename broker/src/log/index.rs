@@ -108,20 +108,20 @@ impl OffsetIndex {
     /// The position of the last indexed batch starting at or before
     /// `relative_offset` (0 when none is).
     pub(crate) fn lookup(&self, relative_offset: u32) -> u32 {
-        let entries = &self.0.entries;
-        let i = entries.partition_point(|e| Self::decode(e).0 <= relative_offset);
-        if i == 0 {
-            0
-        } else {
-            Self::decode(&entries[i - 1]).1
-        }
+        self.floor(|(offset, _)| offset <= relative_offset)
     }
 
     /// The position of the last indexed batch starting at or before file
     /// position `position` (0 when none is).
     pub(crate) fn floor_by_position(&self, position: u32) -> u32 {
+        self.floor(|(_, at)| at <= position)
+    }
+
+    /// The position of the last entry (relative offset, position) for which
+    /// `at_or_before` holds; entries grow in both, so they are sorted for it.
+    fn floor(&self, at_or_before: impl Fn((u32, u32)) -> bool) -> u32 {
         let entries = &self.0.entries;
-        let i = entries.partition_point(|e| Self::decode(e).1 <= position);
+        let i = entries.partition_point(|e| at_or_before(Self::decode(e)));
         if i == 0 {
             0
         } else {

@@ -51,7 +51,13 @@ impl FileSlice {
     /// Copies the bytes into memory (for readers that decode them).
     pub fn read(&self) -> std::io::Result<Bytes> {
         let mut buf = vec![0u8; self.len];
-        self.file.read_exact_at(&mut buf, self.position)?;
+        self.read_into(&mut buf)?;
         Ok(Bytes::from(buf))
+    }
+
+    /// Copies the bytes into `buf`, which must be exactly `len` bytes.
+    pub fn read_into(&self, buf: &mut [u8]) -> std::io::Result<()> {
+        debug_assert_eq!(buf.len(), self.len);
+        self.file.read_exact_at(buf, self.position)
     }
 }

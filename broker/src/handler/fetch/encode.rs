@@ -73,7 +73,7 @@ fn encode_partition(
     let len = slice.as_ref().map_or(0, FileSlice::len);
     put_length(frame.buf_mut(), len, flexible)?;
     if let Some(slice) = slice.filter(|s| !s.is_empty()) {
-        frame.push_file(slice);
+        frame.push_file(slice)?;
     }
     frame.buf_mut().put_slice(split.tail(scratch));
     Ok(())

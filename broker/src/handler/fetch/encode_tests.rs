@@ -73,8 +73,9 @@ fn reply(version: i16, file: &Arc<std::fs::File>) -> FetchReply {
                 .with_port(9092),
         ];
     }
-    // Records for some partitions, none (empty) for others; a large one
-    // so that flexible lengths take several varint bytes.
+    // Records for some partitions, none (empty) for others; small ones are
+    // copied into the frame, the large one stays a file piece (sendfile)
+    // and makes flexible lengths take several varint bytes.
     let records = vec![
         Some(slice(file, 0, 100)),
         None,
