@@ -1,6 +1,7 @@
 """Bad requests get the error code a Kafka broker would send, and the broker
 stays up: unknown topic without auto-creation, invalid topic names, records
-over max.message.bytes, an unknown ApiVersions version, an oversized frame."""
+over max.message.bytes, keyless records on a compacted topic, an unknown
+ApiVersions version, an oversized frame."""
 
 import socket
 import struct
@@ -83,6 +84,31 @@ def test_record_over_max_message_bytes_is_message_too_large(broker):
     assert results[1] is None, results[1]
     admin.create_topics([NewTopic("alive", 1, 1)])["alive"].result(30)
     still_serving(broker)
+
+
+def test_keyless_record_on_a_compacted_topic_is_invalid_record(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("compacted", 1, 1, config={"cleanup.policy": "compact"})])["compacted"].result(30)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    results = []
+    producer.produce("compacted", value=b"no key", on_delivery=lambda e, m: results.append(e))
+    producer.flush(30)
+    producer.produce("compacted", key=b"k", value=b"keyed", on_delivery=lambda e, m: results.append(e))
+    producer.flush(30)
+    assert len(results) == 2
+    assert results[0] is not None and results[0].code() == KafkaError.INVALID_RECORD, results[0]
+    assert results[1] is None, results[1]
+    # Only the keyed record is in the log, at offset 0.
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "unused", "enable.auto.commit": False})
+    consumer.assign([TopicPartition("compacted", 0, 0)])
+    got = []
+    for _ in range(30):
+        m = consumer.poll(1.0)
+        if m is not None and m.error() is None:
+            got.append((m.offset(), m.key(), m.value()))
+            break
+    consumer.close()
+    assert got == [(0, b"k", b"keyed")]
 
 
 def kafka_request(sock, api_key, api_version, correlation_id, body=b""):

@@ -21,6 +21,9 @@ impl PartitionLog {
     pub fn append(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
         // CRC and structure are checked before taking any lock.
         let mut headers = batch::validate_all(&records)?;
+        if self.state.read().config.compact {
+            batch::require_keys(&records)?;
+        }
         let _append = self.append_lock.lock();
         let (config, first_offset, roll) = {
             let state = self.state.read();
@@ -68,6 +71,12 @@ impl PartitionLog {
             pos += header.size;
         }
         if roll {
+            // The bulk of the roll's fsync, without the state lock: reads
+            // of this partition go on meanwhile.
+            let active = self.state.read().active().file();
+            active
+                .sync_data()
+                .map_err(LogError::io(format!("fsync {}", self.dir.display())))?;
             self.roll(&mut self.state.write(), first_offset, now_ms)?;
         }
         let (file, size) = {
@@ -138,9 +147,9 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// Closes the active segment (fsyncing it) and starts one at
-    /// `base_offset`. Rare (one per `segment.bytes`), so it runs under the
-    /// state lock.
+    /// Closes the active segment (fsyncing it and its indexes) and starts
+    /// one at `base_offset`. Runs under the state lock; callers fsync the
+    /// segment's data first, so little is left to sync here.
     fn roll(&self, state: &mut State, base_offset: i64, now_ms: i64) -> Result<(), LogError> {
         state.active_mut().sync()?;
         producer_snapshot::write(&self.dir, base_offset, &state.producers)?;

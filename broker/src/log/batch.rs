@@ -151,6 +151,25 @@ pub(crate) fn validate_all(bytes: &[u8]) -> Result<Vec<BatchHeader>, LogError> {
     Ok(headers)
 }
 
+/// Refuses records without a key, as Kafka does for a compacted topic (the
+/// cleaner could never remove them). The one place produce decodes records,
+/// and only for `cleanup.policy=compact`.
+pub(crate) fn require_keys(records: &bytes::Bytes) -> Result<(), LogError> {
+    let mut buf = records.clone();
+    let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf)
+        .map_err(|_| LogError::CorruptMessage("records could not be decoded"))?;
+    let keyless = sets
+        .iter()
+        .flat_map(|set| &set.records)
+        .any(|r| r.key.is_none() && !r.control);
+    if keyless {
+        return Err(LogError::InvalidRecord(
+            "a compacted topic cannot accept a record without a key",
+        ));
+    }
+    Ok(())
+}
+
 /// The header of `batch` as it is stored: `base_offset` assigned (the CRC
 /// does not cover it) and, under `message.timestamp.type=LogAppendTime`,
 /// the LogAppendTime attribute and `now_ms` as max timestamp with the CRC

@@ -231,6 +231,24 @@ mod tests {
     }
 
     #[test]
+    fn a_compacted_log_refuses_records_without_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            compact: true,
+            ..LogConfig::default()
+        };
+        let log = PartitionLog::open(dir.path(), config, false, 0).unwrap();
+        let keyless = crate::log::batch::tests::batch(2, 10, Compression::None);
+        assert!(matches!(
+            log.append(keyless, 0),
+            Err(LogError::InvalidRecord(_))
+        ));
+        assert_eq!(log.log_end_offset(), 0, "nothing appended");
+        log.append(keyed(&[("a", Some("1"))], 10), 0).unwrap();
+        assert_eq!(log.log_end_offset(), 1);
+    }
+
+    #[test]
     fn compaction_keeps_the_latest_value_per_key_and_drops_expired_tombstones() {
         let dir = tempfile::tempdir().unwrap();
         let config = LogConfig {
