@@ -183,6 +183,17 @@ async fn cluster_and_log_dirs_are_described() {
         .send(&DescribeLogDirsRequest::default().with_topics(None), 1)
         .await;
     assert_eq!(dirs.results.len(), 1);
+    let volume = client
+        .send(&DescribeLogDirsRequest::default().with_topics(None), 4)
+        .await;
+    let (total, usable) = (
+        volume.results[0].total_bytes,
+        volume.results[0].usable_bytes,
+    );
+    assert!(
+        total > 0 && usable > 0 && usable <= total,
+        "{total} {usable}"
+    );
     assert!(
         dirs.results[0]
             .topics

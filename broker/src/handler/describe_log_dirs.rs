@@ -1,4 +1,5 @@
-//! DescribeLogDirs: partition sizes in this broker's data directory.
+//! DescribeLogDirs: partition sizes in this broker's data directory, and
+//! (v4+) the size and free space of its volume.
 
 use std::collections::BTreeMap;
 
@@ -45,10 +46,19 @@ pub(crate) fn handle(
                 .with_partitions(partitions)
         })
         .collect();
-    let dir = broker.config.log_dirs[0].display().to_string();
-    DescribeLogDirsResponse::default().with_results(vec![
-        DescribeLogDirsResult::default()
-            .with_log_dir(str_bytes(dir))
-            .with_topics(topics),
-    ])
+    let dir = &broker.config.log_dirs[0];
+    let mut result = DescribeLogDirsResult::default()
+        .with_log_dir(str_bytes(dir.display().to_string()))
+        .with_topics(topics);
+    // v4+ (KIP-827) reports the volume's size and free space; -1 when unknown.
+    if ctx.version >= 4
+        && let Ok(stats) = rustix::fs::statvfs(dir)
+    {
+        let bytes =
+            |blocks: u64| i64::try_from(blocks.saturating_mul(stats.f_frsize)).unwrap_or(i64::MAX);
+        result = result
+            .with_total_bytes(bytes(stats.f_blocks))
+            .with_usable_bytes(bytes(stats.f_bavail));
+    }
+    DescribeLogDirsResponse::default().with_results(vec![result])
 }
