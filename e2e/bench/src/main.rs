@@ -135,7 +135,7 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         let t = timed(&format!("W1 {partitions}p"), || {
             workloads::create_topic(&bootstrap, &w1, partitions)?;
             costed(&mut f, &format!("w1_p{partitions}"), pid, || {
-                workloads::produce(&bootstrap, &w1, partitions, 1024, sizes.w1_bytes, "1", 5)
+                workloads::produce(&bootstrap, &w1, 1024, sizes.w1_bytes, "1", 5)
             })
         })?;
         produced += t.bytes;
@@ -160,7 +160,7 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         let t = timed(&format!("W2 {partitions}p"), || {
             workloads::create_topic(&bootstrap, &w2, partitions)?;
             costed(&mut f, &format!("w2_p{partitions}"), pid, || {
-                workloads::produce(&bootstrap, &w2, partitions, 1024, sizes.w2_bytes, "all", 5)
+                workloads::produce(&bootstrap, &w2, 1024, sizes.w2_bytes, "all", 5)
             })
         })?;
         produced += t.bytes;
@@ -170,15 +170,7 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         let t = timed(&format!("W3 {partitions}p"), || {
             workloads::create_topic(&bootstrap, &w3, partitions)?;
             costed(&mut f, &format!("w3_p{partitions}"), pid, || {
-                workloads::produce(
-                    &bootstrap,
-                    &w3,
-                    partitions,
-                    100,
-                    sizes.w3_records * 100,
-                    "1",
-                    5,
-                )
+                workloads::produce(&bootstrap, &w3, 100, sizes.w3_records * 100, "1", 5)
             })
         })?;
         produced += t.bytes;

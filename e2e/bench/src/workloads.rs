@@ -71,12 +71,11 @@ impl Throughput {
     }
 }
 
-/// Produces `total_bytes` of `record_size`-byte records round-robin over
-/// `partitions`, and fails unless every record is acknowledged.
+/// Produces `total_bytes` of `record_size`-byte records over the topic's
+/// partitions, and fails unless every record is acknowledged.
 pub(crate) fn produce(
     bootstrap: &str,
     topic: &str,
-    partitions: i32,
     record_size: usize,
     total_bytes: u64,
     acks: &str,
@@ -94,12 +93,12 @@ pub(crate) fn produce(
     let payload = vec![0x6b_u8; record_size];
     let records = total_bytes / record_size as u64;
     let start = Instant::now();
+    // Keyless records and no explicit partition: librdkafka's sticky
+    // partitioner (KIP-480, the default of Kafka clients) fills a batch for
+    // one partition, then moves on, so every partition gets data in whole
+    // batches, as from a real producer.
     for i in 0..records {
-        let partition = (i % partitions as u64) as i32;
-        let mut record = BaseRecord::to(topic)
-            .partition(partition)
-            .payload(&payload[..])
-            .key(&[] as &[u8]);
+        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&payload[..]);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
