@@ -187,15 +187,20 @@ impl PartitionLog {
         // segment's end, so a read falls through to the next segment.
         let mut from = offset;
         loop {
-            let (file, hint, segment_end, next_base) = {
+            let (file, hint, jump, segment_end, next_base) = {
                 let state = self.state.read();
                 let Some((_, segment)) = state.segments.range(..=from).next_back() else {
                     return Ok(None);
                 };
                 let next_base = state.segments.range(from + 1..).next().map(|(b, _)| *b);
+                let hint = segment.position_hint(from);
+                // The slice starts at or after `hint`, so a batch boundary
+                // within `max_bytes` of `hint` is within reach of the slice.
+                let reach = hint.saturating_add(max_bytes as u64).min(segment.size());
                 (
                     segment.file(),
-                    segment.position_hint(from),
+                    hint,
+                    segment.batch_boundary_at_or_before(reach, max_offset_exclusive),
                     segment.size(),
                     next_base,
                 )
@@ -213,7 +218,6 @@ impl PartitionLog {
                 (Some(first), _) if first.base_offset >= max_offset_exclusive => return Ok(None),
                 (Some(first), _) => {
                     let limit = pos.saturating_add(max_bytes as u64).min(segment_end);
-                    let jump = self.batch_boundary_at_or_before(from, limit, max_offset_exclusive);
                     let end = slice_end(&file, pos, &first, jump, limit, max_offset_exclusive)?;
                     return Ok(Some(FileSlice::new(file, pos, (end - pos) as usize)));
                 }
@@ -221,20 +225,6 @@ impl PartitionLog {
                 (None, _) => return Ok(None),
             }
         }
-    }
-
-    /// A batch start in the segment holding `offset`, at or before file
-    /// position `limit` and below `max_offset`, from the offset index: the
-    /// batches before it need no header reads.
-    fn batch_boundary_at_or_before(&self, offset: i64, limit: u64, max_offset: i64) -> u64 {
-        let state = self.state.read();
-        state
-            .segments
-            .range(..=offset)
-            .next_back()
-            .map_or(0, |(_, segment)| {
-                segment.batch_boundary_at_or_before(limit, max_offset)
-            })
     }
 
     /// [`Self::read_slice`] copied into memory, for readers that decode

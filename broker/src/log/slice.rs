@@ -27,11 +27,6 @@ impl FileSlice {
         }
     }
 
-    /// No bytes (nothing to read at this offset yet).
-    pub fn empty(file: Arc<File>) -> Self {
-        Self::new(file, 0, 0)
-    }
-
     pub fn len(&self) -> usize {
         self.len
     }
