@@ -55,9 +55,9 @@ impl Context {
         }
     }
 
-    /// Records a failed reconcile of `key` (`kc/<ns>/<name>`, `kt/...`)
-    /// under `reason` and requeues it after the key's backoff delay; the
-    /// error policy of both controllers.
+    /// Records a failed reconcile of `key` (see [`backoff_key`]) under
+    /// `reason` and requeues it after the key's backoff delay; the error
+    /// policy of both controllers.
     pub fn requeue_after_failure(
         &self,
         controller: &str,
@@ -94,6 +94,19 @@ pub fn backoff_delay(failures: u32, max: Duration) -> Duration {
         .checked_shl(failures.saturating_sub(1).min(20))
         .unwrap_or(u64::MAX);
     Duration::from_secs(secs).min(max)
+}
+
+/// The key under which failures of `object` are counted for backoff:
+/// `<Kind>/<namespace>/<name>`, the same for the error policy and for the
+/// reset after a success.
+pub fn backoff_key<K: kube::Resource<DynamicType = ()>>(object: &K) -> String {
+    use kube::ResourceExt;
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
 }
 
 #[cfg(test)]

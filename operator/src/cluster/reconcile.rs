@@ -36,7 +36,7 @@ use super::{
     validate::{self, ValidationError},
 };
 use crate::{
-    context::Context,
+    context::{Context, backoff_key},
     crd::{
         KafkaCluster, KafkaClusterStatus,
         conditions::{READY, find, now_rfc3339},
@@ -238,7 +238,7 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         )
         .await;
     }
-    ctx.reset_backoff(&format!("kc/{namespace}/{name}"));
+    ctx.reset_backoff(&backoff_key(&*kc));
     Ok(Action::requeue(if is_ready {
         ctx.settings.cluster_resync
     } else {
@@ -281,12 +281,12 @@ async fn refuse_invalid(
 }
 
 fn error_policy(kc: Arc<KafkaCluster>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let key = format!(
-        "kc/{}/{}",
-        kc.namespace().unwrap_or_default(),
-        kc.name_any()
-    );
-    ctx.requeue_after_failure(CLUSTER_CONTROLLER, error.metric_label(), &key, error)
+    ctx.requeue_after_failure(
+        CLUSTER_CONTROLLER,
+        error.metric_label(),
+        &backoff_key(&*kc),
+        error,
+    )
 }
 
 /// Runs the KafkaCluster controller until `shutdown` resolves.

@@ -25,7 +25,7 @@ use super::{
     validate::{self, ValidatedTopic},
 };
 use crate::{
-    context::Context,
+    context::{Context, backoff_key},
     crd::{
         Condition, ConditionStatus, KafkaCluster, KafkaTopic, KafkaTopicStatus,
         conditions::{DEGRADED, PROGRESSING, READY, merge_conditions, now_rfc3339},
@@ -448,7 +448,7 @@ pub async fn reconcile(kt: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action,
         .namespace()
         .ok_or_else(|| TopicError::NoNamespace(kt.name_any()))?;
     let api: Api<KafkaTopic> = Api::namespaced(ctx.client.clone(), &namespace);
-    let key = format!("kt/{namespace}/{}", kt.name_any());
+    let key = backoff_key(&*kt);
     let result = finalizer(&api, FINALIZER, kt, |event| async {
         match event {
             FinalizerEvent::Apply(kt) => apply_topic(kt, &ctx, &namespace).await,
@@ -464,12 +464,12 @@ pub async fn reconcile(kt: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action,
 }
 
 fn error_policy(kt: Arc<KafkaTopic>, error: &TopicError, ctx: Arc<Context>) -> Action {
-    let key = format!(
-        "kt/{}/{}",
-        kt.namespace().unwrap_or_default(),
-        kt.name_any()
-    );
-    ctx.requeue_after_failure(TOPIC_CONTROLLER, error.metric_label(), &key, error)
+    ctx.requeue_after_failure(
+        TOPIC_CONTROLLER,
+        error.metric_label(),
+        &backoff_key(&*kt),
+        error,
+    )
 }
 
 /// Runs the KafkaTopic controller until `shutdown` resolves.
