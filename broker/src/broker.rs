@@ -323,11 +323,9 @@ async fn report_log_sizes(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         for partition in broker.replicas.all() {
-            broker.metrics.set_log_size(
-                &partition.topic,
-                partition.index,
-                partition.log.size_bytes(),
-            );
+            broker
+                .metrics
+                .set_log_size(&partition.topic, partition.index, partition.size_bytes());
         }
     }
 }

@@ -72,7 +72,7 @@ pub(crate) async fn flush(
     group_id: &str,
     end: i64,
 ) -> Result<(), ResponseError> {
-    partition.log.flush_to(end).await.map_err(|error| {
+    partition.wait_committed(end).await.map_err(|error| {
         tracing::error!(%error, group_id, "could not fsync {OFFSETS_TOPIC}");
         ResponseError::CoordinatorNotAvailable
     })
@@ -119,11 +119,12 @@ pub(crate) fn append_now(
     };
     RecordBatchEncoder::encode(&mut buf, &records, &options)
         .map_err(|_| ResponseError::UnknownServerError)?;
-    let info = partition.log.append(buf.freeze(), now).map_err(|error| {
-        tracing::error!(%error, group_id, "could not append to {OFFSETS_TOPIC}");
-        ResponseError::CoordinatorNotAvailable
-    })?;
-    partition.advance_high_watermark();
+    let info = partition
+        .append_as_leader(buf.freeze(), now)
+        .map_err(|error| {
+            tracing::error!(%error, group_id, "could not append to {OFFSETS_TOPIC}");
+            ResponseError::CoordinatorNotAvailable
+        })?;
     Ok((partition, info.last_offset + 1))
 }
 
@@ -139,9 +140,9 @@ pub(crate) fn load(broker: &Broker, coordinator: &GroupCoordinator) {
             continue;
         };
         let end = partition.high_watermark();
-        let mut offset = partition.log.log_start_offset();
+        let mut offset = partition.log_start_offset();
         while offset < end {
-            let Ok(bytes) = partition.log.read(offset, 1 << 20, end) else {
+            let Ok(bytes) = partition.read_committed_bytes(offset, 1 << 20) else {
                 break;
             };
             if bytes.is_empty() {

@@ -7,9 +7,7 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::RequestContext;
-
-/// `offset = -1` in a DeleteRecords request means "up to the high watermark".
-const TO_HIGH_WATERMARK: i64 = -1;
+use crate::replica::DeleteRecordsError;
 
 pub(crate) fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let topics = request
@@ -31,20 +29,12 @@ pub(crate) fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> Del
                             .with_low_watermark(-1)
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    let high_watermark = partition.high_watermark();
-                    let offset = if p.offset == TO_HIGH_WATERMARK {
-                        high_watermark
-                    } else {
-                        p.offset
-                    };
-                    if offset < 0 || offset > high_watermark {
-                        return result
-                            .with_low_watermark(-1)
-                            .with_error_code(ResponseError::OffsetOutOfRange.code());
-                    }
-                    match partition.log.delete_records_before(offset) {
+                    match partition.delete_records_before(p.offset) {
                         Ok(low_watermark) => result.with_low_watermark(low_watermark),
-                        Err(e) => result
+                        Err(DeleteRecordsError::OffsetOutOfRange { .. }) => result
+                            .with_low_watermark(-1)
+                            .with_error_code(ResponseError::OffsetOutOfRange.code()),
+                        Err(DeleteRecordsError::Log(e)) => result
                             .with_low_watermark(-1)
                             .with_error_code(e.error_code().code()),
                     }

@@ -33,7 +33,7 @@ pub(crate) fn handle(
             .push(
                 DescribeLogDirsPartition::default()
                     .with_partition_index(partition.index)
-                    .with_partition_size(partition.log.size_bytes() as i64)
+                    .with_partition_size(partition.size_bytes() as i64)
                     .with_offset_lag(0),
             );
     }

@@ -87,7 +87,7 @@ pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Rep
             let responses = join_all(partitions.into_iter().map(|p| async move {
                 match p.durable_to {
                     None => p.response,
-                    Some((partition, offset)) => match partition.log.flush_to(offset).await {
+                    Some((partition, offset)) => match partition.wait_committed(offset).await {
                         Ok(()) => p.response,
                         Err(e) => {
                             tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
@@ -129,9 +129,8 @@ fn append(
         return error(index, ResponseError::CorruptMessage);
     };
     let bytes = records.len() as u64;
-    match partition.log.append(records, now_ms()) {
+    match partition.append_as_leader(records, now_ms()) {
         Ok(info) => {
-            partition.advance_high_watermark();
             broker.metrics.topic_bytes_in(
                 topic,
                 bytes,

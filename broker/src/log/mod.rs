@@ -24,6 +24,9 @@ mod slice;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A RecordBatch v2 of `n` records, for tests of the layers above the log.
+#[cfg(test)]
+pub(crate) use batch::tests::batch as test_batch;
 pub use batch::{BatchHeader, HEADER_SIZE};
 pub use cleaner::CompactionOutcome;
 pub use config::{LogConfig, LogConfigError, TimestampType};

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use tokio::sync::Notify;
 
 use super::partition::Partition;
 use crate::config::{BrokerConfig, effective_topic_config};
@@ -30,14 +29,17 @@ pub enum ReplicaError {
     },
 }
 
-/// Partitions hosted here, by topic then partition index.
+/// One topic's hosted partitions, by partition index.
+type HostedTopic = HashMap<i32, Arc<Partition>>;
+
+/// Partitions hosted here, keyed by topic then partition index (a node may
+/// host any subset of a topic's partitions).
 #[derive(Debug)]
 pub struct ReplicaManager {
     node_id: i32,
     broker_config: Arc<BrokerConfig>,
     logs: Arc<LogManager>,
-    partitions: RwLock<HashMap<Arc<str>, Vec<Arc<Partition>>>>,
-    appended: Arc<Notify>,
+    partitions: RwLock<HashMap<Arc<str>, HostedTopic>>,
 }
 
 impl ReplicaManager {
@@ -47,7 +49,6 @@ impl ReplicaManager {
             broker_config,
             logs,
             partitions: RwLock::new(HashMap::new()),
-            appended: Arc::new(Notify::new()),
         }
     }
 
@@ -57,9 +58,7 @@ impl ReplicaManager {
 
     /// The partition, if this broker hosts it.
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
-        let partitions = self.partitions.read();
-        let index = usize::try_from(partition).ok()?;
-        partitions.get(topic)?.get(index).cloned()
+        self.partitions.read().get(topic)?.get(&partition).cloned()
     }
 
     /// Every hosted partition.
@@ -67,14 +66,8 @@ impl ReplicaManager {
         self.partitions
             .read()
             .values()
-            .flat_map(|v| v.iter().cloned())
+            .flat_map(|hosted| hosted.values().cloned())
             .collect()
-    }
-
-    /// Resolves when any partition's high watermark moves (or spuriously).
-    /// Callers re-check their condition, as with any condition variable.
-    pub fn appended(&self) -> Arc<Notify> {
-        self.appended.clone()
     }
 
     /// The log config of a topic: broker defaults overridden by the topic's configs.
@@ -94,7 +87,7 @@ impl ReplicaManager {
         partitions.retain(|name, hosted| {
             let keep = image
                 .topic(name)
-                .is_some_and(|t| hosted.first().is_none_or(|p| p.topic_id == t.id));
+                .is_some_and(|t| hosted.values().next().is_none_or(|p| p.topic_id == t.id));
             if !keep && let Err(error) = self.logs.delete_topic(name) {
                 tracing::error!(topic = %name, %error, "could not delete the logs of a deleted topic");
             }
@@ -108,9 +101,8 @@ impl ReplicaManager {
                 if !p.replicas.contains(&self.node_id) {
                     continue;
                 }
-                let index = p.partition as usize;
-                if index < hosted.len() {
-                    hosted[index].log.update_config(config.clone());
+                if let Some(partition) = hosted.get(&p.partition) {
+                    partition.update_config(config.clone());
                     continue;
                 }
                 let log = self
@@ -121,16 +113,82 @@ impl ReplicaManager {
                         partition: p.partition,
                         source,
                     })?;
-                hosted.push(Arc::new(Partition::new(
-                    name.clone(),
-                    topic.id,
+                hosted.insert(
                     p.partition,
-                    log,
-                    p.leader_epoch,
-                    self.appended.clone(),
-                )));
+                    Arc::new(Partition::new(
+                        name.clone(),
+                        topic.id,
+                        p.partition,
+                        log,
+                        p.leader_epoch,
+                    )),
+                );
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::MetadataRecord;
+    use uuid::Uuid;
+
+    /// An image with one topic of three partitions, of which node 1 hosts
+    /// partitions 1 and 2 only.
+    fn image_with_partial_assignment() -> MetadataImage {
+        let mut image = MetadataImage::empty();
+        let id = Uuid::new_v4();
+        image.apply(&MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        });
+        for (partition, replicas) in [(0, vec![2]), (1, vec![1]), (2, vec![1])] {
+            image.apply(&MetadataRecord::Partition {
+                topic_id: id,
+                partition,
+                isr: replicas.clone(),
+                leader: replicas[0],
+                replicas,
+                leader_epoch: 0,
+            });
+        }
+        image
+    }
+
+    #[test]
+    fn a_partition_is_found_by_its_index_not_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Arc::new(LogManager::open(dir.path(), LogConfig::default()).unwrap());
+        let manager = ReplicaManager::new(1, Arc::new(BrokerConfig::default()), logs);
+        manager.sync(&image_with_partial_assignment()).unwrap();
+        assert!(manager.get("t", 0).is_none(), "partition 0 lives on node 2");
+        assert_eq!(manager.get("t", 1).unwrap().index, 1);
+        assert_eq!(manager.get("t", 2).unwrap().index, 2);
+        assert_eq!(manager.all().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_append_wakes_only_waiters_on_its_own_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Arc::new(LogManager::open(dir.path(), LogConfig::default()).unwrap());
+        let manager = ReplicaManager::new(1, Arc::new(BrokerConfig::default()), logs);
+        manager.sync(&image_with_partial_assignment()).unwrap();
+        let (one, two) = (manager.get("t", 1).unwrap(), manager.get("t", 2).unwrap());
+        let mut on_one = Box::pin(one.high_watermark_moved());
+        let mut on_two = Box::pin(two.high_watermark_moved());
+        on_one.as_mut().enable();
+        on_two.as_mut().enable();
+        let batch = crate::log::test_batch(3, 0, kafka_protocol::records::Compression::None);
+        let info = two.append_as_leader(batch, 0).unwrap();
+        assert_eq!(two.high_watermark(), info.last_offset + 1);
+        tokio::time::timeout(std::time::Duration::from_secs(5), on_two)
+            .await
+            .expect("the appended partition's waiters are woken");
+        assert!(
+            futures::poll!(on_one).is_pending(),
+            "another partition's waiter stays asleep"
+        );
     }
 }

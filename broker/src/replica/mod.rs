@@ -9,4 +9,4 @@ mod manager;
 mod partition;
 
 pub use manager::{ReplicaError, ReplicaManager};
-pub use partition::Partition;
+pub use partition::{DeleteRecordsError, FetchRead, Partition, offset_spec};

@@ -1,12 +1,49 @@
-//! One partition replica: its log and its leader state.
+//! One partition replica: its log and its leader state. This is the only door
+//! to a partition's log: produce, fetch, ListOffsets, DeleteRecords and the
+//! group coordinator all go through it, so replication changes what
+//! "committed" means here and nowhere else.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 
+use bytes::Bytes;
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 use uuid::Uuid;
 
-use crate::log::PartitionLog;
+use crate::log::{AppendInfo, FileSlice, LogConfig, LogError, PartitionLog};
+
+/// ListOffsets' special timestamps (Kafka's `ListOffsetsRequest` constants).
+pub mod offset_spec {
+    /// The high watermark (the last stable offset, without transactions).
+    pub const LATEST: i64 = -1;
+    /// The log start offset.
+    pub const EARLIEST: i64 = -2;
+    /// The record with the largest timestamp.
+    pub const MAX_TIMESTAMP: i64 = -3;
+    /// The local log start offset (equal to EARLIEST without tiered storage).
+    pub const EARLIEST_LOCAL: i64 = -4;
+    /// The last tiered offset (none without tiered storage).
+    pub const LATEST_TIERED: i64 = -5;
+}
+
+/// Why DeleteRecords was refused for a partition.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteRecordsError {
+    #[error("offset {offset} is outside [0, high watermark {high_watermark}]")]
+    OffsetOutOfRange { offset: i64, high_watermark: i64 },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// What a read for a consumer found: the records (a file slice, sent with
+/// `sendfile`) and the offsets a Fetch response reports beside them.
+#[derive(Debug)]
+pub struct FetchRead {
+    pub records: Option<FileSlice>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
 
 /// A partition this broker hosts.
 #[derive(Debug)]
@@ -14,13 +51,14 @@ pub struct Partition {
     pub topic: Arc<str>,
     pub topic_id: Uuid,
     pub index: i32,
-    pub log: Arc<PartitionLog>,
-    pub leader_epoch: i32,
+    log: Arc<PartitionLog>,
+    leader_epoch: AtomicI32,
     /// Offset below which records are committed (replicated to the ISR) and
     /// visible to consumers. Invariant: log start <= high watermark <= log end.
     high_watermark: AtomicI64,
-    /// Woken when the high watermark moves, for long-polling fetches.
-    appended: Arc<Notify>,
+    /// Woken when this partition's high watermark moves: long-polling
+    /// fetches wait here, so an append wakes only the fetches that read it.
+    high_watermark_moved: Notify,
 }
 
 impl Partition {
@@ -30,7 +68,6 @@ impl Partition {
         index: i32,
         log: Arc<PartitionLog>,
         leader_epoch: i32,
-        appended: Arc<Notify>,
     ) -> Self {
         let high_watermark = AtomicI64::new(log.log_end_offset());
         Self {
@@ -38,9 +75,9 @@ impl Partition {
             topic_id,
             index,
             log,
-            leader_epoch,
+            leader_epoch: AtomicI32::new(leader_epoch),
             high_watermark,
-            appended,
+            high_watermark_moved: Notify::new(),
         }
     }
 
@@ -48,11 +85,120 @@ impl Partition {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// Called after an append: on a single node the ISR is this broker alone,
-    /// so everything appended is committed.
-    pub(crate) fn advance_high_watermark(&self) {
-        let leo = self.log.log_end_offset();
-        self.high_watermark.fetch_max(leo, Ordering::AcqRel);
-        self.appended.notify_waiters();
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// Bytes of the partition's log on disk.
+    pub fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+
+    /// Applies a changed topic config (retention, segment size, flush...).
+    pub(crate) fn update_config(&self, config: LogConfig) {
+        self.log.update_config(config);
+    }
+
+    /// Appends record batches as the partition leader and advances the high
+    /// watermark to what the ISR holds. On one node the ISR is this broker
+    /// alone, so everything appended is committed at once; replication will
+    /// make the high watermark wait for followers here, not in the callers.
+    pub fn append_as_leader(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
+        let info = self.log.append(records, now_ms)?;
+        self.advance_high_watermark(self.log.log_end_offset());
+        Ok(info)
+    }
+
+    /// Resolves once the records below `end_offset` are as safe as acks=all
+    /// promises: on one node, fsynced (group commit shares the fsyncs).
+    pub async fn wait_committed(&self, end_offset: i64) -> Result<(), LogError> {
+        self.log.flush_to(end_offset).await
+    }
+
+    fn advance_high_watermark(&self, to: i64) {
+        if self.high_watermark.fetch_max(to, Ordering::AcqRel) < to {
+            self.high_watermark_moved.notify_waiters();
+        }
+    }
+
+    /// A future that resolves when the high watermark moves after it was
+    /// enabled; callers enable it, read, then await it (no lost wake-up).
+    pub fn high_watermark_moved(&self) -> Notified<'_> {
+        self.high_watermark_moved.notified()
+    }
+
+    /// Batches from `fetch_offset` for a consumer: whole batches, at most
+    /// `max_bytes` (unless the first batch alone is larger), only committed
+    /// ones (below the high watermark).
+    pub fn read_for_consumer(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+    ) -> Result<FetchRead, LogError> {
+        let high_watermark = self.high_watermark();
+        let records = if max_bytes == 0 {
+            None
+        } else {
+            self.log
+                .read_slice(fetch_offset, max_bytes, high_watermark)?
+        };
+        Ok(FetchRead {
+            records,
+            high_watermark,
+            log_start_offset: self.log.log_start_offset(),
+        })
+    }
+
+    /// Committed batches from `offset`, copied into memory, for readers that
+    /// decode records (the group coordinator loading its state).
+    pub fn read_committed_bytes(&self, offset: i64, max_bytes: usize) -> Result<Bytes, LogError> {
+        self.log.read(offset, max_bytes, self.high_watermark())
+    }
+
+    /// ListOffsets for one partition: (offset, timestamp) for one of the
+    /// [`offset_spec`] constants or a timestamp; (-1, -1) when no committed
+    /// record matches, as Kafka answers.
+    pub fn offset_for(&self, spec: i64) -> (i64, i64) {
+        use offset_spec::*;
+        let high_watermark = self.high_watermark();
+        match spec {
+            LATEST => (high_watermark, -1),
+            EARLIEST | EARLIEST_LOCAL => (self.log.log_start_offset(), -1),
+            LATEST_TIERED => (-1, -1),
+            MAX_TIMESTAMP => self
+                .log
+                .max_timestamp()
+                .filter(|(_, offset)| *offset < high_watermark)
+                .map_or((-1, -1), |(ts, offset)| (offset, ts)),
+            ts if ts >= 0 => self
+                .log
+                .offset_for_timestamp(ts)
+                .filter(|(offset, _)| *offset < high_watermark)
+                .map_or((-1, -1), |(offset, ts)| (offset, ts)),
+            _ => (-1, -1),
+        }
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (at most the
+    /// high watermark; -1 means the high watermark). Returns the new log
+    /// start offset (Kafka's "low watermark").
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, DeleteRecordsError> {
+        let high_watermark = self.high_watermark();
+        let offset = if offset == -1 { high_watermark } else { offset };
+        if !(0..=high_watermark).contains(&offset) {
+            return Err(DeleteRecordsError::OffsetOutOfRange {
+                offset,
+                high_watermark,
+            });
+        }
+        Ok(self.log.delete_records_before(offset)?)
     }
 }

@@ -4,6 +4,7 @@
 //! ([`encode`]). Fetch sessions (KIP-227) are declined (session id 0): every
 //! request is a full fetch, which every client supports.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::log::FileSlice;
+use crate::replica::Partition;
 
 pub(crate) mod encode;
 
@@ -29,26 +31,59 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
     let broker = &ctx.broker;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let notify = broker.replicas.appended();
+    // The partitions this fetch waits on: an append elsewhere never wakes it.
+    let watched = watched_partitions(broker, &request);
     loop {
         // Register for wake-ups before reading, so an append between the
         // read and the wait is not missed.
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+        let mut moved: Vec<_> = watched
+            .iter()
+            .map(|p| Box::pin(p.high_watermark_moved()))
+            .collect();
+        for notified in &mut moved {
+            notified.as_mut().enable();
+        }
         let (reply, bytes, errored) = read_all(broker, &request);
         let satisfied = bytes >= request.min_bytes.max(1) as usize || errored;
         if satisfied || tokio::time::Instant::now() >= deadline {
             count_bytes_out(broker, &reply);
             return reply;
         }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+        let any_moved = async {
+            if moved.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            futures::future::select_all(moved).await;
+        };
+        if tokio::time::timeout_at(deadline, any_moved).await.is_err() {
             // Deadline: one last read, then answer with what there is.
             let reply = read_all(broker, &request).0;
             count_bytes_out(broker, &reply);
             return reply;
         }
     }
+}
+
+/// The hosted partitions a fetch reads (unknown ones are answered with an
+/// error at once, so they need no wait).
+fn watched_partitions(broker: &Broker, request: &FetchRequest) -> Vec<Arc<Partition>> {
+    let image = broker.image();
+    let mut watched = Vec::new();
+    for topic in &request.topics {
+        let name = if topic.topic_id != Uuid::nil() {
+            image.topic_by_id(&topic.topic_id).map(|t| t.name.as_str())
+        } else {
+            Some(topic.topic.0.as_str())
+        };
+        let Some(name) = name else { continue };
+        watched.extend(
+            topic
+                .partitions
+                .iter()
+                .filter_map(|p| broker.replicas.get(name, p.partition)),
+        );
+    }
+    watched
 }
 
 fn count_bytes_out(broker: &Broker, reply: &FetchReply) {
@@ -137,23 +172,25 @@ fn read_partition(
     let Some(partition) = broker.replicas.get(topic, index) else {
         return (error(index, ResponseError::UnknownTopicOrPartition), None);
     };
-    // No transactions yet: the last stable offset is the high watermark.
-    let high_watermark = partition.high_watermark();
-    let base = PartitionData::default()
-        .with_partition_index(index)
-        .with_high_watermark(high_watermark)
-        .with_last_stable_offset(high_watermark)
-        .with_log_start_offset(partition.log.log_start_offset());
-    let records = if max_bytes == 0 {
-        Ok(None)
-    } else {
-        partition
-            .log
-            .read_slice(fetch_offset, max_bytes, high_watermark)
-    };
-    match records {
-        Ok(slice) => (base, slice),
-        Err(e) => (base.with_error_code(e.error_code().code()), None),
+    match partition.read_for_consumer(fetch_offset, max_bytes) {
+        // No transactions yet: the last stable offset is the high watermark.
+        Ok(read) => (
+            PartitionData::default()
+                .with_partition_index(index)
+                .with_high_watermark(read.high_watermark)
+                .with_last_stable_offset(read.high_watermark)
+                .with_log_start_offset(read.log_start_offset),
+            read.records,
+        ),
+        Err(e) => (
+            PartitionData::default()
+                .with_partition_index(index)
+                .with_error_code(e.error_code().code())
+                .with_high_watermark(partition.high_watermark())
+                .with_last_stable_offset(partition.high_watermark())
+                .with_log_start_offset(partition.log_start_offset()),
+            None,
+        ),
     }
 }
 
