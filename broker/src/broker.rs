@@ -9,11 +9,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::BrokerConfig;
-use crate::controller::{self, NewTopic, TopicError};
+use crate::controller::{Command, CommandOutcome, ControllerChannel, NewTopic, TopicError};
 use crate::group::GroupCoordinator;
 use crate::http::{self, Health};
 use crate::log::{LogConfig, LogManager};
-use crate::metadata::{MetadataImage, MetadataRecord, MetadataStore, TopicImage};
+use crate::metadata::{MetadataImage, MetadataStore, TopicImage};
 use crate::metrics::Metrics;
 use crate::producer::ProducerIdAllocator;
 use crate::replica::ReplicaManager;
@@ -43,6 +43,8 @@ pub enum StartError {
     Replica(#[from] crate::replica::ReplicaError),
     #[error("invalid default log config: {0}")]
     LogConfig(#[from] crate::log::LogConfigError),
+    #[error("registering this broker: {0}")]
+    Register(#[source] TopicError),
     #[error(transparent)]
     StorageMeta(#[from] storage_meta::StorageMetaError),
 }
@@ -53,8 +55,11 @@ pub struct Broker {
     pub(crate) config: Arc<BrokerConfig>,
     pub(crate) node_id: i32,
     pub(crate) cluster_id: String,
-    pub(crate) metadata: MetadataStore,
-    pub(crate) replicas: ReplicaManager,
+    pub(crate) metadata: Arc<MetadataStore>,
+    /// The only way metadata changes (admin writes, auto-creation, producer
+    /// ids, registration).
+    pub(crate) controller: ControllerChannel,
+    pub(crate) replicas: Arc<ReplicaManager>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) producer_ids: ProducerIdAllocator,
     pub(crate) groups: GroupCoordinator,
@@ -100,18 +105,30 @@ impl Broker {
             &crate::config::effective_topic_config(&Default::default(), &config),
         )?;
         let logs = Arc::new(LogManager::open(&data_dir, default_log_config)?);
-        let metadata = MetadataStore::open(&data_dir.join(crate::metadata::METADATA_DIR))?;
+        let metadata = Arc::new(MetadataStore::open(
+            &data_dir.join(crate::metadata::METADATA_DIR),
+        )?);
+        let replicas = Arc::new(ReplicaManager::new(
+            config.node_id,
+            config.clone(),
+            logs.clone(),
+        ));
+        // Open every hosted partition now, so a log that cannot be opened
+        // stops the start; then follow every metadata change.
+        replicas.sync(&metadata.image())?;
+        metadata.subscribe(replicas.clone());
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id,
-            replicas: ReplicaManager::new(config.node_id, config.clone(), logs.clone()),
+            controller: ControllerChannel::new(metadata.clone(), config.clone()),
+            replicas,
             metadata,
             metrics: metrics.clone(),
             producer_ids: ProducerIdAllocator::default(),
             groups: GroupCoordinator::default(),
             config: config.clone(),
         });
-        broker.register(advertised(&config, kafka_addr))?;
+        broker.register(advertised(&config, kafka_addr)).await?;
         // Groups and committed offsets are rebuilt before any request is
         // served, so no client can read offsets that are not loaded yet.
         broker.groups.load(&broker);
@@ -165,25 +182,18 @@ impl Broker {
     }
 
     /// Registers (or re-registers, when the endpoint changed) this broker.
-    fn register(&self, (host, port): (String, i32)) -> Result<(), StartError> {
-        let node_id = self.node_id;
-        let (image, ()) = self.metadata.update(|image| {
-            let current = image.brokers.get(&node_id);
-            let unchanged = current.is_some_and(|b| b.host == host && b.port == port);
-            let records = if unchanged {
-                vec![]
-            } else {
-                vec![MetadataRecord::RegisterBroker {
-                    node_id,
-                    host: host.clone(),
-                    port,
-                    rack: self.config.broker_rack.clone(),
-                }]
-            };
-            Ok::<_, StartError>((records, ()))
-        })?;
-        self.replicas.sync(&image)?;
-        Ok(())
+    async fn register(&self, (host, port): (String, i32)) -> Result<(), StartError> {
+        let command = Command::RegisterBroker {
+            node_id: self.node_id,
+            host,
+            port,
+            rack: self.config.broker_rack.clone(),
+        };
+        self.controller
+            .submit(command)
+            .await
+            .map(drop)
+            .map_err(StartError::Register)
     }
 
     /// The current metadata image.
@@ -191,58 +201,24 @@ impl Broker {
         self.metadata.image()
     }
 
-    /// Runs a controller decision against the current image, persists its
-    /// records and brings hosted partitions in line. Returns the new image.
-    pub(crate) fn commit<T>(
-        &self,
-        decide: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T), TopicError>,
-    ) -> Result<(Arc<MetadataImage>, T), TopicError> {
-        let (image, out) = self.metadata.update(decide)?;
-        if let Err(error) = self.replicas.sync(&image) {
-            tracing::error!(%error, "metadata committed but a partition could not be opened");
-        }
-        Ok((image, out))
-    }
-
     /// Creates topics, each independently: one failing does not stop the
     /// others. With `validate_only` nothing is written.
-    pub(crate) fn create_topics(
+    pub(crate) async fn create_topics(
         &self,
-        topics: &[NewTopic],
+        topics: Vec<NewTopic>,
         validate_only: bool,
     ) -> Vec<Result<Arc<TopicImage>, TopicError>> {
-        let result = self.commit(|image| {
-            let mut scratch = image.clone();
-            let mut records = Vec::new();
-            let mut outcomes = Vec::with_capacity(topics.len());
-            for topic in topics {
-                match controller::create_topic_records(&scratch, &self.config, topic) {
-                    Ok(new) => {
-                        for record in &new {
-                            scratch.apply(record);
-                        }
-                        outcomes.push(Ok(()));
-                        if !validate_only {
-                            records.extend(new);
-                        }
-                    }
-                    Err(e) => outcomes.push(Err(e)),
-                }
-            }
-            Ok((records, (outcomes, scratch)))
-        });
-        match result {
-            Ok((_, (outcomes, scratch))) => outcomes
-                .into_iter()
-                .zip(topics)
-                .map(|(outcome, topic)| {
-                    outcome.map(|()| scratch.topic(&topic.name).expect("just created").clone())
-                })
-                .collect(),
+        let count = topics.len();
+        let command = Command::CreateTopics {
+            topics,
+            validate_only,
+        };
+        match self.controller.submit(command).await {
+            Ok((_, CommandOutcome::CreatedTopics(outcomes))) => outcomes,
+            Ok((_, other)) => unreachable!("CreateTopics answered with {other:?}"),
             Err(e) => {
                 let message = e.to_string();
-                topics
-                    .iter()
+                (0..count)
                     .map(|_| Err(TopicError::InvalidRequest(message.clone())))
                     .collect()
             }
@@ -250,7 +226,7 @@ impl Broker {
     }
 
     /// Creates `name` with the broker defaults if `auto.create.topics.enable`.
-    pub(crate) fn auto_create_topic(
+    pub(crate) async fn auto_create_topic(
         &self,
         name: &str,
     ) -> Option<Result<Arc<TopicImage>, TopicError>> {
@@ -264,9 +240,7 @@ impl Broker {
             assignments: vec![],
             configs: vec![],
         };
-        let outcome = self
-            .create_topics(std::slice::from_ref(&topic), false)
-            .pop()?;
+        let outcome = self.create_topics(vec![topic], false).await.pop()?;
         Some(match outcome {
             // Lost a race with another creator: the topic exists, use it.
             Err(TopicError::AlreadyExists(_)) => self

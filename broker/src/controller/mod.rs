@@ -2,9 +2,15 @@
 //! against the current metadata image and turned into metadata records.
 //! These functions are pure (image in, records out), so they are unit tested
 //! without a broker, and a Raft quorum leader can run them unchanged.
+//! Writers reach them only through the [`ControllerChannel`].
 
+mod channel;
+mod command;
 mod configs;
 mod topics;
+
+pub use channel::ControllerChannel;
+pub use command::{Command, CommandOutcome, decide};
 
 pub use configs::{ConfigChange, ConfigOp, alter_config_records};
 pub use topics::{

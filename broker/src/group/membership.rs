@@ -73,7 +73,8 @@ pub(crate) fn join(
     if p.protocol_type.is_empty() || p.protocols.is_empty() {
         return fail(ResponseError::InconsistentGroupProtocol);
     }
-    if store::ensure_offsets_topic(broker).is_err() {
+    // The JoinGroup handler creates the offsets topic before calling here.
+    if broker.image().topic(store::OFFSETS_TOPIC).is_none() {
         return fail(ResponseError::CoordinatorNotAvailable);
     }
     let group = broker.groups.group_or_create(&p.group_id);

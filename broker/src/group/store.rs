@@ -28,7 +28,7 @@ pub(crate) fn partition_for(group_id: &str, partitions: i32) -> i32 {
 }
 
 /// Creates `__consumer_offsets` (compacted) if it does not exist yet.
-pub(crate) fn ensure_offsets_topic(broker: &Broker) -> Result<(), ResponseError> {
+pub(crate) async fn ensure_offsets_topic(broker: &Broker) -> Result<(), ResponseError> {
     if broker.image().topic(OFFSETS_TOPIC).is_some() {
         return Ok(());
     }
@@ -42,10 +42,7 @@ pub(crate) fn ensure_offsets_topic(broker: &Broker) -> Result<(), ResponseError>
             ("segment.bytes".to_owned(), "104857600".to_owned()),
         ],
     };
-    match broker
-        .create_topics(std::slice::from_ref(&topic), false)
-        .pop()
-    {
+    match broker.create_topics(vec![topic], false).await.pop() {
         Some(Ok(_)) | Some(Err(crate::controller::TopicError::AlreadyExists(_))) => Ok(()),
         Some(Err(error)) => {
             tracing::error!(%error, "could not create {OFFSETS_TOPIC}");
@@ -86,7 +83,11 @@ pub(crate) fn append_now(
     group_id: &str,
     records: Vec<(Bytes, Option<Bytes>)>,
 ) -> Result<(Arc<crate::replica::Partition>, i64), ResponseError> {
-    ensure_offsets_topic(broker)?;
+    // FindCoordinator and JoinGroup create the topic before any group
+    // writes to it.
+    if broker.image().topic(OFFSETS_TOPIC).is_none() {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    }
     let index = partition_for(group_id, broker.config.offsets_topic_num_partitions);
     let partition = broker
         .replicas

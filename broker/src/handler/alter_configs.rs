@@ -14,17 +14,16 @@ use super::RequestContext;
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::util::str_bytes;
 use crate::broker::Broker;
-use crate::controller::{ConfigChange, ConfigOp, TopicError, alter_config_records};
+use crate::controller::{Command, ConfigChange, ConfigOp, TopicError};
 use crate::metadata::ConfigResourceKey;
 
-pub(crate) fn handle_alter(
+pub(crate) async fn handle_alter(
     ctx: &RequestContext,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|r| {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for r in request.resources {
+        responses.push({
             let changes: Vec<ConfigChange> = r
                 .configs
                 .iter()
@@ -43,25 +42,25 @@ pub(crate) fn handle_alter(
                 Ok(changes),
                 true,
                 request.validate_only,
-            );
+            )
+            .await;
             LegacyResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name)
                 .with_error_code(code)
                 .with_error_message(message)
-        })
-        .collect();
+        });
+    }
     AlterConfigsResponse::default().with_responses(responses)
 }
 
-pub(crate) fn handle_incremental(
+pub(crate) async fn handle_incremental(
     ctx: &RequestContext,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|r| {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for r in request.resources {
+        responses.push({
             let changes: Result<Vec<ConfigChange>, TopicError> = r
                 .configs
                 .iter()
@@ -96,20 +95,21 @@ pub(crate) fn handle_incremental(
                 changes,
                 false,
                 request.validate_only,
-            );
+            )
+            .await;
             AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name)
                 .with_error_code(code)
                 .with_error_message(message)
-        })
-        .collect();
+        });
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
 /// Validates and (unless `validate_only`) commits config changes to one
 /// resource; returns the error code and message for its result.
-fn apply(
+async fn apply(
     broker: &Broker,
     resource_type: i8,
     resource_name: &StrBytes,
@@ -129,12 +129,18 @@ fn apply(
             );
         }
     };
-    let outcome = changes.and_then(|changes| {
-        broker.commit(|image| {
-            let records = alter_config_records(image, &resource, &changes, replace_all)?;
-            Ok((if validate_only { vec![] } else { records }, ()))
-        })
-    });
+    let outcome = match changes {
+        Ok(changes) => {
+            let command = Command::AlterConfigs {
+                resource,
+                changes,
+                replace_all,
+                validate_only,
+            };
+            broker.controller.submit(command).await.map(drop)
+        }
+        Err(e) => Err(e),
+    };
     match outcome {
         Ok(_) => (0, None),
         Err(e) => (e.code().code(), Some(str_bytes(e.to_string()))),

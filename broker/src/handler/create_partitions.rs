@@ -5,17 +5,16 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 
 use super::RequestContext;
 use super::util::str_bytes;
-use crate::controller::create_partition_records;
+use crate::controller::Command;
 
 pub(crate) async fn handle(
     ctx: &RequestContext,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let broker = &ctx.broker;
-    let results = request
-        .topics
-        .into_iter()
-        .map(|topic| {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let result = {
             let name = topic.name.0.to_string();
             let assignments: Vec<Vec<i32>> = topic
                 .assignments
@@ -23,17 +22,13 @@ pub(crate) async fn handle(
                 .into_iter()
                 .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
                 .collect();
-            let outcome = broker.commit(|image| {
-                let records = create_partition_records(image, &name, topic.count, &assignments)?;
-                Ok((
-                    if request.validate_only {
-                        vec![]
-                    } else {
-                        records
-                    },
-                    (),
-                ))
-            });
+            let command = Command::CreatePartitions {
+                topic: name,
+                count: topic.count,
+                assignments,
+                validate_only: request.validate_only,
+            };
+            let outcome = broker.controller.submit(command).await;
             let result = CreatePartitionsTopicResult::default().with_name(topic.name);
             match outcome {
                 Ok(_) => result,
@@ -41,7 +36,8 @@ pub(crate) async fn handle(
                     .with_error_code(e.code().code())
                     .with_error_message(Some(str_bytes(e.to_string()))),
             }
-        })
-        .collect();
+        };
+        results.push(result);
+    }
     CreatePartitionsResponse::default().with_results(results)
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::RequestContext;
 use super::util::str_bytes;
-use crate::controller::{TopicError, delete_topic_records};
+use crate::controller::{Command, CommandOutcome, TopicError};
 use crate::metadata::topic_name;
 
 pub(crate) async fn handle(
@@ -29,9 +29,9 @@ pub(crate) async fn handle(
             .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id))
             .collect()
     };
-    let responses = wanted
-        .into_iter()
-        .map(|(name, id)| {
+    let mut responses = Vec::with_capacity(wanted.len());
+    for (name, id) in wanted {
+        let response = 'topic: {
             let image = broker.image();
             let resolved = match &name {
                 Some(name) => Some(name.clone()),
@@ -46,24 +46,25 @@ pub(crate) async fn handle(
                 )
                 .with_topic_id(id);
             let Some(topic) = resolved else {
-                return result.with_error_code(ResponseError::UnknownTopicId.code());
+                break 'topic result.with_error_code(ResponseError::UnknownTopicId.code());
             };
             if topic_name::is_internal(&topic) {
-                return refused(result, &TopicError::Internal(topic));
+                break 'topic refused(result, &TopicError::Internal(topic));
             }
-            let outcome = broker.commit(|image| {
-                let id = image.topic(&topic).map(|t| t.id);
-                Ok((delete_topic_records(image, &broker.config, &topic)?, id))
-            });
-            match outcome {
-                Ok((_, id)) => {
+            let command = Command::DeleteTopic {
+                name: topic.clone(),
+            };
+            match broker.controller.submit(command).await {
+                Ok((_, CommandOutcome::DeletedTopic(id))) => {
                     broker.metrics.remove_topic(&topic);
-                    result.with_topic_id(id.unwrap_or_default())
+                    result.with_topic_id(id)
                 }
+                Ok((_, other)) => unreachable!("DeleteTopic answered with {other:?}"),
                 Err(e) => refused(result, &e),
             }
-        })
-        .collect();
+        };
+        responses.push(response);
+    }
     DeleteTopicsResponse::default().with_responses(responses)
 }
 

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use super::RequestContext;
 
-pub(crate) fn handle(
+pub(crate) async fn handle(
     ctx: &RequestContext,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
@@ -23,7 +23,7 @@ pub(crate) fn handle(
         tracing::warn!(transactional_id = %id.0, "transactions are not supported yet");
         return response.with_error_code(ResponseError::InvalidRequest.code());
     }
-    match ctx.broker.producer_ids.next(&ctx.broker.metadata) {
+    match ctx.broker.producer_ids.next(&ctx.broker.controller).await {
         Ok(id) => response
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),

@@ -32,7 +32,7 @@ pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Me
                                 error_topic(Some(name), ResponseError::InvalidTopicException)
                             }
                             None if request.allow_auto_topic_creation => {
-                                match broker.auto_create_topic(name) {
+                                match broker.auto_create_topic(name).await {
                                     Some(Ok(t)) => {
                                         image = broker.image();
                                         describe(&t)

@@ -106,14 +106,16 @@ pub(crate) async fn dispatch(ctx: RequestContext, request: RequestKind) -> Reply
             create_partitions::handle(&ctx, req).await,
         )),
         R::DescribeConfigs(req) => now(S::DescribeConfigs(describe_configs::handle(&ctx, req))),
-        R::AlterConfigs(req) => now(S::AlterConfigs(alter_configs::handle_alter(&ctx, req))),
+        R::AlterConfigs(req) => now(S::AlterConfigs(
+            alter_configs::handle_alter(&ctx, req).await,
+        )),
         R::IncrementalAlterConfigs(req) => now(S::IncrementalAlterConfigs(
-            alter_configs::handle_incremental(&ctx, req),
+            alter_configs::handle_incremental(&ctx, req).await,
         )),
         R::DeleteRecords(req) => now(S::DeleteRecords(delete_records::handle(&ctx, req))),
         R::DescribeCluster(req) => now(S::DescribeCluster(describe_cluster::handle(&ctx, req))),
         R::DescribeLogDirs(req) => now(S::DescribeLogDirs(describe_log_dirs::handle(&ctx, req))),
-        R::InitProducerId(req) => now(S::InitProducerId(init_producer_id::handle(&ctx, req))),
+        R::InitProducerId(req) => now(S::InitProducerId(init_producer_id::handle(&ctx, req).await)),
         other => group::dispatch(&ctx, other).await,
     }
 }

@@ -7,13 +7,15 @@
 
 mod image;
 mod log;
+mod log_store;
 mod records;
 mod store;
 pub mod topic_name;
 
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
+pub use log_store::{MemoryLog, MetadataLog};
 pub use records::{ConfigResourceKey, MetadataRecord};
-pub use store::{MetadataError, MetadataStore};
+pub use store::{MetadataError, MetadataListener, MetadataStore};
 
 /// Directory of the metadata log inside the data directory (Kafka's name).
 pub const METADATA_DIR: &str = "__cluster_metadata-0";

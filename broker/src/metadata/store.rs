@@ -1,15 +1,17 @@
 //! The metadata store: publishes the current [`MetadataImage`] to readers
 //! (lock-free) and serializes writers, which compute records from the image
-//! they see, persist them, and publish the next image.
+//! they see, persist them in the [`MetadataLog`], and publish the next image
+//! with its delta to every [`MetadataListener`].
 
 use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::image::MetadataImage;
-use super::log::MetadataLog;
+use super::log::MetadataLog as FileLog;
+use super::log_store::{MemoryLog, MetadataLog};
 use super::records::MetadataRecord;
 
 /// The metadata log could not be read or written.
@@ -23,15 +25,33 @@ pub enum MetadataError {
     },
 }
 
+/// Something that follows metadata changes: the replica manager (become
+/// leader / follower, open and delete logs), the group coordinator, metrics.
+/// Called in log order, once per change, before the change is acknowledged
+/// to whoever asked for it.
+pub trait MetadataListener: Send + Sync {
+    /// `image` already contains `delta`, the records just applied.
+    fn publish(&self, image: &MetadataImage, delta: &[MetadataRecord]);
+}
+
 /// Reads are a cheap `Arc` load; writes go through [`MetadataStore::update`].
-#[derive(Debug)]
 pub struct MetadataStore {
     image: ArcSwap<MetadataImage>,
-    log: Mutex<MetadataLog>,
+    log: Mutex<Box<dyn MetadataLog>>,
+    listeners: RwLock<Vec<Arc<dyn MetadataListener>>>,
+}
+
+impl std::fmt::Debug for MetadataStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataStore")
+            .field("offset", &self.image.load().offset)
+            .field("log", &self.log)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MetadataStore {
-    /// Opens the metadata log in `dir` and replays it into an image.
+    /// Opens the single-node metadata log in `dir` and replays it into an image.
     pub fn open(dir: &Path) -> Result<Self, MetadataError> {
         let path = dir.join("metadata.log");
         let io = |source| MetadataError::Io {
@@ -39,15 +59,26 @@ impl MetadataStore {
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let (log, records) = MetadataLog::open(&path).map_err(io)?;
+        let (log, records) = FileLog::open(&path).map_err(io)?;
+        Ok(Self::with_log(Box::new(log), &records))
+    }
+
+    /// A store whose log lives in memory (tests).
+    pub fn in_memory() -> Self {
+        Self::with_log(Box::new(MemoryLog::default()), &[])
+    }
+
+    /// A store over `log`, whose existing `records` are replayed first.
+    pub fn with_log(log: Box<dyn MetadataLog>, records: &[MetadataRecord]) -> Self {
         let mut image = MetadataImage::empty();
-        for record in &records {
+        for record in records {
             image.apply(record);
         }
-        Ok(Self {
+        Self {
             image: ArcSwap::from_pointee(image),
             log: Mutex::new(log),
-        })
+            listeners: RwLock::new(Vec::new()),
+        }
     }
 
     /// The current image.
@@ -55,11 +86,19 @@ impl MetadataStore {
         self.image.load_full()
     }
 
+    /// Adds a listener and brings it up to date with the current image (as
+    /// one delta of nothing: it reads what it needs from the image).
+    pub fn subscribe(&self, listener: Arc<dyn MetadataListener>) {
+        let _writer = self.log.lock();
+        listener.publish(&self.image.load(), &[]);
+        self.listeners.write().push(listener);
+    }
+
     /// Runs `decide` on the current image while holding the writer lock, so
     /// two concurrent writers can never both create the same topic. The
-    /// records it returns are persisted (fsynced) and applied; the new image
-    /// is returned together with `decide`'s own output. Nothing is written
-    /// when `decide` fails or returns no records.
+    /// records it returns are persisted (fsynced), applied, and published to
+    /// every listener; the new image is returned together with `decide`'s own
+    /// output. Nothing is written when `decide` fails or returns no records.
     pub fn update<T, E>(
         &self,
         decide: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T), E>,
@@ -73,16 +112,57 @@ impl MetadataStore {
         if records.is_empty() {
             return Ok((current, out));
         }
-        log.append(&records).map_err(|source| MetadataError::Io {
-            path: log.path().display().to_string(),
-            source,
-        })?;
+        log.append(&records)?;
         let mut next = (*current).clone();
         for record in &records {
             next.apply(record);
         }
         let next = Arc::new(next);
         self.image.store(next.clone());
+        for listener in self.listeners.read().iter() {
+            listener.publish(&next, &records);
+        }
         Ok((next, out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(i64, usize)>>);
+
+    impl MetadataListener for Recorder {
+        fn publish(&self, image: &MetadataImage, delta: &[MetadataRecord]) {
+            self.0.lock().push((image.offset, delta.len()));
+        }
+    }
+
+    #[test]
+    fn listeners_see_every_change_in_order_with_its_delta() {
+        let store = MetadataStore::in_memory();
+        let recorder = Arc::new(Recorder::default());
+        store.subscribe(recorder.clone());
+        for name in ["a", "b"] {
+            store
+                .update(|_| {
+                    let record = MetadataRecord::Topic {
+                        name: name.into(),
+                        id: Uuid::new_v4(),
+                    };
+                    Ok::<_, MetadataError>((vec![record], ()))
+                })
+                .unwrap();
+        }
+        // A decision without records publishes nothing.
+        store
+            .update(|_| Ok::<_, MetadataError>((vec![], ())))
+            .unwrap();
+        let seen = recorder.0.lock().clone();
+        assert_eq!(seen.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [0, 1, 1]);
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+        assert_eq!(store.image().topics.len(), 2);
     }
 }

@@ -1,10 +1,9 @@
-//! Producer ids for InitProducerId, handed out from blocks reserved in the
-//! metadata log, so ids are never reused across restarts and a metadata
-//! write is needed only once per block.
+//! Producer ids for InitProducerId, handed out from blocks reserved through
+//! the controller, so ids are never reused across restarts (nor, once
+//! brokers form a cluster, across brokers) and a metadata write is needed
+//! only once per block.
 
-use parking_lot::Mutex;
-
-use crate::metadata::{MetadataError, MetadataRecord, MetadataStore};
+use crate::controller::{Command, CommandOutcome, ControllerChannel, TopicError};
 
 /// Ids reserved per metadata record.
 const BLOCK_SIZE: i64 = 1000;
@@ -12,22 +11,20 @@ const BLOCK_SIZE: i64 = 1000;
 #[derive(Debug, Default)]
 pub struct ProducerIdAllocator {
     /// Next id to hand out and the end (exclusive) of the reserved block.
-    range: Mutex<(i64, i64)>,
+    range: tokio::sync::Mutex<(i64, i64)>,
 }
 
 impl ProducerIdAllocator {
     /// A fresh producer id.
-    pub fn next(&self, metadata: &MetadataStore) -> Result<i64, MetadataError> {
-        let mut range = self.range.lock();
+    pub async fn next(&self, controller: &ControllerChannel) -> Result<i64, TopicError> {
+        let mut range = self.range.lock().await;
         if range.0 >= range.1 {
-            let (_, start) = metadata.update(|image| {
-                let start = image.next_producer_id;
-                let record = MetadataRecord::ProducerIds {
-                    next_producer_id: start + BLOCK_SIZE,
-                };
-                Ok::<_, MetadataError>((vec![record], start))
-            })?;
-            *range = (start, start + BLOCK_SIZE);
+            let command = Command::AllocateProducerIds { size: BLOCK_SIZE };
+            let first = match controller.submit(command).await? {
+                (_, CommandOutcome::ProducerIdBlock { first }) => first,
+                (_, other) => unreachable!("AllocateProducerIds answered with {other:?}"),
+            };
+            *range = (first, first + BLOCK_SIZE);
         }
         let id = range.0;
         range.0 += 1;
@@ -37,19 +34,30 @@ impl ProducerIdAllocator {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
 
-    #[test]
-    fn ids_are_unique_across_restarts() {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::metadata::MetadataStore;
+
+    fn channel(store: MetadataStore) -> ControllerChannel {
+        ControllerChannel::new(Arc::new(store), Arc::new(BrokerConfig::default()))
+    }
+
+    #[tokio::test]
+    async fn ids_are_unique_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
-        let store = MetadataStore::open(dir.path()).unwrap();
+        let controller = channel(MetadataStore::open(dir.path()).unwrap());
         let allocator = ProducerIdAllocator::default();
-        let a = allocator.next(&store).unwrap();
-        let b = allocator.next(&store).unwrap();
+        let a = allocator.next(&controller).await.unwrap();
+        let b = allocator.next(&controller).await.unwrap();
         assert_eq!(b, a + 1);
-        drop(store);
-        let store = MetadataStore::open(dir.path()).unwrap();
-        let c = ProducerIdAllocator::default().next(&store).unwrap();
+        drop(controller);
+        let controller = channel(MetadataStore::open(dir.path()).unwrap());
+        let c = ProducerIdAllocator::default()
+            .next(&controller)
+            .await
+            .unwrap();
         assert!(c > b, "a restarted broker starts from a new block");
     }
 }

@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 use super::partition::Partition;
 use crate::config::{BrokerConfig, effective_topic_config};
 use crate::log::{LogConfig, LogError, LogManager};
-use crate::metadata::{MetadataImage, TopicImage};
+use crate::metadata::{MetadataImage, MetadataListener, MetadataRecord, TopicImage};
 
 /// A partition could not be opened or removed.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +126,16 @@ impl ReplicaManager {
             }
         }
         Ok(())
+    }
+}
+
+/// The replica manager follows the metadata log: new partitions hosted here
+/// are opened, changed configs applied, deleted topics' logs removed.
+impl MetadataListener for ReplicaManager {
+    fn publish(&self, image: &MetadataImage, _delta: &[MetadataRecord]) {
+        if let Err(error) = self.sync(image) {
+            tracing::error!(%error, "metadata committed but a partition could not be opened");
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::handler::util::str_bytes;
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub(crate) fn handle(
+pub(crate) async fn handle(
     ctx: &RequestContext,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
@@ -24,7 +24,7 @@ pub(crate) fn handle(
         .get(&broker.node_id)
         .map_or((String::new(), -1), |b| (b.host.clone(), b.port));
     let error = match request.key_type {
-        KEY_TYPE_GROUP => ensure_offsets_topic(broker).err(),
+        KEY_TYPE_GROUP => ensure_offsets_topic(broker).await.err(),
         KEY_TYPE_TRANSACTION => None,
         _ => Some(ResponseError::InvalidRequest),
     };

@@ -9,7 +9,7 @@ use crate::group::membership::{self, JoinParams};
 use crate::handler::util::str_bytes;
 use crate::handler::{Reply, RequestContext};
 
-pub(crate) fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> Reply {
+pub(crate) async fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> Reply {
     let member_id = request.member_id.to_string();
     let params = JoinParams {
         group_id: request.group_id.0.to_string(),
@@ -41,6 +41,8 @@ pub(crate) fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> Reply {
         require_known_member_id: ctx.version >= 4,
     };
     let version = ctx.version;
+    // Errors surface below as COORDINATOR_NOT_AVAILABLE (the topic is missing).
+    let _ = crate::group::store::ensure_offsets_topic(&ctx.broker).await;
     match membership::join(&ctx.broker, params) {
         Err((error, member_id)) => Reply::Now(Box::new(ResponseKind::JoinGroup(response(
             JoinOutcome::error(error, &member_id),

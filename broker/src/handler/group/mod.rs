@@ -37,8 +37,10 @@ pub(crate) async fn dispatch(ctx: &RequestContext, request: RequestKind) -> Repl
     use ResponseKind as S;
     let now = |r| Reply::Now(Box::new(r));
     match request {
-        R::FindCoordinator(req) => now(S::FindCoordinator(find_coordinator::handle(ctx, req))),
-        R::JoinGroup(req) => join_group::handle(ctx, req),
+        R::FindCoordinator(req) => {
+            now(S::FindCoordinator(find_coordinator::handle(ctx, req).await))
+        }
+        R::JoinGroup(req) => join_group::handle(ctx, req).await,
         R::SyncGroup(req) => sync_group::handle(ctx, req),
         R::Heartbeat(req) => now(S::Heartbeat(heartbeat::handle(ctx, req))),
         R::LeaveGroup(req) => now(S::LeaveGroup(leave_group::handle(ctx, req))),

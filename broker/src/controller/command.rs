@@ -1,0 +1,238 @@
+//! Metadata writes as commands: what an admin request, auto-creation, the
+//! producer-id allocator or a starting broker asks of the active controller,
+//! and the pure decision that turns one into metadata records.
+
+use std::sync::Arc;
+
+use super::configs::{ConfigChange, alter_config_records};
+use super::topics::{
+    NewTopic, TopicError, create_partition_records, create_topic_records, delete_topic_records,
+};
+use crate::config::BrokerConfig;
+use crate::metadata::{ConfigResourceKey, MetadataImage, MetadataRecord, TopicImage};
+
+/// One metadata write. A command is decided against the image as a whole:
+/// its records are applied together or not at all.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// CreateTopics (and auto-creation): each topic succeeds or fails on its
+    /// own; with `validate_only` nothing is written.
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    /// CreatePartitions for one topic: grow to `count` partitions.
+    CreatePartitions {
+        topic: String,
+        count: i32,
+        assignments: Vec<Vec<i32>>,
+        validate_only: bool,
+    },
+    /// DeleteTopics for one topic.
+    DeleteTopic { name: String },
+    /// (Incremental)AlterConfigs for one resource.
+    AlterConfigs {
+        resource: ConfigResourceKey,
+        changes: Vec<ConfigChange>,
+        replace_all: bool,
+        validate_only: bool,
+    },
+    /// Reserves a block of `size` producer ids for InitProducerId.
+    AllocateProducerIds { size: i64 },
+    /// A broker announces (or changes) its advertised endpoint.
+    RegisterBroker {
+        node_id: i32,
+        host: String,
+        port: i32,
+        rack: Option<String>,
+    },
+}
+
+/// What a command produced, besides its records.
+#[derive(Debug)]
+pub enum CommandOutcome {
+    /// Per topic of a CreateTopics, in request order.
+    CreatedTopics(Vec<Result<Arc<TopicImage>, TopicError>>),
+    /// The id of the deleted topic.
+    DeletedTopic(uuid::Uuid),
+    /// The first id of a reserved producer-id block.
+    ProducerIdBlock { first: i64 },
+    /// Nothing to report beyond success.
+    Done,
+}
+
+/// Decides `command` against `image`: the records to append and the outcome.
+/// Pure: the same image and command always give the same answer, so the
+/// active controller of a quorum can run it unchanged.
+pub fn decide(
+    image: &MetadataImage,
+    config: &BrokerConfig,
+    command: &Command,
+) -> Result<(Vec<MetadataRecord>, CommandOutcome), TopicError> {
+    match command {
+        Command::CreateTopics {
+            topics,
+            validate_only,
+        } => Ok(create_topics(image, config, topics, *validate_only)),
+        Command::CreatePartitions {
+            topic,
+            count,
+            assignments,
+            validate_only,
+        } => {
+            let records = create_partition_records(image, topic, *count, assignments)?;
+            Ok((unless(*validate_only, records), CommandOutcome::Done))
+        }
+        Command::DeleteTopic { name } => {
+            let id = image.topic(name).map(|t| t.id).unwrap_or_default();
+            let records = delete_topic_records(image, config, name)?;
+            Ok((records, CommandOutcome::DeletedTopic(id)))
+        }
+        Command::AlterConfigs {
+            resource,
+            changes,
+            replace_all,
+            validate_only,
+        } => {
+            let records = alter_config_records(image, resource, changes, *replace_all)?;
+            Ok((unless(*validate_only, records), CommandOutcome::Done))
+        }
+        Command::AllocateProducerIds { size } => {
+            let first = image.next_producer_id;
+            let record = MetadataRecord::ProducerIds {
+                next_producer_id: first + size,
+            };
+            Ok((vec![record], CommandOutcome::ProducerIdBlock { first }))
+        }
+        Command::RegisterBroker {
+            node_id,
+            host,
+            port,
+            rack,
+        } => {
+            let unchanged = image.brokers.get(node_id).is_some_and(|b| {
+                b.host == *host && b.port == *port && b.rack.as_ref() == rack.as_ref()
+            });
+            let records = if unchanged {
+                vec![]
+            } else {
+                vec![MetadataRecord::RegisterBroker {
+                    node_id: *node_id,
+                    host: host.clone(),
+                    port: *port,
+                    rack: rack.clone(),
+                }]
+            };
+            Ok((records, CommandOutcome::Done))
+        }
+    }
+}
+
+fn unless(validate_only: bool, records: Vec<MetadataRecord>) -> Vec<MetadataRecord> {
+    if validate_only { vec![] } else { records }
+}
+
+/// Each topic is decided against the image as the earlier topics of the
+/// same request left it, so two new topics of one request see each other.
+fn create_topics(
+    image: &MetadataImage,
+    config: &BrokerConfig,
+    topics: &[NewTopic],
+    validate_only: bool,
+) -> (Vec<MetadataRecord>, CommandOutcome) {
+    let mut scratch = image.clone();
+    let mut records = Vec::new();
+    let mut outcomes = Vec::with_capacity(topics.len());
+    for topic in topics {
+        match create_topic_records(&scratch, config, topic) {
+            Ok(new) => {
+                for record in &new {
+                    scratch.apply(record);
+                }
+                let created = scratch.topic(&topic.name).expect("just created").clone();
+                outcomes.push(Ok(created));
+                if !validate_only {
+                    records.extend(new);
+                }
+            }
+            Err(e) => outcomes.push(Err(e)),
+        }
+    }
+    (records, CommandOutcome::CreatedTopics(outcomes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_topic(name: &str) -> NewTopic {
+        NewTopic {
+            name: name.into(),
+            num_partitions: 2,
+            replication_factor: -1,
+            assignments: vec![],
+            configs: vec![],
+        }
+    }
+
+    #[test]
+    fn create_topics_decides_each_topic_on_its_own() {
+        let config = BrokerConfig::default();
+        let mut image = MetadataImage::empty();
+        let register = Command::RegisterBroker {
+            node_id: config.node_id,
+            host: "localhost".into(),
+            port: 9092,
+            rack: None,
+        };
+        for record in decide(&image, &config, &register).unwrap().0 {
+            image.apply(&record);
+        }
+        let command = Command::CreateTopics {
+            topics: vec![new_topic("a"), new_topic("a"), new_topic("no spaces allowed")],
+            validate_only: false,
+        };
+        let (records, outcome) = decide(&image, &config, &command).unwrap();
+        let CommandOutcome::CreatedTopics(outcomes) = outcome else {
+            panic!("unexpected outcome {outcome:?}")
+        };
+        assert!(outcomes[0].is_ok());
+        assert!(matches!(outcomes[1], Err(TopicError::AlreadyExists(_))));
+        assert!(matches!(outcomes[2], Err(TopicError::InvalidTopic(_))));
+        // One topic record and two partition records: only topic "a".
+        assert_eq!(records.len(), 3, "{records:?}");
+    }
+
+    #[test]
+    fn registering_an_unchanged_broker_writes_nothing() {
+        let config = BrokerConfig::default();
+        let mut image = MetadataImage::empty();
+        let register = Command::RegisterBroker {
+            node_id: 1,
+            host: "h".into(),
+            port: 1,
+            rack: None,
+        };
+        let (records, _) = decide(&image, &config, &register).unwrap();
+        assert_eq!(records.len(), 1);
+        image.apply(&records[0]);
+        assert!(decide(&image, &config, &register).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn producer_id_blocks_never_overlap() {
+        let config = BrokerConfig::default();
+        let mut image = MetadataImage::empty();
+        let mut firsts = Vec::new();
+        for _ in 0..3 {
+            let command = Command::AllocateProducerIds { size: 1000 };
+            let (records, outcome) = decide(&image, &config, &command).unwrap();
+            let CommandOutcome::ProducerIdBlock { first } = outcome else {
+                panic!("unexpected outcome {outcome:?}")
+            };
+            firsts.push(first);
+            image.apply(&records[0]);
+        }
+        assert_eq!(firsts, [firsts[0], firsts[0] + 1000, firsts[0] + 2000]);
+    }
+}
