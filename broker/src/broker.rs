@@ -193,15 +193,60 @@ impl Broker {
 
     /// Runs a controller decision against the current image, persists its
     /// records and brings hosted partitions in line. Returns the new image.
+    /// The logs of new partitions are opened before the records are written
+    /// and removed again if writing fails, so a change that succeeds has
+    /// every partition usable and one that fails leaves nothing behind.
     pub(crate) fn commit<T>(
         &self,
         decide: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T), TopicError>,
     ) -> Result<(Arc<MetadataImage>, T), TopicError> {
-        let (image, out) = self.metadata.update(decide)?;
+        let logs = self.replicas.logs();
+        let (image, out) = self.metadata.update_prepared(
+            decide,
+            |current, next| {
+                let wanted = self.new_hosted_partitions(current, next)?;
+                logs.open_new(wanted).map_err(|e| {
+                    TopicError::StorageFailed(format!("cannot open a partition log: {e}"))
+                })
+            },
+            |created| logs.discard(&created),
+        )?;
         if let Err(error) = self.replicas.sync(&image) {
             tracing::error!(%error, "metadata committed but a partition could not be opened");
+            return Err(TopicError::StorageFailed(format!(
+                "committed, but a partition could not be opened: {error}"
+            )));
         }
         Ok((image, out))
+    }
+
+    /// Partitions that `next` places on this broker and `current` does not
+    /// have, with their log configs.
+    fn new_hosted_partitions(
+        &self,
+        current: &MetadataImage,
+        next: &MetadataImage,
+    ) -> Result<Vec<(String, i32, LogConfig)>, TopicError> {
+        let mut wanted = Vec::new();
+        for topic in next.topics.values() {
+            let existing = current
+                .topic(&topic.name)
+                .filter(|t| t.id == topic.id)
+                .map_or(0, |t| t.partitions.len());
+            let mut new = topic.partitions[existing.min(topic.partitions.len())..]
+                .iter()
+                .filter(|p| p.replicas.contains(&self.node_id))
+                .peekable();
+            if new.peek().is_none() {
+                continue;
+            }
+            let config = self
+                .replicas
+                .log_config(topic)
+                .map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
+            wanted.extend(new.map(|p| (topic.name.clone(), p.partition, config.clone())));
+        }
+        Ok(wanted)
     }
 
     /// Creates topics, each independently: one failing does not stop the
@@ -239,11 +284,19 @@ impl Broker {
                     outcome.map(|()| scratch.topic(&topic.name).expect("just created").clone())
                 })
                 .collect(),
+            // One failed write answers every topic of the request with it.
             Err(e) => {
                 let message = e.to_string();
+                let storage = e.code() == kafka_protocol::ResponseError::KafkaStorageError;
                 topics
                     .iter()
-                    .map(|_| Err(TopicError::InvalidRequest(message.clone())))
+                    .map(|_| {
+                        Err(if storage {
+                            TopicError::StorageFailed(message.clone())
+                        } else {
+                            TopicError::InvalidRequest(message.clone())
+                        })
+                    })
                     .collect()
             }
         }

@@ -67,19 +67,42 @@ impl MetadataStore {
     where
         E: From<MetadataError>,
     {
+        self.update_prepared(decide, |_, _| Ok(()), |()| {})
+    }
+
+    /// [`Self::update`] with a step between deciding and persisting:
+    /// `prepare` sees the current and the next image and readies what the
+    /// change needs (opens the logs of new partitions), still under the
+    /// writer lock. When it fails nothing is written; when persisting fails,
+    /// `undo` gets what `prepare` returned. So a change is either persisted
+    /// with everything it needs in place, or leaves no trace.
+    pub fn update_prepared<T, E, P>(
+        &self,
+        decide: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T), E>,
+        prepare: impl FnOnce(&MetadataImage, &MetadataImage) -> Result<P, E>,
+        undo: impl FnOnce(P),
+    ) -> Result<(Arc<MetadataImage>, T), E>
+    where
+        E: From<MetadataError>,
+    {
         let mut log = self.log.lock();
         let current = self.image.load_full();
         let (records, out) = decide(&current)?;
         if records.is_empty() {
             return Ok((current, out));
         }
-        log.append(&records).map_err(|source| MetadataError::Io {
-            path: log.path().display().to_string(),
-            source,
-        })?;
         let mut next = (*current).clone();
         for record in &records {
             next.apply(record);
+        }
+        let prepared = prepare(&current, &next)?;
+        if let Err(source) = log.append(&records) {
+            undo(prepared);
+            return Err(MetadataError::Io {
+                path: log.path().display().to_string(),
+                source,
+            }
+            .into());
         }
         let next = Arc::new(next);
         self.image.store(next.clone());
