@@ -19,6 +19,9 @@ struct EntryFile<const N: usize> {
     entries: Vec<[u8; N]>,
     /// Entries already in the file. Invariant: `written <= entries.len()`.
     written: usize,
+    /// Bytes after the last whole entry when the file was opened: a sign of
+    /// damage (entries are always written whole), and the index is rebuilt.
+    stray_bytes: usize,
 }
 
 impl<const N: usize> EntryFile<N> {
@@ -32,6 +35,7 @@ impl<const N: usize> EntryFile<N> {
             .open(path)
             .map_err(LogError::io(format!("open {display}")))?;
         let mut entries = Vec::new();
+        let mut stray_bytes = 0;
         if fresh {
             file.set_len(0)
                 .map_err(LogError::io(format!("truncate {display}")))?;
@@ -39,8 +43,9 @@ impl<const N: usize> EntryFile<N> {
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes)
                 .map_err(LogError::io(format!("read {display}")))?;
-            entries = bytes
-                .chunks_exact(N)
+            let chunks = bytes.chunks_exact(N);
+            stray_bytes = chunks.remainder().len();
+            entries = chunks
                 .map(|c| c.try_into().expect("chunk of N bytes"))
                 .collect();
         }
@@ -49,7 +54,19 @@ impl<const N: usize> EntryFile<N> {
             file,
             entries,
             written,
+            stray_bytes,
         })
+    }
+
+    /// Checks that the file held whole entries only.
+    fn check_shape(&self) -> Result<(), String> {
+        match self.stray_bytes {
+            0 => Ok(()),
+            n => Err(format!(
+                "size is not a multiple of {N}: {n} stray bytes after entry {}",
+                self.entries.len()
+            )),
+        }
     }
 
     fn push(&mut self, entry: [u8; N]) {
@@ -134,6 +151,38 @@ impl OffsetIndex {
         self.0.entries.last().map(Self::decode)
     }
 
+    /// Checks what a clean start trusts: whole entries, offsets and
+    /// positions strictly increasing, every position inside the log file of
+    /// `log_len` bytes. `Err` says what is wrong.
+    pub(crate) fn check(&self, log_len: u64) -> Result<(), String> {
+        self.0.check_shape()?;
+        let mut previous: Option<(u32, u32)> = None;
+        for (i, entry) in self.0.entries.iter().enumerate() {
+            let (offset, position) = Self::decode(entry);
+            if u64::from(position) >= log_len {
+                return Err(format!(
+                    "entry {i} points at byte {position}, past the end of the log ({log_len} bytes)"
+                ));
+            }
+            if let Some((prev_offset, prev_position)) = previous
+                && (offset <= prev_offset || position <= prev_position)
+            {
+                return Err(format!(
+                    "entry {i} (offset +{offset} at byte {position}) does not follow \
+                     entry {} (offset +{prev_offset} at byte {prev_position})",
+                    i - 1
+                ));
+            }
+            previous = Some((offset, position));
+        }
+        Ok(())
+    }
+
+    /// Drops every entry, in memory and in the file (before a rebuild).
+    pub(crate) fn clear(&mut self) -> Result<(), LogError> {
+        self.0.truncate(0)
+    }
+
     /// Drops entries for positions at or past `position`.
     pub(crate) fn truncate_to_position(&mut self, position: u32) -> Result<(), LogError> {
         let keep = self
@@ -195,6 +244,38 @@ impl TimeIndex {
         } else {
             Self::decode(&entries[i - 1]).1
         }
+    }
+
+    /// Checks what a clean start trusts: whole entries, timestamps
+    /// strictly increasing, offsets never decreasing, and no offset past
+    /// `max_relative_offset`. `Err` says what is wrong.
+    pub(crate) fn check(&self, max_relative_offset: u32) -> Result<(), String> {
+        self.0.check_shape()?;
+        let mut previous: Option<(i64, u32)> = None;
+        for (i, entry) in self.0.entries.iter().enumerate() {
+            let (timestamp, offset) = Self::decode(entry);
+            if offset > max_relative_offset {
+                return Err(format!(
+                    "entry {i} names offset +{offset}, past the segment's last (+{max_relative_offset})"
+                ));
+            }
+            if let Some((prev_timestamp, prev_offset)) = previous
+                && (timestamp <= prev_timestamp || offset < prev_offset)
+            {
+                return Err(format!(
+                    "entry {i} ({timestamp} at +{offset}) does not follow \
+                     entry {} ({prev_timestamp} at +{prev_offset})",
+                    i - 1
+                ));
+            }
+            previous = Some((timestamp, offset));
+        }
+        Ok(())
+    }
+
+    /// Drops every entry, in memory and in the file (before a rebuild).
+    pub(crate) fn clear(&mut self) -> Result<(), LogError> {
+        self.0.truncate(0)
     }
 
     pub(crate) fn truncate_to_offset(&mut self, relative_offset: u32) -> Result<(), LogError> {

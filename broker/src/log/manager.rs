@@ -273,3 +273,7 @@ mod tests {
         assert_eq!(parse_partition_dir("lost+found"), None);
     }
 }
+
+#[cfg(test)]
+#[path = "index_recovery_tests.rs"]
+mod index_recovery_tests;
