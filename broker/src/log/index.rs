@@ -4,45 +4,46 @@
 //! entry is added every `index.interval.bytes` of log.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use super::LogError;
 
 /// Append-only file of fixed-size entries with their in-memory copy.
 /// Entries reach the file when the segment is synced (a roll, a flush, a
 /// clean shutdown), not one `write` per batch: after a crash the active
-/// segment's indexes are rebuilt from its log anyway.
+/// segment's indexes are rebuilt from its log anyway. The file is opened
+/// only to write or cut it, so an index holds no file descriptor between
+/// syncs, and a closed segment's indexes none at all: a partition costs one
+/// descriptor per segment (its `.log`), as in Kafka.
 #[derive(Debug)]
 struct EntryFile<const N: usize> {
-    file: File,
+    path: PathBuf,
     entries: Vec<[u8; N]>,
     /// Entries already in the file. Invariant: `written <= entries.len()`.
     written: usize,
+    /// Whether entries were written since the last fsync.
+    unsynced: bool,
     /// Bytes after the last whole entry when the file was opened: a sign of
     /// damage (entries are always written whole), and the index is rebuilt.
     stray_bytes: usize,
 }
 
 impl<const N: usize> EntryFile<N> {
-    /// Opens `path`; `fresh` discards what the file holds (it is rebuilt).
+    /// Opens `path` (created if missing); `fresh` discards what the file
+    /// holds (it is rebuilt).
     fn open(path: &Path, fresh: bool) -> Result<Self, LogError> {
         let display = path.display().to_string();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(LogError::io(format!("open {display}")))?;
         let mut entries = Vec::new();
         let mut stray_bytes = 0;
         if fresh {
-            file.set_len(0)
-                .map_err(LogError::io(format!("truncate {display}")))?;
+            File::create(path).map_err(LogError::io(format!("create {display}")))?;
         } else {
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes)
-                .map_err(LogError::io(format!("read {display}")))?;
+            let bytes = match std::fs::read(path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(LogError::io(format!("read {display}"))(e)),
+            };
             let chunks = bytes.chunks_exact(N);
             stray_bytes = chunks.remainder().len();
             entries = chunks
@@ -51,9 +52,10 @@ impl<const N: usize> EntryFile<N> {
         }
         let written = entries.len();
         Ok(Self {
-            file,
+            path: path.to_owned(),
             entries,
             written,
+            unsynced: false,
             stray_bytes,
         })
     }
@@ -73,29 +75,58 @@ impl<const N: usize> EntryFile<N> {
         self.entries.push(entry);
     }
 
-    /// Writes the entries not yet in the file.
-    fn write_pending(&mut self) -> Result<(), LogError> {
+    fn open_for_write(&self) -> Result<File, LogError> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
+            .map_err(LogError::io(format!("open {}", self.path.display())))
+    }
+
+    /// Writes the entries not yet in the file; returns the open file when
+    /// it wrote any. A failed write is cut off again (or, if even that
+    /// fails, the next start finds stray bytes and rebuilds the index).
+    fn write_pending(&mut self) -> Result<Option<File>, LogError> {
+        if self.written == self.entries.len() {
+            return Ok(None);
+        }
+        let file = self.open_for_write()?;
+        let at = (self.written * N) as u64;
         let pending = self.entries[self.written..].as_flattened();
-        self.file
-            .write_all(pending)
-            .map_err(LogError::io("append index entries"))?;
+        if let Err(e) = file.write_all_at(pending, at) {
+            let _ = file.set_len(at);
+            return Err(LogError::io(format!("write {}", self.path.display()))(e));
+        }
         self.written = self.entries.len();
-        Ok(())
+        self.unsynced = true;
+        Ok(Some(file))
     }
 
     /// Writes the pending entries, then fsyncs the file.
     fn sync(&mut self) -> Result<(), LogError> {
-        self.write_pending()?;
-        self.file.sync_data().map_err(LogError::io("fsync index"))
+        let file = self.write_pending()?;
+        if !self.unsynced {
+            return Ok(());
+        }
+        let file = match file {
+            Some(file) => file,
+            None => self.open_for_write()?,
+        };
+        file.sync_data()
+            .map_err(LogError::io(format!("fsync {}", self.path.display())))?;
+        self.unsynced = false;
+        Ok(())
     }
 
     /// Drops entries from `keep` on (after a truncation).
     fn truncate(&mut self, keep: usize) -> Result<(), LogError> {
         self.entries.truncate(keep);
         self.written = self.written.min(keep);
-        self.file
+        self.stray_bytes = 0;
+        self.open_for_write()?
             .set_len((self.written * N) as u64)
-            .map_err(LogError::io("truncate index"))
+            .map_err(LogError::io(format!("truncate {}", self.path.display())))
     }
 }
 
@@ -197,7 +228,7 @@ impl OffsetIndex {
     }
 
     pub(crate) fn write_pending(&mut self) -> Result<(), LogError> {
-        self.0.write_pending()
+        self.0.write_pending().map(drop)
     }
 }
 
@@ -291,7 +322,7 @@ impl TimeIndex {
     }
 
     pub(crate) fn write_pending(&mut self) -> Result<(), LogError> {
-        self.0.write_pending()
+        self.0.write_pending().map(drop)
     }
 }
 
