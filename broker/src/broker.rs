@@ -216,10 +216,18 @@ impl Broker {
         match self.controller.submit(command).await {
             Ok((_, CommandOutcome::CreatedTopics(outcomes))) => outcomes,
             Ok((_, other)) => unreachable!("CreateTopics answered with {other:?}"),
+            // One failed write answers every topic of the request with it.
             Err(e) => {
                 let message = e.to_string();
+                let storage = e.code() == kafka_protocol::ResponseError::KafkaStorageError;
                 (0..count)
-                    .map(|_| Err(TopicError::InvalidRequest(message.clone())))
+                    .map(|_| {
+                        Err(if storage {
+                            TopicError::StorageFailed(message.clone())
+                        } else {
+                            TopicError::InvalidRequest(message.clone())
+                        })
+                    })
                     .collect()
             }
         }

@@ -189,7 +189,11 @@ mod tests {
             image.apply(&record);
         }
         let command = Command::CreateTopics {
-            topics: vec![new_topic("a"), new_topic("a"), new_topic("no spaces allowed")],
+            topics: vec![
+                new_topic("a"),
+                new_topic("a"),
+                new_topic("no spaces allowed"),
+            ],
             validate_only: false,
         };
         let (records, outcome) = decide(&image, &config, &command).unwrap();

@@ -44,6 +44,11 @@ pub enum TopicError {
     DeletionDisabled,
     #[error(transparent)]
     Storage(#[from] MetadataError),
+    /// A storage failure shared by several results (one failed metadata
+    /// write answers every topic of a request), or a partition log that
+    /// could not be opened.
+    #[error("{0}")]
+    StorageFailed(String),
 }
 
 impl TopicError {
@@ -59,7 +64,7 @@ impl TopicError {
             Self::InvalidConfig(_) => ResponseError::InvalidConfig,
             Self::DeletionDisabled => ResponseError::TopicDeletionDisabled,
             Self::InvalidRequest(_) => ResponseError::InvalidRequest,
-            Self::Storage(_) => ResponseError::KafkaStorageError,
+            Self::Storage(_) | Self::StorageFailed(_) => ResponseError::KafkaStorageError,
         }
     }
 }

@@ -4,81 +4,129 @@
 //! entry is added every `index.interval.bytes` of log.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use super::LogError;
 
 /// Append-only file of fixed-size entries with their in-memory copy.
 /// Entries reach the file when the segment is synced (a roll, a flush, a
 /// clean shutdown), not one `write` per batch: after a crash the active
-/// segment's indexes are rebuilt from its log anyway.
+/// segment's indexes are rebuilt from its log anyway. The file is opened
+/// only to write or cut it, so an index holds no file descriptor between
+/// syncs, and a closed segment's indexes none at all: a partition costs one
+/// descriptor per segment (its `.log`), as in Kafka.
 #[derive(Debug)]
 struct EntryFile<const N: usize> {
-    file: File,
+    path: PathBuf,
     entries: Vec<[u8; N]>,
     /// Entries already in the file. Invariant: `written <= entries.len()`.
     written: usize,
+    /// Whether entries were written since the last fsync.
+    unsynced: bool,
+    /// Bytes after the last whole entry when the file was opened: a sign of
+    /// damage (entries are always written whole), and the index is rebuilt.
+    stray_bytes: usize,
 }
 
 impl<const N: usize> EntryFile<N> {
-    /// Opens `path`; `fresh` discards what the file holds (it is rebuilt).
+    /// Opens `path` (created if missing); `fresh` discards what the file
+    /// holds (it is rebuilt).
     fn open(path: &Path, fresh: bool) -> Result<Self, LogError> {
         let display = path.display().to_string();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(LogError::io(format!("open {display}")))?;
         let mut entries = Vec::new();
+        let mut stray_bytes = 0;
         if fresh {
-            file.set_len(0)
-                .map_err(LogError::io(format!("truncate {display}")))?;
+            File::create(path).map_err(LogError::io(format!("create {display}")))?;
         } else {
-            let mut bytes = Vec::new();
-            file.read_to_end(&mut bytes)
-                .map_err(LogError::io(format!("read {display}")))?;
-            entries = bytes
-                .chunks_exact(N)
+            let bytes = match std::fs::read(path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(LogError::io(format!("read {display}"))(e)),
+            };
+            let chunks = bytes.chunks_exact(N);
+            stray_bytes = chunks.remainder().len();
+            entries = chunks
                 .map(|c| c.try_into().expect("chunk of N bytes"))
                 .collect();
         }
         let written = entries.len();
         Ok(Self {
-            file,
+            path: path.to_owned(),
             entries,
             written,
+            unsynced: false,
+            stray_bytes,
         })
+    }
+
+    /// Checks that the file held whole entries only.
+    fn check_shape(&self) -> Result<(), String> {
+        match self.stray_bytes {
+            0 => Ok(()),
+            n => Err(format!(
+                "size is not a multiple of {N}: {n} stray bytes after entry {}",
+                self.entries.len()
+            )),
+        }
     }
 
     fn push(&mut self, entry: [u8; N]) {
         self.entries.push(entry);
     }
 
-    /// Writes the entries not yet in the file.
-    fn write_pending(&mut self) -> Result<(), LogError> {
+    fn open_for_write(&self) -> Result<File, LogError> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
+            .map_err(LogError::io(format!("open {}", self.path.display())))
+    }
+
+    /// Writes the entries not yet in the file; returns the open file when
+    /// it wrote any. A failed write is cut off again (or, if even that
+    /// fails, the next start finds stray bytes and rebuilds the index).
+    fn write_pending(&mut self) -> Result<Option<File>, LogError> {
+        if self.written == self.entries.len() {
+            return Ok(None);
+        }
+        let file = self.open_for_write()?;
+        let at = (self.written * N) as u64;
         let pending = self.entries[self.written..].as_flattened();
-        self.file
-            .write_all(pending)
-            .map_err(LogError::io("append index entries"))?;
+        if let Err(e) = file.write_all_at(pending, at) {
+            let _ = file.set_len(at);
+            return Err(LogError::io(format!("write {}", self.path.display()))(e));
+        }
         self.written = self.entries.len();
-        Ok(())
+        self.unsynced = true;
+        Ok(Some(file))
     }
 
     /// Writes the pending entries, then fsyncs the file.
     fn sync(&mut self) -> Result<(), LogError> {
-        self.write_pending()?;
-        self.file.sync_data().map_err(LogError::io("fsync index"))
+        let file = self.write_pending()?;
+        if !self.unsynced {
+            return Ok(());
+        }
+        let file = match file {
+            Some(file) => file,
+            None => self.open_for_write()?,
+        };
+        file.sync_data()
+            .map_err(LogError::io(format!("fsync {}", self.path.display())))?;
+        self.unsynced = false;
+        Ok(())
     }
 
     /// Drops entries from `keep` on (after a truncation).
     fn truncate(&mut self, keep: usize) -> Result<(), LogError> {
         self.entries.truncate(keep);
         self.written = self.written.min(keep);
-        self.file
+        self.stray_bytes = 0;
+        self.open_for_write()?
             .set_len((self.written * N) as u64)
-            .map_err(LogError::io("truncate index"))
+            .map_err(LogError::io(format!("truncate {}", self.path.display())))
     }
 }
 
@@ -134,6 +182,38 @@ impl OffsetIndex {
         self.0.entries.last().map(Self::decode)
     }
 
+    /// Checks what a clean start trusts: whole entries, offsets and
+    /// positions strictly increasing, every position inside the log file of
+    /// `log_len` bytes. `Err` says what is wrong.
+    pub(crate) fn check(&self, log_len: u64) -> Result<(), String> {
+        self.0.check_shape()?;
+        let mut previous: Option<(u32, u32)> = None;
+        for (i, entry) in self.0.entries.iter().enumerate() {
+            let (offset, position) = Self::decode(entry);
+            if u64::from(position) >= log_len {
+                return Err(format!(
+                    "entry {i} points at byte {position}, past the end of the log ({log_len} bytes)"
+                ));
+            }
+            if let Some((prev_offset, prev_position)) = previous
+                && (offset <= prev_offset || position <= prev_position)
+            {
+                return Err(format!(
+                    "entry {i} (offset +{offset} at byte {position}) does not follow \
+                     entry {} (offset +{prev_offset} at byte {prev_position})",
+                    i - 1
+                ));
+            }
+            previous = Some((offset, position));
+        }
+        Ok(())
+    }
+
+    /// Drops every entry, in memory and in the file (before a rebuild).
+    pub(crate) fn clear(&mut self) -> Result<(), LogError> {
+        self.0.truncate(0)
+    }
+
     /// Drops entries for positions at or past `position`.
     pub(crate) fn truncate_to_position(&mut self, position: u32) -> Result<(), LogError> {
         let keep = self
@@ -148,7 +228,7 @@ impl OffsetIndex {
     }
 
     pub(crate) fn write_pending(&mut self) -> Result<(), LogError> {
-        self.0.write_pending()
+        self.0.write_pending().map(drop)
     }
 }
 
@@ -197,6 +277,38 @@ impl TimeIndex {
         }
     }
 
+    /// Checks what a clean start trusts: whole entries, timestamps
+    /// strictly increasing, offsets never decreasing, and no offset past
+    /// `max_relative_offset`. `Err` says what is wrong.
+    pub(crate) fn check(&self, max_relative_offset: u32) -> Result<(), String> {
+        self.0.check_shape()?;
+        let mut previous: Option<(i64, u32)> = None;
+        for (i, entry) in self.0.entries.iter().enumerate() {
+            let (timestamp, offset) = Self::decode(entry);
+            if offset > max_relative_offset {
+                return Err(format!(
+                    "entry {i} names offset +{offset}, past the segment's last (+{max_relative_offset})"
+                ));
+            }
+            if let Some((prev_timestamp, prev_offset)) = previous
+                && (timestamp <= prev_timestamp || offset < prev_offset)
+            {
+                return Err(format!(
+                    "entry {i} ({timestamp} at +{offset}) does not follow \
+                     entry {} ({prev_timestamp} at +{prev_offset})",
+                    i - 1
+                ));
+            }
+            previous = Some((timestamp, offset));
+        }
+        Ok(())
+    }
+
+    /// Drops every entry, in memory and in the file (before a rebuild).
+    pub(crate) fn clear(&mut self) -> Result<(), LogError> {
+        self.0.truncate(0)
+    }
+
     pub(crate) fn truncate_to_offset(&mut self, relative_offset: u32) -> Result<(), LogError> {
         let keep = self
             .0
@@ -210,7 +322,7 @@ impl TimeIndex {
     }
 
     pub(crate) fn write_pending(&mut self) -> Result<(), LogError> {
-        self.0.write_pending()
+        self.0.write_pending().map(drop)
     }
 }
 

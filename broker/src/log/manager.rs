@@ -113,33 +113,74 @@ impl LogManager {
         self.logs.read().values().cloned().collect()
     }
 
-    /// Deletes every partition log of `topic`: directories are first renamed
-    /// out of the way (so a new topic of the same name starts clean), then removed.
-    pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
-        let doomed: Vec<i32> = {
-            let mut logs = self.logs.write();
-            let partitions: Vec<i32> = logs
-                .keys()
-                .filter(|(t, _)| t == topic)
-                .map(|(_, p)| *p)
-                .collect();
-            for p in &partitions {
-                logs.remove(&(topic.to_owned(), *p));
+    /// Opens the logs of partitions about to be created (`(topic,
+    /// partition, config)`), before their metadata is written: a partition
+    /// that cannot be opened (no file descriptors, a full disk) then fails
+    /// the request instead of leaving a topic that exists but cannot be used.
+    /// All or nothing: on failure the logs opened here are deleted again.
+    /// Returns the logs it created, for [`Self::discard`].
+    pub fn open_new(
+        &self,
+        wanted: Vec<(String, i32, LogConfig)>,
+    ) -> Result<Vec<(String, i32)>, LogError> {
+        let mut created = Vec::new();
+        for (topic, partition, config) in wanted {
+            if self.get(&topic, partition).is_some() {
+                continue;
             }
-            partitions
-        };
-        for partition in doomed {
-            let dir = self.dir.join(format!("{topic}-{partition}"));
-            let trash = self.dir.join(format!(
-                "{topic}-{partition}.{}-delete",
-                uuid::Uuid::new_v4().simple()
-            ));
-            std::fs::rename(&dir, &trash)
-                .map_err(LogError::io(format!("rename {}", dir.display())))?;
-            std::fs::remove_dir_all(&trash)
-                .map_err(LogError::io(format!("remove {}", trash.display())))?;
+            if let Err(error) = self.get_or_create(&topic, partition, config) {
+                self.discard(&created);
+                return Err(error);
+            }
+            created.push((topic, partition));
+        }
+        Ok(created)
+    }
+
+    /// Deletes logs that [`Self::open_new`] created for a change that was
+    /// then not persisted.
+    pub fn discard(&self, created: &[(String, i32)]) {
+        for (topic, partition) in created {
+            if let Err(error) = self.delete_partition(topic, *partition) {
+                tracing::error!(%topic, partition, %error, "could not remove the log of a partition that was not created");
+            }
+        }
+    }
+
+    /// Deletes every partition log of `topic`.
+    pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
+        let partitions: Vec<i32> = self
+            .logs
+            .read()
+            .keys()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, p)| *p)
+            .collect();
+        for partition in partitions {
+            self.delete_partition(topic, partition)?;
         }
         Ok(())
+    }
+
+    /// Deletes one partition log: its directory is first renamed out of the
+    /// way (so a new partition of the same name starts clean), then removed.
+    /// Removing files needs no free space, so this works on a full disk.
+    pub fn delete_partition(&self, topic: &str, partition: i32) -> Result<(), LogError> {
+        if self
+            .logs
+            .write()
+            .remove(&(topic.to_owned(), partition))
+            .is_none()
+        {
+            return Ok(());
+        }
+        let dir = self.dir.join(format!("{topic}-{partition}"));
+        let trash = self.dir.join(format!(
+            "{topic}-{partition}.{}-delete",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::rename(&dir, &trash).map_err(LogError::io(format!("rename {}", dir.display())))?;
+        std::fs::remove_dir_all(&trash).map_err(LogError::io(format!("remove {}", trash.display())))
     }
 
     /// Applies retention to every log and runs due periodic flushes.
@@ -232,3 +273,7 @@ mod tests {
         assert_eq!(parse_partition_dir("lost+found"), None);
     }
 }
+
+#[cfg(test)]
+#[path = "index_recovery_tests.rs"]
+mod index_recovery_tests;

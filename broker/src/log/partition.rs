@@ -348,8 +348,11 @@ impl PartitionLog {
             .log_start_offset
             .fetch_max(offset, Ordering::AcqRel)
             .max(offset);
-        checkpoint::write_log_start(&self.dir, new_start)?;
+        // Segments go first, the checkpoint after: on a full disk deleting
+        // frees the room the checkpoint needs, and a start that lost the
+        // checkpoint still begins at the first remaining segment.
         self.enforce_retention(i64::MIN)?;
+        checkpoint::write_log_start(&self.dir, new_start)?;
         Ok(self.log_start_offset())
     }
 
@@ -414,7 +417,7 @@ impl PartitionLog {
     /// than `retention.ms`, or beyond `retention.bytes` (the latter two only
     /// under `cleanup.policy=delete`). Returns how many were deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, LogError> {
-        let removed: Vec<Segment> = {
+        let (removed, new_start) = {
             let mut state = self.state.write();
             let config = state.config.clone();
             let log_start = self.log_start_offset();
@@ -442,18 +445,23 @@ impl PartitionLog {
                 .iter()
                 .filter_map(|b| state.segments.remove(b))
                 .collect();
-            if let Some(first) = state.segments.keys().next() {
-                let moved = self.log_start_offset.fetch_max(*first, Ordering::AcqRel) < *first;
-                if moved {
-                    checkpoint::write_log_start(&self.dir, *first)?;
-                }
-            }
-            removed
+            let first = *state
+                .segments
+                .keys()
+                .next()
+                .expect("a log always has a segment");
+            let moved = self.log_start_offset.fetch_max(first, Ordering::AcqRel) < first;
+            (removed, moved.then_some(first))
         };
         let count = removed.len();
         for segment in removed {
             tracing::debug!(dir = %self.dir.display(), base_offset = segment.base_offset, "deleting segment");
             segment.delete()?;
+        }
+        // After the deletion (which frees space on a full disk); a start
+        // without it begins at the first remaining segment anyway.
+        if let Some(first) = new_start {
+            checkpoint::write_log_start(&self.dir, first)?;
         }
         Ok(count)
     }

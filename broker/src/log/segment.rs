@@ -86,29 +86,88 @@ impl Segment {
             bytes_since_index_entry: 0,
             created_ms: if file_len == 0 { now_ms } else { created_ms },
         };
-        segment.scan(file_len, recover, rebuild)?;
         if rebuild {
-            // A later clean start trusts the index files: give them what
-            // the scan rebuilt.
-            segment.index.write_pending()?;
-            segment.time_index.write_pending()?;
+            segment.scan(file_len, recover)?;
+        } else if let Err(reason) = segment.walk_from_index(file_len) {
+            // A clean start trusts the indexes; when they do not fit the log
+            // the log wins: the indexes are rebuilt from it and nothing is
+            // cut because of them.
+            tracing::warn!(
+                segment = %segment.path.display(),
+                %reason,
+                "index files do not match the log; rebuilding them from the log"
+            );
+            segment.index.clear()?;
+            segment.time_index.clear()?;
+            segment.next_offset = base_offset;
+            segment.scan(file_len, true)?;
         }
+        // A later clean start trusts the index files: give them what a
+        // rebuild produced (nothing is pending otherwise).
+        segment.index.write_pending()?;
+        segment.time_index.write_pending()?;
         Ok(segment)
     }
 
-    /// Walks the batches of the file to find its end, checking CRCs when
-    /// `verify`, re-adding index entries when `reindex`, and truncating what
-    /// follows the last good batch.
-    fn scan(&mut self, file_len: u64, verify: bool, reindex: bool) -> Result<(), LogError> {
-        let mut pos = 0u64;
-        if !verify && !reindex {
-            // A clean segment: only the batches after the last index entry
-            // need walking to find the end.
-            if let Some((relative, position)) = self.index.last() {
-                pos = u64::from(position);
-                self.next_offset = self.base_offset + i64::from(relative);
-            }
+    /// A clean start: checks the index files and walks only the batches
+    /// after the last index entry to find the end. `Err` says why the
+    /// indexes cannot be trusted; the log file is never changed here.
+    fn walk_from_index(&mut self, file_len: u64) -> Result<(), String> {
+        let (index_path, time_path) = {
+            let (_, index, time) = Self::paths(
+                self.path.parent().unwrap_or(Path::new("")),
+                self.base_offset,
+            );
+            (index, time)
+        };
+        self.index
+            .check(file_len)
+            .map_err(|e| format!("{}: {e}", index_path.display()))?;
+        let (mut pos, mut next) = self
+            .index
+            .last()
+            .map_or((0, self.base_offset), |(rel, at)| {
+                (u64::from(at), self.base_offset + i64::from(rel))
+            });
+        let mut header_buf = [0u8; HEADER_SIZE];
+        let mut exact = self.index.last().is_some();
+        while pos < file_len {
+            let header = (pos + HEADER_SIZE as u64 <= file_len)
+                .then(|| self.file.read_exact_at(&mut header_buf, pos).ok())
+                .flatten()
+                .and_then(|()| BatchHeader::parse(&header_buf).ok())
+                .filter(|h| {
+                    if exact {
+                        h.base_offset == next
+                    } else {
+                        h.base_offset >= next
+                    }
+                })
+                .filter(|h| pos + h.size as u64 <= file_len)
+                .ok_or_else(|| {
+                    format!(
+                        "{}: no whole batch at byte {pos} (offset {next}) of {file_len}",
+                        index_path.display()
+                    )
+                })?;
+            exact = false;
+            pos += header.size as u64;
+            next = header.last_offset() + 1;
         }
+        let max_relative = u32::try_from((next - self.base_offset - 1).max(0)).unwrap_or(u32::MAX);
+        self.time_index
+            .check(max_relative)
+            .map_err(|e| format!("{}: {e}", time_path.display()))?;
+        self.next_offset = next;
+        self.size = file_len;
+        Ok(())
+    }
+
+    /// Walks every batch of the file to find its end and rebuild the
+    /// indexes, checking CRCs when `verify`, and truncating what follows
+    /// the last good batch.
+    fn scan(&mut self, file_len: u64, verify: bool) -> Result<(), LogError> {
+        let mut pos = 0u64;
         let mut buf = Vec::new();
         let mut header_buf = [0u8; HEADER_SIZE];
         while pos + HEADER_SIZE as u64 <= file_len {
@@ -129,9 +188,7 @@ impl Segment {
                     break;
                 }
             }
-            if reindex {
-                self.index_batch(&header, pos, REBUILT_INDEX_INTERVAL);
-            }
+            self.index_batch(&header, pos, REBUILT_INDEX_INTERVAL);
             pos += header.size as u64;
             self.next_offset = header.last_offset() + 1;
         }

@@ -23,6 +23,10 @@ pub enum MetadataError {
         #[source]
         source: std::io::Error,
     },
+    /// A listener could not ready what the change needs (a partition log
+    /// could not be opened), so nothing was written.
+    #[error("{reason}")]
+    NotPrepared { reason: String },
 }
 
 /// Something that follows metadata changes: the replica manager (become
@@ -30,6 +34,16 @@ pub enum MetadataError {
 /// Called in log order, once per change, before the change is acknowledged
 /// to whoever asked for it.
 pub trait MetadataListener: Send + Sync {
+    /// Readies what `next` needs before it is persisted (e.g. opens the logs
+    /// of partitions it adds). An error refuses the change: nothing is
+    /// written, and listeners already prepared are aborted.
+    fn prepare(&self, _current: &MetadataImage, _next: &MetadataImage) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The change `prepare` readied was not persisted: undo it.
+    fn abort(&self, _current: &MetadataImage, _next: &MetadataImage) {}
+
     /// `image` already contains `delta`, the records just applied.
     fn publish(&self, image: &MetadataImage, delta: &[MetadataRecord]);
 }
@@ -112,14 +126,27 @@ impl MetadataStore {
         if records.is_empty() {
             return Ok((current, out));
         }
-        log.append(&records)?;
         let mut next = (*current).clone();
         for record in &records {
             next.apply(record);
         }
+        // Listeners ready what the change needs (the logs of new partitions)
+        // before it is written, so a change that is persisted has everything
+        // in place, and one that is refused or fails to persist leaves no trace.
+        let listeners = self.listeners.read();
+        for (i, listener) in listeners.iter().enumerate() {
+            if let Err(reason) = listener.prepare(&current, &next) {
+                listeners[..i].iter().for_each(|l| l.abort(&current, &next));
+                return Err(MetadataError::NotPrepared { reason }.into());
+            }
+        }
+        if let Err(error) = log.append(&records) {
+            listeners.iter().for_each(|l| l.abort(&current, &next));
+            return Err(error.into());
+        }
         let next = Arc::new(next);
         self.image.store(next.clone());
-        for listener in self.listeners.read().iter() {
+        for listener in listeners.iter() {
             listener.publish(&next, &records);
         }
         Ok((next, out))

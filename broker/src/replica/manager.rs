@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::partition::Partition;
 use crate::config::{BrokerConfig, effective_topic_config};
@@ -40,6 +40,10 @@ pub struct ReplicaManager {
     broker_config: Arc<BrokerConfig>,
     logs: Arc<LogManager>,
     partitions: RwLock<HashMap<Arc<str>, HostedTopic>>,
+    /// Logs opened by [`MetadataListener::prepare`] for a change not yet
+    /// persisted, deleted again if it is aborted (the metadata store's
+    /// writer lock serializes changes).
+    prepared: Mutex<Vec<(String, i32)>>,
 }
 
 impl ReplicaManager {
@@ -49,6 +53,7 @@ impl ReplicaManager {
             broker_config,
             logs,
             partitions: RwLock::new(HashMap::new()),
+            prepared: Mutex::new(Vec::new()),
         }
     }
 
@@ -77,6 +82,37 @@ impl ReplicaManager {
             topic: topic.name.clone(),
             source,
         })
+    }
+
+    /// Partitions that `next` places on this broker and `current` does not
+    /// have, with their log configs.
+    fn new_hosted_partitions(
+        &self,
+        current: &MetadataImage,
+        next: &MetadataImage,
+    ) -> Result<Vec<(String, i32, LogConfig)>, ReplicaError> {
+        let mut wanted = Vec::new();
+        for topic in next.topics.values() {
+            let existing = current.topic(&topic.name).filter(|t| t.id == topic.id);
+            let mut new = topic
+                .partitions
+                .iter()
+                .filter(|p| p.replicas.contains(&self.node_id))
+                .filter(|p| {
+                    existing.is_none_or(|t| {
+                        !t.partitions.iter().any(|q| {
+                            q.partition == p.partition && q.replicas.contains(&self.node_id)
+                        })
+                    })
+                })
+                .peekable();
+            if new.peek().is_none() {
+                continue;
+            }
+            let config = self.log_config(topic)?;
+            wanted.extend(new.map(|p| (topic.name.clone(), p.partition, config.clone())));
+        }
+        Ok(wanted)
     }
 
     /// Brings hosted partitions in line with `image`: opens logs of new
@@ -132,7 +168,29 @@ impl ReplicaManager {
 /// The replica manager follows the metadata log: new partitions hosted here
 /// are opened, changed configs applied, deleted topics' logs removed.
 impl MetadataListener for ReplicaManager {
+    /// Opens the logs of partitions that `next` places here before the
+    /// change is written: a partition that cannot be opened (no file
+    /// descriptors, a full disk) refuses the change instead of leaving a
+    /// topic that exists but cannot be used.
+    fn prepare(&self, current: &MetadataImage, next: &MetadataImage) -> Result<(), String> {
+        let wanted = self
+            .new_hosted_partitions(current, next)
+            .map_err(|e| e.to_string())?;
+        let created = self
+            .logs
+            .open_new(wanted)
+            .map_err(|e| format!("cannot open a partition log: {e}"))?;
+        *self.prepared.lock() = created;
+        Ok(())
+    }
+
+    fn abort(&self, _current: &MetadataImage, _next: &MetadataImage) {
+        let created = std::mem::take(&mut *self.prepared.lock());
+        self.logs.discard(&created);
+    }
+
     fn publish(&self, image: &MetadataImage, _delta: &[MetadataRecord]) {
+        self.prepared.lock().clear();
         if let Err(error) = self.sync(image) {
             tracing::error!(%error, "metadata committed but a partition could not be opened");
         }

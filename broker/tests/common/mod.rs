@@ -98,3 +98,108 @@ pub fn encode_request<R: Request>(request: &R, version: i16, correlation_id: i32
 pub fn correlation_id(mut frame: Bytes) -> i32 {
     frame.get_i32()
 }
+
+/// A RecordBatch v2 holding one record per value, uncompressed.
+pub fn record_batch(values: &[&[u8]]) -> Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: 1_700_000_000_000 + i as i64,
+            key: None,
+            value: Some(Bytes::copy_from_slice(v)),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+/// A Kafka topic name.
+pub fn topic_name(name: &str) -> kafka_protocol::messages::TopicName {
+    kafka_protocol::messages::TopicName(StrBytes::from_string(name.to_owned()))
+}
+
+/// CreateTopics (v7) of one topic; returns its error code and message.
+pub async fn create_topic(
+    client: &mut RawClient,
+    name: &str,
+    partitions: i32,
+) -> (i16, Option<String>) {
+    use kafka_protocol::messages::CreateTopicsRequest;
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(topic_name(name))
+                .with_num_partitions(partitions)
+                .with_replication_factor(1),
+        ]);
+    let result = client.send(&request, 7).await.topics.remove(0);
+    (
+        result.error_code,
+        result.error_message.map(|m| m.to_string()),
+    )
+}
+
+/// Produce (v9, acks=all) of `records` to one partition; returns the error code.
+pub async fn produce(client: &mut RawClient, name: &str, partition: i32, records: Bytes) -> i16 {
+    use kafka_protocol::messages::ProduceRequest;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(topic_name(name))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(records)),
+                ]),
+        ]);
+    let mut response = client.send(&request, 9).await;
+    response
+        .responses
+        .remove(0)
+        .partition_responses
+        .remove(0)
+        .error_code
+}
+
+/// The number of partitions of `name` in Metadata, or its error code.
+pub async fn partition_count(client: &mut RawClient, name: &str) -> Result<usize, i16> {
+    use kafka_protocol::messages::{MetadataRequest, metadata_request::MetadataRequestTopic};
+    let request = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(topic_name(name))),
+        ]));
+    let topic = client.send(&request, 12).await.topics.remove(0);
+    if topic.error_code != 0 {
+        return Err(topic.error_code);
+    }
+    Ok(topic.partitions.len())
+}
