@@ -12,7 +12,11 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind}
 use crate::broker::Broker;
 
 mod alter_configs;
+pub(crate) mod api_table;
 pub(crate) mod api_versions;
+mod conventions;
+#[cfg(test)]
+mod conventions_tests;
 mod create_partitions;
 mod create_topics;
 mod delete_records;
@@ -52,38 +56,32 @@ pub(crate) enum Reply {
     None,
 }
 
-/// The APIs this broker serves; ApiVersions advertises exactly these, with
-/// every version `kafka-protocol` supports.
-pub(crate) fn supported_apis() -> impl Iterator<Item = ApiKey> {
-    [
-        ApiKey::Produce,
-        ApiKey::Fetch,
-        ApiKey::ListOffsets,
-        ApiKey::Metadata,
-        ApiKey::ApiVersions,
-        ApiKey::CreateTopics,
-        ApiKey::DeleteTopics,
-        ApiKey::CreatePartitions,
-        ApiKey::DescribeConfigs,
-        ApiKey::AlterConfigs,
-        ApiKey::IncrementalAlterConfigs,
-        ApiKey::DeleteRecords,
-        ApiKey::DescribeCluster,
-        ApiKey::DescribeLogDirs,
-        ApiKey::InitProducerId,
-    ]
-    .into_iter()
-    .chain(group::SUPPORTED.iter().copied())
-}
-
-/// Whether this broker serves `api`.
+/// Whether this broker serves `api` (see [`api_table`]).
 pub(crate) fn is_supported(api: ApiKey) -> bool {
-    supported_apis().any(|a| a == api)
+    api_table::row(api).is_some_and(api_table::ApiRow::is_served)
 }
 
-/// Routes a request to its handler. Requests of APIs not in
-/// [`supported_apis`] are refused by the connection before decoding.
+/// Routes a request to its handler and applies Kafka's null conventions
+/// ([`conventions`]) to the response. Requests of APIs the table does not
+/// serve are refused by the connection before decoding.
 pub(crate) async fn dispatch(ctx: RequestContext, request: RequestKind) -> Reply {
+    let version = ctx.version;
+    match route(ctx, request).await {
+        Reply::Now(mut response) => {
+            conventions::apply(&mut response, version);
+            Reply::Now(response)
+        }
+        Reply::Later(future) => Reply::Later(Box::pin(async move {
+            let mut response = future.await;
+            conventions::apply(&mut response, version);
+            response
+        })),
+        other => other,
+    }
+}
+
+/// Routes a request to its handler.
+async fn route(ctx: RequestContext, request: RequestKind) -> Reply {
     use RequestKind as R;
     use ResponseKind as S;
     tracing::trace!(
