@@ -70,6 +70,8 @@ const fn not_served(key: ApiKey, purpose: &'static str, why: &'static str) -> Ap
 const TRANSACTIONS: &str = "transactions are not supported yet";
 const AUTH: &str = "no authentication yet (PLAINTEXT listeners only)";
 const KRAFT_INTERNAL: &str = "KRaft internal (controller quorum), not a client API";
+const NO_AUTHORIZER: &str = "SECURITY_DISABLED until an authorizer exists";
+const TRANSACTIONS_LATER: &str = "the transaction coordinator's state, when transactions exist";
 const SHARE_GROUPS: &str = "share groups (KIP-932) are not supported";
 const NEW_CONSUMER: &str =
     "the consumer group protocol of KIP-848 is not supported; the classic protocol is";
@@ -114,18 +116,18 @@ pub(crate) const API_TABLE: &[ApiRow] = &[
     not_served(K::EndTxn, "transactions", TRANSACTIONS),
     not_served(K::WriteTxnMarkers, "transactions", TRANSACTIONS),
     not_served(K::TxnOffsetCommit, "transactions", TRANSACTIONS),
-    not_served(K::DescribeAcls, "list ACLs", "not yet"),
-    not_served(K::CreateAcls, "create ACLs", "not yet"),
-    not_served(K::DeleteAcls, "delete ACLs", "not yet"),
+    single_node(K::DescribeAcls, "list ACLs", NO_AUTHORIZER),
+    single_node(K::CreateAcls, "create ACLs", NO_AUTHORIZER),
+    single_node(K::DeleteAcls, "delete ACLs", NO_AUTHORIZER),
     served(
         K::DescribeConfigs,
         "topic and broker configs, sources, synonyms",
     ),
     served(K::AlterConfigs, "replace topic or broker configs"),
-    not_served(
+    single_node(
         K::AlterReplicaLogDirs,
-        "move replicas between log dirs",
-        "not yet",
+        "move replicas between log dirs (no-op to the current dir)",
+        "moves between several log dirs (JBOD) when Karst has them",
     ),
     single_node(
         K::DescribeLogDirs,
@@ -139,24 +141,24 @@ pub(crate) const API_TABLE: &[ApiRow] = &[
     not_served(K::ExpireDelegationToken, "delegation tokens", AUTH),
     not_served(K::DescribeDelegationToken, "delegation tokens", AUTH),
     served(K::DeleteGroups, "delete consumer groups"),
-    not_served(
+    single_node(
         K::ElectLeaders,
-        "elect preferred or unclean leaders",
-        "not yet",
+        "elect preferred or unclean leaders (ELECTION_NOT_NEEDED)",
+        "the controller elects leaders",
     ),
     served(
         K::IncrementalAlterConfigs,
         "set, delete, append, subtract configs",
     ),
-    not_served(
+    single_node(
         K::AlterPartitionReassignments,
-        "move partition replicas",
-        "not yet",
+        "move partition replicas (no-op to the current replicas)",
+        "the controller moves replicas",
     ),
-    not_served(
+    single_node(
         K::ListPartitionReassignments,
-        "list ongoing reassignments",
-        "not yet",
+        "list ongoing reassignments (none)",
+        "the controller lists moves in progress",
     ),
     served(K::OffsetDelete, "delete a group's offsets"),
     not_served(
@@ -174,7 +176,11 @@ pub(crate) const API_TABLE: &[ApiRow] = &[
     not_served(K::Vote, "Raft election", KRAFT_INTERNAL),
     not_served(K::BeginQuorumEpoch, "Raft leadership", KRAFT_INTERNAL),
     not_served(K::EndQuorumEpoch, "Raft leadership", KRAFT_INTERNAL),
-    not_served(K::DescribeQuorum, "the metadata quorum", "not yet"),
+    single_node(
+        K::DescribeQuorum,
+        "the metadata quorum (one voter: this node)",
+        "the Raft voters and observers",
+    ),
     not_served(K::AlterPartition, "ISR changes", KRAFT_INTERNAL),
     not_served(
         K::UpdateFeatures,
@@ -191,13 +197,21 @@ pub(crate) const API_TABLE: &[ApiRow] = &[
     not_served(
         K::DescribeProducers,
         "active producers of partitions",
-        "not yet",
+        "not yet: needs producer state behind `replica::Partition`",
     ),
     not_served(K::BrokerRegistration, "broker registration", KRAFT_INTERNAL),
     not_served(K::BrokerHeartbeat, "broker liveness", KRAFT_INTERNAL),
     not_served(K::UnregisterBroker, "remove a broker", KRAFT_INTERNAL),
-    not_served(K::DescribeTransactions, "describe transactions", "not yet"),
-    not_served(K::ListTransactions, "list transactions", "not yet"),
+    single_node(
+        K::DescribeTransactions,
+        "describe transactions (TRANSACTIONAL_ID_NOT_FOUND)",
+        TRANSACTIONS_LATER,
+    ),
+    single_node(
+        K::ListTransactions,
+        "list transactions (none)",
+        TRANSACTIONS_LATER,
+    ),
     not_served(K::AllocateProducerIds, "producer id blocks", KRAFT_INTERNAL),
     not_served(
         K::ConsumerGroupHeartbeat,
@@ -229,11 +243,13 @@ pub(crate) const API_TABLE: &[ApiRow] = &[
         "JBOD directory assignment",
         KRAFT_INTERNAL,
     ),
-    not_served(K::ListConfigResources, "list config resources", "not yet"),
-    not_served(
+    served(
+        K::ListConfigResources,
+        "list config resources (topics, broker)",
+    ),
+    served(
         K::DescribeTopicPartitions,
-        "topics and partitions, paginated",
-        "not yet",
+        "topics and partitions, paginated with a cursor",
     ),
     not_served(K::ShareGroupHeartbeat, "share groups", SHARE_GROUPS),
     not_served(K::ShareGroupDescribe, "share groups", SHARE_GROUPS),

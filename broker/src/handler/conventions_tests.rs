@@ -205,6 +205,84 @@ fn probes(api: ApiKey) -> Vec<RequestKind> {
         ApiKey::DeleteGroups => vec![R::DeleteGroups(
             DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))]),
         )],
+        ApiKey::CreateAcls => vec![R::CreateAcls(
+            CreateAclsRequest::default().with_creations(vec![Default::default()]),
+        )],
+        ApiKey::DescribeAcls => vec![R::DescribeAcls(DescribeAclsRequest::default())],
+        ApiKey::DeleteAcls => vec![R::DeleteAcls(
+            DeleteAclsRequest::default().with_filters(vec![Default::default()]),
+        )],
+        ApiKey::ElectLeaders => vec![
+            R::ElectLeaders(ElectLeadersRequest::default().with_topic_partitions(None)),
+            R::ElectLeaders(
+                ElectLeadersRequest::default().with_topic_partitions(Some(vec![
+                    elect_leaders_request::TopicPartitions::default()
+                        .with_topic(topic(TOPIC))
+                        .with_partitions(vec![0, 7]),
+                    elect_leaders_request::TopicPartitions::default()
+                        .with_topic(topic(MISSING))
+                        .with_partitions(vec![0]),
+                ])),
+            ),
+        ],
+        ApiKey::AlterPartitionReassignments => vec![R::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::default().with_topics(vec![
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(topic(TOPIC))
+                    .with_partitions(vec![
+                        alter_partition_reassignments_request::ReassignablePartition::default()
+                            .with_partition_index(0)
+                            .with_replicas(Some(vec![BrokerId(1)])),
+                        alter_partition_reassignments_request::ReassignablePartition::default()
+                            .with_partition_index(0)
+                            .with_replicas(None),
+                    ]),
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(topic(MISSING))
+                    .with_partitions(vec![Default::default()]),
+            ]),
+        )],
+        ApiKey::ListPartitionReassignments => vec![R::ListPartitionReassignments(
+            ListPartitionReassignmentsRequest::default(),
+        )],
+        ApiKey::DescribeTopicPartitions => vec![
+            R::DescribeTopicPartitions(
+                DescribeTopicPartitionsRequest::default().with_response_partition_limit(1),
+            ),
+            R::DescribeTopicPartitions(DescribeTopicPartitionsRequest::default().with_topics(
+                vec![describe_topic_partitions_request::TopicRequest::default()
+                    .with_name(topic(MISSING))],
+            )),
+        ],
+        ApiKey::DescribeQuorum => vec![
+            R::DescribeQuorum(DescribeQuorumRequest::default().with_topics(vec![
+                describe_quorum_request::TopicData::default()
+                    .with_topic_name(topic("__cluster_metadata"))
+                    .with_partitions(vec![Default::default()]),
+            ])),
+            R::DescribeQuorum(DescribeQuorumRequest::default()),
+        ],
+        ApiKey::ListTransactions => vec![R::ListTransactions(
+            ListTransactionsRequest::default().with_state_filters(vec![s("Ongoing"), s("Bogus")]),
+        )],
+        ApiKey::DescribeTransactions => vec![R::DescribeTransactions(
+            DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(s("txn"))]),
+        )],
+        ApiKey::AlterReplicaLogDirs => vec![R::AlterReplicaLogDirs(
+            AlterReplicaLogDirsRequest::default().with_dirs(vec![
+                alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                    .with_path(s("/nowhere"))
+                    .with_topics(vec![
+                        alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                            .with_name(topic(TOPIC))
+                            .with_partitions(vec![0]),
+                    ]),
+            ]),
+        )],
+        ApiKey::ListConfigResources => {
+            vec![R::ListConfigResources(ListConfigResourcesRequest::default())]
+        }
         other => panic!("{other:?} is served but has no probe in conventions_tests"),
     }
 }

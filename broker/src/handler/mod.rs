@@ -11,9 +11,12 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind}
 
 use crate::broker::Broker;
 
+mod acls;
 mod alter_configs;
+mod alter_replica_log_dirs;
 pub(crate) mod api_table;
 pub(crate) mod api_versions;
+mod authorized_operations;
 mod conventions;
 #[cfg(test)]
 mod conventions_tests;
@@ -24,12 +27,18 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_log_dirs;
+mod describe_quorum;
+mod describe_topic_partitions;
+mod elect_leaders;
 pub(crate) mod fetch;
 pub(crate) mod group;
 mod init_producer_id;
+mod list_config_resources;
 mod list_offsets;
 mod metadata;
 mod produce;
+mod reassignments;
+mod transactions;
 mod util;
 
 pub(crate) use util::now_ms;
@@ -112,6 +121,30 @@ async fn route(ctx: RequestContext, request: RequestKind) -> Reply {
         R::DescribeCluster(req) => now(S::DescribeCluster(describe_cluster::handle(&ctx, req))),
         R::DescribeLogDirs(req) => now(S::DescribeLogDirs(describe_log_dirs::handle(&ctx, req))),
         R::InitProducerId(req) => now(S::InitProducerId(init_producer_id::handle(&ctx, req))),
+        R::CreateAcls(req) => now(S::CreateAcls(acls::create(&ctx, req))),
+        R::DescribeAcls(req) => now(S::DescribeAcls(acls::describe(&ctx, req))),
+        R::DeleteAcls(req) => now(S::DeleteAcls(acls::delete(&ctx, req))),
+        R::ElectLeaders(req) => now(S::ElectLeaders(elect_leaders::handle(&ctx, req))),
+        R::AlterPartitionReassignments(req) => now(S::AlterPartitionReassignments(
+            reassignments::alter(&ctx, req),
+        )),
+        R::ListPartitionReassignments(req) => now(S::ListPartitionReassignments(
+            reassignments::list(&ctx, req),
+        )),
+        R::DescribeTopicPartitions(req) => now(S::DescribeTopicPartitions(
+            describe_topic_partitions::handle(&ctx, req),
+        )),
+        R::DescribeQuorum(req) => now(S::DescribeQuorum(describe_quorum::handle(&ctx, req))),
+        R::ListTransactions(req) => now(S::ListTransactions(transactions::list(&ctx, req))),
+        R::DescribeTransactions(req) => {
+            now(S::DescribeTransactions(transactions::describe(&ctx, req)))
+        }
+        R::AlterReplicaLogDirs(req) => now(S::AlterReplicaLogDirs(alter_replica_log_dirs::handle(
+            &ctx, req,
+        ))),
+        R::ListConfigResources(req) => now(S::ListConfigResources(list_config_resources::handle(
+            &ctx, req,
+        ))),
         other => group::dispatch(&ctx, other).await,
     }
 }
