@@ -104,7 +104,7 @@ pub(crate) const API_TABLE: &[ApiRow] = &[
     served(K::DeleteRecords, "move a partition's log start offset"),
     served(
         K::InitProducerId,
-        "producer id and epoch for idempotent producers",
+        "producer id and epoch for idempotent producers; a transactional id gets UNSUPPORTED_VERSION",
     ),
     not_served(
         K::OffsetForLeaderEpoch,
