@@ -1,13 +1,15 @@
-//! ApiVersions: which APIs and versions this broker speaks.
+//! ApiVersions: which APIs and versions this broker speaks, generated from
+//! the API table ([`super::api_table`]).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use super::{RequestContext, supported_apis};
+use super::RequestContext;
+use super::api_table::served_apis;
 
 fn api_keys() -> Vec<ApiVersion> {
-    supported_apis()
+    served_apis()
         .map(|api| {
             let range = api.valid_versions();
             ApiVersion::default()

@@ -1,5 +1,12 @@
 //! InitProducerId: a producer id and epoch for an idempotent producer.
-//! Transactions are not served yet, so a transactional id is refused.
+//!
+//! Transactions are not served yet, so a transactional id is refused with
+//! UNSUPPORTED_VERSION: the error a Kafka broker gives for a feature it has
+//! but does not have enabled (the KIP-848 consumer protocol or share groups
+//! when they are off), which clients report as "not supported" rather than
+//! as a malformed request (INVALID_REQUEST) or a permission problem
+//! (TRANSACTIONAL_ID_AUTHORIZATION_FAILED). InitProducerId has no error
+//! message field, so the reason goes to the broker's log.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -18,10 +25,12 @@ pub(crate) async fn handle(
         .as_ref()
         .filter(|id| !id.0.is_empty())
     {
-        // No transaction coordinator yet: a clear, fatal error for the client
-        // rather than a retriable one it would wait on forever.
-        tracing::warn!(transactional_id = %id.0, "transactions are not supported yet");
-        return response.with_error_code(ResponseError::InvalidRequest.code());
+        tracing::warn!(
+            transactional_id = %id.0,
+            client_id = ?ctx.header.client_id,
+            "InitProducerId refused: transactions are not supported yet (UNSUPPORTED_VERSION)"
+        );
+        return response.with_error_code(ResponseError::UnsupportedVersion.code());
     }
     match ctx.broker.producer_ids.next(&ctx.broker.controller).await {
         Ok(id) => response

@@ -8,6 +8,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
 use super::RequestContext;
+use super::authorized_operations;
 use super::util::str_bytes;
 use crate::metadata::{MetadataImage, TopicImage, topic_name};
 
@@ -58,11 +59,27 @@ pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Me
             out
         }
     };
+    // Authorized operations (v8+) only where asked, as Kafka fills them.
+    let topic_operations =
+        authorized_operations::topic(request.include_topic_authorized_operations);
+    let topics = topics
+        .into_iter()
+        .map(|t| {
+            if t.error_code == 0 {
+                t.with_topic_authorized_operations(topic_operations)
+            } else {
+                t
+            }
+        })
+        .collect();
     MetadataResponse::default()
         .with_brokers(brokers(&image))
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(broker.node_id))
         .with_topics(topics)
+        .with_cluster_authorized_operations(authorized_operations::cluster(
+            ctx.version <= 10 && request.include_cluster_authorized_operations,
+        ))
 }
 
 pub(crate) fn brokers(image: &MetadataImage) -> Vec<MetadataResponseBroker> {

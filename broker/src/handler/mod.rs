@@ -11,8 +11,15 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind}
 
 use crate::broker::Broker;
 
+mod acls;
 mod alter_configs;
+mod alter_replica_log_dirs;
+pub(crate) mod api_table;
 pub(crate) mod api_versions;
+mod authorized_operations;
+mod conventions;
+#[cfg(test)]
+mod conventions_tests;
 mod create_partitions;
 mod create_topics;
 mod delete_records;
@@ -20,12 +27,18 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_log_dirs;
+mod describe_quorum;
+mod describe_topic_partitions;
+mod elect_leaders;
 pub(crate) mod fetch;
 pub(crate) mod group;
 mod init_producer_id;
+mod list_config_resources;
 mod list_offsets;
 mod metadata;
 mod produce;
+mod reassignments;
+mod transactions;
 mod util;
 
 pub(crate) use util::now_ms;
@@ -52,38 +65,32 @@ pub(crate) enum Reply {
     None,
 }
 
-/// The APIs this broker serves; ApiVersions advertises exactly these, with
-/// every version `kafka-protocol` supports.
-pub(crate) fn supported_apis() -> impl Iterator<Item = ApiKey> {
-    [
-        ApiKey::Produce,
-        ApiKey::Fetch,
-        ApiKey::ListOffsets,
-        ApiKey::Metadata,
-        ApiKey::ApiVersions,
-        ApiKey::CreateTopics,
-        ApiKey::DeleteTopics,
-        ApiKey::CreatePartitions,
-        ApiKey::DescribeConfigs,
-        ApiKey::AlterConfigs,
-        ApiKey::IncrementalAlterConfigs,
-        ApiKey::DeleteRecords,
-        ApiKey::DescribeCluster,
-        ApiKey::DescribeLogDirs,
-        ApiKey::InitProducerId,
-    ]
-    .into_iter()
-    .chain(group::SUPPORTED.iter().copied())
-}
-
-/// Whether this broker serves `api`.
+/// Whether this broker serves `api` (see [`api_table`]).
 pub(crate) fn is_supported(api: ApiKey) -> bool {
-    supported_apis().any(|a| a == api)
+    api_table::row(api).is_some_and(api_table::ApiRow::is_served)
 }
 
-/// Routes a request to its handler. Requests of APIs not in
-/// [`supported_apis`] are refused by the connection before decoding.
+/// Routes a request to its handler and applies Kafka's null conventions
+/// ([`conventions`]) to the response. Requests of APIs the table does not
+/// serve are refused by the connection before decoding.
 pub(crate) async fn dispatch(ctx: RequestContext, request: RequestKind) -> Reply {
+    let version = ctx.version;
+    match route(ctx, request).await {
+        Reply::Now(mut response) => {
+            conventions::apply(&mut response, version);
+            Reply::Now(response)
+        }
+        Reply::Later(future) => Reply::Later(Box::pin(async move {
+            let mut response = future.await;
+            conventions::apply(&mut response, version);
+            response
+        })),
+        other => other,
+    }
+}
+
+/// Routes a request to its handler.
+async fn route(ctx: RequestContext, request: RequestKind) -> Reply {
     use RequestKind as R;
     use ResponseKind as S;
     tracing::trace!(
@@ -116,6 +123,30 @@ pub(crate) async fn dispatch(ctx: RequestContext, request: RequestKind) -> Reply
         R::DescribeCluster(req) => now(S::DescribeCluster(describe_cluster::handle(&ctx, req))),
         R::DescribeLogDirs(req) => now(S::DescribeLogDirs(describe_log_dirs::handle(&ctx, req))),
         R::InitProducerId(req) => now(S::InitProducerId(init_producer_id::handle(&ctx, req).await)),
+        R::CreateAcls(req) => now(S::CreateAcls(acls::create(&ctx, req))),
+        R::DescribeAcls(req) => now(S::DescribeAcls(acls::describe(&ctx, req))),
+        R::DeleteAcls(req) => now(S::DeleteAcls(acls::delete(&ctx, req))),
+        R::ElectLeaders(req) => now(S::ElectLeaders(elect_leaders::handle(&ctx, req))),
+        R::AlterPartitionReassignments(req) => now(S::AlterPartitionReassignments(
+            reassignments::alter(&ctx, req),
+        )),
+        R::ListPartitionReassignments(req) => now(S::ListPartitionReassignments(
+            reassignments::list(&ctx, req),
+        )),
+        R::DescribeTopicPartitions(req) => now(S::DescribeTopicPartitions(
+            describe_topic_partitions::handle(&ctx, req),
+        )),
+        R::DescribeQuorum(req) => now(S::DescribeQuorum(describe_quorum::handle(&ctx, req))),
+        R::ListTransactions(req) => now(S::ListTransactions(transactions::list(&ctx, req))),
+        R::DescribeTransactions(req) => {
+            now(S::DescribeTransactions(transactions::describe(&ctx, req)))
+        }
+        R::AlterReplicaLogDirs(req) => now(S::AlterReplicaLogDirs(alter_replica_log_dirs::handle(
+            &ctx, req,
+        ))),
+        R::ListConfigResources(req) => now(S::ListConfigResources(list_config_resources::handle(
+            &ctx, req,
+        ))),
         other => group::dispatch(&ctx, other).await,
     }
 }

@@ -2,7 +2,7 @@
 //! one module per API. JoinGroup and SyncGroup answer later (when the
 //! rebalance completes) without holding up the connection.
 
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::messages::{RequestKind, ResponseKind};
 
 use super::{Reply, RequestContext};
 
@@ -16,22 +16,7 @@ mod offset_delete;
 mod offset_fetch;
 mod sync_group;
 
-/// Group APIs served by [`dispatch`].
-pub(crate) const SUPPORTED: &[ApiKey] = &[
-    ApiKey::FindCoordinator,
-    ApiKey::JoinGroup,
-    ApiKey::SyncGroup,
-    ApiKey::Heartbeat,
-    ApiKey::LeaveGroup,
-    ApiKey::OffsetCommit,
-    ApiKey::OffsetFetch,
-    ApiKey::OffsetDelete,
-    ApiKey::DescribeGroups,
-    ApiKey::ListGroups,
-    ApiKey::DeleteGroups,
-];
-
-/// Handles the APIs listed in [`SUPPORTED`].
+/// Handles the group APIs of the API table.
 pub(crate) async fn dispatch(ctx: &RequestContext, request: RequestKind) -> Reply {
     use RequestKind as R;
     use ResponseKind as S;
