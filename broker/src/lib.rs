@@ -8,6 +8,7 @@
 //! does, so that one node and a cluster share one code path.
 
 mod broker;
+mod clock;
 pub mod config;
 mod connection;
 pub mod controller;
@@ -18,9 +19,11 @@ pub mod http;
 pub mod log;
 pub mod metadata;
 pub mod metrics;
+mod node;
 pub mod producer;
 pub mod replica;
 mod server;
 mod storage_meta;
 
-pub use broker::{Broker, RunningBroker, StartError};
+pub use broker::Broker;
+pub use node::{Node, StartError};

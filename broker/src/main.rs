@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use karst_broker::Broker;
+use karst_broker::Node;
 use karst_broker::config::BrokerConfig;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -86,7 +86,7 @@ async fn run(config: BrokerConfig) -> anyhow::Result<ExitCode> {
     for (ignored, winner) in config.shadowed() {
         tracing::warn!("{ignored} has no effect: {winner} is also set and wins, as in Kafka");
     }
-    let running = Broker::start(config).await?;
+    let running = Node::start(config).await?;
     tokio::select! {
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),

@@ -11,6 +11,7 @@ mod catalogue;
 mod listener;
 mod properties;
 mod topic;
+pub mod topic_name;
 
 pub use broker::{BrokerConfig, ValueOrigin};
 pub use catalogue::{ConfigEntry, ConfigSource, ConfigType, Synonym};

@@ -3,8 +3,9 @@
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use crate::config::topic_name;
 use crate::config::{BrokerConfig, validate_topic_config};
-use crate::metadata::{MetadataError, MetadataImage, MetadataRecord, topic_name};
+use crate::metadata::{MetadataError, MetadataImage, MetadataRecord};
 
 /// A topic to create, as CreateTopics or auto-creation asks for it.
 #[derive(Debug, Clone)]

@@ -335,7 +335,7 @@ pub(crate) fn persist_group(broker: &Arc<Broker>, g: &Group) {
         generation: g.generation,
         protocol: g.protocol_name.clone(),
         leader: g.leader.clone(),
-        timestamp: crate::handler::now_ms(),
+        timestamp: crate::clock::now_ms(),
         members: g
             .members
             .values()

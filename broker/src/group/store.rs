@@ -93,7 +93,7 @@ pub(crate) fn append_now(
         .replicas
         .get(OFFSETS_TOPIC, index)
         .ok_or(ResponseError::CoordinatorNotAvailable)?;
-    let now = crate::handler::now_ms();
+    let now = crate::clock::now_ms();
     let records: Vec<Record> = records
         .into_iter()
         .enumerate()

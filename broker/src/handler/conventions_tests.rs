@@ -10,6 +10,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Reply, RequestContext, api_table, dispatch};
+use crate::Node;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 
@@ -351,7 +352,7 @@ async fn every_served_response_uses_null_not_empty_strings() {
         .set("log.dirs", dir.path().to_str().unwrap())
         .unwrap();
     config.set("node.id", "1").unwrap();
-    let running = Broker::start(config).await.expect("broker starts");
+    let running = Node::start(config).await.expect("broker starts");
     let broker = running.broker().clone();
 
     let mut failures = Vec::new();

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::RequestContext;
 use super::util::str_bytes;
+use crate::config::topic_name;
 use crate::controller::{Command, CommandOutcome, TopicError};
-use crate::metadata::topic_name;
 
 pub(crate) async fn handle(
     ctx: &RequestContext,

@@ -15,7 +15,8 @@ use kafka_protocol::messages::{
 };
 
 use super::RequestContext;
-use super::util::{now_ms, str_bytes};
+use super::util::str_bytes;
+use crate::clock::now_ms;
 
 /// The metadata log's topic, as KRaft names it.
 const METADATA_TOPIC: &str = "__cluster_metadata";

@@ -20,7 +20,8 @@ use kafka_protocol::messages::{
 use super::RequestContext;
 use super::authorized_operations;
 use super::util::str_bytes;
-use crate::metadata::{TopicImage, topic_name};
+use crate::config::topic_name;
+use crate::metadata::TopicImage;
 
 /// Kafka's default `max.request.partition.size.limit`.
 const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;

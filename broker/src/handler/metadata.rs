@@ -10,7 +10,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use super::RequestContext;
 use super::authorized_operations;
 use super::util::str_bytes;
-use crate::metadata::{MetadataImage, TopicImage, topic_name};
+use crate::config::topic_name;
+use crate::metadata::{MetadataImage, TopicImage};
 
 pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let broker = &ctx.broker;

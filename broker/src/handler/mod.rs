@@ -41,8 +41,6 @@ mod reassignments;
 mod transactions;
 mod util;
 
-pub(crate) use util::now_ms;
-
 /// What a handler needs to know about its request beyond the body.
 pub(crate) struct RequestContext {
     pub(crate) broker: Arc<Broker>,

@@ -9,9 +9,10 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 
-use super::util::{code, now_ms, str_bytes};
+use super::util::{code, str_bytes};
 use super::{Reply, RequestContext};
 use crate::broker::Broker;
+use crate::clock::now_ms;
 use crate::replica::Partition;
 
 /// What an append left to do before the partition's answer is final.

@@ -12,10 +12,3 @@ pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
 pub(crate) fn code(error: Option<ResponseError>) -> i16 {
     error.map_or(0, |e| e.code())
 }
-
-/// Current wall-clock time in milliseconds since the epoch, as Kafka stamps it.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}

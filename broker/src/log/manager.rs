@@ -29,7 +29,7 @@ fn parse_partition_dir(name: &str) -> Option<(String, i32)> {
         return None;
     }
     let partition: i32 = partition.parse().ok()?;
-    crate::metadata::topic_name::validate(topic).ok()?;
+    crate::config::topic_name::validate(topic).ok()?;
     Some((topic.to_owned(), partition))
 }
 

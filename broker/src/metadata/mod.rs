@@ -10,7 +10,6 @@ mod log;
 mod log_store;
 mod records;
 mod store;
-pub mod topic_name;
 
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 pub use log_store::{MemoryLog, MetadataLog};

@@ -7,13 +7,13 @@ use std::path::Path;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use karst_broker::Node;
 use karst_broker::config::BrokerConfig;
-use karst_broker::{Broker, RunningBroker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Starts a broker on an ephemeral port with its data in `dir`.
-pub async fn start_broker(dir: &Path, overrides: &[(&str, &str)]) -> RunningBroker {
+pub async fn start_broker(dir: &Path, overrides: &[(&str, &str)]) -> Node {
     let mut config = BrokerConfig::default();
     config.set("listeners", "PLAINTEXT://127.0.0.1:0").unwrap();
     config.set("karst.http.listener", "127.0.0.1:0").unwrap();
@@ -21,7 +21,7 @@ pub async fn start_broker(dir: &Path, overrides: &[(&str, &str)]) -> RunningBrok
     for (k, v) in overrides {
         config.set(k, v).unwrap();
     }
-    Broker::start(config).await.expect("broker starts")
+    Node::start(config).await.expect("broker starts")
 }
 
 /// One raw connection speaking the Kafka protocol.

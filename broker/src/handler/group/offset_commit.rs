@@ -8,9 +8,10 @@ use kafka_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, ResponseKind, TopicName,
 };
 
+use crate::clock::now_ms;
 use crate::group::{CommittedOffset, membership};
 use crate::handler::util::str_bytes;
-use crate::handler::{Reply, RequestContext, now_ms};
+use crate::handler::{Reply, RequestContext};
 
 pub(crate) fn handle(ctx: &RequestContext, request: OffsetCommitRequest) -> Reply {
     let broker = ctx.broker.clone();

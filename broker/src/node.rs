@@ -1,0 +1,295 @@
+//! A Karst node: start-up (data directory, metadata, logs, listeners,
+//! background tasks), registration and shutdown. The shared state it wires
+//! together is [`Broker`]; connections are served by [`crate::server`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::controller::{Command, ControllerChannel, TopicError};
+use crate::group::GroupCoordinator;
+use crate::http::{self, Health};
+use crate::log::{LogConfig, LogManager};
+use crate::metadata::MetadataStore;
+use crate::metrics::Metrics;
+use crate::producer::ProducerIdAllocator;
+use crate::replica::ReplicaManager;
+use crate::{server, storage_meta};
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind {what} listener {address}: {source}")]
+    Bind {
+        what: &'static str,
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataError),
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
+    #[error(transparent)]
+    Replica(#[from] crate::replica::ReplicaError),
+    #[error("invalid default log config: {0}")]
+    LogConfig(#[from] crate::log::LogConfigError),
+    #[error("registering this broker: {0}")]
+    Register(#[source] TopicError),
+    #[error(transparent)]
+    StorageMeta(#[from] storage_meta::StorageMetaError),
+}
+
+/// A started node; dropping it does not stop it, [`Node::shutdown`] does.
+#[derive(Debug)]
+pub struct Node {
+    broker: Arc<Broker>,
+    kafka_addr: SocketAddr,
+    http_addr: SocketAddr,
+    health: Health,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Node {
+    /// Opens the data directory (recovering logs after a crash), binds the
+    /// Kafka and HTTP listeners and starts serving.
+    pub async fn start(config: BrokerConfig) -> Result<Node, StartError> {
+        let config = Arc::new(config);
+        let data_dir = config.log_dirs[0].clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| StartError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let meta =
+            storage_meta::load_or_init(&data_dir, config.node_id, config.cluster_id.as_deref())?;
+        let metrics = Arc::new(Metrics::new());
+        let health = Health::default();
+
+        let listener = &config.listeners[0];
+        let kafka_listeners = bind_kafka(&listener.host, listener.port).await?;
+        let kafka_addr = kafka_listeners[0]
+            .local_addr()
+            .expect("bound socket has an address");
+        let http_listener = bind_addr("HTTP", &config.http_listener).await?;
+        let http_addr = http_listener
+            .local_addr()
+            .expect("bound socket has an address");
+
+        let default_log_config = LogConfig::from_topic_configs(
+            &crate::config::effective_topic_config(&Default::default(), &config),
+        )?;
+        let logs = Arc::new(LogManager::open(&data_dir, default_log_config)?);
+        let metadata = Arc::new(MetadataStore::open(
+            &data_dir.join(crate::metadata::METADATA_DIR),
+        )?);
+        let replicas = Arc::new(ReplicaManager::new(
+            config.node_id,
+            config.clone(),
+            logs.clone(),
+        ));
+        // Open every hosted partition now, so a log that cannot be opened
+        // stops the start; then follow every metadata change.
+        replicas.sync(&metadata.image())?;
+        metadata.subscribe(replicas.clone());
+        let broker = Arc::new(Broker {
+            node_id: config.node_id,
+            cluster_id: meta.cluster_id,
+            controller: ControllerChannel::new(metadata.clone(), config.clone()),
+            replicas,
+            metadata,
+            metrics: metrics.clone(),
+            producer_ids: ProducerIdAllocator::default(),
+            groups: GroupCoordinator::default(),
+            config: config.clone(),
+        });
+        register(&broker, advertised(&config, kafka_addr)).await?;
+        // Groups and committed offsets are rebuilt before any request is
+        // served, so no client can read offsets that are not loaded yet.
+        broker.groups.load(&broker);
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        for kafka_listener in kafka_listeners {
+            tasks.spawn(server::serve(
+                broker.clone(),
+                kafka_listener,
+                config.max_connections,
+                shutdown_rx.clone(),
+            ));
+        }
+        let mut http_shutdown = shutdown_rx.clone();
+        tasks.spawn(http::serve(
+            http_listener,
+            metrics,
+            health.clone(),
+            async move {
+                let _ = http_shutdown.wait_for(|stop| *stop).await;
+            },
+        ));
+        tasks.spawn(crate::log::run_retention(
+            logs,
+            Duration::from_millis(config.log_retention_check_interval_ms),
+            shutdown_rx.clone(),
+        ));
+        tasks.spawn(report_log_sizes(broker.clone(), shutdown_rx.clone()));
+        tasks.spawn(crate::group::run_session_reaper(
+            broker.clone(),
+            shutdown_rx.clone(),
+        ));
+        health.set_ready(true);
+        tracing::info!(
+            node_id = broker.node_id,
+            cluster_id = %broker.cluster_id,
+            kafka = %kafka_addr,
+            http = %http_addr,
+            data = %data_dir.display(),
+            "karst broker started"
+        );
+        Ok(Node {
+            broker,
+            kafka_addr,
+            http_addr,
+            health,
+            shutdown,
+            tasks,
+        })
+    }
+}
+
+/// Registers (or re-registers, when the endpoint changed) this broker.
+async fn register(broker: &Broker, (host, port): (String, i32)) -> Result<(), StartError> {
+    let command = Command::RegisterBroker {
+        node_id: broker.node_id,
+        host,
+        port,
+        rack: broker.config.broker_rack.clone(),
+    };
+    broker
+        .controller
+        .submit(command)
+        .await
+        .map(drop)
+        .map_err(StartError::Register)
+}
+
+impl Node {
+    pub fn kafka_addr(&self) -> SocketAddr {
+        self.kafka_addr
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The shared broker state (for in-process tests).
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Controlled shutdown: stop accepting, let connections finish, flush
+    /// every log and write the clean-shutdown marker.
+    pub async fn shutdown(mut self) {
+        self.health.set_ready(false);
+        let _ = self.shutdown.send(true);
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("connections did not finish within 10 s; closing them");
+            self.tasks.abort_all();
+        }
+        match self.broker.replicas.logs().shutdown() {
+            Ok(()) => tracing::info!("logs flushed; clean shutdown"),
+            Err(error) => tracing::error!(%error, "flushing logs at shutdown failed"),
+        }
+    }
+}
+
+/// Publishes each hosted partition's size on disk as a gauge, periodically:
+/// cheap enough to be exact at scrape resolution without touching the hot path.
+async fn report_log_sizes(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        for partition in broker.replicas.all() {
+            broker
+                .metrics
+                .set_log_size(&partition.topic, partition.index, partition.size_bytes());
+        }
+    }
+}
+
+/// The host and port clients are told to use: `advertised.listeners`, or the
+/// listener's host with the port actually bound.
+fn advertised(config: &BrokerConfig, bound: SocketAddr) -> (String, i32) {
+    if let Some(listener) = config.advertised_listeners.first() {
+        return (listener.host.clone(), listener.port as i32);
+    }
+    let host = match config.listeners[0].host.as_str() {
+        "" | "0.0.0.0" | "::" => "localhost".to_owned(),
+        host => host.to_owned(),
+    };
+    (host, i32::from(bound.port()))
+}
+
+/// Binds the Kafka listener. `localhost` is bound on both 127.0.0.1 and ::1
+/// (when the host has IPv6), since clients resolve it either way.
+async fn bind_kafka(host: &str, port: u16) -> Result<Vec<TcpListener>, StartError> {
+    let error = |address: String| {
+        move |source| StartError::Bind {
+            what: "Kafka",
+            address,
+            source,
+        }
+    };
+    match host {
+        "" => Ok(vec![
+            TcpListener::bind(("0.0.0.0", port))
+                .await
+                .map_err(error(format!("0.0.0.0:{port}")))?,
+        ]),
+        "localhost" => {
+            let v4 = TcpListener::bind(("127.0.0.1", port))
+                .await
+                .map_err(error(format!("127.0.0.1:{port}")))?;
+            let bound = v4.local_addr().expect("bound socket has an address").port();
+            let mut listeners = vec![v4];
+            if let Ok(v6) = TcpListener::bind(("::1", bound)).await {
+                listeners.push(v6);
+            }
+            Ok(listeners)
+        }
+        host => Ok(vec![
+            TcpListener::bind((host, port))
+                .await
+                .map_err(error(format!("{host}:{port}")))?,
+        ]),
+    }
+}
+
+async fn bind_addr(what: &'static str, address: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind {
+            what,
+            address: address.to_owned(),
+            source,
+        })
+}
