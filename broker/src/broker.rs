@@ -25,7 +25,7 @@ pub struct Broker {
     pub(crate) replicas: Arc<ReplicaManager>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) producer_ids: ProducerIdAllocator,
-    pub(crate) groups: GroupCoordinator,
+    pub(crate) groups: Arc<GroupCoordinator>,
 }
 impl Broker {
     /// The current metadata image.

@@ -104,21 +104,27 @@ impl Node {
         // stops the start; then follow every metadata change.
         replicas.sync(&metadata.image())?;
         metadata.subscribe(replicas.clone());
+        let controller = ControllerChannel::new(metadata.clone(), config.clone());
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id,
-            controller: ControllerChannel::new(metadata.clone(), config.clone()),
-            replicas,
-            metadata,
+            controller: controller.clone(),
+            replicas: replicas.clone(),
+            metadata: metadata.clone(),
             metrics: metrics.clone(),
             producer_ids: ProducerIdAllocator::default(),
-            groups: GroupCoordinator::default(),
+            groups: Arc::new(GroupCoordinator::new(
+                config.clone(),
+                metadata.clone(),
+                replicas.clone(),
+                controller.clone(),
+            )),
             config: config.clone(),
         });
         register(&broker, advertised(&config, kafka_addr)).await?;
         // Groups and committed offsets are rebuilt before any request is
         // served, so no client can read offsets that are not loaded yet.
-        broker.groups.load(&broker);
+        broker.groups.load();
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -146,7 +152,7 @@ impl Node {
         ));
         tasks.spawn(report_log_sizes(broker.clone(), shutdown_rx.clone()));
         tasks.spawn(crate::group::run_session_reaper(
-            broker.clone(),
+            broker.groups.clone(),
             shutdown_rx.clone(),
         ));
         health.set_ready(true);

@@ -10,10 +10,10 @@ use kafka_protocol::ResponseError;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use super::GroupCoordinator;
 use super::records::{self, CommittedOffset, GroupSnapshot, MemberSnapshot};
 use super::state::{Group, GroupState, JoinOutcome, Member, SyncOutcome};
 use super::store;
-use crate::broker::Broker;
 
 /// `offset.metadata.max.bytes`: the longest metadata string of a commit.
 const OFFSET_METADATA_MAX_BYTES: usize = 4096;
@@ -57,14 +57,14 @@ pub(crate) fn schedule_join_completion(group: &Arc<Mutex<Group>>, epoch: u64, de
 /// Handles a JoinGroup; the receiver yields the answer once the rebalance
 /// completes.
 pub(crate) fn join(
-    broker: &Arc<Broker>,
+    groups: &Arc<GroupCoordinator>,
     p: JoinParams,
 ) -> Result<oneshot::Receiver<JoinOutcome>, (ResponseError, String)> {
     let fail = |e: ResponseError| Err((e, p.member_id.clone()));
     if p.group_id.is_empty() {
         return fail(ResponseError::InvalidGroupId);
     }
-    let config = &broker.config;
+    let config = &groups.config;
     if p.session_timeout_ms < config.group_min_session_timeout_ms
         || p.session_timeout_ms > config.group_max_session_timeout_ms
     {
@@ -74,10 +74,10 @@ pub(crate) fn join(
         return fail(ResponseError::InconsistentGroupProtocol);
     }
     // The JoinGroup handler creates the offsets topic before calling here.
-    if broker.image().topic(store::OFFSETS_TOPIC).is_none() {
+    if groups.image().topic(store::OFFSETS_TOPIC).is_none() {
         return fail(ResponseError::CoordinatorNotAvailable);
     }
-    let group = broker.groups.group_or_create(&p.group_id);
+    let group = groups.group_or_create(&p.group_id);
     let now = Instant::now();
     let (rx, timer) = {
         let mut g = group.lock();
@@ -281,11 +281,10 @@ fn resolve_member(
 
 /// Handles a SyncGroup: the leader's assignments are handed to every member.
 pub(crate) fn sync(
-    broker: &Arc<Broker>,
+    groups: &Arc<GroupCoordinator>,
     p: SyncParams,
 ) -> Result<oneshot::Receiver<SyncOutcome>, ResponseError> {
-    let group = broker
-        .groups
+    let group = groups
         .group(&p.group_id)
         .ok_or(ResponseError::UnknownMemberId)?;
     let mut g = group.lock();
@@ -319,7 +318,7 @@ pub(crate) fn sync(
                     }
                 }
                 g.state = GroupState::Stable;
-                persist_group(broker, &g);
+                persist_group(groups, &g);
             }
         }
     }
@@ -329,7 +328,7 @@ pub(crate) fn sync(
 /// Records the group's generation in `__consumer_offsets` (in the
 /// background: members do not wait for it), after a rebalance completes or
 /// the last member leaves, as Kafka does.
-pub(crate) fn persist_group(broker: &Arc<Broker>, g: &Group) {
+pub(crate) fn persist_group(groups: &Arc<GroupCoordinator>, g: &Group) {
     let snapshot = GroupSnapshot {
         protocol_type: g.protocol_type.clone().unwrap_or_default(),
         generation: g.generation,
@@ -359,7 +358,7 @@ pub(crate) fn persist_group(broker: &Arc<Broker>, g: &Group) {
         records::group_key(&id),
         Some(records::group_value(&snapshot)),
     );
-    match store::append_now(broker, &id, vec![record]) {
+    match store::append_now(groups, &id, vec![record]) {
         Ok((partition, end)) => {
             tokio::spawn(async move {
                 if let Err(error) = store::flush(&partition, &id, end).await {
@@ -377,12 +376,12 @@ fn duration_ms(d: Duration) -> i32 {
 
 /// Handles a Heartbeat.
 pub(crate) fn heartbeat(
-    broker: &Broker,
+    groups: &GroupCoordinator,
     group_id: &str,
     generation: i32,
     member_id: &str,
 ) -> Option<ResponseError> {
-    let Some(group) = broker.groups.group(group_id) else {
+    let Some(group) = groups.group(group_id) else {
         return Some(ResponseError::UnknownMemberId);
     };
     let mut g = group.lock();
@@ -401,12 +400,12 @@ pub(crate) fn heartbeat(
 
 /// Handles one member of a LeaveGroup (by member id or instance id).
 pub(crate) fn leave(
-    broker: &Arc<Broker>,
+    groups: &Arc<GroupCoordinator>,
     group_id: &str,
     member_id: &str,
     instance_id: Option<&str>,
 ) -> Option<ResponseError> {
-    let Some(group) = broker.groups.group(group_id) else {
+    let Some(group) = groups.group(group_id) else {
         return Some(ResponseError::UnknownMemberId);
     };
     let (epoch, timeout) = {
@@ -433,7 +432,7 @@ pub(crate) fn leave(
         }
         let Some(epoch) = g.remove_member(&id, Instant::now()) else {
             if g.state == GroupState::Empty {
-                persist_group(broker, &g);
+                persist_group(groups, &g);
             }
             return None;
         };
@@ -446,7 +445,7 @@ pub(crate) fn leave(
 /// Checks that a member may commit offsets for `generation` now; generation
 /// -1 is a commit from outside the group protocol (an assign-only consumer).
 pub(crate) fn check_commit(
-    broker: &Broker,
+    groups: &GroupCoordinator,
     group_id: &str,
     generation: i32,
     member_id: &str,
@@ -454,11 +453,11 @@ pub(crate) fn check_commit(
     if group_id.is_empty() {
         return Some(ResponseError::InvalidGroupId);
     }
-    let group = match broker.groups.group(group_id) {
+    let group = match groups.group(group_id) {
         Some(group) => group,
         // A commit from outside group management creates the group; one
         // naming a generation of a group that does not exist is stale.
-        None if generation < 0 => broker.groups.group_or_create(group_id),
+        None if generation < 0 => groups.group_or_create(group_id),
         None => return Some(ResponseError::IllegalGeneration),
     };
     let mut g = group.lock();
@@ -483,7 +482,7 @@ pub(crate) fn check_commit(
 /// Persists commits (topic, partition, offset) and then applies them;
 /// returns the error of each partition (None = committed).
 pub(crate) async fn commit(
-    broker: &Arc<Broker>,
+    groups: &Arc<GroupCoordinator>,
     group_id: &str,
     commits: Vec<(String, i32, CommittedOffset)>,
 ) -> Vec<Option<ResponseError>> {
@@ -507,9 +506,9 @@ pub(crate) async fn commit(
     let stored = if to_write.is_empty() {
         Ok(())
     } else {
-        store::append(broker, group_id, to_write).await
+        store::append(groups, group_id, to_write).await
     };
-    let group = broker.groups.group_or_create(group_id);
+    let group = groups.group_or_create(group_id);
     let mut g = group.lock();
     commits
         .into_iter()

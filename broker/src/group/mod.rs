@@ -15,18 +15,47 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use crate::config::BrokerConfig;
+use crate::controller::ControllerChannel;
+use crate::metadata::{MetadataImage, MetadataStore};
+use crate::replica::ReplicaManager;
 pub(crate) use records::CommittedOffset;
 pub(crate) use state::{Group, GroupState, JoinOutcome};
 
-use crate::broker::Broker;
-
-/// Every group this broker coordinates.
-#[derive(Debug, Default)]
+/// Every group this broker coordinates, and what the coordinator needs of
+/// the node: its config, the metadata image, the `__consumer_offsets`
+/// partitions and the controller channel (to create that topic) — not the
+/// whole broker.
+#[derive(Debug)]
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Arc<Mutex<Group>>>>,
+    pub(crate) config: Arc<BrokerConfig>,
+    metadata: Arc<MetadataStore>,
+    pub(crate) replicas: Arc<ReplicaManager>,
+    controller: ControllerChannel,
 }
 
 impl GroupCoordinator {
+    pub(crate) fn new(
+        config: Arc<BrokerConfig>,
+        metadata: Arc<MetadataStore>,
+        replicas: Arc<ReplicaManager>,
+        controller: ControllerChannel,
+    ) -> Self {
+        Self {
+            groups: Mutex::new(HashMap::new()),
+            config,
+            metadata,
+            replicas,
+            controller,
+        }
+    }
+
+    /// The current metadata image.
+    pub(crate) fn image(&self) -> Arc<MetadataImage> {
+        self.metadata.image()
+    }
+
     pub(crate) fn group(&self, id: &str) -> Option<Arc<Mutex<Group>>> {
         self.groups.lock().get(id).cloned()
     }
@@ -48,13 +77,16 @@ impl GroupCoordinator {
     }
 
     /// Rebuilds groups from `__consumer_offsets` (at start, before serving).
-    pub(crate) fn load(&self, broker: &Broker) {
-        store::load(broker, self);
+    pub(crate) fn load(&self) {
+        store::load(self);
     }
 }
 
 /// Expires members whose session timed out, every 100 ms, until shutdown.
-pub(crate) async fn run_session_reaper(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run_session_reaper(
+    groups: Arc<GroupCoordinator>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
@@ -62,7 +94,7 @@ pub(crate) async fn run_session_reaper(broker: Arc<Broker>, mut shutdown: watch:
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         let now = Instant::now();
-        for group in broker.groups.all() {
+        for group in groups.all() {
             let rebalance = {
                 let mut g = group.lock();
                 let mut epoch = None;
@@ -78,7 +110,7 @@ pub(crate) async fn run_session_reaper(broker: Arc<Broker>, mut shutdown: watch:
                 }
                 let removed = !expired.is_empty() || !late.is_empty();
                 if removed && g.state == GroupState::Empty {
-                    membership::persist_group(&broker, &g);
+                    membership::persist_group(&groups, &g);
                 }
                 epoch.map(|e| (e, g.rebalance_timeout()))
             };

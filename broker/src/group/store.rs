@@ -12,8 +12,8 @@ use kafka_protocol::records::{
 
 use super::GroupCoordinator;
 use super::records::{OffsetsRecord, decode};
-use crate::broker::Broker;
-use crate::controller::NewTopic;
+
+use crate::controller::{Command, CommandOutcome, NewTopic};
 
 /// Kafka's name for the internal offsets topic.
 pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -28,13 +28,13 @@ pub(crate) fn partition_for(group_id: &str, partitions: i32) -> i32 {
 }
 
 /// Creates `__consumer_offsets` (compacted) if it does not exist yet.
-pub(crate) async fn ensure_offsets_topic(broker: &Broker) -> Result<(), ResponseError> {
-    if broker.image().topic(OFFSETS_TOPIC).is_some() {
+pub(crate) async fn ensure_offsets_topic(groups: &GroupCoordinator) -> Result<(), ResponseError> {
+    if groups.image().topic(OFFSETS_TOPIC).is_some() {
         return Ok(());
     }
     let topic = NewTopic {
         name: OFFSETS_TOPIC.to_owned(),
-        num_partitions: broker.config.offsets_topic_num_partitions,
+        num_partitions: groups.config.offsets_topic_num_partitions,
         replication_factor: 1,
         assignments: vec![],
         configs: vec![
@@ -42,7 +42,16 @@ pub(crate) async fn ensure_offsets_topic(broker: &Broker) -> Result<(), Response
             ("segment.bytes".to_owned(), "104857600".to_owned()),
         ],
     };
-    match broker.create_topics(vec![topic], false).await.pop() {
+    let command = Command::CreateTopics {
+        topics: vec![topic],
+        validate_only: false,
+    };
+    let created = match groups.controller.submit(command).await {
+        Ok((_, CommandOutcome::CreatedTopics(mut outcomes))) => outcomes.pop(),
+        Ok((_, other)) => unreachable!("CreateTopics answered with {other:?}"),
+        Err(error) => Some(Err(error)),
+    };
+    match created {
         Some(Ok(_)) | Some(Err(crate::controller::TopicError::AlreadyExists(_))) => Ok(()),
         Some(Err(error)) => {
             tracing::error!(%error, "could not create {OFFSETS_TOPIC}");
@@ -55,11 +64,11 @@ pub(crate) async fn ensure_offsets_topic(broker: &Broker) -> Result<(), Response
 /// Appends `records` (key, value or tombstone) for `group_id` and waits
 /// until they are durable.
 pub(crate) async fn append(
-    broker: &Arc<Broker>,
+    groups: &Arc<GroupCoordinator>,
     group_id: &str,
     records: Vec<(Bytes, Option<Bytes>)>,
 ) -> Result<(), ResponseError> {
-    let (partition, end) = append_now(broker, group_id, records)?;
+    let (partition, end) = append_now(groups, group_id, records)?;
     flush(&partition, group_id, end).await
 }
 
@@ -79,17 +88,17 @@ pub(crate) async fn flush(
 /// that later group states land after earlier ones); returns the partition
 /// and the offset after the records, for [`flush`].
 pub(crate) fn append_now(
-    broker: &Broker,
+    groups: &GroupCoordinator,
     group_id: &str,
     records: Vec<(Bytes, Option<Bytes>)>,
 ) -> Result<(Arc<crate::replica::Partition>, i64), ResponseError> {
     // FindCoordinator and JoinGroup create the topic before any group
     // writes to it.
-    if broker.image().topic(OFFSETS_TOPIC).is_none() {
+    if groups.image().topic(OFFSETS_TOPIC).is_none() {
         return Err(ResponseError::CoordinatorNotAvailable);
     }
-    let index = partition_for(group_id, broker.config.offsets_topic_num_partitions);
-    let partition = broker
+    let index = partition_for(group_id, groups.config.offsets_topic_num_partitions);
+    let partition = groups
         .replicas
         .get(OFFSETS_TOPIC, index)
         .ok_or(ResponseError::CoordinatorNotAvailable)?;
@@ -131,13 +140,14 @@ pub(crate) fn append_now(
 
 /// Rebuilds groups and committed offsets from every `__consumer_offsets`
 /// partition; later records win and tombstones delete.
-pub(crate) fn load(broker: &Broker, coordinator: &GroupCoordinator) {
-    let Some(topic) = broker.image().topic(OFFSETS_TOPIC).cloned() else {
+pub(crate) fn load(coordinator: &GroupCoordinator) {
+    let groups = coordinator;
+    let Some(topic) = groups.image().topic(OFFSETS_TOPIC).cloned() else {
         return;
     };
     let mut loaded = 0usize;
     for p in &topic.partitions {
-        let Some(partition) = broker.replicas.get(OFFSETS_TOPIC, p.partition) else {
+        let Some(partition) = groups.replicas.get(OFFSETS_TOPIC, p.partition) else {
             continue;
         };
         let end = partition.high_watermark();

@@ -6,7 +6,21 @@ use std::fmt::Debug;
 
 use super::log::MetadataLog as FileLog;
 use super::records::MetadataRecord;
-use super::store::MetadataError;
+
+/// The metadata log could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("metadata log {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A listener could not ready what the change needs (a partition log
+    /// could not be opened), so nothing was written.
+    #[error("{reason}")]
+    NotPrepared { reason: String },
+}
 
 /// A durable, ordered log of metadata records.
 pub trait MetadataLog: Debug + Send {

@@ -12,9 +12,9 @@ mod records;
 mod store;
 
 pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
-pub use log_store::{MemoryLog, MetadataLog};
+pub use log_store::{MemoryLog, MetadataError, MetadataLog};
 pub use records::{ConfigResourceKey, MetadataRecord};
-pub use store::{MetadataError, MetadataListener, MetadataStore};
+pub use store::{MetadataListener, MetadataStore};
 
 /// Directory of the metadata log inside the data directory (Kafka's name).
 pub const METADATA_DIR: &str = "__cluster_metadata-0";

@@ -11,23 +11,8 @@ use parking_lot::{Mutex, RwLock};
 
 use super::image::MetadataImage;
 use super::log::MetadataLog as FileLog;
-use super::log_store::{MemoryLog, MetadataLog};
+use super::log_store::{MemoryLog, MetadataError, MetadataLog};
 use super::records::MetadataRecord;
-
-/// The metadata log could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum MetadataError {
-    #[error("metadata log {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A listener could not ready what the change needs (a partition log
-    /// could not be opened), so nothing was written.
-    #[error("{reason}")]
-    NotPrepared { reason: String },
-}
 
 /// Something that follows metadata changes: the replica manager (become
 /// leader / follower, open and delete logs), the group coordinator, metrics.

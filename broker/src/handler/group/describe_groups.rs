@@ -117,13 +117,15 @@ pub(crate) fn delete(ctx: &RequestContext, request: DeleteGroupsRequest) -> Repl
                     };
                     match tombstones {
                         None => ResponseError::NonEmptyGroup.code(),
-                        Some(records) => match store::append(&broker, &id.0, records).await {
-                            Ok(()) => {
-                                broker.groups.remove(&id.0);
-                                0
+                        Some(records) => {
+                            match store::append(&broker.groups, &id.0, records).await {
+                                Ok(()) => {
+                                    broker.groups.remove(&id.0);
+                                    0
+                                }
+                                Err(e) => e.code(),
                             }
-                            Err(e) => e.code(),
-                        },
+                        }
                     }
                 }
             };

@@ -24,7 +24,7 @@ pub(crate) async fn handle(
         .get(&broker.node_id)
         .map_or((String::new(), -1), |b| (b.host.clone(), b.port));
     let error = match request.key_type {
-        KEY_TYPE_GROUP => ensure_offsets_topic(broker).await.err(),
+        KEY_TYPE_GROUP => ensure_offsets_topic(&broker.groups).await.err(),
         KEY_TYPE_TRANSACTION => None,
         _ => Some(ResponseError::InvalidRequest),
     };

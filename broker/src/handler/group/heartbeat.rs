@@ -7,7 +7,7 @@ use crate::handler::RequestContext;
 
 pub(crate) fn handle(ctx: &RequestContext, request: HeartbeatRequest) -> HeartbeatResponse {
     let error = membership::heartbeat(
-        &ctx.broker,
+        &ctx.broker.groups,
         &request.group_id.0,
         request.generation_id,
         &request.member_id,

@@ -42,8 +42,8 @@ pub(crate) async fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> R
     };
     let version = ctx.version;
     // Errors surface below as COORDINATOR_NOT_AVAILABLE (the topic is missing).
-    let _ = crate::group::store::ensure_offsets_topic(&ctx.broker).await;
-    match membership::join(&ctx.broker, params) {
+    let _ = crate::group::store::ensure_offsets_topic(&ctx.broker.groups).await;
+    match membership::join(&ctx.broker.groups, params) {
         Err((error, member_id)) => Reply::Now(Box::new(ResponseKind::JoinGroup(response(
             JoinOutcome::error(error, &member_id),
             version,

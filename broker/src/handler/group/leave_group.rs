@@ -9,7 +9,7 @@ use crate::handler::RequestContext;
 pub(crate) fn handle(ctx: &RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse {
     let group = request.group_id.0.as_str();
     if ctx.version < 3 {
-        let error = membership::leave(&ctx.broker, group, &request.member_id, None);
+        let error = membership::leave(&ctx.broker.groups, group, &request.member_id, None);
         return LeaveGroupResponse::default().with_error_code(error.map_or(0, |e| e.code()));
     }
     let members = request
@@ -17,7 +17,7 @@ pub(crate) fn handle(ctx: &RequestContext, request: LeaveGroupRequest) -> LeaveG
         .into_iter()
         .map(|m| {
             let error = membership::leave(
-                &ctx.broker,
+                &ctx.broker.groups,
                 group,
                 &m.member_id,
                 m.group_instance_id.as_deref(),

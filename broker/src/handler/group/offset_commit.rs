@@ -34,7 +34,7 @@ pub(crate) fn handle(ctx: &RequestContext, request: OffsetCommitRequest) -> Repl
         })
         .collect();
     let rejected = membership::check_commit(
-        &broker,
+        &broker.groups,
         &group_id,
         request.generation_id_or_member_epoch,
         &request.member_id,
@@ -64,7 +64,7 @@ pub(crate) fn handle(ctx: &RequestContext, request: OffsetCommitRequest) -> Repl
             .collect();
         let mut errors = match rejected {
             Some(error) => vec![Some(error); commits.len()].into_iter(),
-            None => membership::commit(&broker, &group_id, commits)
+            None => membership::commit(&broker.groups, &group_id, commits)
                 .await
                 .into_iter(),
         };

@@ -60,7 +60,7 @@ pub(crate) fn handle(ctx: &RequestContext, request: OffsetDeleteRequest) -> Repl
                 .iter()
                 .map(|(t, p)| (crate::group::records_offset_key(&group_id, t, *p), None))
                 .collect();
-            if let Err(error) = store::append(&broker, &group_id, records).await {
+            if let Err(error) = store::append(&broker.groups, &group_id, records).await {
                 return ResponseKind::OffsetDelete(
                     OffsetDeleteResponse::default().with_error_code(error.code()),
                 );

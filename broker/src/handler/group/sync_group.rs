@@ -26,7 +26,7 @@ pub(crate) fn handle(ctx: &RequestContext, request: SyncGroupRequest) -> Reply {
     let base = SyncGroupResponse::default()
         .with_protocol_type(protocol_type)
         .with_protocol_name(protocol_name);
-    match membership::sync(&ctx.broker, params) {
+    match membership::sync(&ctx.broker.groups, params) {
         Err(error) => Reply::Now(Box::new(ResponseKind::SyncGroup(
             base.with_error_code(error.code()),
         ))),
