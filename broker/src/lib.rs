@@ -19,6 +19,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod producer;
+pub mod raft;
 pub mod replica;
 mod server;
 mod storage_meta;

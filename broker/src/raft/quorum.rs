@@ -1,0 +1,254 @@
+//! [`MetadataQuorum`]: what the broker sees of the Raft metadata log. Start
+//! a controller, propose record batches (only the leader, i.e. the active
+//! controller, accepts them), follow the applied image, stop.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::{BasicNode, Config, Raft, RaftMetrics, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::log_file::LogFileError;
+use super::log_store::LogStore;
+use super::network::{PeerNetwork, RaftServer};
+use super::snapshot::SnapshotFile;
+use super::state_machine::{MetadataUpdate, StateMachine};
+use super::{MetadataBatch, NodeId, TypeConfig, Voter};
+use crate::metadata::{METADATA_DIR, MetadataImage, MetadataRecord};
+
+/// Snapshot chunks sent to a lagging follower stay far below the wire
+/// format's frame limit, even as JSON byte arrays (up to 4 bytes per byte).
+const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
+
+/// Raft timings and log compaction.
+#[derive(Debug, Clone)]
+pub struct RaftTiming {
+    /// The leader's heartbeat to followers.
+    pub heartbeat_interval: Duration,
+    /// A follower that hears no leader for a random time in this range
+    /// starts an election (Kafka's `controller.quorum.election.timeout.ms`
+    /// is 1000).
+    pub election_timeout: (Duration, Duration),
+    /// A snapshot is taken after this many entries since the last one.
+    pub snapshot_every_entries: u64,
+    /// Entries kept behind a snapshot, so a briefly lagging follower catches
+    /// up from the log instead of a snapshot.
+    pub entries_kept_after_snapshot: u64,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_millis(200),
+            election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            snapshot_every_entries: 5000,
+            entries_kept_after_snapshot: 1000,
+        }
+    }
+}
+
+/// How to start one controller of the quorum.
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    /// This controller's `node.id`; must be one of `voters`.
+    pub node_id: NodeId,
+    /// `controller.quorum.voters`, the same on every controller.
+    pub voters: Vec<Voter>,
+    /// The data directory; the log lives in its `__cluster_metadata-0/`.
+    pub data_dir: PathBuf,
+    pub timing: RaftTiming,
+}
+
+/// The quorum could not start, or refused or lost a proposal.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("node.id {node_id} is not among the controller.quorum.voters ({voters})")]
+    NotAVoter { node_id: NodeId, voters: String },
+    #[error(transparent)]
+    Log(#[from] LogFileError),
+    #[error("metadata snapshot {path}: {source}")]
+    Snapshot {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Raft settings rejected: {0}")]
+    Config(#[source] Box<openraft::ConfigError>),
+    /// Only the leader (the active controller) takes proposals; `leader` is
+    /// the one this node knows of. If this node was leader when the batch
+    /// was appended and lost leadership before it committed, the batch may
+    /// still commit: callers re-read the image before retrying.
+    #[error("this controller is not the active controller (leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    /// The Raft node stopped (shut down, or a storage failure).
+    #[error("the metadata quorum stopped: {0}")]
+    Stopped(#[source] Box<Fatal<NodeId>>),
+}
+
+impl From<Fatal<NodeId>> for QuorumError {
+    fn from(fatal: Fatal<NodeId>) -> Self {
+        Self::Stopped(Box::new(fatal))
+    }
+}
+
+/// A committed and applied proposal.
+#[derive(Debug, Clone)]
+pub struct Proposed {
+    /// Its index in the Raft log.
+    pub log_index: u64,
+    /// The image right after it was applied.
+    pub image: Arc<MetadataImage>,
+}
+
+/// One controller of the metadata quorum.
+pub struct MetadataQuorum {
+    node_id: NodeId,
+    raft: Raft<TypeConfig>,
+    updates: watch::Receiver<MetadataUpdate>,
+    server: RaftServer,
+}
+
+impl MetadataQuorum {
+    /// Opens the log and snapshot in `config.data_dir`, serves Raft RPCs on
+    /// `listener` and joins the quorum. On first start every voter
+    /// initializes the same membership (all of `voters`), which openraft
+    /// allows, so the cluster forms as soon as a majority is up, whichever
+    /// starts first; on a restart the membership on disk is used.
+    pub async fn start(config: QuorumConfig, listener: TcpListener) -> Result<Self, QuorumError> {
+        if !config.voters.iter().any(|v| v.id == config.node_id) {
+            let voters = config
+                .voters
+                .iter()
+                .map(Voter::to_string)
+                .collect::<Vec<_>>();
+            return Err(QuorumError::NotAVoter {
+                node_id: config.node_id,
+                voters: voters.join(","),
+            });
+        }
+        let dir = config.data_dir.join(METADATA_DIR);
+        let log_store = LogStore::open(&dir)?;
+        let snapshots = SnapshotFile::new(&dir);
+        let (state_machine, updates) =
+            StateMachine::open(snapshots.clone()).map_err(|source| QuorumError::Snapshot {
+                path: snapshots.path().to_owned(),
+                source,
+            })?;
+        let raft_config = raft_config(&config.timing)?;
+        let raft = Raft::new(
+            config.node_id,
+            raft_config,
+            PeerNetwork,
+            log_store,
+            state_machine,
+        )
+        .await?;
+        let server = RaftServer::spawn(listener, raft.clone());
+        let quorum = Self {
+            node_id: config.node_id,
+            raft,
+            updates,
+            server,
+        };
+        quorum.initialize(&config.voters).await?;
+        Ok(quorum)
+    }
+
+    async fn initialize(&self, voters: &[Voter]) -> Result<(), QuorumError> {
+        if self.raft.is_initialized().await? {
+            return Ok(());
+        }
+        let members: BTreeMap<NodeId, BasicNode> = voters
+            .iter()
+            .map(|v| (v.id, BasicNode::new(v.address())))
+            .collect();
+        match self.raft.initialize(members).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotInMembers(_))) => {
+                unreachable!("checked above: this node is a voter")
+            }
+            Err(RaftError::Fatal(fatal)) => Err(fatal.into()),
+        }
+    }
+
+    /// This controller's `node.id`.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// Appends one controller command's records as one log entry and waits
+    /// until it is committed and applied here.
+    pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<Proposed, QuorumError> {
+        match self.raft.client_write(MetadataBatch(records)).await {
+            Ok(response) => Ok(Proposed {
+                log_index: response.data.log_index,
+                image: response
+                    .data
+                    .image
+                    .expect("a locally applied entry carries its image"),
+            }),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(QuorumError::NotLeader {
+                    leader: forward.leader_id,
+                })
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                unreachable!("a record batch is not a membership change: {e}")
+            }
+            Err(RaftError::Fatal(fatal)) => Err(fatal.into()),
+        }
+    }
+
+    /// The active controller as this node knows it.
+    pub fn leader_id(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// Whether this node believes it is the active controller (it may have
+    /// been deposed a moment ago; `propose` is the authoritative check).
+    pub fn is_leader(&self) -> bool {
+        self.leader_id() == Some(self.node_id)
+    }
+
+    /// Every applied image, starting with the current one.
+    pub fn subscribe(&self) -> watch::Receiver<MetadataUpdate> {
+        self.updates.clone()
+    }
+
+    /// Raft's own view of this node (term, leader, log and snapshot
+    /// positions), for metrics and tests.
+    pub fn raft_metrics(&self) -> watch::Receiver<RaftMetrics<NodeId, BasicNode>> {
+        self.raft.metrics()
+    }
+
+    /// Stops serving peers and stops the Raft node. Everything acknowledged
+    /// is on disk already, so this is also what a crash leaves behind.
+    pub async fn shutdown(self) {
+        self.server.stop().await;
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "the Raft task ended abnormally");
+        }
+    }
+}
+
+fn raft_config(timing: &RaftTiming) -> Result<Arc<Config>, QuorumError> {
+    let millis = |d: Duration| d.as_millis() as u64;
+    let config = Config {
+        cluster_name: "karst-metadata".to_owned(),
+        heartbeat_interval: millis(timing.heartbeat_interval),
+        election_timeout_min: millis(timing.election_timeout.0),
+        election_timeout_max: millis(timing.election_timeout.1),
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(timing.snapshot_every_entries),
+        max_in_snapshot_log_to_keep: timing.entries_kept_after_snapshot,
+        snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+        ..Config::default()
+    };
+    let config = config
+        .validate()
+        .map_err(|e| QuorumError::Config(Box::new(e)))?;
+    Ok(Arc::new(config))
+}
