@@ -30,8 +30,11 @@ pub struct RaftTiming {
     /// The leader's heartbeat to followers.
     pub heartbeat_interval: Duration,
     /// A follower that hears no leader for a random time in this range
-    /// starts an election (Kafka's `controller.quorum.election.timeout.ms`
-    /// is 1000).
+    /// starts an election. openraft also keeps a leader lease of the upper
+    /// bound: a follower that heard the leader ignores vote requests until
+    /// the lease ends and stands for election only after lease + timeout, so
+    /// losing the leader costs `max + [min, max]` (1.5-2 s by default; Kafka's
+    /// `controller.quorum.election.timeout.ms` is 1000).
     pub election_timeout: (Duration, Duration),
     /// A snapshot is taken after this many entries since the last one.
     pub snapshot_every_entries: u64,
@@ -43,8 +46,8 @@ pub struct RaftTiming {
 impl Default for RaftTiming {
     fn default() -> Self {
         Self {
-            heartbeat_interval: Duration::from_millis(200),
-            election_timeout: (Duration::from_millis(1000), Duration::from_millis(2000)),
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: (Duration::from_millis(500), Duration::from_millis(1000)),
             snapshot_every_entries: 5000,
             entries_kept_after_snapshot: 1000,
         }

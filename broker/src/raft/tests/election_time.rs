@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use super::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_leader_is_elected_after_each_of_ten_leader_stops() {
-    let mut cluster = Cluster::start(3, test_timing()).await;
+/// Stops the leader ten times (restarting it after each new election) and
+/// returns the time from the stop to an agreed new leader, sorted.
+async fn ten_leader_stops(timing: RaftTiming) -> Vec<Duration> {
+    let mut cluster = Cluster::start(3, timing).await;
     let mut durations = Vec::new();
     for round in 0..10 {
         let old = cluster.leader(None).await;
@@ -24,11 +25,26 @@ async fn a_new_leader_is_elected_after_each_of_ten_leader_stops() {
         cluster.restart(old).await;
     }
     durations.sort();
+    durations
+}
+
+fn report(label: &str, timing: &RaftTiming, durations: &[Duration]) {
     let median = (durations[4] + durations[5]) / 2;
     eprintln!(
-        "leader re-election after a stop, 10 rounds, election timeout {:?}: median {median:?}, min {:?}, max {:?}",
-        test_timing().election_timeout,
-        durations[0],
-        durations[9]
+        "leader re-election after a stop ({label}, election timeout {:?}, heartbeat {:?}), 10 rounds: \
+         median {median:?}, min {:?}, max {:?}",
+        timing.election_timeout, timing.heartbeat_interval, durations[0], durations[9]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_is_elected_after_each_of_ten_leader_stops() {
+    let durations = ten_leader_stops(test_timing()).await;
+    report("test timings", &test_timing(), &durations);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_is_elected_after_each_of_ten_leader_stops_with_default_timings() {
+    let durations = ten_leader_stops(RaftTiming::default()).await;
+    report("default timings", &RaftTiming::default(), &durations);
 }

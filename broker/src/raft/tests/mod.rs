@@ -6,6 +6,7 @@
 mod cluster;
 mod election_time;
 mod recovery;
+mod storage_suite;
 
 use std::collections::BTreeMap;
 use std::future::Future;
