@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError};
 use openraft::{BasicNode, Config, Raft, RaftMetrics, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -41,6 +41,10 @@ pub struct RaftTiming {
     /// Entries kept behind a snapshot, so a briefly lagging follower catches
     /// up from the log instead of a snapshot.
     pub entries_kept_after_snapshot: u64,
+    /// How long `propose` waits for a majority to commit. Raft itself would
+    /// wait forever: a leader cut off from the other voters keeps its role
+    /// until it hears a newer term.
+    pub proposal_timeout: Duration,
 }
 
 impl Default for RaftTiming {
@@ -50,6 +54,7 @@ impl Default for RaftTiming {
             election_timeout: (Duration::from_millis(500), Duration::from_millis(1000)),
             snapshot_every_entries: 5000,
             entries_kept_after_snapshot: 1000,
+            proposal_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -87,6 +92,11 @@ pub enum QuorumError {
     /// still commit: callers re-read the image before retrying.
     #[error("this controller is not the active controller (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
+    /// No majority of voters answered in time. For a proposal the outcome
+    /// is unknown: it may still commit, so callers re-read the image before
+    /// retrying.
+    #[error("no majority of the controller quorum answered within {after:?}")]
+    NoQuorum { after: Duration },
     /// The Raft node stopped (shut down, or a storage failure).
     #[error("the metadata quorum stopped: {0}")]
     Stopped(#[source] Box<Fatal<NodeId>>),
@@ -110,6 +120,8 @@ pub struct Proposed {
 /// One controller of the metadata quorum.
 pub struct MetadataQuorum {
     node_id: NodeId,
+    proposal_timeout: Duration,
+    heartbeat_interval: Duration,
     raft: Raft<TypeConfig>,
     updates: watch::Receiver<MetadataUpdate>,
     server: RaftServer,
@@ -153,6 +165,8 @@ impl MetadataQuorum {
         let server = RaftServer::spawn(listener, raft.clone());
         let quorum = Self {
             node_id: config.node_id,
+            proposal_timeout: config.timing.proposal_timeout,
+            heartbeat_interval: config.timing.heartbeat_interval,
             raft,
             updates,
             server,
@@ -184,9 +198,14 @@ impl MetadataQuorum {
     }
 
     /// Appends one controller command's records as one log entry and waits
-    /// until it is committed and applied here.
+    /// (up to `RaftTiming::proposal_timeout`) until it is committed and
+    /// applied here.
     pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<Proposed, QuorumError> {
-        match self.raft.client_write(MetadataBatch(records)).await {
+        let after = self.proposal_timeout;
+        let written = tokio::time::timeout(after, self.raft.client_write(MetadataBatch(records)))
+            .await
+            .map_err(|_| QuorumError::NoQuorum { after })?;
+        match written {
             Ok(response) => Ok(Proposed {
                 log_index: response.data.log_index,
                 image: response
@@ -206,15 +225,51 @@ impl MetadataQuorum {
         }
     }
 
-    /// The active controller as this node knows it.
+    /// The active controller as this node knows it. A node that restarts
+    /// as leader of its last term (openraft restores that role from disk)
+    /// counts only once a majority has acknowledged it, so a lone restarted
+    /// controller does not claim to be active.
     pub fn leader_id(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow().current_leader
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        match metrics.current_leader {
+            Some(id) if id == self.node_id && metrics.millis_since_quorum_ack.is_none() => None,
+            leader => leader,
+        }
     }
 
-    /// Whether this node believes it is the active controller (it may have
-    /// been deposed a moment ago; `propose` is the authoritative check).
+    /// Whether this node believes it is the active controller: cheap, and
+    /// possibly stale (a leader cut off from the others learns it was
+    /// deposed only when it hears a newer term). [`Self::confirm_leadership`]
+    /// and `propose` are the authoritative checks.
     pub fn is_leader(&self) -> bool {
         self.leader_id() == Some(self.node_id)
+    }
+
+    /// Confirms with a majority, now, that this node is the active
+    /// controller and its image is up to date with everything committed.
+    /// A round that misses a majority (a peer reconnecting, say) is retried
+    /// after a heartbeat interval until `within` has passed.
+    pub async fn confirm_leadership(&self, within: Duration) -> Result<(), QuorumError> {
+        let rounds = async {
+            loop {
+                match self.raft.ensure_linearizable().await {
+                    Ok(_) => return Ok(()),
+                    Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
+                        return Err(QuorumError::NotLeader {
+                            leader: forward.leader_id,
+                        });
+                    }
+                    Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                        tokio::time::sleep(self.heartbeat_interval).await;
+                    }
+                    Err(RaftError::Fatal(fatal)) => return Err(fatal.into()),
+                }
+            }
+        };
+        tokio::time::timeout(within, rounds)
+            .await
+            .map_err(|_| QuorumError::NoQuorum { after: within })?
     }
 
     /// Every applied image, starting with the current one.

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::select_all;
-use openraft::ServerState;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use uuid::Uuid;
@@ -34,6 +33,7 @@ fn test_timing() -> RaftTiming {
         election_timeout: (Duration::from_millis(150), Duration::from_millis(300)),
         snapshot_every_entries: 1000,
         entries_kept_after_snapshot: 100,
+        proposal_timeout: Duration::from_secs(10),
     }
 }
 
@@ -128,10 +128,7 @@ impl Cluster {
                 if let Some(Some(leader)) = leaders.first().copied()
                     && leaders.iter().all(|l| *l == Some(leader))
                     && Some(leader) != not
-                    && self
-                        .running
-                        .get(&leader)
-                        .is_some_and(|q| q.raft_metrics().borrow().state == ServerState::Leader)
+                    && self.running.get(&leader).is_some_and(|q| q.is_leader())
                 {
                     return leader;
                 }

@@ -95,3 +95,46 @@ async fn a_lagging_voter_catches_up_by_snapshot() {
         "the lagging node installed a snapshot, got {snapshot:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_former_leader_restarted_alone_neither_claims_leadership_nor_commits() {
+    let timing = RaftTiming {
+        proposal_timeout: Duration::from_secs(1),
+        ..test_timing()
+    };
+    let mut cluster = Cluster::start(3, timing).await;
+    let leader = cluster.leader(None).await;
+    cluster.propose(create_topic("x")).await;
+    for id in 1..=3 {
+        cluster.stop(id).await;
+    }
+    cluster.restart(leader).await;
+    let node = cluster.node(leader);
+    assert!(!node.is_leader());
+    assert_eq!(node.leader_id(), None);
+    assert!(matches!(
+        node.confirm_leadership(Duration::from_secs(1)).await,
+        Err(QuorumError::NoQuorum { .. })
+    ));
+    assert!(matches!(
+        node.propose(create_topic("y")).await,
+        Err(QuorumError::NoQuorum { .. })
+    ));
+
+    // With a majority back, leadership is confirmed again and the
+    // proposal that timed out either committed or did not, never half.
+    let other = (1..=3).find(|id| *id != leader).unwrap();
+    cluster.restart(other).await;
+    let now = cluster.leader(None).await;
+    cluster
+        .node(now)
+        .confirm_leadership(DEADLINE)
+        .await
+        .unwrap();
+    let proposed = cluster.propose(set_config(1)).await;
+    let image = cluster.applied(now, proposed.log_index).await;
+    assert!(image.topic("x").is_some());
+    if let Some(y) = image.topic("y") {
+        assert_eq!(y.partitions.len(), 1);
+    }
+}
