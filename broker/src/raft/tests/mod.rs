@@ -5,6 +5,7 @@
 
 mod cluster;
 mod election_time;
+mod network;
 mod recovery;
 mod storage_suite;
 
