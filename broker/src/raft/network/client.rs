@@ -71,8 +71,13 @@ type RpcResult<T, E = openraft::error::Infallible> =
     Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
 
 impl PeerClient {
+    /// One request and its reply. The connection is taken out of `self`
+    /// for the exchange and put back only after a complete reply: if the
+    /// caller drops this future (openraft times RPCs out itself), the
+    /// connection goes with it, so a late reply can never be read as the
+    /// answer to a later request.
     async fn exchange(&mut self, request: &RaftRequest) -> Result<RaftReply, CallError> {
-        let conn = match &mut self.conn {
+        let mut conn = match self.conn.take() {
             Some(conn) => conn,
             None => {
                 // `connect` resolves the name on every call.
@@ -85,20 +90,22 @@ impl PeerClient {
                         })?;
                 // Raft RPCs are small and latency-bound.
                 let _ = stream.set_nodelay(true);
-                self.conn.insert(BufStream::new(stream))
+                BufStream::new(stream)
             }
         };
         let frame_error = |source| CallError::Frame {
             addr: self.addr.clone(),
             source,
         };
-        write_frame(conn, request).await.map_err(frame_error)?;
-        read_frame(conn)
+        write_frame(&mut conn, request).await.map_err(frame_error)?;
+        let reply = read_frame(&mut conn)
             .await
             .map_err(frame_error)?
             .ok_or_else(|| CallError::Closed {
                 addr: self.addr.clone(),
-            })
+            })?;
+        self.conn = Some(conn);
+        Ok(reply)
     }
 
     /// Sends `request` and waits for its reply within the RPC's hard TTL.
@@ -116,8 +123,6 @@ impl PeerClient {
             }),
         };
         result.map_err(|e| {
-            // A late reply would answer the next request: start afresh.
-            self.conn = None;
             tracing::debug!(target_node = self.target, error = %e, "controller RPC failed");
             match e {
                 CallError::Connect { .. } => RPCError::Unreachable(Unreachable::new(&e)),
@@ -178,5 +183,64 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             RaftReply::Vote(reply) => self.remote(reply),
             _ => Err(self.mismatched()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::Vote;
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    fn vote_reply(term: u64) -> RaftReply {
+        RaftReply::Vote(Ok(VoteResponse::new(Vote::new(term, 9), None, false)))
+    }
+
+    fn vote_request() -> VoteRequest<NodeId> {
+        VoteRequest::new(Vote::new(1, 1), None)
+    }
+
+    #[tokio::test]
+    async fn a_reply_arriving_after_its_rpc_was_abandoned_is_never_taken_for_the_next_one() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (got_first, first_arrived) = oneshot::channel::<()>();
+        let (release, released) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            // The first request is answered (term 1) only after its caller gave up.
+            let (mut first, _) = listener.accept().await.unwrap();
+            let _: RaftRequest = read_frame(&mut first).await.unwrap().unwrap();
+            got_first.send(()).unwrap();
+            released.await.unwrap();
+            let _ = write_frame(&mut first, &vote_reply(1)).await;
+            // Everything after that is answered at once with term 2.
+            loop {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                while let Ok(Some(_)) = read_frame::<_, RaftRequest>(&mut conn).await {
+                    write_frame(&mut conn, &vote_reply(2)).await.unwrap();
+                }
+            }
+        });
+
+        let mut client = PeerNetwork.new_client(1, &BasicNode::new(addr)).await;
+        let ttl = Duration::from_secs(30);
+        // openraft abandons an RPC by dropping its future, as here.
+        tokio::select! {
+            _ = client.vote(vote_request(), RPCOption::new(ttl)) => panic!("answered early"),
+            _ = first_arrived => {}
+        }
+        release.send(()).unwrap();
+
+        let reply = client
+            .vote(vote_request(), RPCOption::new(ttl))
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.vote.leader_id().term,
+            2,
+            "the late reply to the abandoned RPC was not used"
+        );
     }
 }
