@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metadata::{MetadataImage, MetadataRecord};
 
-pub use quorum::{MetadataQuorum, Proposed, QuorumConfig, QuorumError, RaftTiming};
+pub use quorum::{MetadataQuorum, Proposed, QuorumConfig, QuorumError, QuorumRole, RaftTiming};
 pub use state_machine::{MetadataDelta, MetadataUpdate};
 pub use voters::{Voter, VotersError, parse_voters};
 

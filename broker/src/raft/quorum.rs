@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::error::{
+    ChangeMembershipError, CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError,
+};
 use openraft::{BasicNode, Config, Raft, RaftMetrics, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -59,11 +61,26 @@ impl Default for RaftTiming {
     }
 }
 
-/// How to start one controller of the quorum.
+/// What a node is in the metadata quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuorumRole {
+    /// A controller listed in `controller.quorum.voters`: it votes, and may
+    /// become the active controller.
+    Voter,
+    /// A broker-only node (KRaft's observer): a Raft learner that receives
+    /// and applies the log but never votes. The active controller adds it
+    /// with [`MetadataQuorum::add_observer`]; it stays in the membership
+    /// across restarts.
+    Observer,
+}
+
+/// How to start one node of the quorum.
 #[derive(Debug, Clone)]
 pub struct QuorumConfig {
-    /// This controller's `node.id`; must be one of `voters`.
+    /// This node's `node.id`; a voter's must be one of `voters`, an
+    /// observer's must not.
     pub node_id: NodeId,
+    pub role: QuorumRole,
     /// `controller.quorum.voters`, the same on every controller.
     pub voters: Vec<Voter>,
     /// The data directory; the log lives in its `__cluster_metadata-0/`.
@@ -76,6 +93,13 @@ pub struct QuorumConfig {
 pub enum QuorumError {
     #[error("node.id {node_id} is not among the controller.quorum.voters ({voters})")]
     NotAVoter { node_id: NodeId, voters: String },
+    #[error(
+        "node.id {node_id} is in controller.quorum.voters ({voters}); a broker-only node must not be"
+    )]
+    ObserverIsVoter { node_id: NodeId, voters: String },
+    /// openraft refused a membership change (another one is in progress).
+    #[error("membership change refused: {0}")]
+    MembershipChange(#[source] Box<ChangeMembershipError<NodeId>>),
     #[error(transparent)]
     Log(#[from] LogFileError),
     #[error("metadata snapshot {path}: {source}")]
@@ -134,16 +158,25 @@ impl MetadataQuorum {
     /// allows, so the cluster forms as soon as a majority is up, whichever
     /// starts first; on a restart the membership on disk is used.
     pub async fn start(config: QuorumConfig, listener: TcpListener) -> Result<Self, QuorumError> {
-        if !config.voters.iter().any(|v| v.id == config.node_id) {
-            let voters = config
-                .voters
-                .iter()
-                .map(Voter::to_string)
-                .collect::<Vec<_>>();
-            return Err(QuorumError::NotAVoter {
-                node_id: config.node_id,
-                voters: voters.join(","),
-            });
+        let listed = config.voters.iter().any(|v| v.id == config.node_id);
+        let voters = || {
+            let voters: Vec<_> = config.voters.iter().map(Voter::to_string).collect();
+            voters.join(",")
+        };
+        match (config.role, listed) {
+            (QuorumRole::Voter, false) => {
+                return Err(QuorumError::NotAVoter {
+                    node_id: config.node_id,
+                    voters: voters(),
+                });
+            }
+            (QuorumRole::Observer, true) => {
+                return Err(QuorumError::ObserverIsVoter {
+                    node_id: config.node_id,
+                    voters: voters(),
+                });
+            }
+            _ => {}
         }
         let dir = config.data_dir.join(METADATA_DIR);
         let log_store = LogStore::open(&dir)?;
@@ -171,7 +204,9 @@ impl MetadataQuorum {
             updates,
             server,
         };
-        quorum.initialize(&config.voters).await?;
+        if config.role == QuorumRole::Voter {
+            quorum.initialize(&config.voters).await?;
+        }
         Ok(quorum)
     }
 
@@ -220,6 +255,45 @@ impl MetadataQuorum {
             }
             Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
                 unreachable!("a record batch is not a membership change: {e}")
+            }
+            Err(RaftError::Fatal(fatal)) => Err(fatal.into()),
+        }
+    }
+
+    /// Adds a broker-only node as an observer (a Raft learner) at
+    /// `address` (`host:port` of its listener), so the log is replicated to
+    /// it. Only the active controller can; adding it again updates its
+    /// address. Returns once the change is committed, not once the observer
+    /// has caught up.
+    pub async fn add_observer(&self, node_id: NodeId, address: String) -> Result<(), QuorumError> {
+        let voters: Vec<NodeId> = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            metrics.membership_config.membership().voter_ids().collect()
+        };
+        if voters.contains(&node_id) {
+            let voters: Vec<_> = voters.iter().map(ToString::to_string).collect();
+            return Err(QuorumError::ObserverIsVoter {
+                node_id,
+                voters: voters.join(","),
+            });
+        }
+        let after = self.proposal_timeout;
+        let added = self
+            .raft
+            .add_learner(node_id, BasicNode::new(address), false);
+        match tokio::time::timeout(after, added)
+            .await
+            .map_err(|_| QuorumError::NoQuorum { after })?
+        {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(QuorumError::NotLeader {
+                    leader: forward.leader_id,
+                })
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(QuorumError::MembershipChange(Box::new(e)))
             }
             Err(RaftError::Fatal(fatal)) => Err(fatal.into()),
         }

@@ -21,7 +21,9 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use super::{MetadataQuorum, NodeId, Proposed, QuorumConfig, QuorumError, RaftTiming, Voter};
+use super::{
+    MetadataQuorum, NodeId, Proposed, QuorumConfig, QuorumError, QuorumRole, RaftTiming, Voter,
+};
 use crate::metadata::{ConfigResourceKey, METADATA_DIR, MetadataImage, MetadataRecord};
 
 /// How long any single condition may take before the test fails.
@@ -51,6 +53,7 @@ struct Cluster {
     root: PathBuf,
     voters: Vec<Voter>,
     timing: RaftTiming,
+    observers: BTreeMap<NodeId, SocketAddr>,
     running: BTreeMap<NodeId, MetadataQuorum>,
 }
 
@@ -75,6 +78,7 @@ impl Cluster {
             _root: root_dir,
             voters,
             timing,
+            observers: BTreeMap::new(),
             running: BTreeMap::new(),
         };
         for (id, listener) in listeners {
@@ -92,8 +96,14 @@ impl Cluster {
     }
 
     async fn launch(&mut self, id: NodeId, listener: TcpListener) {
+        let role = if self.voters.iter().any(|v| v.id == id) {
+            QuorumRole::Voter
+        } else {
+            QuorumRole::Observer
+        };
         let config = QuorumConfig {
             node_id: id,
+            role,
             voters: self.voters.clone(),
             data_dir: self.data_dir(id),
             timing: self.timing.clone(),
@@ -111,10 +121,22 @@ impl Cluster {
         quorum.shutdown().await;
     }
 
+    /// Starts a broker-only node `id` (not a voter) and returns its address;
+    /// the active controller has yet to add it.
+    async fn start_observer(&mut self, id: NodeId) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        self.observers.insert(id, addr);
+        self.launch(id, listener).await;
+        addr
+    }
+
     /// Starts a stopped node again from its data directory, on its port.
     async fn restart(&mut self, id: NodeId) {
-        let voter = self.voters.iter().find(|v| v.id == id).unwrap();
-        let addr: SocketAddr = voter.address().parse().unwrap();
+        let addr: SocketAddr = match self.voters.iter().find(|v| v.id == id) {
+            Some(voter) => voter.address().parse().unwrap(),
+            None => self.observers[&id],
+        };
         let listener = TcpListener::bind(addr).await.unwrap();
         self.launch(id, listener).await;
     }
