@@ -21,6 +21,7 @@ pub mod metadata;
 pub mod metrics;
 mod node;
 pub mod producer;
+pub mod raft;
 pub mod replica;
 mod server;
 mod storage_meta;

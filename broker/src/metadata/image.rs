@@ -78,6 +78,53 @@ impl MetadataImage {
             .and_then(|name| self.topics.get(name))
     }
 
+    /// The records that rebuild this image when applied to an empty one, in
+    /// a fixed order (brokers, producer ids, broker configs, then topics by
+    /// name with their partitions and configs). A snapshot of the metadata
+    /// log is these records; the replayed image gets its `offset` back from
+    /// the snapshot, since the record count differs from the log's.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
+        for broker in self.brokers.values() {
+            records.push(MetadataRecord::RegisterBroker {
+                node_id: broker.node_id,
+                host: broker.host.clone(),
+                port: broker.port,
+                rack: broker.rack.clone(),
+            });
+        }
+        if self.next_producer_id != 0 {
+            records.push(MetadataRecord::ProducerIds {
+                next_producer_id: self.next_producer_id,
+            });
+        }
+        for (id, configs) in &self.broker_configs {
+            push_configs(&mut records, &ConfigResourceKey::Broker(*id), configs);
+        }
+        for topic in self.topics.values() {
+            records.push(MetadataRecord::Topic {
+                name: topic.name.clone(),
+                id: topic.id,
+            });
+            for p in &topic.partitions {
+                records.push(MetadataRecord::Partition {
+                    topic_id: topic.id,
+                    partition: p.partition,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                });
+            }
+            push_configs(
+                &mut records,
+                &ConfigResourceKey::Topic(topic.name.clone()),
+                &topic.configs,
+            );
+        }
+        records
+    }
+
     /// Applies one record. Records that refer to something unknown (a
     /// partition of a removed topic) are ignored, as a replayed log may hold them.
     pub fn apply(&mut self, record: &MetadataRecord) {
@@ -169,6 +216,21 @@ impl MetadataImage {
     }
 }
 
+/// One `Config` record per key of `configs`.
+fn push_configs(
+    records: &mut Vec<MetadataRecord>,
+    resource: &ConfigResourceKey,
+    configs: &BTreeMap<String, String>,
+) {
+    for (name, value) in configs {
+        records.push(MetadataRecord::Config {
+            resource: resource.clone(),
+            name: name.clone(),
+            value: Some(value.clone()),
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +267,57 @@ mod tests {
         image.apply(&MetadataRecord::RemoveTopic { id });
         assert!(image.topic("t").is_none());
         assert!(image.topic_by_id(&id).is_none());
+    }
+
+    #[test]
+    fn to_records_rebuild_the_same_image() {
+        let id = Uuid::new_v4();
+        let mut image = MetadataImage::empty();
+        let history = [
+            MetadataRecord::RegisterBroker {
+                node_id: 1,
+                host: "a".into(),
+                port: 9092,
+                rack: Some("r1".into()),
+            },
+            MetadataRecord::Topic {
+                name: "t".into(),
+                id,
+            },
+            MetadataRecord::Partition {
+                topic_id: id,
+                partition: 0,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 3,
+            },
+            MetadataRecord::Config {
+                resource: ConfigResourceKey::Topic("t".into()),
+                name: "retention.ms".into(),
+                value: Some("5".into()),
+            },
+            MetadataRecord::Config {
+                resource: ConfigResourceKey::Broker(1),
+                name: "log.retention.ms".into(),
+                value: Some("7".into()),
+            },
+            MetadataRecord::ProducerIds {
+                next_producer_id: 1000,
+            },
+        ];
+        for record in &history {
+            image.apply(record);
+        }
+        let mut rebuilt = MetadataImage::empty();
+        for record in image.to_records() {
+            rebuilt.apply(&record);
+        }
+        assert_eq!(rebuilt.to_records(), image.to_records());
+        assert_eq!(rebuilt.brokers, image.brokers);
+        assert_eq!(rebuilt.topics, image.topics);
+        assert_eq!(rebuilt.topic_names_by_id, image.topic_names_by_id);
+        assert_eq!(rebuilt.broker_configs, image.broker_configs);
+        assert_eq!(rebuilt.next_producer_id, image.next_producer_id);
     }
 }

@@ -1,0 +1,11 @@
+//! Raft RPCs between controllers over TCP: [`client`] implements openraft's
+//! `RaftNetwork` (one connection per peer, re-resolved and reconnected after
+//! any error, since a restarted container comes back with a new IP), and
+//! [`server`] answers them on the controller listener. Both speak [`wire`].
+
+mod client;
+mod server;
+mod wire;
+
+pub(super) use client::PeerNetwork;
+pub(super) use server::RaftServer;

@@ -1,0 +1,114 @@
+//! The controller wire format: a frame is `length: u32 | JSON`, one request
+//! and then one reply at a time on a connection. Lengths are checked before
+//! anything is allocated; a bad frame ends that connection only.
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::raft::{NodeId, TypeConfig};
+
+/// The largest frame either side sends or accepts. Snapshot chunks are
+/// capped well below it (see `quorum::SNAPSHOT_CHUNK_BYTES`), and append
+/// batches by openraft's `max_payload_entries`.
+pub(super) const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// A Raft RPC from a leader or candidate.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum RaftRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+}
+
+/// The answer to a [`RaftRequest`] of the same variant.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) enum RaftReply {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
+}
+
+/// A frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum FrameError {
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame of {len} bytes exceeds the limit of {MAX_FRAME_BYTES}")]
+    TooLarge { len: usize },
+    #[error("frame does not decode: {0}")]
+    Decode(#[source] serde_json::Error),
+    #[error("message does not encode: {0}")]
+    Encode(#[source] serde_json::Error),
+}
+
+pub(super) async fn write_frame<W, T>(w: &mut W, message: &T) -> Result<(), FrameError>
+where
+    W: AsyncWrite + Unpin,
+    T: Serialize,
+{
+    let payload = serde_json::to_vec(message).map_err(FrameError::Encode)?;
+    if payload.len() > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge { len: payload.len() });
+    }
+    let mut buf = Vec::with_capacity(4 + payload.len());
+    buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    buf.extend_from_slice(&payload);
+    w.write_all(&buf).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
+pub(super) async fn read_frame<R, T>(r: &mut R) -> Result<Option<T>, FrameError>
+where
+    R: AsyncRead + Unpin,
+    T: DeserializeOwned,
+{
+    let mut header = [0u8; 4];
+    match r.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(header) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge { len });
+    }
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).await?;
+    serde_json::from_slice(&payload)
+        .map(Some)
+        .map_err(FrameError::Decode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn oversized_and_garbled_frames_are_refused_before_decoding() {
+        let huge = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes();
+        let err = read_frame::<_, RaftRequest>(&mut &huge[..])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { .. }), "{err}");
+
+        let mut garbled = 5u32.to_be_bytes().to_vec();
+        garbled.extend_from_slice(b"hello");
+        let err = read_frame::<_, RaftRequest>(&mut &garbled[..])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FrameError::Decode(_)), "{err}");
+
+        let none = read_frame::<_, RaftRequest>(&mut &[][..]).await.unwrap();
+        assert!(none.is_none());
+    }
+}

@@ -1,0 +1,386 @@
+//! [`MetadataQuorum`]: what the broker sees of the Raft metadata log. Start
+//! a controller, propose record batches (only the leader, i.e. the active
+//! controller, accepts them), follow the applied image, stop.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    ChangeMembershipError, CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError,
+};
+use openraft::{BasicNode, Config, Raft, RaftMetrics, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::log_file::LogFileError;
+use super::log_store::LogStore;
+use super::network::{PeerNetwork, RaftServer};
+use super::snapshot::SnapshotFile;
+use super::state_machine::{MetadataUpdate, StateMachine};
+use super::{MetadataBatch, NodeId, TypeConfig, Voter};
+use crate::metadata::{METADATA_DIR, MetadataImage, MetadataRecord};
+
+/// Snapshot chunks sent to a lagging follower stay far below the wire
+/// format's frame limit, even as JSON byte arrays (up to 4 bytes per byte).
+const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
+
+/// Raft timings and log compaction.
+#[derive(Debug, Clone)]
+pub struct RaftTiming {
+    /// The leader's heartbeat to followers.
+    pub heartbeat_interval: Duration,
+    /// A follower that hears no leader for a random time in this range
+    /// starts an election. openraft also keeps a leader lease of the upper
+    /// bound: a follower that heard the leader ignores vote requests until
+    /// the lease ends and stands for election only after lease + timeout, so
+    /// losing the leader costs `max + [min, max]` (1.5-2 s by default; Kafka's
+    /// `controller.quorum.election.timeout.ms` is 1000).
+    pub election_timeout: (Duration, Duration),
+    /// A snapshot is taken after this many entries since the last one.
+    pub snapshot_every_entries: u64,
+    /// Entries kept behind a snapshot, so a briefly lagging follower catches
+    /// up from the log instead of a snapshot.
+    pub entries_kept_after_snapshot: u64,
+    /// How long `propose` waits for a majority to commit. Raft itself would
+    /// wait forever: a leader cut off from the other voters keeps its role
+    /// until it hears a newer term.
+    pub proposal_timeout: Duration,
+}
+
+impl Default for RaftTiming {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: (Duration::from_millis(500), Duration::from_millis(1000)),
+            snapshot_every_entries: 5000,
+            entries_kept_after_snapshot: 1000,
+            proposal_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a node is in the metadata quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuorumRole {
+    /// A controller listed in `controller.quorum.voters`: it votes, and may
+    /// become the active controller.
+    Voter,
+    /// A broker-only node (KRaft's observer): a Raft learner that receives
+    /// and applies the log but never votes. The active controller adds it
+    /// with [`MetadataQuorum::add_observer`]; it stays in the membership
+    /// across restarts.
+    Observer,
+}
+
+/// How to start one node of the quorum.
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    /// This node's `node.id`; a voter's must be one of `voters`, an
+    /// observer's must not.
+    pub node_id: NodeId,
+    pub role: QuorumRole,
+    /// `controller.quorum.voters`, the same on every controller.
+    pub voters: Vec<Voter>,
+    /// The data directory; the log lives in its `__cluster_metadata-0/`.
+    pub data_dir: PathBuf,
+    pub timing: RaftTiming,
+}
+
+/// The quorum could not start, or refused or lost a proposal.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("node.id {node_id} is not among the controller.quorum.voters ({voters})")]
+    NotAVoter { node_id: NodeId, voters: String },
+    #[error(
+        "node.id {node_id} is in controller.quorum.voters ({voters}); a broker-only node must not be"
+    )]
+    ObserverIsVoter { node_id: NodeId, voters: String },
+    /// openraft refused a membership change (another one is in progress).
+    #[error("membership change refused: {0}")]
+    MembershipChange(#[source] Box<ChangeMembershipError<NodeId>>),
+    #[error(transparent)]
+    Log(#[from] LogFileError),
+    #[error("metadata snapshot {path}: {source}")]
+    Snapshot {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Raft settings rejected: {0}")]
+    Config(#[source] Box<openraft::ConfigError>),
+    /// Only the leader (the active controller) takes proposals; `leader` is
+    /// the one this node knows of. If this node was leader when the batch
+    /// was appended and lost leadership before it committed, the batch may
+    /// still commit: callers re-read the image before retrying.
+    #[error("this controller is not the active controller (leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    /// No majority of voters answered in time. For a proposal the outcome
+    /// is unknown: it may still commit, so callers re-read the image before
+    /// retrying.
+    #[error("no majority of the controller quorum answered within {after:?}")]
+    NoQuorum { after: Duration },
+    /// The Raft node stopped (shut down, or a storage failure).
+    #[error("the metadata quorum stopped: {0}")]
+    Stopped(#[source] Box<Fatal<NodeId>>),
+}
+
+impl From<Fatal<NodeId>> for QuorumError {
+    fn from(fatal: Fatal<NodeId>) -> Self {
+        Self::Stopped(Box::new(fatal))
+    }
+}
+
+/// A committed and applied proposal.
+#[derive(Debug, Clone)]
+pub struct Proposed {
+    /// Its index in the Raft log.
+    pub log_index: u64,
+    /// The image right after it was applied.
+    pub image: Arc<MetadataImage>,
+}
+
+/// One controller of the metadata quorum.
+pub struct MetadataQuorum {
+    node_id: NodeId,
+    proposal_timeout: Duration,
+    heartbeat_interval: Duration,
+    raft: Raft<TypeConfig>,
+    updates: watch::Receiver<MetadataUpdate>,
+    server: RaftServer,
+}
+
+impl MetadataQuorum {
+    /// Opens the log and snapshot in `config.data_dir`, serves Raft RPCs on
+    /// `listener` and joins the quorum. On first start every voter
+    /// initializes the same membership (all of `voters`), which openraft
+    /// allows, so the cluster forms as soon as a majority is up, whichever
+    /// starts first; on a restart the membership on disk is used.
+    pub async fn start(config: QuorumConfig, listener: TcpListener) -> Result<Self, QuorumError> {
+        let listed = config.voters.iter().any(|v| v.id == config.node_id);
+        let voters = || {
+            let voters: Vec<_> = config.voters.iter().map(Voter::to_string).collect();
+            voters.join(",")
+        };
+        match (config.role, listed) {
+            (QuorumRole::Voter, false) => {
+                return Err(QuorumError::NotAVoter {
+                    node_id: config.node_id,
+                    voters: voters(),
+                });
+            }
+            (QuorumRole::Observer, true) => {
+                return Err(QuorumError::ObserverIsVoter {
+                    node_id: config.node_id,
+                    voters: voters(),
+                });
+            }
+            _ => {}
+        }
+        let dir = config.data_dir.join(METADATA_DIR);
+        let log_store = LogStore::open(&dir)?;
+        let snapshots = SnapshotFile::new(&dir);
+        let (state_machine, updates) =
+            StateMachine::open(snapshots.clone()).map_err(|source| QuorumError::Snapshot {
+                path: snapshots.path().to_owned(),
+                source,
+            })?;
+        let raft_config = raft_config(&config.timing)?;
+        let raft = Raft::new(
+            config.node_id,
+            raft_config,
+            PeerNetwork,
+            log_store,
+            state_machine,
+        )
+        .await?;
+        let server = RaftServer::spawn(listener, raft.clone());
+        let quorum = Self {
+            node_id: config.node_id,
+            proposal_timeout: config.timing.proposal_timeout,
+            heartbeat_interval: config.timing.heartbeat_interval,
+            raft,
+            updates,
+            server,
+        };
+        if config.role == QuorumRole::Voter {
+            quorum.initialize(&config.voters).await?;
+        }
+        Ok(quorum)
+    }
+
+    async fn initialize(&self, voters: &[Voter]) -> Result<(), QuorumError> {
+        if self.raft.is_initialized().await? {
+            return Ok(());
+        }
+        let members: BTreeMap<NodeId, BasicNode> = voters
+            .iter()
+            .map(|v| (v.id, BasicNode::new(v.address())))
+            .collect();
+        match self.raft.initialize(members).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(RaftError::APIError(InitializeError::NotInMembers(_))) => {
+                unreachable!("checked above: this node is a voter")
+            }
+            Err(RaftError::Fatal(fatal)) => Err(fatal.into()),
+        }
+    }
+
+    /// This controller's `node.id`.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// Appends one controller command's records as one log entry and waits
+    /// (up to `RaftTiming::proposal_timeout`) until it is committed and
+    /// applied here.
+    pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<Proposed, QuorumError> {
+        let after = self.proposal_timeout;
+        let written = tokio::time::timeout(after, self.raft.client_write(MetadataBatch(records)))
+            .await
+            .map_err(|_| QuorumError::NoQuorum { after })?;
+        match written {
+            Ok(response) => Ok(Proposed {
+                log_index: response.data.log_index,
+                image: response
+                    .data
+                    .image
+                    .expect("a locally applied entry carries its image"),
+            }),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(QuorumError::NotLeader {
+                    leader: forward.leader_id,
+                })
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                unreachable!("a record batch is not a membership change: {e}")
+            }
+            Err(RaftError::Fatal(fatal)) => Err(fatal.into()),
+        }
+    }
+
+    /// Adds a broker-only node as an observer (a Raft learner) at
+    /// `address` (`host:port` of its listener), so the log is replicated to
+    /// it. Only the active controller can; adding it again updates its
+    /// address. Returns once the change is committed, not once the observer
+    /// has caught up.
+    pub async fn add_observer(&self, node_id: NodeId, address: String) -> Result<(), QuorumError> {
+        let voters: Vec<NodeId> = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            metrics.membership_config.membership().voter_ids().collect()
+        };
+        if voters.contains(&node_id) {
+            let voters: Vec<_> = voters.iter().map(ToString::to_string).collect();
+            return Err(QuorumError::ObserverIsVoter {
+                node_id,
+                voters: voters.join(","),
+            });
+        }
+        let after = self.proposal_timeout;
+        let added = self
+            .raft
+            .add_learner(node_id, BasicNode::new(address), false);
+        match tokio::time::timeout(after, added)
+            .await
+            .map_err(|_| QuorumError::NoQuorum { after })?
+        {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(QuorumError::NotLeader {
+                    leader: forward.leader_id,
+                })
+            }
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(QuorumError::MembershipChange(Box::new(e)))
+            }
+            Err(RaftError::Fatal(fatal)) => Err(fatal.into()),
+        }
+    }
+
+    /// The active controller as this node knows it. A node that restarts
+    /// as leader of its last term (openraft restores that role from disk)
+    /// counts only once a majority has acknowledged it, so a lone restarted
+    /// controller does not claim to be active.
+    pub fn leader_id(&self) -> Option<NodeId> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        match metrics.current_leader {
+            Some(id) if id == self.node_id && metrics.millis_since_quorum_ack.is_none() => None,
+            leader => leader,
+        }
+    }
+
+    /// Whether this node believes it is the active controller: cheap, and
+    /// possibly stale (a leader cut off from the others learns it was
+    /// deposed only when it hears a newer term). [`Self::confirm_leadership`]
+    /// and `propose` are the authoritative checks.
+    pub fn is_leader(&self) -> bool {
+        self.leader_id() == Some(self.node_id)
+    }
+
+    /// Confirms with a majority, now, that this node is the active
+    /// controller and its image is up to date with everything committed.
+    /// A round that misses a majority (a peer reconnecting, say) is retried
+    /// after a heartbeat interval until `within` has passed.
+    pub async fn confirm_leadership(&self, within: Duration) -> Result<(), QuorumError> {
+        let rounds = async {
+            loop {
+                match self.raft.ensure_linearizable().await {
+                    Ok(_) => return Ok(()),
+                    Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(forward))) => {
+                        return Err(QuorumError::NotLeader {
+                            leader: forward.leader_id,
+                        });
+                    }
+                    Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                        tokio::time::sleep(self.heartbeat_interval).await;
+                    }
+                    Err(RaftError::Fatal(fatal)) => return Err(fatal.into()),
+                }
+            }
+        };
+        tokio::time::timeout(within, rounds)
+            .await
+            .map_err(|_| QuorumError::NoQuorum { after: within })?
+    }
+
+    /// Every applied image, starting with the current one.
+    pub fn subscribe(&self) -> watch::Receiver<MetadataUpdate> {
+        self.updates.clone()
+    }
+
+    /// Raft's own view of this node (term, leader, log and snapshot
+    /// positions), for metrics and tests.
+    pub fn raft_metrics(&self) -> watch::Receiver<RaftMetrics<NodeId, BasicNode>> {
+        self.raft.metrics()
+    }
+
+    /// Stops serving peers and stops the Raft node. Everything acknowledged
+    /// is on disk already, so this is also what a crash leaves behind.
+    pub async fn shutdown(self) {
+        self.server.stop().await;
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "the Raft task ended abnormally");
+        }
+    }
+}
+
+fn raft_config(timing: &RaftTiming) -> Result<Arc<Config>, QuorumError> {
+    let millis = |d: Duration| d.as_millis() as u64;
+    let config = Config {
+        cluster_name: "karst-metadata".to_owned(),
+        heartbeat_interval: millis(timing.heartbeat_interval),
+        election_timeout_min: millis(timing.election_timeout.0),
+        election_timeout_max: millis(timing.election_timeout.1),
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(timing.snapshot_every_entries),
+        max_in_snapshot_log_to_keep: timing.entries_kept_after_snapshot,
+        snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+        ..Config::default()
+    };
+    let config = config
+        .validate()
+        .map_err(|e| QuorumError::Config(Box::new(e)))?;
+    Ok(Arc::new(config))
+}
