@@ -253,21 +253,13 @@ pub fn validate_topic_configs(
     Ok(())
 }
 
-/// The broker-derived default of a topic key, and the synonyms behind it.
+/// The broker-derived default of a topic key, and the synonyms Kafka lists
+/// for it (see [`BrokerConfig::synonyms`]).
 fn default_of(key: &TopicKey, broker: &BrokerConfig) -> (Option<String>, Vec<Synonym>) {
     if key.synonyms.is_empty() {
         return (Some(key.fixed.to_owned()), vec![]);
     }
-    let synonyms: Vec<Synonym> = key
-        .synonyms
-        .iter()
-        .filter(|s| broker.get(s).is_some())
-        .map(|s| Synonym {
-            name: (*s).to_owned(),
-            value: broker.get(s).map(str::to_owned),
-            source: broker.source_of(s),
-        })
-        .collect();
+    let synonyms = broker.synonyms(key.synonyms, key.synonyms[0]);
     let value = match key.name {
         // Kafka resolves these from several broker settings with units.
         "retention.ms" => Some(broker.log_retention_ms.to_string()),
@@ -279,7 +271,7 @@ fn default_of(key: &TopicKey, broker: &BrokerConfig) -> (Option<String>, Vec<Syn
                 .unwrap_or("9223372036854775807")
                 .to_owned(),
         ),
-        _ => synonyms.first().and_then(|s| s.value.clone()),
+        _ => broker.get(key.synonyms[0]).map(str::to_owned),
     };
     (value, synonyms)
 }
@@ -355,9 +347,63 @@ mod tests {
         let retention = entries.iter().find(|e| e.name == "retention.ms").unwrap();
         assert_eq!(retention.value.as_deref(), Some("5000"));
         assert_eq!(retention.source, ConfigSource::DynamicTopicConfig);
-        assert_eq!(retention.synonyms[1].name, "log.retention.hours");
+        // Kafka lists the override only: `log.retention.ms` has no value.
+        assert_eq!(retention.synonyms.len(), 1);
         let segment = entries.iter().find(|e| e.name == "segment.bytes").unwrap();
         assert_eq!(segment.source, ConfigSource::DefaultConfig);
+    }
+
+    fn synonyms_of<'a>(entries: &'a [ConfigEntry], name: &str) -> Vec<(&'a str, ConfigSource)> {
+        let entry = entries.iter().find(|e| e.name == name).unwrap();
+        entry
+            .synonyms
+            .iter()
+            .map(|s| (s.name.as_str(), s.source))
+            .collect()
+    }
+
+    #[test]
+    fn synonyms_are_the_ones_kafka_lists() {
+        use ConfigSource::{DefaultConfig, DynamicTopicConfig, StaticBrokerConfig};
+        let mut broker = BrokerConfig::default();
+        let entries = describe_topic_configs(&BTreeMap::new(), &broker);
+        // No `log.retention.ms` anywhere: none, although `.hours` has a default.
+        assert_eq!(synonyms_of(&entries, "retention.ms"), vec![]);
+        assert_eq!(
+            synonyms_of(&entries, "segment.bytes"),
+            vec![("log.segment.bytes", DefaultConfig)]
+        );
+        assert_eq!(
+            synonyms_of(&entries, "cleanup.policy"),
+            vec![("log.cleanup.policy", DefaultConfig)]
+        );
+
+        broker.set("log.retention.ms", "60000").unwrap();
+        broker.set("log.segment.bytes", "1048576").unwrap();
+        let mut overrides = BTreeMap::new();
+        overrides.insert("cleanup.policy".to_owned(), "compact".to_owned());
+        let entries = describe_topic_configs(&overrides, &broker);
+        assert_eq!(
+            synonyms_of(&entries, "retention.ms"),
+            vec![
+                ("log.retention.ms", StaticBrokerConfig),
+                ("log.retention.hours", DefaultConfig)
+            ]
+        );
+        assert_eq!(
+            synonyms_of(&entries, "segment.bytes"),
+            vec![
+                ("log.segment.bytes", StaticBrokerConfig),
+                ("log.segment.bytes", DefaultConfig)
+            ]
+        );
+        assert_eq!(
+            synonyms_of(&entries, "cleanup.policy"),
+            vec![
+                ("cleanup.policy", DynamicTopicConfig),
+                ("log.cleanup.policy", DefaultConfig)
+            ]
+        );
     }
 
     #[test]

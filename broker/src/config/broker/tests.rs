@@ -215,25 +215,37 @@ fn describe_reports_sources() {
 }
 
 #[test]
-fn describe_lists_retention_settings_as_synonyms_most_specific_first() {
+fn describe_lists_retention_settings_as_synonyms_as_kafka_does() {
     let mut c = BrokerConfig::default();
     c.set("log.retention.minutes", "30").unwrap();
     let entries = c.describe();
+    let synonyms = |name: &str| -> Vec<(String, ConfigSource)> {
+        let entry = entries.iter().find(|e| e.name == name).unwrap();
+        entry
+            .synonyms
+            .iter()
+            .map(|s| (s.name.clone(), s.source))
+            .collect()
+    };
+    // Kafka drops the synonyms listed before the described name itself:
+    // unset `log.retention.ms` has none, `.minutes` has itself and `.hours`.
     let ms = entries
         .iter()
         .find(|e| e.name == "log.retention.ms")
         .unwrap();
     assert_eq!(ms.value, None);
-    let names: Vec<_> = ms
-        .synonyms
-        .iter()
-        .map(|s| (s.name.as_str(), s.source))
-        .collect();
+    assert_eq!(synonyms("log.retention.ms"), vec![]);
     assert_eq!(
-        names,
+        synonyms("log.retention.minutes"),
         vec![
-            ("log.retention.minutes", ConfigSource::StaticBrokerConfig),
-            ("log.retention.hours", ConfigSource::DefaultConfig),
+            (
+                "log.retention.minutes".to_owned(),
+                ConfigSource::StaticBrokerConfig
+            ),
+            (
+                "log.retention.hours".to_owned(),
+                ConfigSource::DefaultConfig
+            ),
         ]
     );
     assert_eq!(c.log_retention_ms, 30 * 60_000);
