@@ -360,7 +360,7 @@ impl BrokerConfig {
             .map(|k| {
                 let source = self.source_of(k.name);
                 let value = self.get(k.name).map(str::to_owned);
-                let related = broker_keys::synonyms_of(k.name);
+                let related = broker_keys::described_synonyms_of(k.name);
                 let names = if related.is_empty() {
                     std::slice::from_ref(&k.name)
                 } else {

@@ -136,7 +136,11 @@ const KEYS: &[TopicKey] = &[
         Kind::Int(4),
         &["log.index.size.max.bytes"],
     ),
-    from_broker("segment.jitter.ms", Kind::Long(0), &["log.roll.jitter.ms"]),
+    from_broker(
+        "segment.jitter.ms",
+        Kind::Long(0),
+        &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+    ),
     from_broker(
         "segment.ms",
         Kind::Long(1),
@@ -264,6 +268,14 @@ fn default_of(key: &TopicKey, broker: &BrokerConfig) -> (Option<String>, Vec<Syn
         // Kafka resolves these from several broker settings with units.
         "retention.ms" => Some(broker.log_retention_ms.to_string()),
         "segment.ms" => Some(broker.log_roll_ms.to_string()),
+        "segment.jitter.ms" => Some(match broker.get("log.roll.jitter.ms") {
+            Some(ms) => ms.to_owned(),
+            None => broker
+                .get("log.roll.jitter.hours")
+                .and_then(|h| h.parse::<i64>().ok())
+                .map_or(0, |h| h.saturating_mul(3_600_000))
+                .to_string(),
+        }),
         "flush.ms" => Some(
             broker
                 .get("log.flush.interval.ms")
@@ -404,6 +416,44 @@ mod tests {
                 ("log.cleanup.policy", DefaultConfig)
             ]
         );
+    }
+
+    /// Kafka 4.x with no broker settings: each topic config lists its broker
+    /// setting's built-in default, except where that setting has no default
+    /// (Kafka drops the more general ones, `log.retention.hours` and co.).
+    #[test]
+    fn every_topic_config_lists_kafkas_default_synonyms() {
+        const NONE_IN_KAFKA: &[&str] = &[
+            "retention.ms",
+            "segment.ms",
+            "segment.jitter.ms",
+            "flush.ms",
+            "remote.storage.enable",
+            "leader.replication.throttled.replicas",
+            "follower.replication.throttled.replicas",
+        ];
+        let broker = BrokerConfig::default();
+        let entries = describe_topic_configs(&BTreeMap::new(), &broker);
+        for key in KEYS {
+            let listed = synonyms_of(&entries, key.name);
+            if NONE_IN_KAFKA.contains(&key.name) {
+                assert_eq!(listed, vec![], "{}", key.name);
+                continue;
+            }
+            assert_eq!(
+                listed,
+                vec![(key.synonyms[0], ConfigSource::DefaultConfig)],
+                "{}",
+                key.name
+            );
+            let entry = entries.iter().find(|e| e.name == key.name).unwrap();
+            assert_eq!(entry.source, ConfigSource::DefaultConfig, "{}", key.name);
+        }
+        let jitter = entries
+            .iter()
+            .find(|e| e.name == "segment.jitter.ms")
+            .unwrap();
+        assert_eq!(jitter.value.as_deref(), Some("0"));
     }
 
     #[test]

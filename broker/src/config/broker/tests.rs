@@ -283,3 +283,24 @@ fn broker_id_is_an_older_name_for_node_id() {
     c.set("broker.id", "-1").unwrap();
     assert_eq!(c.node_id, 1);
 }
+
+/// Kafka 4.x with no settings: every broker setting lists itself as its
+/// DEFAULT_CONFIG synonym when it has a default, and nothing when it has
+/// none (the more general synonyms before it are dropped, as Kafka does).
+#[test]
+fn every_broker_setting_lists_kafkas_default_synonyms() {
+    let c = BrokerConfig::default();
+    for entry in c.describe() {
+        let listed: Vec<_> = entry
+            .synonyms
+            .iter()
+            .map(|s| (s.name.as_str(), s.source))
+            .collect();
+        let expected: Vec<_> = broker_keys::find(&entry.name)
+            .and_then(|k| k.default)
+            .map(|_| (entry.name.as_str(), ConfigSource::DefaultConfig))
+            .into_iter()
+            .collect();
+        assert_eq!(listed, expected, "{}", entry.name);
+    }
+}
