@@ -138,9 +138,13 @@ fn probes(api: ApiKey) -> Vec<RequestKind> {
                     .with_partitions(vec![Default::default()]),
             ]),
         )],
-        ApiKey::DescribeCluster => vec![R::DescribeCluster(
-            DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
-        )],
+        ApiKey::DescribeCluster => vec![
+            R::DescribeCluster(
+                DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
+            ),
+            R::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(2)),
+            R::DescribeCluster(DescribeClusterRequest::default().with_endpoint_type(9)),
+        ],
         ApiKey::DescribeLogDirs => vec![R::DescribeLogDirs(
             DescribeLogDirsRequest::default().with_topics(None),
         )],
