@@ -360,21 +360,13 @@ impl BrokerConfig {
             .map(|k| {
                 let source = self.source_of(k.name);
                 let value = self.get(k.name).map(str::to_owned);
-                let related = broker_keys::synonyms_of(k.name);
-                let synonyms = if related.is_empty() {
+                let related = broker_keys::described_synonyms_of(k.name);
+                let names = if related.is_empty() {
                     std::slice::from_ref(&k.name)
                 } else {
                     related
-                }
-                .iter()
-                .filter_map(|name| {
-                    self.get(name).map(|value| Synonym {
-                        name: (*name).to_owned(),
-                        value: Some(value.to_owned()),
-                        source: self.source_of(name),
-                    })
-                })
-                .collect();
+                };
+                let synonyms = self.synonyms(names, k.name);
                 ConfigEntry {
                     name: k.name.to_owned(),
                     value,
@@ -386,6 +378,37 @@ impl BrokerConfig {
                     synonyms,
                 }
             })
+            .collect()
+    }
+
+    /// The synonyms of a setting as Kafka's DescribeConfigs lists them: source
+    /// by source, most specific first (here static settings, then built-in
+    /// defaults; Karst has no dynamic broker configs yet), each of `names`
+    /// that has a value in that source, and a name may appear once per
+    /// source. Like Kafka, everything before the first entry named `primary`
+    /// is dropped, so topic `retention.ms` lists no synonym at all unless
+    /// `log.retention.ms` itself has a value (it has no default), while
+    /// `segment.bytes` lists `log.segment.bytes` (STATIC, then DEFAULT).
+    pub(crate) fn synonyms(&self, names: &[&str], primary: &str) -> Vec<Synonym> {
+        let statics = names.iter().filter_map(|name| {
+            self.explicit.get(name).map(|(value, _)| Synonym {
+                name: (*name).to_owned(),
+                value: Some(value.clone()),
+                source: ConfigSource::StaticBrokerConfig,
+            })
+        });
+        let defaults = names.iter().filter_map(|name| {
+            broker_keys::find(name)
+                .and_then(|k| k.default)
+                .map(|value| Synonym {
+                    name: (*name).to_owned(),
+                    value: Some(value.to_owned()),
+                    source: ConfigSource::DefaultConfig,
+                })
+        });
+        statics
+            .chain(defaults)
+            .skip_while(|s| s.name != primary)
             .collect()
     }
 

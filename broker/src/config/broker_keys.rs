@@ -68,7 +68,9 @@ pub(super) const KEYS: &[Key] = &[
     key("log.segment.bytes", Some("1073741824"), Kind::Int(14)),
     key("log.roll.hours", Some("168"), Kind::Int(1)),
     key("log.roll.ms", None, Kind::Long(1)),
-    key("log.roll.jitter.ms", Some("0"), Kind::Long(0)),
+    // As in Kafka, `.ms` has no default and `.hours` gives it (0).
+    key("log.roll.jitter.hours", Some("0"), Kind::Int(0)),
+    key("log.roll.jitter.ms", None, Kind::Long(0)),
     key("log.segment.delete.delay.ms", Some("60000"), Kind::Long(0)),
     key(
         "log.flush.interval.messages",
@@ -241,16 +243,29 @@ pub(super) fn synonyms_of(name: &str) -> &'static [&'static str] {
         "log.retention.hours",
     ];
     const ROLL: &[&str] = &["log.roll.ms", "log.roll.hours"];
+    const JITTER: &[&str] = &["log.roll.jitter.ms", "log.roll.jitter.hours"];
     const DIRS: &[&str] = &["log.dirs", "log.dir"];
     const FLUSH: &[&str] = &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"];
     const NODE: &[&str] = &["node.id", "broker.id"];
     match name {
         "log.retention.ms" | "log.retention.minutes" | "log.retention.hours" => RETENTION,
         "log.roll.ms" | "log.roll.hours" => ROLL,
+        "log.roll.jitter.ms" | "log.roll.jitter.hours" => JITTER,
         "log.dirs" | "log.dir" => DIRS,
         "log.flush.interval.ms" => FLUSH,
         "node.id" | "broker.id" => NODE,
         _ => &[],
+    }
+}
+
+/// The synonyms Kafka's DescribeConfigs lists for a broker setting: the
+/// groups of [`synonyms_of`] that Kafka's `DynamicBrokerConfig` treats as
+/// synonyms (retention, roll, roll jitter, flush), not `log.dirs`/`log.dir`
+/// or `node.id`/`broker.id`, which it describes each on its own.
+pub(super) fn described_synonyms_of(name: &str) -> &'static [&'static str] {
+    match name {
+        "log.dirs" | "log.dir" | "node.id" | "broker.id" => &[],
+        _ => synonyms_of(name),
     }
 }
 

@@ -136,7 +136,11 @@ const KEYS: &[TopicKey] = &[
         Kind::Int(4),
         &["log.index.size.max.bytes"],
     ),
-    from_broker("segment.jitter.ms", Kind::Long(0), &["log.roll.jitter.ms"]),
+    from_broker(
+        "segment.jitter.ms",
+        Kind::Long(0),
+        &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+    ),
     from_broker(
         "segment.ms",
         Kind::Long(1),
@@ -253,25 +257,25 @@ pub fn validate_topic_configs(
     Ok(())
 }
 
-/// The broker-derived default of a topic key, and the synonyms behind it.
+/// The broker-derived default of a topic key, and the synonyms Kafka lists
+/// for it (see [`BrokerConfig::synonyms`]).
 fn default_of(key: &TopicKey, broker: &BrokerConfig) -> (Option<String>, Vec<Synonym>) {
     if key.synonyms.is_empty() {
         return (Some(key.fixed.to_owned()), vec![]);
     }
-    let synonyms: Vec<Synonym> = key
-        .synonyms
-        .iter()
-        .filter(|s| broker.get(s).is_some())
-        .map(|s| Synonym {
-            name: (*s).to_owned(),
-            value: broker.get(s).map(str::to_owned),
-            source: broker.source_of(s),
-        })
-        .collect();
+    let synonyms = broker.synonyms(key.synonyms, key.synonyms[0]);
     let value = match key.name {
         // Kafka resolves these from several broker settings with units.
         "retention.ms" => Some(broker.log_retention_ms.to_string()),
         "segment.ms" => Some(broker.log_roll_ms.to_string()),
+        "segment.jitter.ms" => Some(match broker.get("log.roll.jitter.ms") {
+            Some(ms) => ms.to_owned(),
+            None => broker
+                .get("log.roll.jitter.hours")
+                .and_then(|h| h.parse::<i64>().ok())
+                .map_or(0, |h| h.saturating_mul(3_600_000))
+                .to_string(),
+        }),
         "flush.ms" => Some(
             broker
                 .get("log.flush.interval.ms")
@@ -279,7 +283,7 @@ fn default_of(key: &TopicKey, broker: &BrokerConfig) -> (Option<String>, Vec<Syn
                 .unwrap_or("9223372036854775807")
                 .to_owned(),
         ),
-        _ => synonyms.first().and_then(|s| s.value.clone()),
+        _ => broker.get(key.synonyms[0]).map(str::to_owned),
     };
     (value, synonyms)
 }
@@ -355,9 +359,101 @@ mod tests {
         let retention = entries.iter().find(|e| e.name == "retention.ms").unwrap();
         assert_eq!(retention.value.as_deref(), Some("5000"));
         assert_eq!(retention.source, ConfigSource::DynamicTopicConfig);
-        assert_eq!(retention.synonyms[1].name, "log.retention.hours");
+        // Kafka lists the override only: `log.retention.ms` has no value.
+        assert_eq!(retention.synonyms.len(), 1);
         let segment = entries.iter().find(|e| e.name == "segment.bytes").unwrap();
         assert_eq!(segment.source, ConfigSource::DefaultConfig);
+    }
+
+    fn synonyms_of<'a>(entries: &'a [ConfigEntry], name: &str) -> Vec<(&'a str, ConfigSource)> {
+        let entry = entries.iter().find(|e| e.name == name).unwrap();
+        entry
+            .synonyms
+            .iter()
+            .map(|s| (s.name.as_str(), s.source))
+            .collect()
+    }
+
+    #[test]
+    fn synonyms_are_the_ones_kafka_lists() {
+        use ConfigSource::{DefaultConfig, DynamicTopicConfig, StaticBrokerConfig};
+        let mut broker = BrokerConfig::default();
+        let entries = describe_topic_configs(&BTreeMap::new(), &broker);
+        // No `log.retention.ms` anywhere: none, although `.hours` has a default.
+        assert_eq!(synonyms_of(&entries, "retention.ms"), vec![]);
+        assert_eq!(
+            synonyms_of(&entries, "segment.bytes"),
+            vec![("log.segment.bytes", DefaultConfig)]
+        );
+        assert_eq!(
+            synonyms_of(&entries, "cleanup.policy"),
+            vec![("log.cleanup.policy", DefaultConfig)]
+        );
+
+        broker.set("log.retention.ms", "60000").unwrap();
+        broker.set("log.segment.bytes", "1048576").unwrap();
+        let mut overrides = BTreeMap::new();
+        overrides.insert("cleanup.policy".to_owned(), "compact".to_owned());
+        let entries = describe_topic_configs(&overrides, &broker);
+        assert_eq!(
+            synonyms_of(&entries, "retention.ms"),
+            vec![
+                ("log.retention.ms", StaticBrokerConfig),
+                ("log.retention.hours", DefaultConfig)
+            ]
+        );
+        assert_eq!(
+            synonyms_of(&entries, "segment.bytes"),
+            vec![
+                ("log.segment.bytes", StaticBrokerConfig),
+                ("log.segment.bytes", DefaultConfig)
+            ]
+        );
+        assert_eq!(
+            synonyms_of(&entries, "cleanup.policy"),
+            vec![
+                ("cleanup.policy", DynamicTopicConfig),
+                ("log.cleanup.policy", DefaultConfig)
+            ]
+        );
+    }
+
+    /// Kafka 4.x with no broker settings: each topic config lists its broker
+    /// setting's built-in default, except where that setting has no default
+    /// (Kafka drops the more general ones, `log.retention.hours` and co.).
+    #[test]
+    fn every_topic_config_lists_kafkas_default_synonyms() {
+        const NONE_IN_KAFKA: &[&str] = &[
+            "retention.ms",
+            "segment.ms",
+            "segment.jitter.ms",
+            "flush.ms",
+            "remote.storage.enable",
+            "leader.replication.throttled.replicas",
+            "follower.replication.throttled.replicas",
+        ];
+        let broker = BrokerConfig::default();
+        let entries = describe_topic_configs(&BTreeMap::new(), &broker);
+        for key in KEYS {
+            let listed = synonyms_of(&entries, key.name);
+            if NONE_IN_KAFKA.contains(&key.name) {
+                assert_eq!(listed, vec![], "{}", key.name);
+                continue;
+            }
+            assert_eq!(
+                listed,
+                vec![(key.synonyms[0], ConfigSource::DefaultConfig)],
+                "{}",
+                key.name
+            );
+            let entry = entries.iter().find(|e| e.name == key.name).unwrap();
+            assert_eq!(entry.source, ConfigSource::DefaultConfig, "{}", key.name);
+        }
+        let jitter = entries
+            .iter()
+            .find(|e| e.name == "segment.jitter.ms")
+            .unwrap();
+        assert_eq!(jitter.value.as_deref(), Some("0"));
     }
 
     #[test]

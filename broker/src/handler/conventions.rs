@@ -9,7 +9,7 @@
 //! the one place that turns "nothing" into Kafka's null. The walk in
 //! `conventions_tests` checks every served API and version against it.
 
-use kafka_protocol::messages::ResponseKind;
+use kafka_protocol::messages::{FetchResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 /// Applies Kafka's null conventions to `response`, encoded at `version`.
@@ -102,6 +102,21 @@ pub(crate) fn apply(response: &mut ResponseKind, version: i16) {
     }
 }
 
+/// Fetch's conventions (its reply is encoded apart, with records from the
+/// log files): aborted transactions are null unless the consumer reads
+/// committed data (isolation level 1), as Kafka's log read leaves them.
+pub(crate) fn apply_fetch(response: &mut FetchResponse, isolation_level: i8) {
+    const READ_COMMITTED: i8 = 1;
+    if isolation_level == READ_COMMITTED {
+        return;
+    }
+    for topic in &mut response.responses {
+        for partition in &mut topic.partitions {
+            partition.aborted_transactions = None;
+        }
+    }
+}
+
 /// An error message is null when there is no error, and null rather than
 /// empty when there is an error but nothing to add to its code.
 fn error_message(error_code: i16, message: &mut Option<StrBytes>) {
@@ -115,5 +130,34 @@ fn error_message(error_code: i16, message: &mut Option<StrBytes>) {
 fn empty_to_null(value: &mut Option<StrBytes>) {
     if value.as_ref().is_some_and(|v| v.is_empty()) {
         *value = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+
+    use super::*;
+
+    fn fetch_response() -> FetchResponse {
+        FetchResponse::default().with_responses(vec![
+            FetchableTopicResponse::default().with_partitions(vec![PartitionData::default()]),
+        ])
+    }
+
+    #[test]
+    fn aborted_transactions_are_null_unless_reading_committed() {
+        let mut uncommitted = fetch_response();
+        apply_fetch(&mut uncommitted, 0);
+        assert_eq!(
+            uncommitted.responses[0].partitions[0].aborted_transactions,
+            None
+        );
+        let mut committed = fetch_response();
+        apply_fetch(&mut committed, 1);
+        assert_eq!(
+            committed.responses[0].partitions[0].aborted_transactions,
+            Some(vec![])
+        );
     }
 }

@@ -1,5 +1,11 @@
 //! DescribeCluster: cluster id, controller and brokers.
+//!
+//! This is a broker endpoint (KIP-919): like a Kafka broker it answers a
+//! request for controller endpoints with MISMATCHED_ENDPOINT_TYPE and an
+//! unknown endpoint type with UNSUPPORTED_ENDPOINT_TYPE (INVALID_REQUEST in
+//! v0, which has neither error).
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
@@ -7,10 +13,39 @@ use super::RequestContext;
 use super::authorized_operations;
 use super::util::str_bytes;
 
+/// Kafka's `EndpointType` ids.
+const ENDPOINT_BROKER: i8 = 1;
+const ENDPOINT_CONTROLLER: i8 = 2;
+
 pub(crate) fn handle(
     ctx: &RequestContext,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
+    let refuse = |error: ResponseError, message: String| {
+        let error = if ctx.version == 0 {
+            ResponseError::InvalidRequest
+        } else {
+            error
+        };
+        DescribeClusterResponse::default()
+            .with_error_code(error.code())
+            .with_error_message(Some(str_bytes(message)))
+    };
+    match request.endpoint_type {
+        ENDPOINT_BROKER => {}
+        ENDPOINT_CONTROLLER => {
+            return refuse(
+                ResponseError::MismatchedEndpointType,
+                "this is a broker endpoint; ask the controller listener for controllers".to_owned(),
+            );
+        }
+        other => {
+            return refuse(
+                ResponseError::UnsupportedEndpointType,
+                format!("unknown endpoint type {other}"),
+            );
+        }
+    }
     let broker = &ctx.broker;
     let image = broker.image();
     let brokers = image
@@ -22,6 +57,8 @@ pub(crate) fn handle(
                 .with_host(str_bytes(b.host.clone()))
                 .with_port(b.port)
                 .with_rack(b.rack.clone().map(str_bytes))
+                // Every broker in the image is registered and unfenced.
+                .with_is_fenced(false)
         })
         .collect();
     // On one node the broker is also the active controller, at the same endpoint.

@@ -103,7 +103,12 @@ async fn route(ctx: RequestContext, request: RequestKind) -> Reply {
         R::ApiVersions(req) => now(S::ApiVersions(api_versions::handle(&ctx, req))),
         R::Metadata(req) => now(S::Metadata(metadata::handle(&ctx, req).await)),
         R::Produce(req) => produce::handle(&ctx, req).await,
-        R::Fetch(req) => Reply::Fetch(Box::new(fetch::handle(&ctx, req).await)),
+        R::Fetch(req) => {
+            let isolation_level = req.isolation_level;
+            let mut reply = fetch::handle(&ctx, req).await;
+            conventions::apply_fetch(&mut reply.response, isolation_level);
+            Reply::Fetch(Box::new(reply))
+        }
         R::ListOffsets(req) => now(S::ListOffsets(list_offsets::handle(&ctx, req))),
         R::CreateTopics(req) => now(S::CreateTopics(create_topics::handle(&ctx, req).await)),
         R::DeleteTopics(req) => now(S::DeleteTopics(delete_topics::handle(&ctx, req).await)),

@@ -215,25 +215,37 @@ fn describe_reports_sources() {
 }
 
 #[test]
-fn describe_lists_retention_settings_as_synonyms_most_specific_first() {
+fn describe_lists_retention_settings_as_synonyms_as_kafka_does() {
     let mut c = BrokerConfig::default();
     c.set("log.retention.minutes", "30").unwrap();
     let entries = c.describe();
+    let synonyms = |name: &str| -> Vec<(String, ConfigSource)> {
+        let entry = entries.iter().find(|e| e.name == name).unwrap();
+        entry
+            .synonyms
+            .iter()
+            .map(|s| (s.name.clone(), s.source))
+            .collect()
+    };
+    // Kafka drops the synonyms listed before the described name itself:
+    // unset `log.retention.ms` has none, `.minutes` has itself and `.hours`.
     let ms = entries
         .iter()
         .find(|e| e.name == "log.retention.ms")
         .unwrap();
     assert_eq!(ms.value, None);
-    let names: Vec<_> = ms
-        .synonyms
-        .iter()
-        .map(|s| (s.name.as_str(), s.source))
-        .collect();
+    assert_eq!(synonyms("log.retention.ms"), vec![]);
     assert_eq!(
-        names,
+        synonyms("log.retention.minutes"),
         vec![
-            ("log.retention.minutes", ConfigSource::StaticBrokerConfig),
-            ("log.retention.hours", ConfigSource::DefaultConfig),
+            (
+                "log.retention.minutes".to_owned(),
+                ConfigSource::StaticBrokerConfig
+            ),
+            (
+                "log.retention.hours".to_owned(),
+                ConfigSource::DefaultConfig
+            ),
         ]
     );
     assert_eq!(c.log_retention_ms, 30 * 60_000);
@@ -270,4 +282,25 @@ fn broker_id_is_an_older_name_for_node_id() {
     let mut c = BrokerConfig::default();
     c.set("broker.id", "-1").unwrap();
     assert_eq!(c.node_id, 1);
+}
+
+/// Kafka 4.x with no settings: every broker setting lists itself as its
+/// DEFAULT_CONFIG synonym when it has a default, and nothing when it has
+/// none (the more general synonyms before it are dropped, as Kafka does).
+#[test]
+fn every_broker_setting_lists_kafkas_default_synonyms() {
+    let c = BrokerConfig::default();
+    for entry in c.describe() {
+        let listed: Vec<_> = entry
+            .synonyms
+            .iter()
+            .map(|s| (s.name.as_str(), s.source))
+            .collect();
+        let expected: Vec<_> = broker_keys::find(&entry.name)
+            .and_then(|k| k.default)
+            .map(|_| (entry.name.as_str(), ConfigSource::DefaultConfig))
+            .into_iter()
+            .collect();
+        assert_eq!(listed, expected, "{}", entry.name);
+    }
 }
