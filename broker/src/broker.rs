@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::ResponseError;
+
 use crate::config::BrokerConfig;
 use crate::controller::{Command, CommandOutcome, ControllerChannel, NewTopic, TopicError};
 use crate::group::GroupCoordinator;
@@ -31,6 +33,21 @@ impl Broker {
     /// The current metadata image.
     pub(crate) fn image(&self) -> Arc<MetadataImage> {
         self.metadata.image()
+    }
+
+    /// Why `topic`-`partition` is not served here: another broker leads it
+    /// (NOT_LEADER_OR_FOLLOWER: the client refreshes its metadata and goes
+    /// there) or it does not exist (UNKNOWN_TOPIC_OR_PARTITION).
+    pub(crate) fn not_hosted_error(&self, topic: &str, partition: i32) -> ResponseError {
+        let exists = self
+            .image()
+            .topic(topic)
+            .is_some_and(|t| t.partitions.iter().any(|p| p.partition == partition));
+        if exists {
+            ResponseError::NotLeaderOrFollower
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        }
     }
 
     /// Creates topics, each independently: one failing does not stop the

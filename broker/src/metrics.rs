@@ -27,6 +27,11 @@ pub struct Metrics {
     connections_accepted: IntCounter,
     connections_closed: IntCounter,
     frames_rejected: IntCounter,
+    /// 1 on the active controller, 0 elsewhere: sums to 1 over a cluster.
+    active_controller: IntGauge,
+    registered_brokers: IntGauge,
+    /// Raft log index of the metadata image this node serves.
+    metadata_applied_index: IntGauge,
 }
 
 impl Default for Metrics {
@@ -108,8 +113,26 @@ impl Metrics {
             "Connections closed for an oversized, malformed or unsupported request",
         )
         .expect("valid metric");
+        let active_controller = IntGauge::new(
+            "karst_active_controller",
+            "1 if this node is the active controller; sums to 1 across a healthy cluster",
+        )
+        .expect("valid metric");
+        let registered_brokers = IntGauge::new(
+            "karst_registered_brokers",
+            "Brokers registered in the cluster metadata",
+        )
+        .expect("valid metric");
+        let metadata_applied_index = IntGauge::new(
+            "karst_metadata_applied_index",
+            "Raft log index of the metadata image this node serves (0 on a single node)",
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(active_controller.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(registered_brokers.clone()),
+            Box::new(metadata_applied_index.clone()),
+            Box::new(requests.clone()),
             Box::new(request_latency.clone()),
             Box::new(request_errors.clone()),
             Box::new(bytes_in.clone()),
@@ -147,6 +170,9 @@ impl Metrics {
             connections_accepted,
             connections_closed,
             frames_rejected,
+            active_controller,
+            registered_brokers,
+            metadata_applied_index,
         }
     }
 
@@ -232,6 +258,14 @@ impl Metrics {
     /// unsupported frame.
     pub fn frame_rejected(&self) {
         self.frames_rejected.inc();
+    }
+
+    /// The cluster as this node sees it: whether it is the active
+    /// controller, how many brokers are registered, how far its metadata is.
+    pub fn set_cluster(&self, active_controller: bool, registered_brokers: usize, applied: u64) {
+        self.active_controller.set(i64::from(active_controller));
+        self.registered_brokers.set(registered_brokers as i64);
+        self.metadata_applied_index.set(applied as i64);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -19,6 +19,9 @@ use crate::log::{LogConfig, LogManager};
 use crate::metadata::MetadataStore;
 use crate::metrics::Metrics;
 use crate::producer::ProducerIdAllocator;
+use crate::raft::{
+    MetadataDelta, MetadataQuorum, MetadataUpdate, QuorumConfig, QuorumRole, RaftTiming,
+};
 use crate::replica::ReplicaManager;
 use crate::{server, storage_meta};
 
@@ -48,6 +51,8 @@ pub enum StartError {
     LogConfig(#[from] crate::log::LogConfigError),
     #[error("registering this broker: {0}")]
     Register(#[source] TopicError),
+    #[error("metadata quorum: {0}")]
+    Quorum(#[from] crate::raft::QuorumError),
     #[error(transparent)]
     StorageMeta(#[from] storage_meta::StorageMetaError),
 }
@@ -58,6 +63,8 @@ pub struct Node {
     broker: Arc<Broker>,
     kafka_addr: SocketAddr,
     http_addr: SocketAddr,
+    /// This node's part in the metadata quorum, when there is one.
+    quorum: Option<Arc<MetadataQuorum>>,
     health: Health,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -92,9 +99,16 @@ impl Node {
             &crate::config::effective_topic_config(&Default::default(), &config),
         )?;
         let logs = Arc::new(LogManager::open(&data_dir, default_log_config)?);
-        let metadata = Arc::new(MetadataStore::open(
-            &data_dir.join(crate::metadata::METADATA_DIR),
-        )?);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let quorum = match config.controller_quorum_voters.is_empty() {
+            true => None,
+            false => Some(Arc::new(start_quorum(&config, &data_dir).await?)),
+        };
+        let metadata = Arc::new(match quorum {
+            None => MetadataStore::open(&data_dir.join(crate::metadata::METADATA_DIR))?,
+            Some(_) => MetadataStore::following_quorum(),
+        });
         let replicas = Arc::new(ReplicaManager::new(
             config.node_id,
             config.clone(),
@@ -104,7 +118,17 @@ impl Node {
         // stops the start; then follow every metadata change.
         replicas.sync(&metadata.image())?;
         metadata.subscribe(replicas.clone());
-        let controller = ControllerChannel::new(metadata.clone(), config.clone());
+        let controller = match &quorum {
+            None => ControllerChannel::new(metadata.clone(), config.clone()),
+            Some(quorum) => {
+                tasks.spawn(follow_quorum(
+                    quorum.subscribe(),
+                    metadata.clone(),
+                    shutdown_rx.clone(),
+                ));
+                ControllerChannel::with_quorum(metadata.clone(), config.clone(), quorum.clone())
+            }
+        };
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id,
@@ -121,13 +145,13 @@ impl Node {
             )),
             config: config.clone(),
         });
-        register(&broker, advertised(&config, kafka_addr)).await?;
+        if config.process_roles.iter().any(|r| r == "broker") {
+            register(&broker, advertised(&config, kafka_addr)).await?;
+        }
         // Groups and committed offsets are rebuilt before any request is
         // served, so no client can read offsets that are not loaded yet.
         broker.groups.load();
 
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
         for kafka_listener in kafka_listeners {
             tasks.spawn(server::serve(
                 broker.clone(),
@@ -151,6 +175,11 @@ impl Node {
             shutdown_rx.clone(),
         ));
         tasks.spawn(report_log_sizes(broker.clone(), shutdown_rx.clone()));
+        tasks.spawn(report_cluster(
+            broker.clone(),
+            quorum.clone(),
+            shutdown_rx.clone(),
+        ));
         tasks.spawn(crate::group::run_session_reaper(
             broker.groups.clone(),
             shutdown_rx.clone(),
@@ -166,6 +195,7 @@ impl Node {
         );
         Ok(Node {
             broker,
+            quorum,
             kafka_addr,
             http_addr,
             health,
@@ -175,13 +205,74 @@ impl Node {
     }
 }
 
+/// Starts this node's part of the metadata quorum: a voter when it has the
+/// controller role, else an observer (a Raft learner that follows the log).
+async fn start_quorum(
+    config: &BrokerConfig,
+    data_dir: &std::path::Path,
+) -> Result<MetadataQuorum, StartError> {
+    let listener = &config.controller_listeners[0];
+    let bound = bind_addr(
+        "controller",
+        &format!("{}:{}", listener.host, listener.port),
+    )
+    .await?;
+    let role = if config.process_roles.iter().any(|r| r == "controller") {
+        QuorumRole::Voter
+    } else {
+        QuorumRole::Observer
+    };
+    let quorum_config = QuorumConfig {
+        node_id: config.node_id as u64,
+        role,
+        voters: config.controller_quorum_voters.clone(),
+        data_dir: data_dir.to_owned(),
+        timing: RaftTiming::default(),
+    };
+    Ok(MetadataQuorum::start(quorum_config, bound).await?)
+}
+
+/// Installs every image the quorum applies into the metadata store, which
+/// publishes it to the replica manager and the other listeners.
+async fn follow_quorum(
+    mut updates: watch::Receiver<MetadataUpdate>,
+    store: Arc<MetadataStore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let update = updates.borrow_and_update().clone();
+        let delta: Vec<_> = match &update.delta {
+            MetadataDelta::Records(records) => records.to_vec(),
+            MetadataDelta::None | MetadataDelta::Snapshot => Vec::new(),
+        };
+        let index = update.applied.map_or(0, |id| id.index);
+        store.apply_committed(index, update.image, &delta);
+        tokio::select! {
+            changed = updates.changed() => if changed.is_err() { return },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
 /// Registers (or re-registers, when the endpoint changed) this broker.
 async fn register(broker: &Broker, (host, port): (String, i32)) -> Result<(), StartError> {
+    // A node that is not a voter follows the metadata log at its controller
+    // listener; the active controller adds it as an observer there.
+    let controller_address = broker
+        .config
+        .controller_listeners
+        .first()
+        .filter(|_| !broker.config.controller_quorum_voters.is_empty())
+        .map(|l| match l.host.as_str() {
+            "" | "0.0.0.0" | "::" => format!("{host}:{}", l.port),
+            listener_host => format!("{listener_host}:{}", l.port),
+        });
     let command = Command::RegisterBroker {
         node_id: broker.node_id,
         host,
         port,
         rack: broker.config.broker_rack.clone(),
+        controller_address,
     };
     broker
         .controller
@@ -218,10 +309,37 @@ impl Node {
             tracing::warn!("connections did not finish within 10 s; closing them");
             self.tasks.abort_all();
         }
+        if let Some(quorum) = &self.quorum {
+            quorum.shutdown().await;
+        }
         match self.broker.replicas.logs().shutdown() {
             Ok(()) => tracing::info!("logs flushed; clean shutdown"),
             Err(error) => tracing::error!(%error, "flushing logs at shutdown failed"),
         }
+    }
+}
+
+/// Publishes the cluster gauges every second: active controller,
+/// registered brokers, metadata position.
+async fn report_cluster(
+    broker: Arc<Broker>,
+    quorum: Option<Arc<MetadataQuorum>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let active = broker.controller.active_controller() == broker.node_id;
+        let applied = quorum
+            .as_ref()
+            .and_then(|q| q.subscribe().borrow().applied.map(|id| id.index))
+            .unwrap_or(0);
+        broker
+            .metrics
+            .set_cluster(active, broker.image().brokers.len(), applied);
     }
 }
 

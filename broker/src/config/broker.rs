@@ -37,8 +37,12 @@ pub struct BrokerConfig {
     pub broker_rack: Option<String>,
     /// Client listeners: `listeners` without `controller.listener.names`.
     pub listeners: Vec<Listener>,
-    /// Listeners named in `controller.listener.names`.
+    /// Listeners named in `controller.listener.names`: where the metadata
+    /// quorum's Raft traffic (and forwarded controller commands) arrives.
     pub controller_listeners: Vec<Listener>,
+    /// `controller.quorum.voters`; empty: one node that keeps its metadata
+    /// log in a local file (the embedded default).
+    pub controller_quorum_voters: Vec<crate::raft::Voter>,
     /// Empty: advertise the listener (with the port actually bound).
     pub advertised_listeners: Vec<Listener>,
     /// `karst.http.listener`: `host:port` of `/metrics`, `/healthz`, `/readyz`.
@@ -224,6 +228,37 @@ impl BrokerConfig {
                 "at least one listener for clients is required",
             ));
         }
+        let controller_quorum_voters = match v.get("controller.quorum.voters") {
+            None => Vec::new(),
+            Some(value) => crate::raft::parse_voters(value)
+                .map_err(|e| invalid("controller.quorum.voters", value, e.to_string()))?,
+        };
+        let roles: Vec<&str> = v.list("process.roles").collect();
+        if controller_quorum_voters.is_empty() && roles.len() < 2 {
+            return Err(invalid(
+                "process.roles",
+                v.str("process.roles"),
+                "a node with only one role needs controller.quorum.voters (id@host:port,...)",
+            ));
+        }
+        if !controller_quorum_voters.is_empty() && v.get("cluster.id").is_none() {
+            return Err(invalid(
+                "cluster.id",
+                "",
+                "with controller.quorum.voters every node needs the same cluster.id \
+                 (any string of letters, digits, '-' and '_', e.g. one from `uuidgen`)",
+            ));
+        }
+        if !controller_quorum_voters.is_empty() && controller_listeners.is_empty() {
+            return Err(invalid(
+                "controller.listener.names",
+                v.str("controller.listener.names"),
+                "with controller.quorum.voters, one listener in `listeners` must be named in \
+                 controller.listener.names (e.g. listeners=PLAINTEXT://:9092,CONTROLLER://:9093 \
+                 and controller.listener.names=CONTROLLER); every node binds it to take part in \
+                 the metadata quorum",
+            ));
+        }
         let advertised_listeners: Vec<Listener> = parse_listeners(
             "advertised.listeners",
             v.str("advertised.listeners"),
@@ -311,6 +346,7 @@ impl BrokerConfig {
             broker_rack: v.get("broker.rack").map(str::to_owned),
             listeners,
             controller_listeners,
+            controller_quorum_voters,
             advertised_listeners,
             http_listener,
             log_dirs,

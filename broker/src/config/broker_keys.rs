@@ -42,7 +42,9 @@ pub(super) const KEYS: &[Key] = &[
     key("advertised.listeners", None, Kind::List),
     key(
         "listener.security.protocol.map",
-        Some("PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
+        Some(
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        ),
         Kind::List,
     ),
     key("inter.broker.listener.name", None, Kind::Str),

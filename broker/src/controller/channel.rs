@@ -1,29 +1,95 @@
 //! The controller channel: the one way metadata changes. Every writer
 //! (admin handlers, auto-creation, the group coordinator creating
 //! `__consumer_offsets`, the producer-id allocator, broker registration)
-//! submits a [`Command`]; the channel runs it on the active controller —
-//! today always this node, deciding with the pure functions beside it and
-//! appending to the local metadata log — and, once brokers form a quorum,
-//! forwards it to the active controller when that is another node. Callers
-//! already await the answer, so that change does not reach them.
+//! submits a [`Command`] and awaits its outcome. On a single node the
+//! command is decided here and appended to the local metadata log. In a
+//! quorum it runs on the active controller (the Raft leader): decided
+//! against the image of everything committed, proposed, and answered once
+//! applied; a node that is not the active controller forwards it there over
+//! the controller listener, then waits until its own image has the change,
+//! so a caller always sees what it just did.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 
 use super::command::{Command, CommandOutcome, decide};
 use super::topics::TopicError;
 use crate::config::BrokerConfig;
-use crate::metadata::{MetadataImage, MetadataStore};
+use crate::metadata::{MetadataImage, MetadataStore, TopicImage};
+use crate::raft::{ForwardHandler, MetadataQuorum, QuorumError, forward};
+
+/// How long a command may wait for an active controller (an election
+/// takes 1.5-2 s; a longer wait means no quorum).
+const CONTROLLER_WAIT: Duration = Duration::from_secs(15);
 
 /// Submits metadata commands to the active controller.
 #[derive(Debug, Clone)]
 pub struct ControllerChannel {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     metadata: Arc<MetadataStore>,
     config: Arc<BrokerConfig>,
+    quorum: Option<Arc<MetadataQuorum>>,
+    /// Controller listener address of each voter, for forwarding.
+    voters: HashMap<u64, String>,
+    /// Serializes decide + propose on the active controller, so each
+    /// command is decided on an image that holds every earlier one.
+    deciding: tokio::sync::Mutex<()>,
 }
 
 impl ControllerChannel {
+    /// A single node: commands go to the local metadata log.
     pub fn new(metadata: Arc<MetadataStore>, config: Arc<BrokerConfig>) -> Self {
-        Self { metadata, config }
+        Self::build(metadata, config, None)
+    }
+
+    /// A node of a metadata quorum; it also answers commands forwarded to it
+    /// while it is the active controller.
+    pub fn with_quorum(
+        metadata: Arc<MetadataStore>,
+        config: Arc<BrokerConfig>,
+        quorum: Arc<MetadataQuorum>,
+    ) -> Self {
+        let channel = Self::build(metadata, config, Some(quorum.clone()));
+        quorum.serve_forwarded(Arc::new(channel.clone()));
+        channel
+    }
+
+    fn build(
+        metadata: Arc<MetadataStore>,
+        config: Arc<BrokerConfig>,
+        quorum: Option<Arc<MetadataQuorum>>,
+    ) -> Self {
+        let voters = config
+            .controller_quorum_voters
+            .iter()
+            .map(|v| (v.id, v.address()))
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                metadata,
+                config,
+                quorum,
+                voters,
+                deciding: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The active controller's node id as this node knows it (itself on a
+    /// single node), or -1 during an election.
+    pub fn active_controller(&self) -> i32 {
+        match &self.inner.quorum {
+            None => self.inner.config.node_id,
+            Some(quorum) => quorum.leader_id().map_or(-1, |id| id as i32),
+        }
     }
 
     /// Runs `command` on the active controller and resolves once its records
@@ -33,7 +99,230 @@ impl ControllerChannel {
         &self,
         command: Command,
     ) -> Result<(Arc<MetadataImage>, CommandOutcome), TopicError> {
-        self.metadata
-            .update(|image| decide(image, &self.config, &command))
+        let inner = &self.inner;
+        let Some(quorum) = &inner.quorum else {
+            return inner
+                .metadata
+                .update(|image| decide(image, &inner.config, &command));
+        };
+        let deadline = tokio::time::Instant::now() + CONTROLLER_WAIT;
+        loop {
+            let attempt = match quorum.leader_id() {
+                Some(id) if id == quorum.node_id() => self.run_here(quorum, &command).await,
+                Some(id) => self.forward_to(id, &command).await,
+                None => Err(TopicError::NotController("no active controller".into())),
+            };
+            match attempt {
+                Err(TopicError::NotController(reason)) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(TopicError::NotController(format!(
+                            "no active controller took the command within {CONTROLLER_WAIT:?}: {reason}"
+                        )));
+                    }
+                    tracing::debug!(%reason, "retrying a controller command");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Decides and proposes on this node, the active controller.
+    async fn run_here(
+        &self,
+        quorum: &MetadataQuorum,
+        command: &Command,
+    ) -> Result<(Arc<MetadataImage>, CommandOutcome), TopicError> {
+        let inner = &self.inner;
+        let _turn = inner.deciding.lock().await;
+        // Waits until everything committed is applied here, so the
+        // decision sees every earlier command.
+        quorum
+            .catch_up_as_leader(Duration::from_secs(5))
+            .await
+            .map_err(not_controller)?;
+        let image = quorum.subscribe().borrow().image.clone();
+        let (records, outcome) = decide(&image, &inner.config, command)?;
+        let image = if records.is_empty() {
+            image
+        } else {
+            let proposed = quorum.propose(records).await.map_err(not_controller)?;
+            inner
+                .metadata
+                .wait_applied(proposed.log_index, CONTROLLER_WAIT)
+                .await;
+            proposed.image
+        };
+        if let Command::RegisterBroker {
+            node_id,
+            controller_address: Some(address),
+            ..
+        } = command
+            && !inner.voters.contains_key(&(*node_id as u64))
+        {
+            // A broker-only node follows the metadata log as a Raft learner.
+            quorum
+                .add_observer(*node_id as u64, address.clone())
+                .await
+                .map_err(not_controller)?;
+        }
+        Ok((image, outcome))
+    }
+
+    /// Sends `command` to the active controller `leader` and waits until
+    /// this node has applied the change.
+    async fn forward_to(
+        &self,
+        leader: u64,
+        command: &Command,
+    ) -> Result<(Arc<MetadataImage>, CommandOutcome), TopicError> {
+        let Some(address) = self.inner.voters.get(&leader) else {
+            return Err(TopicError::NotController(format!(
+                "controller {leader} is not in controller.quorum.voters"
+            )));
+        };
+        let request = serde_json::to_value(command).expect("commands always serialize");
+        let answer = forward(address, request, CONTROLLER_WAIT)
+            .await
+            .map_err(|e| TopicError::NotController(e.to_string()))?;
+        let reply: ForwardedReply = serde_json::from_value(answer).map_err(|e| {
+            TopicError::NotController(format!("controller {leader} answered garbage: {e}"))
+        })?;
+        let (log_index, outcome) = reply.result.map_err(RemoteError::into_topic_error)?;
+        if let Some(index) = log_index {
+            self.inner
+                .metadata
+                .wait_applied(index, CONTROLLER_WAIT)
+                .await;
+        }
+        Ok((self.inner.metadata.image(), outcome.into()))
+    }
+}
+
+fn not_controller(error: QuorumError) -> TopicError {
+    TopicError::NotController(error.to_string())
+}
+
+/// The active controller answers commands forwarded by other nodes.
+impl ForwardHandler for ControllerChannel {
+    fn handle(&self, request: serde_json::Value) -> BoxFuture<'static, serde_json::Value> {
+        let channel = self.clone();
+        Box::pin(async move {
+            let reply = match serde_json::from_value::<Command>(request) {
+                Err(e) => ForwardedReply {
+                    result: Err(RemoteError {
+                        code: kafka_protocol::ResponseError::InvalidRequest.code(),
+                        message: format!("forwarded command does not decode: {e}"),
+                    }),
+                },
+                Ok(command) => channel.answer_forwarded(command).await,
+            };
+            serde_json::to_value(reply).expect("replies always serialize")
+        })
+    }
+}
+
+impl ControllerChannel {
+    async fn answer_forwarded(&self, command: Command) -> ForwardedReply {
+        let Some(quorum) = &self.inner.quorum else {
+            return ForwardedReply {
+                result: Err(RemoteError::from(&TopicError::NotController(
+                    "not part of a quorum".into(),
+                ))),
+            };
+        };
+        if !quorum.is_leader() {
+            return ForwardedReply {
+                result: Err(RemoteError::from(&TopicError::NotController(
+                    "no longer the active controller".into(),
+                ))),
+            };
+        }
+        let result = match self.run_here(quorum, &command).await {
+            // Everything applied here so far, the command included.
+            Ok((_, outcome)) => Ok((
+                quorum.subscribe().borrow().applied.map(|id| id.index),
+                ForwardedOutcome::from(outcome),
+            )),
+            Err(e) => Err(RemoteError::from(&e)),
+        };
+        ForwardedReply { result }
+    }
+}
+
+/// The answer to a forwarded command: the Raft log index the forwarding
+/// node waits for, and the outcome.
+#[derive(Debug, Serialize, Deserialize)]
+struct ForwardedReply {
+    result: Result<(Option<u64>, ForwardedOutcome), RemoteError>,
+}
+
+/// [`CommandOutcome`] as it crosses the wire.
+#[derive(Debug, Serialize, Deserialize)]
+enum ForwardedOutcome {
+    CreatedTopics(Vec<Result<TopicImage, RemoteError>>),
+    DeletedTopic(uuid::Uuid),
+    ProducerIdBlock { first: i64 },
+    Done,
+}
+
+impl From<CommandOutcome> for ForwardedOutcome {
+    fn from(outcome: CommandOutcome) -> Self {
+        match outcome {
+            CommandOutcome::CreatedTopics(topics) => Self::CreatedTopics(
+                topics
+                    .into_iter()
+                    .map(|t| t.map(|t| (*t).clone()).map_err(|e| RemoteError::from(&e)))
+                    .collect(),
+            ),
+            CommandOutcome::DeletedTopic(id) => Self::DeletedTopic(id),
+            CommandOutcome::ProducerIdBlock { first } => Self::ProducerIdBlock { first },
+            CommandOutcome::Done => Self::Done,
+        }
+    }
+}
+
+impl From<ForwardedOutcome> for CommandOutcome {
+    fn from(outcome: ForwardedOutcome) -> Self {
+        match outcome {
+            ForwardedOutcome::CreatedTopics(topics) => Self::CreatedTopics(
+                topics
+                    .into_iter()
+                    .map(|t| t.map(Arc::new).map_err(RemoteError::into_topic_error))
+                    .collect(),
+            ),
+            ForwardedOutcome::DeletedTopic(id) => Self::DeletedTopic(id),
+            ForwardedOutcome::ProducerIdBlock { first } => Self::ProducerIdBlock { first },
+            ForwardedOutcome::Done => Self::Done,
+        }
+    }
+}
+
+/// A refusal as it crosses the wire: Kafka's error code and the message.
+#[derive(Debug, Serialize, Deserialize)]
+struct RemoteError {
+    code: i16,
+    message: String,
+}
+
+impl From<&TopicError> for RemoteError {
+    fn from(error: &TopicError) -> Self {
+        Self {
+            code: error.code().code(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl RemoteError {
+    fn into_topic_error(self) -> TopicError {
+        if self.code == kafka_protocol::ResponseError::NotController.code() {
+            TopicError::NotController(self.message)
+        } else {
+            TopicError::Remote {
+                code: self.code,
+                message: self.message,
+            }
+        }
     }
 }

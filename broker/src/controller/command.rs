@@ -12,8 +12,9 @@ use crate::config::BrokerConfig;
 use crate::metadata::{ConfigResourceKey, MetadataImage, MetadataRecord, TopicImage};
 
 /// One metadata write. A command is decided against the image as a whole:
-/// its records are applied together or not at all.
-#[derive(Debug, Clone)]
+/// its records are applied together or not at all. Serializable: a node
+/// that is not the active controller forwards it there.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// CreateTopics (and auto-creation): each topic succeeds or fails on its
     /// own; with `validate_only` nothing is written.
@@ -39,12 +40,16 @@ pub enum Command {
     },
     /// Reserves a block of `size` producer ids for InitProducerId.
     AllocateProducerIds { size: i64 },
-    /// A broker announces (or changes) its advertised endpoint.
+    /// A broker announces (or changes) its advertised endpoint. In a
+    /// quorum, a node that is not a voter also gives the address of its
+    /// controller listener, where the metadata log is replicated to it.
     RegisterBroker {
         node_id: i32,
         host: String,
         port: i32,
         rack: Option<String>,
+        #[serde(default)]
+        controller_address: Option<String>,
     },
 }
 
@@ -109,6 +114,7 @@ pub fn decide(
             host,
             port,
             rack,
+            controller_address: _,
         } => {
             let unchanged = image.brokers.get(node_id).is_some_and(|b| {
                 b.host == *host && b.port == *port && b.rack.as_ref() == rack.as_ref()
@@ -184,6 +190,7 @@ mod tests {
             host: "localhost".into(),
             port: 9092,
             rack: None,
+            controller_address: None,
         };
         for record in decide(&image, &config, &register).unwrap().0 {
             image.apply(&record);
@@ -216,6 +223,7 @@ mod tests {
             host: "h".into(),
             port: 1,
             rack: None,
+            controller_address: None,
         };
         let (records, _) = decide(&image, &config, &register).unwrap();
         assert_eq!(records.len(), 1);

@@ -7,7 +7,7 @@ use crate::config::validate_topic_config;
 use crate::metadata::{ConfigResourceKey, MetadataImage, MetadataRecord};
 
 /// One operation of IncrementalAlterConfigs (AlterConfigs is all `Set`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConfigOp {
     Set(String),
     Delete,
@@ -17,7 +17,7 @@ pub enum ConfigOp {
     Subtract(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConfigChange {
     pub name: String,
     pub op: ConfigOp,

@@ -8,7 +8,7 @@ use crate::config::{BrokerConfig, validate_topic_config};
 use crate::metadata::{MetadataError, MetadataImage, MetadataRecord};
 
 /// A topic to create, as CreateTopics or auto-creation asks for it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewTopic {
     pub name: String,
     /// -1: `num.partitions`.
@@ -50,6 +50,13 @@ pub enum TopicError {
     /// could not be opened.
     #[error("{0}")]
     StorageFailed(String),
+    /// The active controller, on another node, refused the command with
+    /// this Kafka error code and message.
+    #[error("{message}")]
+    Remote { code: i16, message: String },
+    /// No active controller answered in time (an election, or no quorum).
+    #[error("{0}")]
+    NotController(String),
 }
 
 impl TopicError {
@@ -66,6 +73,10 @@ impl TopicError {
             Self::DeletionDisabled => ResponseError::TopicDeletionDisabled,
             Self::InvalidRequest(_) => ResponseError::InvalidRequest,
             Self::Storage(_) | Self::StorageFailed(_) => ResponseError::KafkaStorageError,
+            Self::Remote { code, .. } => {
+                ResponseError::try_from_code(*code).unwrap_or(ResponseError::UnknownServerError)
+            }
+            Self::NotController(_) => ResponseError::NotController,
         }
     }
 }
@@ -214,6 +225,7 @@ fn place_replicas(
     replication_factor: i16,
 ) -> Result<Vec<Vec<i32>>, TopicError> {
     let brokers: Vec<i32> = image.brokers.keys().copied().collect();
+    refuse_replication(replication_factor as usize)?;
     if replication_factor < 1 || replication_factor as usize > brokers.len() {
         return Err(TopicError::InvalidReplicationFactor(format!(
             "replication factor {replication_factor} is not between 1 and the {} available brokers",
@@ -229,8 +241,21 @@ fn place_replicas(
         .collect())
 }
 
+/// Partitions are not replicated between brokers yet ("Cluster II"): a
+/// replication factor above 1 would promise copies that do not exist.
+fn refuse_replication(replication_factor: usize) -> Result<(), TopicError> {
+    if replication_factor > 1 {
+        return Err(TopicError::InvalidReplicationFactor(format!(
+            "replication factor {replication_factor}: Karst does not replicate partitions \
+             between brokers yet; use replication factor 1"
+        )));
+    }
+    Ok(())
+}
+
 fn check_assignments(image: &MetadataImage, assignments: &[Vec<i32>]) -> Result<(), TopicError> {
     let rf = assignments.first().map_or(0, Vec::len);
+    refuse_replication(rf)?;
     for replicas in assignments {
         if replicas.is_empty() || replicas.len() != rf {
             return Err(TopicError::InvalidReplicaAssignment(
@@ -291,7 +316,7 @@ mod tests {
     fn created_topic_spreads_leaders_over_brokers() {
         let mut image = image_with_brokers(&[1, 2, 3]);
         let records =
-            create_topic_records(&image, &BrokerConfig::default(), &new_topic("t", 6, 2)).unwrap();
+            create_topic_records(&image, &BrokerConfig::default(), &new_topic("t", 6, 1)).unwrap();
         apply(&mut image, &records);
         let topic = image.topic("t").unwrap();
         assert_eq!(topic.partitions.len(), 6);
@@ -301,7 +326,19 @@ mod tests {
             topic
                 .partitions
                 .iter()
-                .all(|p| p.replicas.len() == 2 && p.isr == p.replicas)
+                .all(|p| p.replicas.len() == 1 && p.isr == p.replicas)
+        );
+    }
+
+    #[test]
+    fn a_replication_factor_above_one_is_refused_until_replication_exists() {
+        let image = image_with_brokers(&[1, 2, 3]);
+        let refused = create_topic_records(&image, &BrokerConfig::default(), &new_topic("t", 6, 2))
+            .unwrap_err();
+        assert_eq!(refused.code(), ResponseError::InvalidReplicationFactor);
+        assert!(
+            refused.to_string().contains("does not replicate"),
+            "{refused}"
         );
     }
 

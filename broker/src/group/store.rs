@@ -98,10 +98,11 @@ pub(crate) fn append_now(
         return Err(ResponseError::CoordinatorNotAvailable);
     }
     let index = partition_for(group_id, groups.config.offsets_topic_num_partitions);
+    // The coordinator of a group is the leader of its offsets partition.
     let partition = groups
         .replicas
         .get(OFFSETS_TOPIC, index)
-        .ok_or(ResponseError::CoordinatorNotAvailable)?;
+        .ok_or(ResponseError::NotCoordinator)?;
     let now = crate::clock::now_ms();
     let records: Vec<Record> = records
         .into_iter()

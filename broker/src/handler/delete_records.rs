@@ -25,9 +25,11 @@ pub(crate) fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> Del
                         .replicas
                         .get(topic.name.0.as_str(), p.partition_index)
                     else {
-                        return result
-                            .with_low_watermark(-1)
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                        return result.with_low_watermark(-1).with_error_code(
+                            ctx.broker
+                                .not_hosted_error(topic.name.0.as_str(), p.partition_index)
+                                .code(),
+                        );
                     };
                     match partition.delete_records_before(p.offset) {
                         Ok(low_watermark) => result.with_low_watermark(low_watermark),

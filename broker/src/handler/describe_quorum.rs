@@ -50,7 +50,7 @@ pub(crate) fn handle(
         .with_last_fetch_timestamp(now)
         .with_last_caught_up_timestamp(now);
     let partition = PartitionData::default()
-        .with_leader_id(BrokerId(node))
+        .with_leader_id(BrokerId(broker.controller.active_controller()))
         .with_leader_epoch(SINGLE_VOTER_EPOCH)
         .with_high_watermark(end_offset)
         .with_current_voters(vec![voter]);

@@ -1,7 +1,6 @@
 //! ListOffsets: earliest, latest, max timestamp, or the first offset at or
 //! after a timestamp.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -26,7 +25,11 @@ pub(crate) fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListO
                         .get(topic.name.0.as_str(), p.partition_index)
                     {
                         None => base
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_error_code(
+                                ctx.broker
+                                    .not_hosted_error(topic.name.0.as_str(), p.partition_index)
+                                    .code(),
+                            )
                             .with_offset(-1)
                             .with_timestamp(-1),
                         Some(partition) => {

@@ -76,6 +76,10 @@ pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Me
     MetadataResponse::default()
         .with_brokers(brokers(&image))
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
+        // As KRaft brokers do (KIP-590), the "controller" told to clients is
+        // a live broker, this one: it forwards admin writes to the active
+        // controller. Naming the real controller left librdkafka's admin
+        // client waiting minutes on a dead one after a controller failover.
         .with_controller_id(BrokerId(broker.node_id))
         .with_topics(topics)
         .with_cluster_authorized_operations(authorized_operations::cluster(

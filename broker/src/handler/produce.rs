@@ -124,7 +124,7 @@ fn append(
     acks: i16,
 ) -> Appended {
     let Some(partition) = broker.replicas.get(topic, index) else {
-        return error(index, ResponseError::UnknownTopicOrPartition);
+        return error(index, broker.not_hosted_error(topic, index));
     };
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return error(index, ResponseError::CorruptMessage);

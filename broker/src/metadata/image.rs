@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::records::{ConfigResourceKey, MetadataRecord};
 
 /// A registered broker and its advertised Kafka endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrokerImage {
     pub node_id: i32,
     pub host: String,
@@ -18,7 +18,7 @@ pub struct BrokerImage {
 }
 
 /// A partition's placement and leadership.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionImage {
     pub partition: i32,
     pub replicas: Vec<i32>,
@@ -30,7 +30,7 @@ pub struct PartitionImage {
 
 /// A topic: its permanent id, partitions (index = partition number) and
 /// config overrides (only the keys set on the topic, as strings like Kafka).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TopicImage {
     pub name: String,
     pub id: Uuid,

@@ -33,9 +33,24 @@ pub trait MetadataListener: Send + Sync {
     fn publish(&self, image: &MetadataImage, delta: &[MetadataRecord]);
 }
 
+/// The log of a store that follows a quorum: every write goes through the
+/// active controller, never to this store directly.
+#[derive(Debug)]
+struct QuorumFollower;
+
+impl MetadataLog for QuorumFollower {
+    fn append(&mut self, _records: &[MetadataRecord]) -> Result<(), MetadataError> {
+        Err(MetadataError::NotPrepared {
+            reason: "metadata is written through the controller quorum".into(),
+        })
+    }
+}
+
 /// Reads are a cheap `Arc` load; writes go through [`MetadataStore::update`].
 pub struct MetadataStore {
     image: ArcSwap<MetadataImage>,
+    /// In a quorum: the Raft log index of the image (0 before any).
+    applied: tokio::sync::watch::Sender<u64>,
     log: Mutex<Box<dyn MetadataLog>>,
     listeners: RwLock<Vec<Arc<dyn MetadataListener>>>,
 }
@@ -75,9 +90,41 @@ impl MetadataStore {
         }
         Self {
             image: ArcSwap::from_pointee(image),
+            applied: tokio::sync::watch::Sender::new(0),
             log: Mutex::new(log),
             listeners: RwLock::new(Vec::new()),
         }
+    }
+
+    /// A store that follows a metadata quorum: its image comes only from
+    /// [`Self::apply_committed`]; local writes are refused.
+    pub fn following_quorum() -> Self {
+        Self::with_log(Box::new(QuorumFollower), &[])
+    }
+
+    /// Installs an image the quorum committed and applied at `log_index`
+    /// and publishes it, with the records that made it, to every listener.
+    pub fn apply_committed(
+        &self,
+        log_index: u64,
+        image: Arc<MetadataImage>,
+        delta: &[MetadataRecord],
+    ) {
+        let _writer = self.log.lock();
+        self.image.store(image.clone());
+        for listener in self.listeners.read().iter() {
+            listener.publish(&image, delta);
+        }
+        self.applied.send_replace(log_index);
+    }
+
+    /// Waits until the image holds the quorum's log entry `log_index`, or
+    /// `timeout` passes; returns whether it does.
+    pub async fn wait_applied(&self, log_index: u64, timeout: std::time::Duration) -> bool {
+        let mut applied = self.applied.subscribe();
+        tokio::time::timeout(timeout, applied.wait_for(|a| *a >= log_index))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// The current image.

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metadata::{MetadataImage, MetadataRecord};
 
+pub use network::{ForwardError, ForwardHandler, forward};
 pub use quorum::{MetadataQuorum, Proposed, QuorumConfig, QuorumError, QuorumRole, RaftTiming};
 pub use state_machine::{MetadataDelta, MetadataUpdate};
 pub use voters::{Voter, VotersError, parse_voters};

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::log_file::LogFileError;
 use super::log_store::LogStore;
-use super::network::{PeerNetwork, RaftServer};
+use super::network::{ForwardHandler, HandlerSlot, PeerNetwork, RaftServer};
 use super::snapshot::SnapshotFile;
 use super::state_machine::{MetadataUpdate, StateMachine};
 use super::{MetadataBatch, NodeId, TypeConfig, Voter};
@@ -148,7 +148,18 @@ pub struct MetadataQuorum {
     heartbeat_interval: Duration,
     raft: Raft<TypeConfig>,
     updates: watch::Receiver<MetadataUpdate>,
-    server: RaftServer,
+    /// Taken at shutdown.
+    server: parking_lot::Mutex<Option<RaftServer>>,
+    forwarded: HandlerSlot,
+}
+
+impl std::fmt::Debug for MetadataQuorum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataQuorum")
+            .field("node_id", &self.node_id)
+            .field("leader", &self.leader_id())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MetadataQuorum {
@@ -195,14 +206,16 @@ impl MetadataQuorum {
             state_machine,
         )
         .await?;
-        let server = RaftServer::spawn(listener, raft.clone());
+        let forwarded = HandlerSlot::default();
+        let server = RaftServer::spawn(listener, raft.clone(), forwarded.clone());
         let quorum = Self {
             node_id: config.node_id,
             proposal_timeout: config.timing.proposal_timeout,
             heartbeat_interval: config.timing.heartbeat_interval,
             raft,
             updates,
-            server,
+            server: parking_lot::Mutex::new(Some(server)),
+            forwarded,
         };
         if config.role == QuorumRole::Voter {
             quorum.initialize(&config.voters).await?;
@@ -224,6 +237,14 @@ impl MetadataQuorum {
                 unreachable!("checked above: this node is a voter")
             }
             Err(RaftError::Fatal(fatal)) => Err(fatal.into()),
+        }
+    }
+
+    /// Sets what runs commands forwarded to this node by others (once; the
+    /// controller channel, built after the quorum).
+    pub fn serve_forwarded(&self, handler: Arc<dyn ForwardHandler>) {
+        if self.forwarded.set(handler).is_err() {
+            tracing::warn!("a forward handler was already set; keeping the first");
         }
     }
 
@@ -346,6 +367,27 @@ impl MetadataQuorum {
             .map_err(|_| QuorumError::NoQuorum { after: within })?
     }
 
+    /// Waits until this node, as leader, has applied every entry of its log
+    /// (a new leader's log holds everything committed, and its first entry
+    /// of the term commits the rest), so a decision taken on the applied
+    /// image sees every earlier command. Unlike [`Self::confirm_leadership`]
+    /// this costs no round trip and does not wait on unreachable voters.
+    pub async fn catch_up_as_leader(&self, within: Duration) -> Result<(), QuorumError> {
+        let mut metrics = self.raft.metrics();
+        let caught_up = metrics.wait_for(|m| {
+            m.current_leader != Some(self.node_id)
+                || m.last_applied.map(|id| id.index) >= m.last_log_index
+        });
+        match tokio::time::timeout(within, caught_up).await {
+            Err(_) => Err(QuorumError::NoQuorum { after: within }),
+            Ok(Err(_)) => Err(QuorumError::NotLeader { leader: None }),
+            Ok(Ok(m)) if m.current_leader != Some(self.node_id) => Err(QuorumError::NotLeader {
+                leader: m.current_leader,
+            }),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
     /// Every applied image, starting with the current one.
     pub fn subscribe(&self) -> watch::Receiver<MetadataUpdate> {
         self.updates.clone()
@@ -359,8 +401,11 @@ impl MetadataQuorum {
 
     /// Stops serving peers and stops the Raft node. Everything acknowledged
     /// is on disk already, so this is also what a crash leaves behind.
-    pub async fn shutdown(self) {
-        self.server.stop().await;
+    pub async fn shutdown(&self) {
+        let server = self.server.lock().take();
+        if let Some(server) = server {
+            server.stop().await;
+        }
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "the Raft task ended abnormally");
         }

@@ -170,7 +170,7 @@ fn read_partition(
     _isolation_level: i8,
 ) -> (PartitionData, Option<FileSlice>) {
     let Some(partition) = broker.replicas.get(topic, index) else {
-        return (error(index, ResponseError::UnknownTopicOrPartition), None);
+        return (error(index, broker.not_hosted_error(topic, index)), None);
     };
     match partition.read_for_consumer(fetch_offset, max_bytes) {
         // No transactions yet: the last stable offset is the high watermark.

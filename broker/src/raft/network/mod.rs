@@ -4,8 +4,11 @@
 //! [`server`] answers them on the controller listener. Both speak [`wire`].
 
 mod client;
+mod forward;
 mod server;
 mod wire;
 
 pub(super) use client::PeerNetwork;
+pub(super) use forward::HandlerSlot;
+pub use forward::{ForwardError, ForwardHandler, forward};
 pub(super) use server::RaftServer;

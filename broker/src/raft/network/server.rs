@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::forward::HandlerSlot;
 use super::wire::{RaftReply, RaftRequest, read_frame, write_frame};
 use crate::raft::TypeConfig;
 
@@ -27,9 +28,13 @@ pub(crate) struct RaftServer {
 }
 
 impl RaftServer {
-    pub(crate) fn spawn(listener: TcpListener, raft: Raft<TypeConfig>) -> Self {
+    pub(crate) fn spawn(
+        listener: TcpListener,
+        raft: Raft<TypeConfig>,
+        forwarded: HandlerSlot,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, raft, stopped));
+        let task = tokio::spawn(accept_loop(listener, raft, forwarded, stopped));
         Self { stop, task }
     }
 
@@ -43,6 +48,7 @@ impl RaftServer {
 async fn accept_loop(
     listener: TcpListener,
     raft: Raft<TypeConfig>,
+    forwarded: HandlerSlot,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -52,7 +58,7 @@ async fn accept_loop(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) if connections.len() < MAX_CONNECTIONS => {
-                    connections.spawn(serve(stream, peer, raft.clone()));
+                    connections.spawn(serve(stream, peer, raft.clone(), forwarded.clone()));
                 }
                 Ok((_, peer)) => {
                     tracing::warn!(%peer, limit = MAX_CONNECTIONS, "refusing a controller connection: too many open");
@@ -65,7 +71,12 @@ async fn accept_loop(
     while connections.join_next().await.is_some() {}
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, raft: Raft<TypeConfig>) {
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    raft: Raft<TypeConfig>,
+    forwarded: HandlerSlot,
+) {
     let _ = stream.set_nodelay(true);
     let mut conn = BufStream::new(stream);
     loop {
@@ -85,6 +96,10 @@ async fn serve(stream: TcpStream, peer: SocketAddr, raft: Raft<TypeConfig>) {
             RaftRequest::InstallSnapshot(rpc) => {
                 RaftReply::InstallSnapshot(raft.install_snapshot(rpc).await)
             }
+            RaftRequest::Forward(command) => match forwarded.get() {
+                Some(handler) => RaftReply::Forward(Some(handler.handle(command).await)),
+                None => RaftReply::Forward(None),
+            },
         };
         if let Err(e) = write_frame(&mut conn, &reply).await {
             tracing::debug!(%peer, error = %e, "controller connection closed while replying");

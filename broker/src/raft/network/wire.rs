@@ -24,6 +24,8 @@ pub(super) enum RaftRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A controller command forwarded by another node (see `forward`).
+    Forward(serde_json::Value),
 }
 
 /// The answer to a [`RaftRequest`] of the same variant.
@@ -34,6 +36,9 @@ pub(super) enum RaftReply {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
+    /// The answer to a forwarded command; `None` while this node has no
+    /// handler yet (still starting).
+    Forward(Option<serde_json::Value>),
 }
 
 /// A frame could not be read or written.
