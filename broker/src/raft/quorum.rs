@@ -81,6 +81,8 @@ pub struct QuorumConfig {
     /// observer's must not.
     pub node_id: NodeId,
     pub role: QuorumRole,
+    /// `cluster.id`: peers introducing themselves with another are refused.
+    pub cluster_id: String,
     /// `controller.quorum.voters`, the same on every controller.
     pub voters: Vec<Voter>,
     /// The data directory; the log lives in its `__cluster_metadata-0/`.
@@ -190,12 +192,12 @@ impl MetadataQuorum {
         let raft = Raft::new(
             config.node_id,
             raft_config,
-            PeerNetwork,
+            PeerNetwork::new(config.cluster_id.clone(), config.node_id),
             log_store,
             state_machine,
         )
         .await?;
-        let server = RaftServer::spawn(listener, raft.clone());
+        let server = RaftServer::spawn(listener, raft.clone(), config.cluster_id.clone());
         let quorum = Self {
             node_id: config.node_id,
             proposal_timeout: config.timing.proposal_timeout,

@@ -5,7 +5,7 @@
 
 mod client;
 mod server;
-mod wire;
+pub(super) mod wire;
 
 pub(super) use client::PeerNetwork;
 pub(super) use server::RaftServer;

@@ -4,6 +4,7 @@
 //! connection with a log line; nothing else is affected.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use openraft::Raft;
 use tokio::io::BufStream;
@@ -11,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::wire::{RaftReply, RaftRequest, read_frame, write_frame};
+use super::wire::{Hello, HelloReply, RaftReply, RaftRequest, read_frame, write_frame};
 use crate::raft::TypeConfig;
 
 /// At most this many peer connections are served at once; a quorum needs a
@@ -27,9 +28,11 @@ pub(crate) struct RaftServer {
 }
 
 impl RaftServer {
-    pub(crate) fn spawn(listener: TcpListener, raft: Raft<TypeConfig>) -> Self {
+    /// Serves `raft` to peers that introduce themselves as members of
+    /// `cluster_id`.
+    pub(crate) fn spawn(listener: TcpListener, raft: Raft<TypeConfig>, cluster_id: String) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, raft, stopped));
+        let task = tokio::spawn(accept_loop(listener, raft, cluster_id.into(), stopped));
         Self { stop, task }
     }
 
@@ -43,6 +46,7 @@ impl RaftServer {
 async fn accept_loop(
     listener: TcpListener,
     raft: Raft<TypeConfig>,
+    cluster_id: Arc<str>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -52,7 +56,7 @@ async fn accept_loop(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) if connections.len() < MAX_CONNECTIONS => {
-                    connections.spawn(serve(stream, peer, raft.clone()));
+                    connections.spawn(serve(stream, peer, raft.clone(), cluster_id.clone()));
                 }
                 Ok((_, peer)) => {
                     tracing::warn!(%peer, limit = MAX_CONNECTIONS, "refusing a controller connection: too many open");
@@ -65,9 +69,12 @@ async fn accept_loop(
     while connections.join_next().await.is_some() {}
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, raft: Raft<TypeConfig>) {
+async fn serve(stream: TcpStream, peer: SocketAddr, raft: Raft<TypeConfig>, cluster_id: Arc<str>) {
     let _ = stream.set_nodelay(true);
     let mut conn = BufStream::new(stream);
+    if !greet(&mut conn, peer, &cluster_id).await {
+        return;
+    }
     loop {
         let request: RaftRequest = match read_frame(&mut conn).await {
             Ok(Some(request)) => request,
@@ -91,4 +98,31 @@ async fn serve(stream: TcpStream, peer: SocketAddr, raft: Raft<TypeConfig>) {
             return;
         }
     }
+}
+
+/// Reads the caller's [`Hello`]; welcomes it if it belongs to this cluster.
+async fn greet(conn: &mut BufStream<TcpStream>, peer: SocketAddr, cluster_id: &str) -> bool {
+    let hello: Hello = match read_frame(conn).await {
+        Ok(Some(hello)) => hello,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "closing a controller connection: bad hello");
+            return false;
+        }
+    };
+    if hello.cluster_id == cluster_id {
+        return write_frame(conn, &HelloReply::Welcome).await.is_ok();
+    }
+    tracing::warn!(
+        %peer,
+        node_id = hello.node_id,
+        their_cluster = %hello.cluster_id,
+        our_cluster = %cluster_id,
+        "refusing a controller connection from another cluster"
+    );
+    let reply = HelloReply::WrongCluster {
+        cluster_id: cluster_id.to_owned(),
+    };
+    let _ = write_frame(conn, &reply).await;
+    false
 }

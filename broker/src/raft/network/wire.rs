@@ -1,5 +1,6 @@
-//! The controller wire format: a frame is `length: u32 | JSON`, one request
-//! and then one reply at a time on a connection. Lengths are checked before
+//! The controller wire format: a frame is `length: u32 | JSON`. A
+//! connection opens with [`Hello`] / [`HelloReply`], then carries one
+//! request and then one reply at a time. Lengths are checked before
 //! anything is allocated; a bad frame ends that connection only.
 
 use openraft::error::{InstallSnapshotError, RaftError};
@@ -16,11 +17,30 @@ use crate::raft::{NodeId, TypeConfig};
 /// The largest frame either side sends or accepts. Snapshot chunks are
 /// capped well below it (see `quorum::SNAPSHOT_CHUNK_BYTES`), and append
 /// batches by openraft's `max_payload_entries`.
-pub(super) const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+pub(in crate::raft) const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// The first frame on every connection: who is calling, from which
+/// cluster. Controllers of another cluster (a mistyped voter address, a
+/// reused host) are refused before any Raft message is exchanged.
+#[derive(Debug, Serialize, Deserialize)]
+pub(in crate::raft) struct Hello {
+    pub(in crate::raft) cluster_id: String,
+    pub(in crate::raft) node_id: NodeId,
+}
+
+/// The answer to [`Hello`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(in crate::raft) enum HelloReply {
+    Welcome,
+    /// The callee belongs to `cluster_id`; it closes the connection.
+    WrongCluster {
+        cluster_id: String,
+    },
+}
 
 /// A Raft RPC from a leader or candidate.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) enum RaftRequest {
+pub(in crate::raft) enum RaftRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
@@ -28,7 +48,7 @@ pub(super) enum RaftRequest {
 
 /// The answer to a [`RaftRequest`] of the same variant.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) enum RaftReply {
+pub(in crate::raft) enum RaftReply {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     InstallSnapshot(
@@ -38,7 +58,7 @@ pub(super) enum RaftReply {
 
 /// A frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum FrameError {
+pub(in crate::raft) enum FrameError {
     #[error("connection: {0}")]
     Io(#[from] std::io::Error),
     #[error("frame of {len} bytes exceeds the limit of {MAX_FRAME_BYTES}")]
@@ -49,7 +69,7 @@ pub(super) enum FrameError {
     Encode(#[source] serde_json::Error),
 }
 
-pub(super) async fn write_frame<W, T>(w: &mut W, message: &T) -> Result<(), FrameError>
+pub(in crate::raft) async fn write_frame<W, T>(w: &mut W, message: &T) -> Result<(), FrameError>
 where
     W: AsyncWrite + Unpin,
     T: Serialize,
@@ -67,7 +87,7 @@ where
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream between frames.
-pub(super) async fn read_frame<R, T>(r: &mut R) -> Result<Option<T>, FrameError>
+pub(in crate::raft) async fn read_frame<R, T>(r: &mut R) -> Result<Option<T>, FrameError>
 where
     R: AsyncRead + Unpin,
     T: DeserializeOwned,

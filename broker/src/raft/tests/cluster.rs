@@ -130,6 +130,7 @@ async fn a_node_in_the_wrong_role_refuses_to_start() {
     let config = |node_id, role| QuorumConfig {
         node_id,
         role,
+        cluster_id: CLUSTER_ID.to_owned(),
         voters: voters.clone(),
         data_dir: dir.path().to_owned(),
         timing: test_timing(),

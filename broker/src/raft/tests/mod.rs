@@ -26,6 +26,9 @@ use super::{
 };
 use crate::metadata::{ConfigResourceKey, METADATA_DIR, MetadataImage, MetadataRecord};
 
+/// The `cluster.id` of every test quorum.
+const CLUSTER_ID: &str = "test-cluster";
+
 /// How long any single condition may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -104,6 +107,7 @@ impl Cluster {
         let config = QuorumConfig {
             node_id: id,
             role,
+            cluster_id: CLUSTER_ID.to_owned(),
             voters: self.voters.clone(),
             data_dir: self.data_dir(id),
             timing: self.timing.clone(),
