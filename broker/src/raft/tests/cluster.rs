@@ -157,3 +157,23 @@ async fn a_node_in_the_wrong_role_refuses_to_start() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_voter_leads_alone_and_restores_after_a_restart() {
+    let mut cluster = Cluster::start(1, test_timing()).await;
+    assert_eq!(cluster.leader(None).await, 1);
+    let proposed = cluster.propose(create_topic("t")).await;
+    assert!(proposed.image.topic("t").is_some());
+    cluster.stop(1).await;
+    cluster.restart(1).await;
+    assert_eq!(cluster.leader(None).await, 1);
+    assert!(
+        cluster
+            .applied(1, proposed.log_index)
+            .await
+            .topic("t")
+            .is_some()
+    );
+    let next = cluster.propose(set_config(2)).await;
+    assert!(next.log_index > proposed.log_index);
+}
