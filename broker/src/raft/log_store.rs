@@ -5,7 +5,10 @@
 //! acknowledged survives a crash, which is what Raft's safety rests on.
 //!
 //! The entries are also kept in memory: the metadata log is small, and a
-//! snapshot lets openraft purge what is behind it.
+//! snapshot lets openraft purge what is behind it. [`LogStore::in_memory`]
+//! is the same store without the files, for tests that need no restart
+//! (tikv raft-rs' habit: one trait, a durable and an in-memory store, and
+//! openraft's storage suite run against both).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -40,11 +43,18 @@ pub(super) struct LogStore {
 
 #[derive(Debug)]
 struct Inner {
-    file: LogFile,
-    state_path: PathBuf,
+    /// `None` for the in-memory store.
+    disk: Option<Disk>,
     state: HardState,
     /// Every entry after `state.last_purged`, by index.
     entries: BTreeMap<u64, Entry>,
+}
+
+/// Where an on-disk store keeps its files.
+#[derive(Debug)]
+struct Disk {
+    file: LogFile,
+    state_path: PathBuf,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogFileError + '_ {
@@ -77,21 +87,46 @@ impl LogStore {
             .filter(|e| purged.is_none_or(|upto| e.log_id.index > upto))
             .map(|e| (e.log_id.index, e))
             .collect();
-        Ok(Self {
-            inner: Arc::new(Mutex::new(Inner {
-                file,
-                state_path,
-                state,
-                entries,
-            })),
+        Ok(Self::with(Inner {
+            disk: Some(Disk { file, state_path }),
+            state,
+            entries,
+        }))
+    }
+
+    /// A store that keeps everything in memory: lost when dropped.
+    pub(super) fn in_memory() -> Self {
+        Self::with(Inner {
+            disk: None,
+            state: HardState::default(),
+            entries: BTreeMap::new(),
         })
+    }
+
+    fn with(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(inner)),
+        }
     }
 }
 
 impl Inner {
     fn save_state(&self) -> Result<(), std::io::Error> {
+        let Some(disk) = &self.disk else {
+            return Ok(());
+        };
         let bytes = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
-        durable::atomic_write(&self.state_path, &bytes)
+        durable::atomic_write(&disk.state_path, &bytes)
+    }
+
+    fn on_disk(
+        &mut self,
+        write: impl FnOnce(&mut LogFile) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        match &mut self.disk {
+            Some(disk) => write(&mut disk.file),
+            None => Ok(()),
+        }
     }
 }
 
@@ -161,7 +196,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let mut inner = self.inner.lock();
-        if let Err(e) = inner.file.append(&entries) {
+        if let Err(e) = inner.on_disk(|file| file.append(&entries)) {
             let err = StorageIOError::write_logs(AnyError::new(&e));
             callback.log_io_completed(Err(e));
             return Err(err.into());
@@ -177,8 +212,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut inner = self.inner.lock();
         inner
-            .file
-            .truncate_from(log_id.index)
+            .on_disk(|file| file.truncate_from(log_id.index))
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         inner.entries.split_off(&log_id.index);
         Ok(())
@@ -192,8 +226,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .save_state()
             .map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
         inner
-            .file
-            .purge_upto(log_id.index)
+            .on_disk(|file| file.purge_upto(log_id.index))
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         inner.entries = inner.entries.split_off(&(log_id.index + 1));
         Ok(())

@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::metadata::{MetadataImage, MetadataRecord};
 
-pub use quorum::{MetadataQuorum, Proposed, QuorumConfig, QuorumError, QuorumRole, RaftTiming};
+pub use quorum::{
+    MetadataQuorum, Proposed, QuorumConfig, QuorumError, QuorumRole, QuorumStorage, RaftTiming,
+};
 pub use state_machine::{MetadataDelta, MetadataUpdate};
 pub use voters::{Voter, VotersError, parse_voters};
 

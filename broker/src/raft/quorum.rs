@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use super::log_file::LogFileError;
 use super::log_store::LogStore;
 use super::network::{PeerNetwork, RaftServer};
-use super::snapshot::SnapshotFile;
+use super::snapshot::SnapshotStore;
 use super::state_machine::{MetadataUpdate, StateMachine};
 use super::{MetadataBatch, NodeId, TypeConfig, Voter};
 use crate::metadata::{METADATA_DIR, MetadataImage, MetadataRecord};
@@ -74,6 +74,15 @@ pub enum QuorumRole {
     Observer,
 }
 
+/// Where a node keeps the metadata log.
+#[derive(Debug, Clone)]
+pub enum QuorumStorage {
+    /// In `__cluster_metadata-0/` of the data directory, fsynced.
+    OnDisk { data_dir: PathBuf },
+    /// In memory only, lost on shutdown: for tests that need no restart.
+    InMemory,
+}
+
 /// How to start one node of the quorum.
 #[derive(Debug, Clone)]
 pub struct QuorumConfig {
@@ -85,8 +94,7 @@ pub struct QuorumConfig {
     pub cluster_id: String,
     /// `controller.quorum.voters`, the same on every controller.
     pub voters: Vec<Voter>,
-    /// The data directory; the log lives in its `__cluster_metadata-0/`.
-    pub data_dir: PathBuf,
+    pub storage: QuorumStorage,
     pub timing: RaftTiming,
 }
 
@@ -104,9 +112,9 @@ pub enum QuorumError {
     MembershipChange(#[source] Box<ChangeMembershipError<NodeId>>),
     #[error(transparent)]
     Log(#[from] LogFileError),
-    #[error("metadata snapshot {path}: {source}")]
+    #[error("metadata snapshot {location}: {source}")]
     Snapshot {
-        path: PathBuf,
+        location: String,
         #[source]
         source: std::io::Error,
     },
@@ -154,7 +162,7 @@ pub struct MetadataQuorum {
 }
 
 impl MetadataQuorum {
-    /// Opens the log and snapshot in `config.data_dir`, serves Raft RPCs on
+    /// Opens the log and snapshot (`config.storage`), serves Raft RPCs on
     /// `listener` and joins the quorum. On first start every voter
     /// initializes the same membership (all of `voters`), which openraft
     /// allows, so the cluster forms as soon as a majority is up, whichever
@@ -180,12 +188,16 @@ impl MetadataQuorum {
             }
             _ => {}
         }
-        let dir = config.data_dir.join(METADATA_DIR);
-        let log_store = LogStore::open(&dir)?;
-        let snapshots = SnapshotFile::new(&dir);
+        let (log_store, snapshots) = match &config.storage {
+            QuorumStorage::OnDisk { data_dir } => {
+                let dir = data_dir.join(METADATA_DIR);
+                (LogStore::open(&dir)?, SnapshotStore::on_disk(&dir))
+            }
+            QuorumStorage::InMemory => (LogStore::in_memory(), SnapshotStore::in_memory()),
+        };
         let (state_machine, updates) =
             StateMachine::open(snapshots.clone()).map_err(|source| QuorumError::Snapshot {
-                path: snapshots.path().to_owned(),
+                location: snapshots.location(),
                 source,
             })?;
         let raft_config = raft_config(&config.timing)?;

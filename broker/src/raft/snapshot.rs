@@ -5,6 +5,9 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use openraft::SnapshotMeta;
 use serde::{Deserialize, Serialize};
@@ -49,26 +52,40 @@ pub(super) struct StoredSnapshot {
     pub(super) payload: SnapshotPayload,
 }
 
-/// Where this controller keeps its latest snapshot.
+/// Where this node keeps its latest snapshot: `snapshot.json` in the
+/// metadata directory, or memory for the in-memory store.
 #[derive(Debug, Clone)]
-pub(super) struct SnapshotFile {
-    path: PathBuf,
+pub(super) enum SnapshotStore {
+    OnDisk { path: PathBuf },
+    InMemory(Arc<Mutex<Option<StoredSnapshot>>>),
 }
 
-impl SnapshotFile {
-    pub(super) fn new(dir: &Path) -> Self {
-        Self {
+impl SnapshotStore {
+    pub(super) fn on_disk(dir: &Path) -> Self {
+        Self::OnDisk {
             path: dir.join(SNAPSHOT_FILE),
         }
     }
 
-    pub(super) fn path(&self) -> &Path {
-        &self.path
+    pub(super) fn in_memory() -> Self {
+        Self::InMemory(Arc::default())
+    }
+
+    /// Where it is, for error messages.
+    pub(super) fn location(&self) -> String {
+        match self {
+            Self::OnDisk { path } => path.display().to_string(),
+            Self::InMemory(_) => "in-memory snapshot".to_owned(),
+        }
     }
 
     /// The latest snapshot, if one was taken or installed.
     pub(super) fn load(&self) -> io::Result<Option<StoredSnapshot>> {
-        let Some(bytes) = durable::read_if_exists(&self.path)? else {
+        let path = match self {
+            Self::OnDisk { path } => path,
+            Self::InMemory(snapshot) => return Ok(snapshot.lock().clone()),
+        };
+        let Some(bytes) = durable::read_if_exists(path)? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)
@@ -76,9 +93,17 @@ impl SnapshotFile {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
-    /// Replaces the stored snapshot, durably.
+    /// Replaces the stored snapshot, durably when on disk.
     pub(super) fn save(&self, snapshot: &StoredSnapshot) -> io::Result<()> {
-        let bytes = serde_json::to_vec(snapshot).map_err(io::Error::other)?;
-        durable::atomic_write(&self.path, &bytes)
+        match self {
+            Self::OnDisk { path } => {
+                let bytes = serde_json::to_vec(snapshot).map_err(io::Error::other)?;
+                durable::atomic_write(path, &bytes)
+            }
+            Self::InMemory(stored) => {
+                *stored.lock() = Some(snapshot.clone());
+                Ok(())
+            }
+        }
     }
 }

@@ -4,7 +4,15 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_voters_elect_one_leader_and_apply_proposals_in_the_same_order() {
-    let cluster = Cluster::start(3, test_timing()).await;
+    elect_and_apply_in_order(Cluster::start(3, test_timing()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_in_memory_voters_elect_one_leader_and_apply_proposals_in_the_same_order() {
+    elect_and_apply_in_order(Cluster::start_in_memory(3, test_timing()).await).await;
+}
+
+async fn elect_and_apply_in_order(cluster: Cluster) {
     let leader = cluster.leader(None).await;
     assert!(cluster.node(leader).is_leader());
 
@@ -132,7 +140,9 @@ async fn a_node_in_the_wrong_role_refuses_to_start() {
         role,
         cluster_id: CLUSTER_ID.to_owned(),
         voters: voters.clone(),
-        data_dir: dir.path().to_owned(),
+        storage: QuorumStorage::OnDisk {
+            data_dir: dir.path().to_owned(),
+        },
         timing: test_timing(),
     };
     let listener = || TcpListener::bind("127.0.0.1:0");
