@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::log_file::LogFileError;
 use super::log_store::LogStore;
-use super::network::{PeerNetwork, RaftServer};
+use super::network::{MAX_BATCH_BYTES, PeerNetwork, RaftServer};
 use super::snapshot::SnapshotStore;
 use super::state_machine::{MetadataUpdate, StateMachine};
 use super::{MetadataBatch, NodeId, TypeConfig, Voter};
@@ -126,6 +126,9 @@ pub enum QuorumError {
     /// still commit: callers re-read the image before retrying.
     #[error("this controller is not the active controller (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
+    /// The batch is too large to be one log entry.
+    #[error("a metadata record batch of {bytes} bytes exceeds the limit of {max}")]
+    BatchTooLarge { bytes: usize, max: usize },
     /// No majority of voters answered in time. For a proposal the outcome
     /// is unknown: it may still commit, so callers re-read the image before
     /// retrying.
@@ -250,6 +253,13 @@ impl MetadataQuorum {
     /// (up to `RaftTiming::proposal_timeout`) until it is committed and
     /// applied here.
     pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<Proposed, QuorumError> {
+        let bytes = serde_json::to_vec(&records).map_or(usize::MAX, |b| b.len());
+        if bytes > MAX_BATCH_BYTES {
+            return Err(QuorumError::BatchTooLarge {
+                bytes,
+                max: MAX_BATCH_BYTES,
+            });
+        }
         let after = self.proposal_timeout;
         let written = tokio::time::timeout(after, self.raft.client_write(MetadataBatch(records)))
             .await

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use openraft::BasicNode;
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -18,7 +19,10 @@ use openraft::raft::{
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
 
-use super::wire::{FrameError, Hello, HelloReply, RaftReply, RaftRequest, read_frame, write_frame};
+use super::wire::{
+    FrameError, Hello, HelloReply, MAX_APPEND_BYTES, MAX_FRAME_BYTES, RaftReply, RaftRequest,
+    read_frame, write_frame, write_frame_within,
+};
 use crate::raft::{NodeId, TypeConfig};
 
 /// Why one RPC attempt failed (the connection is dropped in every case).
@@ -42,6 +46,8 @@ enum CallError {
     TimedOut { addr: String, after: Duration },
     #[error("controller {addr} replied to a different request")]
     Mismatched { addr: String },
+    #[error("request of {len} bytes to controller {addr} exceeds the frame limit")]
+    RequestTooLarge { addr: String, len: usize },
     #[error("controller {addr} belongs to cluster {theirs:?}, not this one")]
     WrongCluster { addr: String, theirs: String },
 }
@@ -104,7 +110,19 @@ impl PeerClient {
             addr: self.addr.clone(),
             source,
         };
-        write_frame(&mut conn, request).await.map_err(frame_error)?;
+        let limit = match request {
+            RaftRequest::AppendEntries(rpc) if rpc.entries.len() > 1 => MAX_APPEND_BYTES,
+            _ => MAX_FRAME_BYTES,
+        };
+        write_frame_within(&mut conn, request, limit)
+            .await
+            .map_err(|source| match source {
+                FrameError::TooLarge { len } => CallError::RequestTooLarge {
+                    addr: self.addr.clone(),
+                    len,
+                },
+                source => frame_error(source),
+            })?;
         let reply = read_frame(&mut conn)
             .await
             .map_err(frame_error)?
@@ -168,6 +186,14 @@ impl PeerClient {
             match e {
                 CallError::Connect { .. } | CallError::WrongCluster { .. } => {
                     RPCError::Unreachable(Unreachable::new(&e))
+                }
+                // Only an append of several entries can be split; openraft
+                // retries with fewer (one entry always fits: `MAX_BATCH_BYTES`).
+                CallError::RequestTooLarge { .. }
+                    if let RaftRequest::AppendEntries(rpc) = &request =>
+                {
+                    let fewer = (rpc.entries.len() as u64 / 2).max(1);
+                    RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(fewer))
                 }
                 _ => RPCError::Network(NetworkError::new(&e)),
             }

@@ -9,3 +9,4 @@ pub(super) mod wire;
 
 pub(super) use client::PeerNetwork;
 pub(super) use server::RaftServer;
+pub(super) use wire::MAX_BATCH_BYTES;

@@ -14,9 +14,18 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::raft::{NodeId, TypeConfig};
 
+/// The largest record batch (as JSON) a proposal may carry. openraft
+/// gives an append one heartbeat interval to complete, so one entry must
+/// be quick to send, decode and fsync; metadata batches are far smaller.
+pub(in crate::raft) const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// An append of several entries larger than this is refused before it is
+/// sent and openraft retries it with fewer entries, so a follower that is
+/// far behind catches up in appends that each finish within a heartbeat.
+pub(in crate::raft) const MAX_APPEND_BYTES: usize = 2 * 1024 * 1024;
+
 /// The largest frame either side sends or accepts. Snapshot chunks are
-/// capped well below it (see `quorum::SNAPSHOT_CHUNK_BYTES`), and append
-/// batches by openraft's `max_payload_entries`.
+/// capped well below it (see `quorum::SNAPSHOT_CHUNK_BYTES`).
 pub(in crate::raft) const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
 /// The first frame on every connection: who is calling, from which
@@ -61,7 +70,7 @@ pub(in crate::raft) enum RaftReply {
 pub(in crate::raft) enum FrameError {
     #[error("connection: {0}")]
     Io(#[from] std::io::Error),
-    #[error("frame of {len} bytes exceeds the limit of {MAX_FRAME_BYTES}")]
+    #[error("frame of {len} bytes exceeds the limit")]
     TooLarge { len: usize },
     #[error("frame does not decode: {0}")]
     Decode(#[source] serde_json::Error),
@@ -69,13 +78,19 @@ pub(in crate::raft) enum FrameError {
     Encode(#[source] serde_json::Error),
 }
 
-pub(in crate::raft) async fn write_frame<W, T>(w: &mut W, message: &T) -> Result<(), FrameError>
+/// Writes `message` as one frame, unless it is larger than `limit` bytes
+/// (at most [`MAX_FRAME_BYTES`]).
+pub(in crate::raft) async fn write_frame_within<W, T>(
+    w: &mut W,
+    message: &T,
+    limit: usize,
+) -> Result<(), FrameError>
 where
     W: AsyncWrite + Unpin,
     T: Serialize,
 {
     let payload = serde_json::to_vec(message).map_err(FrameError::Encode)?;
-    if payload.len() > MAX_FRAME_BYTES {
+    if payload.len() > limit.min(MAX_FRAME_BYTES) {
         return Err(FrameError::TooLarge { len: payload.len() });
     }
     let mut buf = Vec::with_capacity(4 + payload.len());
@@ -84,6 +99,15 @@ where
     w.write_all(&buf).await?;
     w.flush().await?;
     Ok(())
+}
+
+/// Writes `message` as one frame of at most [`MAX_FRAME_BYTES`].
+pub(in crate::raft) async fn write_frame<W, T>(w: &mut W, message: &T) -> Result<(), FrameError>
+where
+    W: AsyncWrite + Unpin,
+    T: Serialize,
+{
+    write_frame_within(w, message, MAX_FRAME_BYTES).await
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream between frames.
