@@ -1,8 +1,13 @@
 //! openraft's log storage on disk: the entries in [`LogFile`] (`raft.log`)
-//! and the small hard state (vote, commit point, last purged entry) in
-//! `raft-state.json`, replaced atomically on every change. Every write is
-//! fsynced before openraft is told it is done: a vote or entry this node
-//! acknowledged survives a crash, which is what Raft's safety rests on.
+//! and the small hard state (vote, last purged entry) in `raft-state.json`,
+//! replaced atomically on every change. These writes are fsynced before
+//! openraft is told they are done: a vote or entry this node acknowledged
+//! survives a crash, which is what Raft's safety rests on.
+//!
+//! The commit point (`raft-committed.json`) only saves work at start-up
+//! (the committed tail is applied at once instead of when the leader next
+//! says so), so it is written without fsync, off the proposal path's disk
+//! flushes, and ignored with a warning when unreadable.
 //!
 //! The entries are also kept in memory: the metadata log is small, and a
 //! snapshot lets openraft purge what is behind it. [`LogStore::in_memory`]
@@ -26,12 +31,12 @@ use super::{Entry, LogId, NodeId, StorageError, TypeConfig, durable};
 
 const LOG_FILE: &str = "raft.log";
 const STATE_FILE: &str = "raft-state.json";
+const COMMITTED_FILE: &str = "raft-committed.json";
 
 /// Raft's persistent state besides the entries.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct HardState {
     vote: Option<Vote<NodeId>>,
-    committed: Option<LogId>,
     last_purged: Option<LogId>,
 }
 
@@ -46,6 +51,7 @@ struct Inner {
     /// `None` for the in-memory store.
     disk: Option<Disk>,
     state: HardState,
+    committed: Option<LogId>,
     /// Every entry after `state.last_purged`, by index.
     entries: BTreeMap<u64, Entry>,
 }
@@ -55,6 +61,7 @@ struct Inner {
 struct Disk {
     file: LogFile,
     state_path: PathBuf,
+    committed_path: PathBuf,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogFileError + '_ {
@@ -76,6 +83,8 @@ impl LogStore {
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
             })?,
         };
+        let committed_path = dir.join(COMMITTED_FILE);
+        let committed = read_committed(&committed_path);
         let (mut file, entries) = LogFile::open(&dir.join(LOG_FILE))?;
         let purged = state.last_purged.map(|l| l.index);
         if let Some(upto) = purged {
@@ -88,8 +97,13 @@ impl LogStore {
             .map(|e| (e.log_id.index, e))
             .collect();
         Ok(Self::with(Inner {
-            disk: Some(Disk { file, state_path }),
+            disk: Some(Disk {
+                file,
+                state_path,
+                committed_path,
+            }),
             state,
+            committed,
             entries,
         }))
     }
@@ -99,6 +113,7 @@ impl LogStore {
         Self::with(Inner {
             disk: None,
             state: HardState::default(),
+            committed: None,
             entries: BTreeMap::new(),
         })
     }
@@ -110,6 +125,23 @@ impl LogStore {
     }
 }
 
+/// The saved commit point, or `None` (with a warning) when missing or
+/// unreadable: the leader tells this node the commit point again.
+fn read_committed(path: &Path) -> Option<LogId> {
+    let bytes = match durable::read_if_exists(path) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring the unreadable Raft commit point");
+            return None;
+        }
+    };
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        tracing::warn!(path = %path.display(), error = %e, "ignoring the damaged Raft commit point");
+        None
+    })
+}
+
 impl Inner {
     fn save_state(&self) -> Result<(), std::io::Error> {
         let Some(disk) = &self.disk else {
@@ -117,6 +149,17 @@ impl Inner {
         };
         let bytes = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
         durable::atomic_write(&disk.state_path, &bytes)
+    }
+
+    /// Replaces the commit point file without fsync (see the module doc).
+    fn save_committed(&self) -> Result<(), std::io::Error> {
+        let Some(disk) = &self.disk else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec(&self.committed).map_err(std::io::Error::other)?;
+        let tmp = disk.committed_path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, &disk.committed_path)
     }
 
     fn on_disk(
@@ -175,14 +218,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         let mut inner = self.inner.lock();
-        inner.state.committed = committed;
+        inner.committed = committed;
         inner
-            .save_state()
+            .save_committed()
             .map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.inner.lock().state.committed)
+        Ok(self.inner.lock().committed)
     }
 
     async fn append<I>(

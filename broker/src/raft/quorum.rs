@@ -26,6 +26,10 @@ use crate::metadata::{METADATA_DIR, MetadataImage, MetadataRecord};
 /// format's frame limit, even as JSON byte arrays (up to 4 bytes per byte).
 const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
 
+/// How long a follower has to receive and store one snapshot chunk
+/// (openraft's default of 200 ms is tight for a 1 MiB chunk as JSON).
+const SNAPSHOT_CHUNK_TIMEOUT_MS: u64 = 2000;
+
 /// Raft timings and log compaction.
 #[derive(Debug, Clone)]
 pub struct RaftTiming {
@@ -401,6 +405,7 @@ fn raft_config(timing: &RaftTiming) -> Result<Arc<Config>, QuorumError> {
         snapshot_policy: SnapshotPolicy::LogsSinceLast(timing.snapshot_every_entries),
         max_in_snapshot_log_to_keep: timing.entries_kept_after_snapshot,
         snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+        install_snapshot_timeout: SNAPSHOT_CHUNK_TIMEOUT_MS,
         ..Config::default()
     };
     let config = config
