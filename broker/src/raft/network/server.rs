@@ -37,9 +37,17 @@ impl RaftServer {
     }
 
     /// Stops accepting, closes every connection and waits for the loop to end.
-    pub(crate) async fn stop(self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for RaftServer {
+    /// A quorum dropped without `shutdown` still stops serving peers (and
+    /// releases its handle on the Raft node).
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
