@@ -12,7 +12,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::wire::{Hello, HelloReply, RaftReply, RaftRequest, read_frame, write_frame};
+use super::wire::{
+    Hello, HelloReply, MAX_HELLO_BYTES, RaftReply, RaftRequest, read_frame, read_frame_within,
+    write_frame,
+};
 use crate::raft::TypeConfig;
 
 /// At most this many peer connections are served at once; a quorum needs a
@@ -110,7 +113,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, raft: Raft<TypeConfig>, clus
 
 /// Reads the caller's [`Hello`]; welcomes it if it belongs to this cluster.
 async fn greet(conn: &mut BufStream<TcpStream>, peer: SocketAddr, cluster_id: &str) -> bool {
-    let hello: Hello = match read_frame(conn).await {
+    let hello: Hello = match read_frame_within(conn, MAX_HELLO_BYTES).await {
         Ok(Some(hello)) => hello,
         Ok(None) => return false,
         Err(e) => {

@@ -24,6 +24,10 @@ pub(in crate::raft) const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// far behind catches up in appends that each finish within a heartbeat.
 pub(in crate::raft) const MAX_APPEND_BYTES: usize = 2 * 1024 * 1024;
 
+/// The largest [`Hello`] accepted: until a caller has introduced itself,
+/// it gets no large buffer.
+pub(in crate::raft) const MAX_HELLO_BYTES: usize = 1024;
+
 /// The largest frame either side sends or accepts. Snapshot chunks are
 /// capped well below it (see `quorum::SNAPSHOT_CHUNK_BYTES`).
 pub(in crate::raft) const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -116,6 +120,19 @@ where
     R: AsyncRead + Unpin,
     T: DeserializeOwned,
 {
+    read_frame_within(r, MAX_FRAME_BYTES).await
+}
+
+/// Reads one frame of at most `limit` bytes; `Ok(None)` on a clean end of
+/// stream between frames.
+pub(in crate::raft) async fn read_frame_within<R, T>(
+    r: &mut R,
+    limit: usize,
+) -> Result<Option<T>, FrameError>
+where
+    R: AsyncRead + Unpin,
+    T: DeserializeOwned,
+{
     let mut header = [0u8; 4];
     match r.read_exact(&mut header).await {
         Ok(_) => {}
@@ -123,7 +140,7 @@ where
         Err(e) => return Err(e.into()),
     }
     let len = u32::from_be_bytes(header) as usize;
-    if len > MAX_FRAME_BYTES {
+    if len > limit.min(MAX_FRAME_BYTES) {
         return Err(FrameError::TooLarge { len });
     }
     let mut payload = vec![0u8; len];
