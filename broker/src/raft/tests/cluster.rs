@@ -187,3 +187,33 @@ async fn a_single_voter_leads_alone_and_restores_after_a_restart() {
     let next = cluster.propose(set_config(2)).await;
     assert!(next.log_index > proposed.log_index);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_proposals_each_get_their_own_entry_and_image() {
+    let cluster = Cluster::start(3, test_timing()).await;
+    let leader = cluster.node(cluster.leader(None).await);
+    let proposals = (0..50).map(|i| async move {
+        let name = format!("t{i}");
+        let proposed = leader.propose(create_topic(&name)).await.unwrap();
+        (name, proposed)
+    });
+    let results = futures::future::join_all(proposals).await;
+    let mut indices: Vec<u64> = results.iter().map(|(_, p)| p.log_index).collect();
+    indices.sort();
+    indices.dedup();
+    assert_eq!(indices.len(), 50, "every proposal is its own log entry");
+    for (name, proposed) in &results {
+        // The image returned is the one right after this entry: it holds
+        // this topic, and exactly the topics of entries up to it.
+        assert!(proposed.image.topic(name).is_some());
+        let earlier = results
+            .iter()
+            .filter(|(_, p)| p.log_index <= proposed.log_index)
+            .count();
+        assert_eq!(proposed.image.topics.len(), earlier);
+    }
+    let last = *indices.last().unwrap();
+    for id in 1..=3 {
+        assert_eq!(cluster.applied(id, last).await.topics.len(), 50);
+    }
+}
