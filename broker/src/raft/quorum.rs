@@ -163,6 +163,7 @@ pub struct MetadataQuorum {
     node_id: NodeId,
     proposal_timeout: Duration,
     heartbeat_interval: Duration,
+    leader_lease: Duration,
     raft: Raft<TypeConfig>,
     updates: watch::Receiver<MetadataUpdate>,
     server: RaftServer,
@@ -221,6 +222,7 @@ impl MetadataQuorum {
             node_id: config.node_id,
             proposal_timeout: config.timing.proposal_timeout,
             heartbeat_interval: config.timing.heartbeat_interval,
+            leader_lease: config.timing.election_timeout.1,
             raft,
             updates,
             server,
@@ -327,15 +329,23 @@ impl MetadataQuorum {
         }
     }
 
-    /// The active controller as this node knows it. A node that restarts
-    /// as leader of its last term (openraft restores that role from disk)
-    /// counts only once a majority has acknowledged it, so a lone restarted
-    /// controller does not claim to be active.
+    /// The active controller as this node knows it. This node counts as
+    /// the leader only while a majority acknowledged it within the leader
+    /// lease (the upper election timeout): openraft keeps a leader in its
+    /// role when it is cut off from the others, and restores that role on a
+    /// restart, but after the lease the others may elect a new one. So at
+    /// most one node claims to be active (briefly none, during failover).
     pub fn leader_id(&self) -> Option<NodeId> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
+        let lease = self.leader_lease.as_millis() as u64;
         match metrics.current_leader {
-            Some(id) if id == self.node_id && metrics.millis_since_quorum_ack.is_none() => None,
+            Some(id)
+                if id == self.node_id
+                    && metrics.millis_since_quorum_ack.is_none_or(|ms| ms > lease) =>
+            {
+                None
+            }
             leader => leader,
         }
     }

@@ -217,3 +217,27 @@ async fn concurrent_proposals_each_get_their_own_entry_and_image() {
         assert_eq!(cluster.applied(id, last).await.topics.len(), 50);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_quorum_stops_claiming_leadership_after_its_lease() {
+    let mut cluster = Cluster::start(3, test_timing()).await;
+    let leader = cluster.leader(None).await;
+    for id in (1..=3).filter(|id| *id != leader) {
+        cluster.stop(id).await;
+    }
+    // openraft keeps it in the Leader state; the quorum view does not.
+    let node = cluster.node(leader);
+    let mut metrics = node.raft_metrics();
+    within("the cut-off leader to stop claiming leadership", async {
+        while node.is_leader() {
+            metrics.changed().await.unwrap();
+        }
+    })
+    .await;
+    assert_eq!(node.leader_id(), None);
+    assert_eq!(
+        metrics.borrow().state,
+        openraft::ServerState::Leader,
+        "openraft itself still thinks it leads"
+    );
+}
