@@ -158,7 +158,14 @@ pub struct Proposed {
     pub image: Arc<MetadataImage>,
 }
 
-/// One controller of the metadata quorum.
+/// One node of the metadata quorum, a voter or an observer.
+///
+/// How the broker uses it: start it with the controller listener; on the
+/// active controller (`is_leader`), run a command's pure decision on the
+/// current image and `propose` its records (on `NotLeader`, forward the
+/// command to `leader`); everywhere, follow `subscribe()` to apply each new
+/// image. When a broker-only node registers, the active controller calls
+/// `add_observer` so the log is replicated to it.
 pub struct MetadataQuorum {
     node_id: NodeId,
     proposal_timeout: Duration,
