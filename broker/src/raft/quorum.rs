@@ -171,6 +171,8 @@ pub struct MetadataQuorum {
     proposal_timeout: Duration,
     heartbeat_interval: Duration,
     leader_lease: Duration,
+    /// Serializes [`Self::update`]: decide, propose, apply, then the next.
+    writer: tokio::sync::Mutex<()>,
     raft: Raft<TypeConfig>,
     updates: watch::Receiver<MetadataUpdate>,
     server: RaftServer,
@@ -230,6 +232,7 @@ impl MetadataQuorum {
             proposal_timeout: config.timing.proposal_timeout,
             heartbeat_interval: config.timing.heartbeat_interval,
             leader_lease: config.timing.election_timeout.1,
+            writer: tokio::sync::Mutex::new(()),
             raft,
             updates,
             server,
@@ -260,6 +263,31 @@ impl MetadataQuorum {
     /// This controller's `node.id`.
     pub fn node_id(&self) -> NodeId {
         self.node_id
+    }
+
+    /// Runs a controller command on the active controller: `decide` sees
+    /// the image with everything committed so far (leadership is confirmed
+    /// with a majority first, which also waits for entries of earlier terms
+    /// to be applied), and its records are proposed before the next command
+    /// may decide, so two commands never decide on the same image (two
+    /// CreateTopics of one name create it once). The same contract as
+    /// [`MetadataStore::update`](crate::metadata::MetadataStore::update).
+    pub async fn update<T, E>(
+        &self,
+        decide: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T), E>,
+    ) -> Result<(Arc<MetadataImage>, T), E>
+    where
+        E: From<QuorumError>,
+    {
+        let _writer = self.writer.lock().await;
+        self.confirm_leadership(self.proposal_timeout).await?;
+        let current = self.updates.borrow().image.clone();
+        let (records, out) = decide(&current)?;
+        if records.is_empty() {
+            return Ok((current, out));
+        }
+        let proposed = self.propose(records).await?;
+        Ok((proposed.image, out))
     }
 
     /// Appends one controller command's records as one log entry and waits

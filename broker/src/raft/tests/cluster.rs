@@ -241,3 +241,43 @@ async fn a_leader_cut_off_from_the_quorum_stops_claiming_leadership_after_its_le
         "openraft itself still thinks it leads"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_decide_one_after_another_so_a_topic_is_created_once() {
+    let cluster = Cluster::start(3, test_timing()).await;
+    let leader_id = cluster.leader(None).await;
+    let leader = cluster.node(leader_id);
+    let attempts = (0..10).map(|_| {
+        leader.update(|image| {
+            if image.topic("t").is_some() {
+                Ok::<_, QuorumError>((Vec::new(), false))
+            } else {
+                Ok((create_topic("t"), true))
+            }
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let created = results
+        .iter()
+        .filter(|r| matches!(r, Ok((_, true))))
+        .count();
+    assert_eq!(created, 1, "{results:?}");
+    let ids: Vec<_> = results
+        .iter()
+        .map(|r| r.as_ref().unwrap().0.topic("t").unwrap().id)
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one topic id everywhere"
+    );
+
+    let follower = (1..=3).find(|id| *id != leader_id).unwrap();
+    let refused = cluster
+        .node(follower)
+        .update(|_| Ok::<_, QuorumError>((create_topic("u"), ())))
+        .await;
+    assert!(
+        matches!(refused, Err(QuorumError::NotLeader { leader: Some(l) }) if l == leader_id),
+        "{refused:?}"
+    );
+}
