@@ -26,6 +26,7 @@ mod network;
 mod quorum;
 mod snapshot;
 mod state_machine;
+mod timing;
 mod voters;
 
 #[cfg(test)]
@@ -37,10 +38,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::metadata::{MetadataImage, MetadataRecord};
 
-pub use quorum::{
-    MetadataQuorum, Proposed, QuorumConfig, QuorumError, QuorumRole, QuorumStorage, RaftTiming,
-};
+pub use quorum::{MetadataQuorum, Proposed, QuorumConfig, QuorumError, QuorumRole, QuorumStorage};
 pub use state_machine::{MetadataDelta, MetadataUpdate};
+pub use timing::RaftTiming;
 pub use voters::{Voter, VotersError, parse_voters};
 
 /// Kafka's `node.id` of a controller, as Raft's node id.
