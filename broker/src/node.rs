@@ -20,7 +20,8 @@ use crate::metadata::MetadataStore;
 use crate::metrics::Metrics;
 use crate::producer::ProducerIdAllocator;
 use crate::raft::{
-    MetadataDelta, MetadataQuorum, MetadataUpdate, QuorumConfig, QuorumRole, RaftTiming,
+    MetadataDelta, MetadataQuorum, MetadataUpdate, QuorumConfig, QuorumRole, QuorumStorage,
+    RaftTiming,
 };
 use crate::replica::ReplicaManager;
 use crate::{server, storage_meta};
@@ -103,7 +104,9 @@ impl Node {
         let mut tasks = JoinSet::new();
         let quorum = match config.controller_quorum_voters.is_empty() {
             true => None,
-            false => Some(Arc::new(start_quorum(&config, &data_dir).await?)),
+            false => Some(Arc::new(
+                start_quorum(&config, &meta.cluster_id, &data_dir).await?,
+            )),
         };
         let metadata = Arc::new(match quorum {
             None => MetadataStore::open(&data_dir.join(crate::metadata::METADATA_DIR))?,
@@ -126,7 +129,12 @@ impl Node {
                     metadata.clone(),
                     shutdown_rx.clone(),
                 ));
-                ControllerChannel::with_quorum(metadata.clone(), config.clone(), quorum.clone())
+                ControllerChannel::with_quorum(
+                    metadata.clone(),
+                    config.clone(),
+                    quorum.clone(),
+                    meta.cluster_id.clone(),
+                )
             }
         };
         let broker = Arc::new(Broker {
@@ -209,6 +217,7 @@ impl Node {
 /// controller role, else an observer (a Raft learner that follows the log).
 async fn start_quorum(
     config: &BrokerConfig,
+    cluster_id: &str,
     data_dir: &std::path::Path,
 ) -> Result<MetadataQuorum, StartError> {
     let listener = &config.controller_listeners[0];
@@ -226,7 +235,10 @@ async fn start_quorum(
         node_id: config.node_id as u64,
         role,
         voters: config.controller_quorum_voters.clone(),
-        data_dir: data_dir.to_owned(),
+        cluster_id: cluster_id.to_owned(),
+        storage: QuorumStorage::OnDisk {
+            data_dir: data_dir.to_owned(),
+        },
         timing: RaftTiming::default(),
     };
     Ok(MetadataQuorum::start(quorum_config, bound).await?)

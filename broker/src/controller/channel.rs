@@ -39,6 +39,8 @@ struct Inner {
     quorum: Option<Arc<MetadataQuorum>>,
     /// Controller listener address of each voter, for forwarding.
     voters: HashMap<u64, String>,
+    /// Presented when forwarding: controllers refuse other clusters.
+    cluster_id: String,
     /// Serializes decide + propose on the active controller, so each
     /// command is decided on an image that holds every earlier one.
     deciding: tokio::sync::Mutex<()>,
@@ -56,8 +58,12 @@ impl ControllerChannel {
         metadata: Arc<MetadataStore>,
         config: Arc<BrokerConfig>,
         quorum: Arc<MetadataQuorum>,
+        cluster_id: String,
     ) -> Self {
-        let channel = Self::build(metadata, config, Some(quorum.clone()));
+        let mut channel = Self::build(metadata, config, Some(quorum.clone()));
+        Arc::get_mut(&mut channel.inner)
+            .expect("not shared yet")
+            .cluster_id = cluster_id;
         quorum.serve_forwarded(Arc::new(channel.clone()));
         channel
     }
@@ -78,6 +84,7 @@ impl ControllerChannel {
                 config,
                 quorum,
                 voters,
+                cluster_id: String::new(),
                 deciding: tokio::sync::Mutex::new(()),
             }),
         }
@@ -182,7 +189,11 @@ impl ControllerChannel {
             )));
         };
         let request = serde_json::to_value(command).expect("commands always serialize");
-        let answer = forward(address, request, CONTROLLER_WAIT)
+        let me = (
+            self.inner.cluster_id.as_str(),
+            self.inner.config.node_id as u64,
+        );
+        let answer = forward(address, me, request, CONTROLLER_WAIT)
             .await
             .map_err(|e| TopicError::NotController(e.to_string()))?;
         let reply: ForwardedReply = serde_json::from_value(answer).map_err(|e| {

@@ -8,7 +8,10 @@
 //!   before they are acknowledged;
 //! - a bad frame followed by a valid one is corruption of acknowledged data:
 //!   the node refuses to start, naming the file and byte position, since
-//!   silently dropping committed entries could lose metadata.
+//!   silently dropping committed entries could lose metadata;
+//! - an intact frame (checksum right) that does not decode was written by
+//!   another version of Karst, never torn: refusing to start beats cutting
+//!   a committed entry.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -35,6 +38,16 @@ pub enum LogFileError {
          controller's metadata directory to rebuild it from the quorum)"
     )]
     Corrupt { path: PathBuf, position: u64 },
+    #[error(
+        "Raft log {path}: the intact entry at byte {position} does not decode ({source}); \
+         was it written by a newer version of Karst?"
+    )]
+    Undecodable {
+        path: PathBuf,
+        position: u64,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(
         "Raft log {path}: the entry at byte {position} has index {found} where {expected} was expected"
     )]
@@ -65,6 +78,8 @@ enum Frame {
     /// Damaged or incomplete; `next` is where the following frame would start
     /// if the length field is to be believed and fits in the file.
     Bad { next: Option<usize> },
+    /// Intact (checksum right) but not an entry this version understands.
+    Undecodable(serde_json::Error),
 }
 
 fn frame_at(bytes: &[u8], pos: usize) -> Frame {
@@ -86,7 +101,7 @@ fn frame_at(bytes: &[u8], pos: usize) -> Frame {
     }
     match serde_json::from_slice::<Entry>(payload) {
         Ok(entry) => Frame::Entry(Box::new(entry), next),
-        Err(_) => Frame::Bad { next: Some(next) },
+        Err(e) => Frame::Undecodable(e),
     }
 }
 
@@ -138,9 +153,20 @@ impl LogFile {
                     entries.push(*entry);
                     pos = next;
                 }
+                Frame::Undecodable(source) => {
+                    return Err(LogFileError::Undecodable {
+                        path: path.to_owned(),
+                        position: pos as u64,
+                        source,
+                    });
+                }
                 Frame::Bad { next } => {
-                    let intact_after =
-                        next.is_some_and(|n| matches!(frame_at(&bytes, n), Frame::Entry(..)));
+                    let intact_after = next.is_some_and(|n| {
+                        matches!(
+                            frame_at(&bytes, n),
+                            Frame::Entry(..) | Frame::Undecodable(_)
+                        )
+                    });
                     if intact_after {
                         return Err(LogFileError::Corrupt {
                             path: path.to_owned(),
@@ -311,6 +337,35 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("raft.log"), "{err}");
+    }
+
+    #[test]
+    fn an_intact_entry_this_version_cannot_decode_refuses_to_start_instead_of_being_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raft.log");
+        let (mut log, _) = LogFile::open(&path).unwrap();
+        log.append(&[entry(1)]).unwrap();
+        drop(log);
+        let payload = br#"{"log_id":{"leader_id":{"term":1,"node_id":1},"index":2},"payload":{"Normal":[{"type":"from_the_future"}]}}"#;
+        let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+        frame.extend_from_slice(payload);
+        let before = std::fs::read(&path).unwrap().len() + frame.len();
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&frame)
+            .unwrap();
+
+        let err = LogFile::open(&path).unwrap_err();
+        assert!(matches!(err, LogFileError::Undecodable { .. }), "{err}");
+        assert!(err.to_string().contains("newer version"), "{err}");
+        assert_eq!(
+            std::fs::read(&path).unwrap().len(),
+            before,
+            "nothing was cut"
+        );
     }
 
     #[test]

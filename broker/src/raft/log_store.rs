@@ -1,11 +1,19 @@
 //! openraft's log storage on disk: the entries in [`LogFile`] (`raft.log`)
-//! and the small hard state (vote, commit point, last purged entry) in
-//! `raft-state.json`, replaced atomically on every change. Every write is
-//! fsynced before openraft is told it is done: a vote or entry this node
-//! acknowledged survives a crash, which is what Raft's safety rests on.
+//! and the small hard state (vote, last purged entry) in `raft-state.json`,
+//! replaced atomically on every change. These writes are fsynced before
+//! openraft is told they are done: a vote or entry this node acknowledged
+//! survives a crash, which is what Raft's safety rests on.
+//!
+//! The commit point (`raft-committed.json`) only saves work at start-up
+//! (the committed tail is applied at once instead of when the leader next
+//! says so), so it is written without fsync, off the proposal path's disk
+//! flushes, and ignored with a warning when unreadable.
 //!
 //! The entries are also kept in memory: the metadata log is small, and a
-//! snapshot lets openraft purge what is behind it.
+//! snapshot lets openraft purge what is behind it. [`LogStore::in_memory`]
+//! is the same store without the files, for tests that need no restart
+//! (tikv raft-rs' habit: one trait, a durable and an in-memory store, and
+//! openraft's storage suite run against both).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -23,12 +31,12 @@ use super::{Entry, LogId, NodeId, StorageError, TypeConfig, durable};
 
 const LOG_FILE: &str = "raft.log";
 const STATE_FILE: &str = "raft-state.json";
+const COMMITTED_FILE: &str = "raft-committed.json";
 
 /// Raft's persistent state besides the entries.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct HardState {
     vote: Option<Vote<NodeId>>,
-    committed: Option<LogId>,
     last_purged: Option<LogId>,
 }
 
@@ -40,11 +48,20 @@ pub(super) struct LogStore {
 
 #[derive(Debug)]
 struct Inner {
-    file: LogFile,
-    state_path: PathBuf,
+    /// `None` for the in-memory store.
+    disk: Option<Disk>,
     state: HardState,
+    committed: Option<LogId>,
     /// Every entry after `state.last_purged`, by index.
     entries: BTreeMap<u64, Entry>,
+}
+
+/// Where an on-disk store keeps its files.
+#[derive(Debug)]
+struct Disk {
+    file: LogFile,
+    state_path: PathBuf,
+    committed_path: PathBuf,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LogFileError + '_ {
@@ -66,6 +83,8 @@ impl LogStore {
                 source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
             })?,
         };
+        let committed_path = dir.join(COMMITTED_FILE);
+        let committed = read_committed(&committed_path);
         let (mut file, entries) = LogFile::open(&dir.join(LOG_FILE))?;
         let purged = state.last_purged.map(|l| l.index);
         if let Some(upto) = purged {
@@ -77,21 +96,80 @@ impl LogStore {
             .filter(|e| purged.is_none_or(|upto| e.log_id.index > upto))
             .map(|e| (e.log_id.index, e))
             .collect();
-        Ok(Self {
-            inner: Arc::new(Mutex::new(Inner {
+        Ok(Self::with(Inner {
+            disk: Some(Disk {
                 file,
                 state_path,
-                state,
-                entries,
-            })),
+                committed_path,
+            }),
+            state,
+            committed,
+            entries,
+        }))
+    }
+
+    /// A store that keeps everything in memory: lost when dropped.
+    pub(super) fn in_memory() -> Self {
+        Self::with(Inner {
+            disk: None,
+            state: HardState::default(),
+            committed: None,
+            entries: BTreeMap::new(),
         })
     }
+
+    fn with(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(inner)),
+        }
+    }
+}
+
+/// The saved commit point, or `None` (with a warning) when missing or
+/// unreadable: the leader tells this node the commit point again.
+fn read_committed(path: &Path) -> Option<LogId> {
+    let bytes = match durable::read_if_exists(path) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "ignoring the unreadable Raft commit point");
+            return None;
+        }
+    };
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        tracing::warn!(path = %path.display(), error = %e, "ignoring the damaged Raft commit point");
+        None
+    })
 }
 
 impl Inner {
     fn save_state(&self) -> Result<(), std::io::Error> {
+        let Some(disk) = &self.disk else {
+            return Ok(());
+        };
         let bytes = serde_json::to_vec(&self.state).map_err(std::io::Error::other)?;
-        durable::atomic_write(&self.state_path, &bytes)
+        durable::atomic_write(&disk.state_path, &bytes)
+    }
+
+    /// Replaces the commit point file without fsync (see the module doc).
+    fn save_committed(&self) -> Result<(), std::io::Error> {
+        let Some(disk) = &self.disk else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec(&self.committed).map_err(std::io::Error::other)?;
+        let tmp = disk.committed_path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, &disk.committed_path)
+    }
+
+    fn on_disk(
+        &mut self,
+        write: impl FnOnce(&mut LogFile) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        match &mut self.disk {
+            Some(disk) => write(&mut disk.file),
+            None => Ok(()),
+        }
     }
 }
 
@@ -140,14 +218,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         let mut inner = self.inner.lock();
-        inner.state.committed = committed;
+        inner.committed = committed;
         inner
-            .save_state()
+            .save_committed()
             .map_err(|e| StorageIOError::write(AnyError::new(&e)).into())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.inner.lock().state.committed)
+        Ok(self.inner.lock().committed)
     }
 
     async fn append<I>(
@@ -161,7 +239,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let mut inner = self.inner.lock();
-        if let Err(e) = inner.file.append(&entries) {
+        if let Err(e) = inner.on_disk(|file| file.append(&entries)) {
             let err = StorageIOError::write_logs(AnyError::new(&e));
             callback.log_io_completed(Err(e));
             return Err(err.into());
@@ -177,8 +255,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut inner = self.inner.lock();
         inner
-            .file
-            .truncate_from(log_id.index)
+            .on_disk(|file| file.truncate_from(log_id.index))
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         inner.entries.split_off(&log_id.index);
         Ok(())
@@ -192,8 +269,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .save_state()
             .map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
         inner
-            .file
-            .purge_upto(log_id.index)
+            .on_disk(|file| file.purge_upto(log_id.index))
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         inner.entries = inner.entries.split_off(&(log_id.index + 1));
         Ok(())

@@ -1,17 +1,23 @@
 //! The metadata quorum: Karst's metadata log replicated with Raft
 //! (`openraft`), KRaft's role. The quorum leader is the active controller;
-//! every controller applies the same committed record batches, in the same
-//! order, to its [`MetadataImage`](crate::metadata::MetadataImage).
+//! every node applies the same committed record batches, in the same order,
+//! to its [`MetadataImage`]. Voters are the
+//! controllers of `controller.quorum.voters`; broker-only nodes follow the
+//! log as observers (Raft learners).
 //!
 //! The split is the one every openraft user keeps:
 //! - the type config (this file): one log entry carries one controller
 //!   command's output, a [`MetadataBatch`], applied atomically;
-//! - [`log_store`]: the Raft log, vote and commit point on disk in
-//!   `__cluster_metadata-0/` (fsynced before anything is acknowledged);
-//! - [`state_machine`]: applies batches to the image, publishes each image
-//!   with its delta, and builds / installs snapshots ([`snapshot`]);
-//! - [`network`]: Raft RPCs between controllers over TCP;
-//! - [`quorum`]: the facade the broker uses ([`MetadataQuorum`]).
+//! - `log_store` (+ `log_file`): the Raft log and vote in
+//!   `__cluster_metadata-0/`, fsynced before anything is acknowledged, or
+//!   in memory for tests;
+//! - `state_machine`: applies batches to the image, publishes each image
+//!   with its delta ([`MetadataUpdate`]), and builds / installs snapshots
+//!   (`snapshot`), so a restart is snapshot + log tail;
+//! - `network`: Raft RPCs over TCP, length-prefixed JSON frames, with a
+//!   `cluster.id` handshake;
+//! - `quorum`: the facade the broker uses ([`MetadataQuorum`]), and
+//!   `voters`: parsing `controller.quorum.voters`.
 
 mod durable;
 mod log_file;
@@ -20,6 +26,7 @@ mod network;
 mod quorum;
 mod snapshot;
 mod state_machine;
+mod timing;
 mod voters;
 
 #[cfg(test)]
@@ -32,8 +39,9 @@ use serde::{Deserialize, Serialize};
 use crate::metadata::{MetadataImage, MetadataRecord};
 
 pub use network::{ForwardError, ForwardHandler, forward};
-pub use quorum::{MetadataQuorum, Proposed, QuorumConfig, QuorumError, QuorumRole, RaftTiming};
+pub use quorum::{MetadataQuorum, Proposed, QuorumConfig, QuorumError, QuorumRole, QuorumStorage};
 pub use state_machine::{MetadataDelta, MetadataUpdate};
+pub use timing::RaftTiming;
 pub use voters::{Voter, VotersError, parse_voters};
 
 /// Kafka's `node.id` of a controller, as Raft's node id.

@@ -10,56 +10,18 @@ use std::time::Duration;
 use openraft::error::{
     ChangeMembershipError, CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError,
 };
-use openraft::{BasicNode, Config, Raft, RaftMetrics, SnapshotPolicy};
+use openraft::{BasicNode, Raft, RaftMetrics};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::log_file::LogFileError;
 use super::log_store::LogStore;
-use super::network::{ForwardHandler, HandlerSlot, PeerNetwork, RaftServer};
-use super::snapshot::SnapshotFile;
+use super::network::{ForwardHandler, HandlerSlot, MAX_BATCH_BYTES, PeerNetwork, RaftServer};
+use super::snapshot::SnapshotStore;
 use super::state_machine::{MetadataUpdate, StateMachine};
+use super::timing::{RaftTiming, raft_config};
 use super::{MetadataBatch, NodeId, TypeConfig, Voter};
 use crate::metadata::{METADATA_DIR, MetadataImage, MetadataRecord};
-
-/// Snapshot chunks sent to a lagging follower stay far below the wire
-/// format's frame limit, even as JSON byte arrays (up to 4 bytes per byte).
-const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
-
-/// Raft timings and log compaction.
-#[derive(Debug, Clone)]
-pub struct RaftTiming {
-    /// The leader's heartbeat to followers.
-    pub heartbeat_interval: Duration,
-    /// A follower that hears no leader for a random time in this range
-    /// starts an election. openraft also keeps a leader lease of the upper
-    /// bound: a follower that heard the leader ignores vote requests until
-    /// the lease ends and stands for election only after lease + timeout, so
-    /// losing the leader costs `max + [min, max]` (1.5-2 s by default; Kafka's
-    /// `controller.quorum.election.timeout.ms` is 1000).
-    pub election_timeout: (Duration, Duration),
-    /// A snapshot is taken after this many entries since the last one.
-    pub snapshot_every_entries: u64,
-    /// Entries kept behind a snapshot, so a briefly lagging follower catches
-    /// up from the log instead of a snapshot.
-    pub entries_kept_after_snapshot: u64,
-    /// How long `propose` waits for a majority to commit. Raft itself would
-    /// wait forever: a leader cut off from the other voters keeps its role
-    /// until it hears a newer term.
-    pub proposal_timeout: Duration,
-}
-
-impl Default for RaftTiming {
-    fn default() -> Self {
-        Self {
-            heartbeat_interval: Duration::from_millis(100),
-            election_timeout: (Duration::from_millis(500), Duration::from_millis(1000)),
-            snapshot_every_entries: 5000,
-            entries_kept_after_snapshot: 1000,
-            proposal_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// What a node is in the metadata quorum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +36,15 @@ pub enum QuorumRole {
     Observer,
 }
 
+/// Where a node keeps the metadata log.
+#[derive(Debug, Clone)]
+pub enum QuorumStorage {
+    /// In `__cluster_metadata-0/` of the data directory, fsynced.
+    OnDisk { data_dir: PathBuf },
+    /// In memory only, lost on shutdown: for tests that need no restart.
+    InMemory,
+}
+
 /// How to start one node of the quorum.
 #[derive(Debug, Clone)]
 pub struct QuorumConfig {
@@ -81,10 +52,11 @@ pub struct QuorumConfig {
     /// observer's must not.
     pub node_id: NodeId,
     pub role: QuorumRole,
+    /// `cluster.id`: peers introducing themselves with another are refused.
+    pub cluster_id: String,
     /// `controller.quorum.voters`, the same on every controller.
     pub voters: Vec<Voter>,
-    /// The data directory; the log lives in its `__cluster_metadata-0/`.
-    pub data_dir: PathBuf,
+    pub storage: QuorumStorage,
     pub timing: RaftTiming,
 }
 
@@ -102,9 +74,9 @@ pub enum QuorumError {
     MembershipChange(#[source] Box<ChangeMembershipError<NodeId>>),
     #[error(transparent)]
     Log(#[from] LogFileError),
-    #[error("metadata snapshot {path}: {source}")]
+    #[error("metadata snapshot {location}: {source}")]
     Snapshot {
-        path: PathBuf,
+        location: String,
         #[source]
         source: std::io::Error,
     },
@@ -116,6 +88,9 @@ pub enum QuorumError {
     /// still commit: callers re-read the image before retrying.
     #[error("this controller is not the active controller (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
+    /// The batch is too large to be one log entry.
+    #[error("a metadata record batch of {bytes} bytes exceeds the limit of {max}")]
+    BatchTooLarge { bytes: usize, max: usize },
     /// No majority of voters answered in time. For a proposal the outcome
     /// is unknown: it may still commit, so callers re-read the image before
     /// retrying.
@@ -141,11 +116,21 @@ pub struct Proposed {
     pub image: Arc<MetadataImage>,
 }
 
-/// One controller of the metadata quorum.
+/// One node of the metadata quorum, a voter or an observer.
+///
+/// How the broker uses it: start it with the controller listener; on the
+/// active controller (`is_leader`), run a command's pure decision on the
+/// current image and `propose` its records (on `NotLeader`, forward the
+/// command to `leader`); everywhere, follow `subscribe()` to apply each new
+/// image. When a broker-only node registers, the active controller calls
+/// `add_observer` so the log is replicated to it.
 pub struct MetadataQuorum {
     node_id: NodeId,
     proposal_timeout: Duration,
     heartbeat_interval: Duration,
+    leader_lease: Duration,
+    /// Serializes [`Self::update`]: decide, propose, apply, then the next.
+    writer: tokio::sync::Mutex<()>,
     raft: Raft<TypeConfig>,
     updates: watch::Receiver<MetadataUpdate>,
     /// Taken at shutdown.
@@ -163,7 +148,7 @@ impl std::fmt::Debug for MetadataQuorum {
 }
 
 impl MetadataQuorum {
-    /// Opens the log and snapshot in `config.data_dir`, serves Raft RPCs on
+    /// Opens the log and snapshot (`config.storage`), serves Raft RPCs on
     /// `listener` and joins the quorum. On first start every voter
     /// initializes the same membership (all of `voters`), which openraft
     /// allows, so the cluster forms as soon as a majority is up, whichever
@@ -189,29 +174,40 @@ impl MetadataQuorum {
             }
             _ => {}
         }
-        let dir = config.data_dir.join(METADATA_DIR);
-        let log_store = LogStore::open(&dir)?;
-        let snapshots = SnapshotFile::new(&dir);
+        let (log_store, snapshots) = match &config.storage {
+            QuorumStorage::OnDisk { data_dir } => {
+                let dir = data_dir.join(METADATA_DIR);
+                (LogStore::open(&dir)?, SnapshotStore::on_disk(&dir))
+            }
+            QuorumStorage::InMemory => (LogStore::in_memory(), SnapshotStore::in_memory()),
+        };
         let (state_machine, updates) =
             StateMachine::open(snapshots.clone()).map_err(|source| QuorumError::Snapshot {
-                path: snapshots.path().to_owned(),
+                location: snapshots.location(),
                 source,
             })?;
         let raft_config = raft_config(&config.timing)?;
         let raft = Raft::new(
             config.node_id,
             raft_config,
-            PeerNetwork,
+            PeerNetwork::new(config.cluster_id.clone(), config.node_id),
             log_store,
             state_machine,
         )
         .await?;
         let forwarded = HandlerSlot::default();
-        let server = RaftServer::spawn(listener, raft.clone(), forwarded.clone());
+        let server = RaftServer::spawn(
+            listener,
+            raft.clone(),
+            config.cluster_id.clone(),
+            forwarded.clone(),
+        );
         let quorum = Self {
             node_id: config.node_id,
             proposal_timeout: config.timing.proposal_timeout,
             heartbeat_interval: config.timing.heartbeat_interval,
+            leader_lease: config.timing.election_timeout.1,
+            writer: tokio::sync::Mutex::new(()),
             raft,
             updates,
             server: parking_lot::Mutex::new(Some(server)),
@@ -253,10 +249,42 @@ impl MetadataQuorum {
         self.node_id
     }
 
+    /// Runs a controller command on the active controller: `decide` sees
+    /// the image with everything committed so far (leadership is confirmed
+    /// with a majority first, which also waits for entries of earlier terms
+    /// to be applied), and its records are proposed before the next command
+    /// may decide, so two commands never decide on the same image (two
+    /// CreateTopics of one name create it once). The same contract as
+    /// [`MetadataStore::update`](crate::metadata::MetadataStore::update).
+    pub async fn update<T, E>(
+        &self,
+        decide: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T), E>,
+    ) -> Result<(Arc<MetadataImage>, T), E>
+    where
+        E: From<QuorumError>,
+    {
+        let _writer = self.writer.lock().await;
+        self.confirm_leadership(self.proposal_timeout).await?;
+        let current = self.updates.borrow().image.clone();
+        let (records, out) = decide(&current)?;
+        if records.is_empty() {
+            return Ok((current, out));
+        }
+        let proposed = self.propose(records).await?;
+        Ok((proposed.image, out))
+    }
+
     /// Appends one controller command's records as one log entry and waits
     /// (up to `RaftTiming::proposal_timeout`) until it is committed and
     /// applied here.
     pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<Proposed, QuorumError> {
+        let bytes = serde_json::to_vec(&records).map_or(usize::MAX, |b| b.len());
+        if bytes > MAX_BATCH_BYTES {
+            return Err(QuorumError::BatchTooLarge {
+                bytes,
+                max: MAX_BATCH_BYTES,
+            });
+        }
         let after = self.proposal_timeout;
         let written = tokio::time::timeout(after, self.raft.client_write(MetadataBatch(records)))
             .await
@@ -320,15 +348,23 @@ impl MetadataQuorum {
         }
     }
 
-    /// The active controller as this node knows it. A node that restarts
-    /// as leader of its last term (openraft restores that role from disk)
-    /// counts only once a majority has acknowledged it, so a lone restarted
-    /// controller does not claim to be active.
+    /// The active controller as this node knows it. This node counts as
+    /// the leader only while a majority acknowledged it within the leader
+    /// lease (the upper election timeout): openraft keeps a leader in its
+    /// role when it is cut off from the others, and restores that role on a
+    /// restart, but after the lease the others may elect a new one. So at
+    /// most one node claims to be active (briefly none, during failover).
     pub fn leader_id(&self) -> Option<NodeId> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
+        let lease = self.leader_lease.as_millis() as u64;
         match metrics.current_leader {
-            Some(id) if id == self.node_id && metrics.millis_since_quorum_ack.is_none() => None,
+            Some(id)
+                if id == self.node_id
+                    && metrics.millis_since_quorum_ack.is_none_or(|ms| ms > lease) =>
+            {
+                None
+            }
             leader => leader,
         }
     }
@@ -410,22 +446,4 @@ impl MetadataQuorum {
             tracing::warn!(error = %e, "the Raft task ended abnormally");
         }
     }
-}
-
-fn raft_config(timing: &RaftTiming) -> Result<Arc<Config>, QuorumError> {
-    let millis = |d: Duration| d.as_millis() as u64;
-    let config = Config {
-        cluster_name: "karst-metadata".to_owned(),
-        heartbeat_interval: millis(timing.heartbeat_interval),
-        election_timeout_min: millis(timing.election_timeout.0),
-        election_timeout_max: millis(timing.election_timeout.1),
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(timing.snapshot_every_entries),
-        max_in_snapshot_log_to_keep: timing.entries_kept_after_snapshot,
-        snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
-        ..Config::default()
-    };
-    let config = config
-        .validate()
-        .map_err(|e| QuorumError::Config(Box::new(e)))?;
-    Ok(Arc::new(config))
 }

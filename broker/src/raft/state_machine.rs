@@ -16,7 +16,7 @@ use openraft::{
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::snapshot::{SnapshotFile, SnapshotPayload, StoredSnapshot};
+use super::snapshot::{SnapshotPayload, SnapshotStore, StoredSnapshot};
 use super::{AppliedEntry, Entry, LogId, MetadataBatch, NodeId, StorageError, TypeConfig};
 use crate::metadata::{MetadataImage, MetadataRecord};
 
@@ -46,7 +46,7 @@ pub struct MetadataUpdate {
 #[derive(Debug, Clone)]
 pub(super) struct StateMachine {
     inner: Arc<Mutex<Applied>>,
-    snapshots: SnapshotFile,
+    snapshots: SnapshotStore,
     publisher: Arc<watch::Sender<MetadataUpdate>>,
 }
 
@@ -57,19 +57,15 @@ struct Applied {
     membership: StoredMembership<NodeId, BasicNode>,
 }
 
-fn read_error(file: &SnapshotFile, e: &std::io::Error) -> StorageError {
-    StorageIOError::read_snapshot(
-        None,
-        AnyError::new(e).add_context(|| file.path().display().to_string()),
-    )
-    .into()
+fn read_error(store: &SnapshotStore, e: &std::io::Error) -> StorageError {
+    StorageIOError::read_snapshot(None, AnyError::new(e).add_context(|| store.location())).into()
 }
 
 impl StateMachine {
     /// Starts from the stored snapshot, if any; openraft then re-applies the
     /// committed log entries after it.
     pub(super) fn open(
-        snapshots: SnapshotFile,
+        snapshots: SnapshotStore,
     ) -> std::io::Result<(Self, watch::Receiver<MetadataUpdate>)> {
         let stored = snapshots.load()?;
         let (applied, delta) = match stored {

@@ -3,11 +3,13 @@
 //! it on any error or timeout, so the next RPC resolves the peer's address
 //! again and reconnects (a restarted container has a new IP).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::BasicNode;
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -17,7 +19,10 @@ use openraft::raft::{
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
 
-use super::wire::{FrameError, RaftReply, RaftRequest, read_frame, write_frame};
+use super::wire::{
+    FrameError, Hello, HelloReply, MAX_APPEND_BYTES, MAX_FRAME_BYTES, RaftReply, RaftRequest,
+    read_frame, write_frame, write_frame_within,
+};
 use crate::raft::{NodeId, TypeConfig};
 
 /// Why one RPC attempt failed (the connection is dropped in every case).
@@ -41,11 +46,29 @@ enum CallError {
     TimedOut { addr: String, after: Duration },
     #[error("controller {addr} replied to a different request")]
     Mismatched { addr: String },
+    #[error("request of {len} bytes to controller {addr} exceeds the frame limit")]
+    RequestTooLarge { addr: String, len: usize },
+    #[error("controller {addr} belongs to cluster {theirs:?}, not this one")]
+    WrongCluster { addr: String, theirs: String },
 }
 
 /// Hands openraft one [`PeerClient`] per peer.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct PeerNetwork;
+#[derive(Debug, Clone)]
+pub(crate) struct PeerNetwork {
+    /// How this node introduces itself on every new connection.
+    hello: Arc<Hello>,
+}
+
+impl PeerNetwork {
+    pub(crate) fn new(cluster_id: String, node_id: NodeId) -> Self {
+        Self {
+            hello: Arc::new(Hello {
+                cluster_id,
+                node_id,
+            }),
+        }
+    }
+}
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
@@ -54,6 +77,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
         PeerClient {
             target,
             addr: node.addr.clone(),
+            hello: self.hello.clone(),
             conn: None,
         }
     }
@@ -64,6 +88,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 pub(crate) struct PeerClient {
     target: NodeId,
     addr: String,
+    hello: Arc<Hello>,
     conn: Option<BufStream<TcpStream>>,
 }
 
@@ -79,25 +104,25 @@ impl PeerClient {
     async fn exchange(&mut self, request: &RaftRequest) -> Result<RaftReply, CallError> {
         let mut conn = match self.conn.take() {
             Some(conn) => conn,
-            None => {
-                // `connect` resolves the name on every call.
-                let stream =
-                    TcpStream::connect(&self.addr)
-                        .await
-                        .map_err(|source| CallError::Connect {
-                            addr: self.addr.clone(),
-                            source,
-                        })?;
-                // Raft RPCs are small and latency-bound.
-                let _ = stream.set_nodelay(true);
-                BufStream::new(stream)
-            }
+            None => self.connect().await?,
         };
         let frame_error = |source| CallError::Frame {
             addr: self.addr.clone(),
             source,
         };
-        write_frame(&mut conn, request).await.map_err(frame_error)?;
+        let limit = match request {
+            RaftRequest::AppendEntries(rpc) if rpc.entries.len() > 1 => MAX_APPEND_BYTES,
+            _ => MAX_FRAME_BYTES,
+        };
+        write_frame_within(&mut conn, request, limit)
+            .await
+            .map_err(|source| match source {
+                FrameError::TooLarge { len } => CallError::RequestTooLarge {
+                    addr: self.addr.clone(),
+                    len,
+                },
+                source => frame_error(source),
+            })?;
         let reply = read_frame(&mut conn)
             .await
             .map_err(frame_error)?
@@ -106,6 +131,40 @@ impl PeerClient {
             })?;
         self.conn = Some(conn);
         Ok(reply)
+    }
+
+    /// Connects (resolving the name anew) and introduces this node.
+    async fn connect(&self) -> Result<BufStream<TcpStream>, CallError> {
+        let stream = TcpStream::connect(&self.addr)
+            .await
+            .map_err(|source| CallError::Connect {
+                addr: self.addr.clone(),
+                source,
+            })?;
+        // Raft RPCs are small and latency-bound.
+        let _ = stream.set_nodelay(true);
+        let mut conn = BufStream::new(stream);
+        let frame_error = |source| CallError::Frame {
+            addr: self.addr.clone(),
+            source,
+        };
+        write_frame(&mut conn, &*self.hello)
+            .await
+            .map_err(frame_error)?;
+        match read_frame(&mut conn).await.map_err(frame_error)? {
+            Some(HelloReply::Welcome) => Ok(conn),
+            Some(HelloReply::WrongCluster { cluster_id }) => {
+                let e = CallError::WrongCluster {
+                    addr: self.addr.clone(),
+                    theirs: cluster_id,
+                };
+                tracing::error!(target_node = self.target, error = %e, "controller.quorum.voters names a node of another cluster");
+                Err(e)
+            }
+            None => Err(CallError::Closed {
+                addr: self.addr.clone(),
+            }),
+        }
     }
 
     /// Sends `request` and waits for its reply within the RPC's hard TTL.
@@ -125,7 +184,17 @@ impl PeerClient {
         result.map_err(|e| {
             tracing::debug!(target_node = self.target, error = %e, "controller RPC failed");
             match e {
-                CallError::Connect { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+                CallError::Connect { .. } | CallError::WrongCluster { .. } => {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                }
+                // Only an append of several entries can be split; openraft
+                // retries with fewer (one entry always fits: `MAX_BATCH_BYTES`).
+                CallError::RequestTooLarge { .. }
+                    if let RaftRequest::AppendEntries(rpc) = &request =>
+                {
+                    let fewer = (rpc.entries.len() as u64 / 2).max(1);
+                    RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(fewer))
+                }
                 _ => RPCError::Network(NetworkError::new(&e)),
             }
         })
@@ -202,6 +271,11 @@ mod tests {
         VoteRequest::new(Vote::new(1, 1), None)
     }
 
+    async fn welcome(conn: &mut TcpStream) {
+        let _: Hello = read_frame(conn).await.unwrap().unwrap();
+        write_frame(conn, &HelloReply::Welcome).await.unwrap();
+    }
+
     #[tokio::test]
     async fn a_reply_arriving_after_its_rpc_was_abandoned_is_never_taken_for_the_next_one() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -211,6 +285,7 @@ mod tests {
         tokio::spawn(async move {
             // The first request is answered (term 1) only after its caller gave up.
             let (mut first, _) = listener.accept().await.unwrap();
+            welcome(&mut first).await;
             let _: RaftRequest = read_frame(&mut first).await.unwrap().unwrap();
             got_first.send(()).unwrap();
             released.await.unwrap();
@@ -218,13 +293,16 @@ mod tests {
             // Everything after that is answered at once with term 2.
             loop {
                 let (mut conn, _) = listener.accept().await.unwrap();
+                welcome(&mut conn).await;
                 while let Ok(Some(_)) = read_frame::<_, RaftRequest>(&mut conn).await {
                     write_frame(&mut conn, &vote_reply(2)).await.unwrap();
                 }
             }
         });
 
-        let mut client = PeerNetwork.new_client(1, &BasicNode::new(addr)).await;
+        let mut client = PeerNetwork::new("c".into(), 2)
+            .new_client(1, &BasicNode::new(addr))
+            .await;
         let ttl = Duration::from_secs(30);
         // openraft abandons an RPC by dropping its future, as here.
         tokio::select! {

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
 
-use super::wire::{FrameError, RaftReply, RaftRequest, read_frame, write_frame};
+use super::wire::{FrameError, Hello, HelloReply, RaftReply, RaftRequest, read_frame, write_frame};
 
 /// Runs forwarded commands on the active controller.
 pub trait ForwardHandler: Send + Sync {
@@ -42,13 +42,18 @@ pub enum ForwardError {
     Mismatched { addr: String },
     #[error("controller {addr} is not ready to take forwarded commands")]
     NotReady { addr: String },
+    #[error("controller {addr} belongs to cluster {cluster_id}")]
+    WrongCluster { addr: String, cluster_id: String },
 }
 
 /// Sends `command` to the controller listener at `addr` and waits (up to
-/// `timeout`) for its answer. One connection per command: admin writes are
-/// rare, and a fresh connection resolves a moved controller's name again.
+/// `timeout`) for its answer; the connection introduces this node as
+/// `node_id` of `cluster_id`, as every controller connection does. One
+/// connection per command: admin writes are rare, and a fresh connection
+/// resolves a moved controller's name again.
 pub async fn forward(
     addr: &str,
+    (cluster_id, node_id): (&str, u64),
     command: serde_json::Value,
     timeout: Duration,
 ) -> Result<serde_json::Value, ForwardError> {
@@ -65,6 +70,25 @@ pub async fn forward(
             addr: addr.to_owned(),
             reason: e.to_string(),
         };
+        let hello = Hello {
+            cluster_id: cluster_id.to_owned(),
+            node_id,
+        };
+        write_frame(&mut conn, &hello).await.map_err(frame)?;
+        match read_frame(&mut conn).await.map_err(frame)? {
+            Some(HelloReply::Welcome) => {}
+            Some(HelloReply::WrongCluster { cluster_id }) => {
+                return Err(ForwardError::WrongCluster {
+                    addr: addr.to_owned(),
+                    cluster_id,
+                });
+            }
+            None => {
+                return Err(ForwardError::Closed {
+                    addr: addr.to_owned(),
+                });
+            }
+        }
         write_frame(&mut conn, &RaftRequest::Forward(command))
             .await
             .map_err(frame)?;

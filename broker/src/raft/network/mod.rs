@@ -6,9 +6,10 @@
 mod client;
 mod forward;
 mod server;
-mod wire;
+pub(super) mod wire;
 
 pub(super) use client::PeerNetwork;
 pub(super) use forward::HandlerSlot;
 pub use forward::{ForwardError, ForwardHandler, forward};
 pub(super) use server::RaftServer;
+pub(super) use wire::MAX_BATCH_BYTES;

@@ -4,6 +4,7 @@
 //! connection with a log line; nothing else is affected.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use openraft::Raft;
 use tokio::io::BufStream;
@@ -12,7 +13,10 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::forward::HandlerSlot;
-use super::wire::{RaftReply, RaftRequest, read_frame, write_frame};
+use super::wire::{
+    Hello, HelloReply, MAX_HELLO_BYTES, RaftReply, RaftRequest, read_frame, read_frame_within,
+    write_frame,
+};
 use crate::raft::TypeConfig;
 
 /// At most this many peer connections are served at once; a quorum needs a
@@ -28,26 +32,44 @@ pub(crate) struct RaftServer {
 }
 
 impl RaftServer {
+    /// Serves `raft` (and forwarded controller commands) to peers that
+    /// introduce themselves as members of `cluster_id`.
     pub(crate) fn spawn(
         listener: TcpListener,
         raft: Raft<TypeConfig>,
+        cluster_id: String,
         forwarded: HandlerSlot,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, raft, forwarded, stopped));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            raft,
+            cluster_id.into(),
+            forwarded,
+            stopped,
+        ));
         Self { stop, task }
     }
 
     /// Stops accepting, closes every connection and waits for the loop to end.
-    pub(crate) async fn stop(self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for RaftServer {
+    /// A quorum dropped without `shutdown` still stops serving peers (and
+    /// releases its handle on the Raft node).
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
 async fn accept_loop(
     listener: TcpListener,
     raft: Raft<TypeConfig>,
+    cluster_id: Arc<str>,
     forwarded: HandlerSlot,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -58,7 +80,13 @@ async fn accept_loop(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) if connections.len() < MAX_CONNECTIONS => {
-                    connections.spawn(serve(stream, peer, raft.clone(), forwarded.clone()));
+                    connections.spawn(serve(
+                        stream,
+                        peer,
+                        raft.clone(),
+                        cluster_id.clone(),
+                        forwarded.clone(),
+                    ));
                 }
                 Ok((_, peer)) => {
                     tracing::warn!(%peer, limit = MAX_CONNECTIONS, "refusing a controller connection: too many open");
@@ -75,10 +103,14 @@ async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     raft: Raft<TypeConfig>,
+    cluster_id: Arc<str>,
     forwarded: HandlerSlot,
 ) {
     let _ = stream.set_nodelay(true);
     let mut conn = BufStream::new(stream);
+    if !greet(&mut conn, peer, &cluster_id).await {
+        return;
+    }
     loop {
         let request: RaftRequest = match read_frame(&mut conn).await {
             Ok(Some(request)) => request,
@@ -106,4 +138,31 @@ async fn serve(
             return;
         }
     }
+}
+
+/// Reads the caller's [`Hello`]; welcomes it if it belongs to this cluster.
+async fn greet(conn: &mut BufStream<TcpStream>, peer: SocketAddr, cluster_id: &str) -> bool {
+    let hello: Hello = match read_frame_within(conn, MAX_HELLO_BYTES).await {
+        Ok(Some(hello)) => hello,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "closing a controller connection: bad hello");
+            return false;
+        }
+    };
+    if hello.cluster_id == cluster_id {
+        return write_frame(conn, &HelloReply::Welcome).await.is_ok();
+    }
+    tracing::warn!(
+        %peer,
+        node_id = hello.node_id,
+        their_cluster = %hello.cluster_id,
+        our_cluster = %cluster_id,
+        "refusing a controller connection from another cluster"
+    );
+    let reply = HelloReply::WrongCluster {
+        cluster_id: cluster_id.to_owned(),
+    };
+    let _ = write_frame(conn, &reply).await;
+    false
 }

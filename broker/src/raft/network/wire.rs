@@ -1,5 +1,6 @@
-//! The controller wire format: a frame is `length: u32 | JSON`, one request
-//! and then one reply at a time on a connection. Lengths are checked before
+//! The controller wire format: a frame is `length: u32 | JSON`. A
+//! connection opens with [`Hello`] / [`HelloReply`], then carries one
+//! request and then one reply at a time. Lengths are checked before
 //! anything is allocated; a bad frame ends that connection only.
 
 use openraft::error::{InstallSnapshotError, RaftError};
@@ -13,14 +14,46 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::raft::{NodeId, TypeConfig};
 
+/// The largest record batch (as JSON) a proposal may carry. openraft
+/// gives an append one heartbeat interval to complete, so one entry must
+/// be quick to send, decode and fsync; metadata batches are far smaller.
+pub(in crate::raft) const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// An append of several entries larger than this is refused before it is
+/// sent and openraft retries it with fewer entries, so a follower that is
+/// far behind catches up in appends that each finish within a heartbeat.
+pub(in crate::raft) const MAX_APPEND_BYTES: usize = 2 * 1024 * 1024;
+
+/// The largest [`Hello`] accepted: until a caller has introduced itself,
+/// it gets no large buffer.
+pub(in crate::raft) const MAX_HELLO_BYTES: usize = 1024;
+
 /// The largest frame either side sends or accepts. Snapshot chunks are
-/// capped well below it (see `quorum::SNAPSHOT_CHUNK_BYTES`), and append
-/// batches by openraft's `max_payload_entries`.
-pub(super) const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// capped well below it (see `quorum::SNAPSHOT_CHUNK_BYTES`).
+pub(in crate::raft) const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// The first frame on every connection: who is calling, from which
+/// cluster. Controllers of another cluster (a mistyped voter address, a
+/// reused host) are refused before any Raft message is exchanged.
+#[derive(Debug, Serialize, Deserialize)]
+pub(in crate::raft) struct Hello {
+    pub(in crate::raft) cluster_id: String,
+    pub(in crate::raft) node_id: NodeId,
+}
+
+/// The answer to [`Hello`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(in crate::raft) enum HelloReply {
+    Welcome,
+    /// The callee belongs to `cluster_id`; it closes the connection.
+    WrongCluster {
+        cluster_id: String,
+    },
+}
 
 /// A Raft RPC from a leader or candidate.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) enum RaftRequest {
+pub(in crate::raft) enum RaftRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
@@ -30,7 +63,7 @@ pub(super) enum RaftRequest {
 
 /// The answer to a [`RaftRequest`] of the same variant.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) enum RaftReply {
+pub(in crate::raft) enum RaftReply {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
     InstallSnapshot(
@@ -43,10 +76,10 @@ pub(super) enum RaftReply {
 
 /// A frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum FrameError {
+pub(in crate::raft) enum FrameError {
     #[error("connection: {0}")]
     Io(#[from] std::io::Error),
-    #[error("frame of {len} bytes exceeds the limit of {MAX_FRAME_BYTES}")]
+    #[error("frame of {len} bytes exceeds the limit")]
     TooLarge { len: usize },
     #[error("frame does not decode: {0}")]
     Decode(#[source] serde_json::Error),
@@ -54,13 +87,19 @@ pub(super) enum FrameError {
     Encode(#[source] serde_json::Error),
 }
 
-pub(super) async fn write_frame<W, T>(w: &mut W, message: &T) -> Result<(), FrameError>
+/// Writes `message` as one frame, unless it is larger than `limit` bytes
+/// (at most [`MAX_FRAME_BYTES`]).
+pub(in crate::raft) async fn write_frame_within<W, T>(
+    w: &mut W,
+    message: &T,
+    limit: usize,
+) -> Result<(), FrameError>
 where
     W: AsyncWrite + Unpin,
     T: Serialize,
 {
     let payload = serde_json::to_vec(message).map_err(FrameError::Encode)?;
-    if payload.len() > MAX_FRAME_BYTES {
+    if payload.len() > limit.min(MAX_FRAME_BYTES) {
         return Err(FrameError::TooLarge { len: payload.len() });
     }
     let mut buf = Vec::with_capacity(4 + payload.len());
@@ -71,8 +110,30 @@ where
     Ok(())
 }
 
+/// Writes `message` as one frame of at most [`MAX_FRAME_BYTES`].
+pub(in crate::raft) async fn write_frame<W, T>(w: &mut W, message: &T) -> Result<(), FrameError>
+where
+    W: AsyncWrite + Unpin,
+    T: Serialize,
+{
+    write_frame_within(w, message, MAX_FRAME_BYTES).await
+}
+
 /// Reads one frame; `Ok(None)` on a clean end of stream between frames.
-pub(super) async fn read_frame<R, T>(r: &mut R) -> Result<Option<T>, FrameError>
+pub(in crate::raft) async fn read_frame<R, T>(r: &mut R) -> Result<Option<T>, FrameError>
+where
+    R: AsyncRead + Unpin,
+    T: DeserializeOwned,
+{
+    read_frame_within(r, MAX_FRAME_BYTES).await
+}
+
+/// Reads one frame of at most `limit` bytes; `Ok(None)` on a clean end of
+/// stream between frames.
+pub(in crate::raft) async fn read_frame_within<R, T>(
+    r: &mut R,
+    limit: usize,
+) -> Result<Option<T>, FrameError>
 where
     R: AsyncRead + Unpin,
     T: DeserializeOwned,
@@ -84,7 +145,7 @@ where
         Err(e) => return Err(e.into()),
     }
     let len = u32::from_be_bytes(header) as usize;
-    if len > MAX_FRAME_BYTES {
+    if len > limit.min(MAX_FRAME_BYTES) {
         return Err(FrameError::TooLarge { len });
     }
     let mut payload = vec![0u8; len];

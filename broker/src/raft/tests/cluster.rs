@@ -4,7 +4,15 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_voters_elect_one_leader_and_apply_proposals_in_the_same_order() {
-    let cluster = Cluster::start(3, test_timing()).await;
+    elect_and_apply_in_order(Cluster::start(3, test_timing()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_in_memory_voters_elect_one_leader_and_apply_proposals_in_the_same_order() {
+    elect_and_apply_in_order(Cluster::start_in_memory(3, test_timing()).await).await;
+}
+
+async fn elect_and_apply_in_order(cluster: Cluster) {
     let leader = cluster.leader(None).await;
     assert!(cluster.node(leader).is_leader());
 
@@ -130,8 +138,11 @@ async fn a_node_in_the_wrong_role_refuses_to_start() {
     let config = |node_id, role| QuorumConfig {
         node_id,
         role,
+        cluster_id: CLUSTER_ID.to_owned(),
         voters: voters.clone(),
-        data_dir: dir.path().to_owned(),
+        storage: QuorumStorage::OnDisk {
+            data_dir: dir.path().to_owned(),
+        },
         timing: test_timing(),
     };
     let listener = || TcpListener::bind("127.0.0.1:0");
@@ -154,5 +165,119 @@ async fn a_node_in_the_wrong_role_refuses_to_start() {
     assert!(
         matches!(err, QuorumError::ObserverIsVoter { node_id: 1, .. }),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_voter_leads_alone_and_restores_after_a_restart() {
+    let mut cluster = Cluster::start(1, test_timing()).await;
+    assert_eq!(cluster.leader(None).await, 1);
+    let proposed = cluster.propose(create_topic("t")).await;
+    assert!(proposed.image.topic("t").is_some());
+    cluster.stop(1).await;
+    cluster.restart(1).await;
+    assert_eq!(cluster.leader(None).await, 1);
+    assert!(
+        cluster
+            .applied(1, proposed.log_index)
+            .await
+            .topic("t")
+            .is_some()
+    );
+    let next = cluster.propose(set_config(2)).await;
+    assert!(next.log_index > proposed.log_index);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_proposals_each_get_their_own_entry_and_image() {
+    let cluster = Cluster::start(3, test_timing()).await;
+    let leader = cluster.node(cluster.leader(None).await);
+    let proposals = (0..50).map(|i| async move {
+        let name = format!("t{i}");
+        let proposed = leader.propose(create_topic(&name)).await.unwrap();
+        (name, proposed)
+    });
+    let results = futures::future::join_all(proposals).await;
+    let mut indices: Vec<u64> = results.iter().map(|(_, p)| p.log_index).collect();
+    indices.sort();
+    indices.dedup();
+    assert_eq!(indices.len(), 50, "every proposal is its own log entry");
+    for (name, proposed) in &results {
+        // The image returned is the one right after this entry: it holds
+        // this topic, and exactly the topics of entries up to it.
+        assert!(proposed.image.topic(name).is_some());
+        let earlier = results
+            .iter()
+            .filter(|(_, p)| p.log_index <= proposed.log_index)
+            .count();
+        assert_eq!(proposed.image.topics.len(), earlier);
+    }
+    let last = *indices.last().unwrap();
+    for id in 1..=3 {
+        assert_eq!(cluster.applied(id, last).await.topics.len(), 50);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_the_quorum_stops_claiming_leadership_after_its_lease() {
+    let mut cluster = Cluster::start(3, test_timing()).await;
+    let leader = cluster.leader(None).await;
+    for id in (1..=3).filter(|id| *id != leader) {
+        cluster.stop(id).await;
+    }
+    // openraft keeps it in the Leader state; the quorum view does not.
+    let node = cluster.node(leader);
+    let mut metrics = node.raft_metrics();
+    within("the cut-off leader to stop claiming leadership", async {
+        while node.is_leader() {
+            metrics.changed().await.unwrap();
+        }
+    })
+    .await;
+    assert_eq!(node.leader_id(), None);
+    assert_eq!(
+        metrics.borrow().state,
+        openraft::ServerState::Leader,
+        "openraft itself still thinks it leads"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_decide_one_after_another_so_a_topic_is_created_once() {
+    let cluster = Cluster::start(3, test_timing()).await;
+    let leader_id = cluster.leader(None).await;
+    let leader = cluster.node(leader_id);
+    let attempts = (0..10).map(|_| {
+        leader.update(|image| {
+            if image.topic("t").is_some() {
+                Ok::<_, QuorumError>((Vec::new(), false))
+            } else {
+                Ok((create_topic("t"), true))
+            }
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let created = results
+        .iter()
+        .filter(|r| matches!(r, Ok((_, true))))
+        .count();
+    assert_eq!(created, 1, "{results:?}");
+    let ids: Vec<_> = results
+        .iter()
+        .map(|r| r.as_ref().unwrap().0.topic("t").unwrap().id)
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one topic id everywhere"
+    );
+
+    let follower = (1..=3).find(|id| *id != leader_id).unwrap();
+    let refused = cluster
+        .node(follower)
+        .update(|_| Ok::<_, QuorumError>((create_topic("u"), ())))
+        .await;
+    assert!(
+        matches!(refused, Err(QuorumError::NotLeader { leader: Some(l) }) if l == leader_id),
+        "{refused:?}"
     );
 }

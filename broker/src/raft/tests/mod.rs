@@ -22,9 +22,13 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use super::{
-    MetadataQuorum, NodeId, Proposed, QuorumConfig, QuorumError, QuorumRole, RaftTiming, Voter,
+    MetadataQuorum, NodeId, Proposed, QuorumConfig, QuorumError, QuorumRole, QuorumStorage,
+    RaftTiming, Voter,
 };
 use crate::metadata::{ConfigResourceKey, METADATA_DIR, MetadataImage, MetadataRecord};
+
+/// The `cluster.id` of every test quorum.
+const CLUSTER_ID: &str = "test-cluster";
 
 /// How long any single condition may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -55,11 +59,22 @@ struct Cluster {
     timing: RaftTiming,
     observers: BTreeMap<NodeId, SocketAddr>,
     running: BTreeMap<NodeId, MetadataQuorum>,
+    /// Nodes keep their log in memory (nothing survives a restart).
+    in_memory: bool,
 }
 
 impl Cluster {
-    /// Starts voters 1..=n.
+    /// Starts voters 1..=n, keeping their logs on disk.
     async fn start(n: u64, timing: RaftTiming) -> Self {
+        Self::start_with(n, timing, false).await
+    }
+
+    /// Starts voters 1..=n, keeping their logs in memory.
+    async fn start_in_memory(n: u64, timing: RaftTiming) -> Self {
+        Self::start_with(n, timing, true).await
+    }
+
+    async fn start_with(n: u64, timing: RaftTiming, in_memory: bool) -> Self {
         let root_dir = tempfile::tempdir().unwrap();
         let mut listeners = Vec::new();
         let mut voters = Vec::new();
@@ -80,6 +95,7 @@ impl Cluster {
             timing,
             observers: BTreeMap::new(),
             running: BTreeMap::new(),
+            in_memory,
         };
         for (id, listener) in listeners {
             cluster.launch(id, listener).await;
@@ -104,8 +120,15 @@ impl Cluster {
         let config = QuorumConfig {
             node_id: id,
             role,
+            cluster_id: CLUSTER_ID.to_owned(),
             voters: self.voters.clone(),
-            data_dir: self.data_dir(id),
+            storage: if self.in_memory {
+                QuorumStorage::InMemory
+            } else {
+                QuorumStorage::OnDisk {
+                    data_dir: self.data_dir(id),
+                }
+            },
             timing: self.timing.clone(),
         };
         let quorum = MetadataQuorum::start(config, listener).await.unwrap();
