@@ -74,7 +74,8 @@ pub struct RunningBroker {
 impl Broker {
     /// Opens the data directory (recovering logs after a crash), binds the
     /// Kafka and HTTP listeners and starts serving.
-    pub async fn start(config: BrokerConfig) -> Result<RunningBroker, StartError> {
+    pub async fn start(mut config: BrokerConfig) -> Result<RunningBroker, StartError> {
+        crate::limits::fit_to_file_limit(&mut config);
         let config = Arc::new(config);
         let data_dir = config.log_dirs[0].clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| StartError::DataDir {
@@ -118,11 +119,12 @@ impl Broker {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        let limits = Arc::new(crate::limits::ConnectionLimits::new(&config));
         for kafka_listener in kafka_listeners {
             tasks.spawn(server::serve(
                 broker.clone(),
                 kafka_listener,
-                config.max_connections,
+                limits.clone(),
                 shutdown_rx.clone(),
             ));
         }

@@ -15,6 +15,7 @@ mod frame;
 pub mod group;
 pub(crate) mod handler;
 pub mod http;
+mod limits;
 pub mod log;
 pub mod metadata;
 pub mod metrics;

@@ -27,6 +27,8 @@ pub struct Metrics {
     connections_accepted: IntCounter,
     connections_closed: IntCounter,
     frames_rejected: IntCounter,
+    connections_refused: IntCounterVec,
+    connections_idle_closed: IntCounter,
 }
 
 impl Default for Metrics {
@@ -108,8 +110,23 @@ impl Metrics {
             "Connections closed for an oversized, malformed or unsupported request",
         )
         .expect("valid metric");
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "karst_connections_refused_total",
+                "Client connections closed at once because a limit was reached, by limit",
+            ),
+            &["limit"],
+        )
+        .expect("valid metric");
+        let connections_idle_closed = IntCounter::new(
+            "karst_connections_idle_closed_total",
+            "Client connections closed after connections.max.idle.ms without a request",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(connections_refused.clone()),
+            Box::new(connections_idle_closed.clone()),
             Box::new(request_latency.clone()),
             Box::new(request_errors.clone()),
             Box::new(bytes_in.clone()),
@@ -147,7 +164,19 @@ impl Metrics {
             connections_accepted,
             connections_closed,
             frames_rejected,
+            connections_refused,
+            connections_idle_closed,
         }
+    }
+
+    /// Counts a connection refused by `limit` (the setting's name).
+    pub fn connection_refused(&self, limit: &str) {
+        self.connections_refused.with_label_values(&[limit]).inc();
+    }
+
+    /// Counts a connection closed for idleness.
+    pub fn connection_idle_closed(&self) {
+        self.connections_idle_closed.inc();
     }
 
     /// Counts an answered request of `api_key` that took `seconds`.

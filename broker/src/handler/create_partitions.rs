@@ -24,7 +24,13 @@ pub(crate) async fn handle(
                 .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
                 .collect();
             let outcome = broker.commit(|image| {
-                let records = create_partition_records(image, &name, topic.count, &assignments)?;
+                let records = create_partition_records(
+                    image,
+                    &broker.config,
+                    &name,
+                    topic.count,
+                    &assignments,
+                )?;
                 Ok((
                     if request.validate_only {
                         vec![]

@@ -31,6 +31,14 @@ pub struct RawClient {
 }
 
 impl RawClient {
+    /// A client on an already connected stream.
+    pub fn from_stream(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
     pub async fn connect(addr: std::net::SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).unwrap();
