@@ -6,6 +6,7 @@ repository. Every test gets its own data directory and free ports.
 
 import os
 import pathlib
+import resource
 import shutil
 import signal
 import socket
@@ -57,8 +58,9 @@ def wait_until(condition, timeout=30.0, interval=0.05, what="condition"):
 class Broker:
     """One `karst` process on loopback, restartable on the same data and port."""
 
-    def __init__(self, data_dir: pathlib.Path, overrides=None):
+    def __init__(self, data_dir: pathlib.Path, overrides=None, nofile=None):
         self.data_dir = data_dir
+        self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the process, if set
         self.port = free_port()
         self.http_port = free_port()
         self.overrides = dict(overrides or {})
@@ -82,7 +84,11 @@ class Broker:
         log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("KARST_") or k == "KARST_LOG"}
         self.killed = False
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        limit = None
+        if self.nofile:
+            nofile = self.nofile
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))  # noqa: E731
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=limit)
         wait_until(self.ready, timeout=30, what=f"broker /readyz (log: {self.log_path})")
         return self
 
@@ -119,8 +125,8 @@ class Broker:
 def broker_factory(tmp_path):
     brokers = []
 
-    def make(**overrides):
-        b = Broker(tmp_path / f"data-{len(brokers)}", overrides).start()
+    def make(nofile=None, **overrides):
+        b = Broker(tmp_path / f"data-{len(brokers)}", overrides, nofile=nofile).start()
         brokers.append(b)
         return b
 
