@@ -143,6 +143,12 @@ impl Broker {
             shutdown_rx.clone(),
         ));
         tasks.spawn(report_log_sizes(broker.clone(), shutdown_rx.clone()));
+        tasks.spawn(crate::disk_watch::watch_free_space(
+            data_dir.clone(),
+            config.message_max_bytes.max(0) as u64,
+            health.clone(),
+            shutdown_rx.clone(),
+        ));
         tasks.spawn(crate::group::run_session_reaper(
             broker.clone(),
             shutdown_rx.clone(),
@@ -349,8 +355,16 @@ impl RunningBroker {
     }
 
     /// Controlled shutdown: stop accepting, let connections finish, flush
-    /// every log and write the clean-shutdown marker.
-    pub async fn shutdown(mut self) {
+    /// every log and write the clean-shutdown marker. A failed flush is
+    /// logged; [`Self::shutdown_checked`] returns it.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown_checked().await;
+    }
+
+    /// [`Self::shutdown`], returning whether every log was flushed. When one
+    /// was not, no clean-shutdown marker is written (the next start recovers
+    /// the logs) and the process should exit non-zero.
+    pub async fn shutdown_checked(mut self) -> Result<(), crate::log::LogError> {
         self.health.set_ready(false);
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(Duration::from_secs(10), async {
@@ -361,10 +375,15 @@ impl RunningBroker {
             tracing::warn!("connections did not finish within 10 s; closing them");
             self.tasks.abort_all();
         }
-        match self.broker.replicas.logs().shutdown() {
+        let flushed = self.broker.replicas.logs().shutdown();
+        match &flushed {
             Ok(()) => tracing::info!("logs flushed; clean shutdown"),
-            Err(error) => tracing::error!(%error, "flushing logs at shutdown failed"),
+            Err(error) => tracing::error!(
+                %error,
+                "flushing logs at shutdown failed; no clean-shutdown marker written, the next start recovers the logs"
+            ),
         }
+        flushed
     }
 }
 

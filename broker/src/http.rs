@@ -1,6 +1,7 @@
 //! The HTTP side: `/metrics` for Prometheus, `/healthz` (the process
 //! serves) and `/readyz` (the broker accepts Kafka traffic) for Kubernetes.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use parking_lot::Mutex;
 
 use crate::metrics::Metrics;
 
@@ -17,6 +19,9 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     ready: Arc<AtomicBool>,
+    /// Conditions that make the broker unable to do its job although it
+    /// runs (a full disk), by what reports them; `/readyz` lists them.
+    problems: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Health {
@@ -26,9 +31,24 @@ impl Health {
         self.ready.store(ready, Ordering::Release);
     }
 
-    /// Whether `/readyz` answers 200.
+    /// Sets (`Some(reason)`) or clears the problem reported as `key`;
+    /// returns whether that changed anything.
+    pub fn set_problem(&self, key: &str, reason: Option<String>) -> bool {
+        let mut problems = self.problems.lock();
+        match reason {
+            Some(reason) => problems.insert(key.to_owned(), reason.clone()) != Some(reason),
+            None => problems.remove(key).is_some(),
+        }
+    }
+
+    /// The current problems' reasons.
+    pub fn problems(&self) -> Vec<String> {
+        self.problems.lock().values().cloned().collect()
+    }
+
+    /// Whether `/readyz` answers 200: ready, and no problem reported.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.problems.lock().is_empty()
     }
 }
 
@@ -66,12 +86,17 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// 200 `ready`, or 503 `not ready` followed by one line per reason.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.health.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        return (StatusCode::OK, "ready\n".to_owned());
     }
+    let mut body = "not ready\n".to_owned();
+    for reason in state.health.problems() {
+        body.push_str(&reason);
+        body.push('\n');
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
 #[cfg(test)]
@@ -109,6 +134,13 @@ mod tests {
         assert_eq!(get(addr, "/healthz").await.0, 200);
         assert_eq!(get(addr, "/readyz").await.0, 503);
         health.set_ready(true);
+        assert_eq!(get(addr, "/readyz").await.0, 200);
+        assert!(health.set_problem("disk", Some("disk full".into())));
+        assert_eq!(
+            get(addr, "/readyz").await,
+            (503, "not ready\ndisk full\n".into())
+        );
+        assert!(health.set_problem("disk", None));
         assert_eq!(get(addr, "/readyz").await.0, 200);
         let (status, body) = get(addr, "/metrics").await;
         assert_eq!(status, 200);

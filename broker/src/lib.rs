@@ -11,6 +11,7 @@ mod broker;
 pub mod config;
 mod connection;
 pub mod controller;
+mod disk_watch;
 mod frame;
 pub mod group;
 pub(crate) mod handler;

@@ -8,28 +8,13 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{RawClient, start_broker};
+use common::{RawClient, http_get, start_broker};
 use kafka_protocol::messages::ApiVersionsRequest;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 
 /// Bounds every wait of these tests; nothing here should take long.
 const BOUND: Duration = Duration::from_secs(60);
-
-/// One HTTP GET: status and body.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::AsyncWriteExt;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (response[9..12].parse().unwrap(), body)
-}
 
 /// The value of a metric series (exact name and labels) on `/metrics`.
 async fn metric(addr: SocketAddr, series: &str) -> u64 {

@@ -9,7 +9,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{RawClient, create_topic, partition_count, produce, record_batch, start_broker};
+use common::{
+    RawClient, create_topic, fetch_values, http_get, partition_count, produce, record_batch,
+    start_broker, wait_until,
+};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::DeleteTopicsRequest;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
@@ -69,6 +72,9 @@ impl Drop for SmallDisk {
     }
 }
 
+/// Bounds every wait of these tests.
+const BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn partition_dirs(dir: &Path, topic: &str) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
@@ -118,6 +124,12 @@ async fn a_full_disk_fails_changes_whole_and_deleting_a_topic_frees_it() {
     );
 
     let filler = disk.fill();
+    let http = broker.http_addr();
+    wait_until(BOUND, "/readyz to report the full disk", || async {
+        let (status, body) = http_get(http, "/readyz").await;
+        status == 503 && body.contains("disk full")
+    })
+    .await;
     let (code, message) = create_topic(&mut client, "doomed", 50).await;
     assert_eq!(code, storage_error, "{message:?}");
     assert_eq!(
@@ -141,6 +153,10 @@ async fn a_full_disk_fails_changes_whole_and_deleting_a_topic_frees_it() {
 
     // With room again, a change made after the failed one is kept.
     std::fs::remove_file(filler).unwrap();
+    wait_until(BOUND, "/readyz to recover", || async {
+        http_get(http, "/readyz").await.0 == 200
+    })
+    .await;
     assert_eq!(create_topic(&mut client, "later", 2).await.0, 0);
     drop(client);
     broker.shutdown().await;
@@ -159,4 +175,56 @@ async fn a_full_disk_fails_changes_whole_and_deleting_a_topic_frees_it() {
     );
     drop(client);
     broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_broker_starts_on_a_full_disk_serves_reads_and_a_failed_flush_is_not_clean() {
+    let disk = SmallDisk::mount("4m");
+    let storage_error = ResponseError::KafkaStorageError.code();
+    let broker = start_broker(disk.path(), &[]).await;
+    let mut client = RawClient::connect(broker.kafka_addr()).await;
+    assert_eq!(create_topic(&mut client, "t", 1).await.0, 0);
+    for value in [&b"one"[..], b"two", b"three"] {
+        assert_eq!(
+            produce(&mut client, "t", 0, record_batch(&[value])).await,
+            0
+        );
+    }
+    drop(client);
+
+    // The disk fills while index entries wait for the shutdown flush: the
+    // flush fails, and the shutdown must not be taken for a clean one.
+    let filler = disk.fill();
+    assert!(broker.shutdown_checked().await.is_err());
+    assert!(!disk.path().join(".karst_clean_shutdown").exists());
+
+    // It starts on the full disk (recovering), serves reads, refuses writes.
+    let broker = start_broker(disk.path(), &[]).await;
+    let mut client = RawClient::connect(broker.kafka_addr()).await;
+    let values = fetch_values(&mut client, "t", 0, 0).await.unwrap();
+    assert_eq!(values, [&b"one"[..], b"two", b"three"]);
+    // (Larger than the slack in the last page of the segment file.)
+    let large = vec![b'x'; 64 * 1024];
+    assert_eq!(
+        produce(&mut client, "t", 0, record_batch(&[&large])).await,
+        storage_error
+    );
+    let http = broker.http_addr();
+    wait_until(BOUND, "/readyz to report the full disk", || async {
+        let (status, body) = http_get(http, "/readyz").await;
+        status == 503 && body.contains("disk full")
+    })
+    .await;
+
+    std::fs::remove_file(filler).unwrap();
+    wait_until(BOUND, "/readyz to recover", || async {
+        http_get(http, "/readyz").await.0 == 200
+    })
+    .await;
+    assert_eq!(
+        produce(&mut client, "t", 0, record_batch(&[b"four"])).await,
+        0
+    );
+    drop(client);
+    broker.shutdown_checked().await.unwrap();
 }

@@ -103,9 +103,17 @@ impl Segment {
             segment.scan(file_len, true)?;
         }
         // A later clean start trusts the index files: give them what a
-        // rebuild produced (nothing is pending otherwise).
-        segment.index.write_pending()?;
-        segment.time_index.write_pending()?;
+        // rebuild produced (nothing is pending otherwise). Best effort: on a
+        // full disk the broker still starts, the entries stay pending for
+        // the next sync, and a start that finds them missing rebuilds them.
+        for written in [
+            segment.index.write_pending(),
+            segment.time_index.write_pending(),
+        ] {
+            if let Err(error) = written {
+                tracing::warn!(segment = %segment.path.display(), %error, "could not write rebuilt index entries yet");
+            }
+        }
         Ok(segment)
     }
 
