@@ -143,7 +143,12 @@ impl Broker {
             shutdown_rx.clone(),
         ));
         tasks.spawn(report_log_sizes(broker.clone(), shutdown_rx.clone()));
-        tasks.spawn(crate::disk_watch::watch_free_space(
+        tasks.spawn(crate::storage_health::watch_partitions(
+            broker.clone(),
+            health.clone(),
+            shutdown_rx.clone(),
+        ));
+        tasks.spawn(crate::storage_health::watch_free_space(
             data_dir.clone(),
             config.message_max_bytes.max(0) as u64,
             health.clone(),

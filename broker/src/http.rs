@@ -22,6 +22,8 @@ pub struct Health {
     /// Conditions that make the broker unable to do its job although it
     /// runs (a full disk), by what reports them; `/readyz` lists them.
     problems: Arc<Mutex<BTreeMap<String, String>>>,
+    /// Conditions worth knowing that do not make the broker unready.
+    details: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Health {
@@ -44,6 +46,16 @@ impl Health {
     /// The current problems' reasons.
     pub fn problems(&self) -> Vec<String> {
         self.problems.lock().values().cloned().collect()
+    }
+
+    /// Sets or clears a detail reported as `key`: listed by `/readyz` but not
+    /// making it fail (a damaged partition is offline, the broker is not).
+    pub fn set_detail(&self, key: &str, detail: Option<String>) {
+        let mut details = self.details.lock();
+        match detail {
+            Some(detail) => details.insert(key.to_owned(), detail),
+            None => details.remove(key),
+        };
     }
 
     /// Whether `/readyz` answers 200: ready, and no problem reported.
@@ -88,15 +100,18 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
 
 /// 200 `ready`, or 503 `not ready` followed by one line per reason.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.health.is_ready() {
-        return (StatusCode::OK, "ready\n".to_owned());
-    }
-    let mut body = "not ready\n".to_owned();
-    for reason in state.health.problems() {
-        body.push_str(&reason);
+    let health = &state.health;
+    let (status, mut body) = if health.is_ready() {
+        (StatusCode::OK, "ready\n".to_owned())
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned())
+    };
+    let details = health.details.lock().values().cloned().collect::<Vec<_>>();
+    for line in health.problems().into_iter().chain(details) {
+        body.push_str(&line);
         body.push('\n');
     }
-    (StatusCode::SERVICE_UNAVAILABLE, body)
+    (status, body)
 }
 
 #[cfg(test)]
@@ -141,7 +156,11 @@ mod tests {
             (503, "not ready\ndisk full\n".into())
         );
         assert!(health.set_problem("disk", None));
-        assert_eq!(get(addr, "/readyz").await.0, 200);
+        health.set_detail("t-0", Some("partition t-0 damaged".into()));
+        assert_eq!(
+            get(addr, "/readyz").await,
+            (200, "ready\npartition t-0 damaged\n".into())
+        );
         let (status, body) = get(addr, "/metrics").await;
         assert_eq!(status, 200);
         assert!(body.contains("karst_connections 1"), "{body}");

@@ -11,7 +11,6 @@ mod broker;
 pub mod config;
 mod connection;
 pub mod controller;
-mod disk_watch;
 mod frame;
 pub mod group;
 pub(crate) mod handler;
@@ -23,6 +22,7 @@ pub mod metrics;
 pub mod producer;
 pub mod replica;
 mod server;
+mod storage_health;
 mod storage_meta;
 
 pub use broker::{Broker, RunningBroker, StartError};

@@ -29,6 +29,7 @@ pub struct Metrics {
     frames_rejected: IntCounter,
     connections_refused: IntCounterVec,
     connections_idle_closed: IntCounter,
+    partition_damaged: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -123,8 +124,17 @@ impl Metrics {
             "Client connections closed after connections.max.idle.ms without a request",
         )
         .expect("valid metric");
+        let partition_damaged = IntGaugeVec::new(
+            Opts::new(
+                "karst_partition_damaged",
+                "1 when part of a partition's log cannot be read (see /readyz for the file)",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(partition_damaged.clone()),
             Box::new(connections_refused.clone()),
             Box::new(connections_idle_closed.clone()),
             Box::new(request_latency.clone()),
@@ -166,7 +176,15 @@ impl Metrics {
             frames_rejected,
             connections_refused,
             connections_idle_closed,
+            partition_damaged,
         }
+    }
+
+    /// Marks a partition whose log cannot be read in part.
+    pub fn set_partition_damaged(&self, topic: &str, partition: i32, damaged: bool) {
+        self.partition_damaged
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(i64::from(damaged));
     }
 
     /// Counts a connection refused by `limit` (the setting's name).
@@ -242,6 +260,9 @@ impl Metrics {
                     && let Some(partition) = label("partition")
                 {
                     let _ = self.log_size.remove_label_values(&[topic, &partition]);
+                    let _ = self
+                        .partition_damaged
+                        .remove_label_values(&[topic, &partition]);
                 }
             }
         }

@@ -23,6 +23,10 @@ pub enum LogError {
     Sequence(#[from] crate::producer::SequenceError),
     #[error("a request mixes duplicate and new batches of an idempotent producer")]
     DuplicateSequence,
+    /// Part of the partition's log cannot be read (a damaged segment); the
+    /// message names the file. The partition is offline for those offsets.
+    #[error("damaged log: {0}")]
+    Damaged(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -51,7 +55,7 @@ impl LogError {
                 ResponseError::OutOfOrderSequenceNumber
             }
             Self::DuplicateSequence => ResponseError::DuplicateSequenceNumber,
-            Self::Io { .. } => ResponseError::KafkaStorageError,
+            Self::Io { .. } | Self::Damaged(_) => ResponseError::KafkaStorageError,
         }
     }
 }
