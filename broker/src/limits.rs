@@ -21,6 +21,8 @@ const RESERVED_FDS: u64 = 64;
 /// What a partition costs: its active segment's `.log`, and on average one
 /// closed segment (closed segments keep their `.log` open for reads).
 const FDS_PER_PARTITION: u64 = 2;
+/// Below this file limit the start-up line about the budget is a warning.
+const LOW_FILE_LIMIT: u64 = 16_384;
 
 /// Raises the soft file limit to the hard one (as Kafka's start scripts
 /// advise) and fits `max.connections` and `max.broker.partitions` into it:
@@ -54,12 +56,21 @@ pub(crate) fn fit_to_file_limit(config: &mut BrokerConfig) {
         }
         config.max_broker_partitions = partitions;
     }
-    tracing::info!(
-        file_limit = limit,
-        max_connections = config.max_connections,
-        max_broker_partitions = config.max_broker_partitions,
-        "file descriptor budget"
-    );
+    if limit < LOW_FILE_LIMIT {
+        tracing::warn!(
+            file_limit = limit,
+            max_connections = config.max_connections,
+            max_broker_partitions = config.max_broker_partitions,
+            "the file limit is low and bounds connections and partitions; raise `ulimit -n` (Kafka advises 100000 or more)"
+        );
+    } else {
+        tracing::info!(
+            file_limit = limit,
+            max_connections = config.max_connections,
+            max_broker_partitions = config.max_broker_partitions,
+            "file descriptor budget"
+        );
+    }
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the soft
