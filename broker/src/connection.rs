@@ -115,34 +115,46 @@ impl Connection {
             unanswered.clone(),
         ));
         let max = broker.config.socket_request_max_bytes;
+        // Ok(true): the client closed its end.
         let read_result = async {
             loop {
                 let frame = tokio::select! {
                     frame = next_frame(&mut reader, &limits, max, &unanswered) => frame?,
-                    _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                    _ = shutdown.wait_for(|stop| *stop) => return Ok(false),
                 };
                 let Some((frame, memory)) = frame else {
-                    return Ok(());
+                    return Ok(true);
                 };
-                let queued = handle_frame(&broker, peer, frame).await?;
+                // A handler may wait long (a long-polling fetch, a group
+                // rebalance): shutdown does not wait for it.
+                let queued = tokio::select! {
+                    queued = handle_frame(&broker, peer, frame) => queued?,
+                    _ = shutdown.wait_for(|stop| *stop) => return Ok(false),
+                };
                 drop(memory);
                 if let Some(queued) = queued {
                     unanswered.fetch_add(1, Ordering::AcqRel);
                     if tx.send(queued).await.is_err() {
-                        return Ok(()); // the writer failed; it reports why
+                        return Ok(false); // the writer failed; it reports why
                     }
                 }
             }
         }
         .await;
         drop(tx);
+        // A client that is gone cannot read replies: as Kafka does, drop
+        // those still pending (a long-polling fetch may wait for minutes)
+        // instead of holding the connection's place until they complete.
+        if matches!(read_result, Ok(true) | Err(ConnectionError::Io(_))) {
+            write_side.abort();
+        }
         let write_result = write_side.await.unwrap_or(Ok(()));
         if let Err(error) = &read_result
             && !matches!(error, ConnectionError::Io(_) | ConnectionError::Idle(_))
         {
             broker.metrics.frame_rejected();
         }
-        read_result.and(write_result)
+        read_result.map(drop).and(write_result)
     }
 }
 
