@@ -14,8 +14,11 @@ use common::{
     start_broker, wait_until,
 };
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::DeleteTopicsRequest;
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteTopicsRequest};
 
 /// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
 struct SmallDisk {
@@ -102,6 +105,22 @@ async fn delete_topic(client: &mut RawClient, name: &str) -> i16 {
         .error_code
 }
 
+async fn delete_records(client: &mut RawClient, name: &str, before: i64) -> i16 {
+    let request = DeleteRecordsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![
+            DeleteRecordsTopic::default()
+                .with_name(common::topic_name(name))
+                .with_partitions(vec![
+                    DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(before),
+                ]),
+        ]);
+    let mut response = client.send(&request, 2).await;
+    response.topics.remove(0).partitions.remove(0).error_code
+}
+
 #[tokio::test]
 async fn a_full_disk_fails_changes_whole_and_deleting_a_topic_frees_it() {
     let disk = SmallDisk::mount("8m");
@@ -142,7 +161,15 @@ async fn a_full_disk_fails_changes_whole_and_deleting_a_topic_frees_it() {
         storage_error
     );
 
-    // Deleting a topic is written into the reserved space and frees disk.
+    // DeleteRecords frees the segments below the new start offset...
+    assert_eq!(delete_records(&mut client, "bulky", 16).await, 0);
+    assert!(
+        disk.free_bytes() >= 512 * 1024,
+        "free: {}",
+        disk.free_bytes()
+    );
+    let _refill = disk.fill();
+    // ...and deleting a topic is written into the reserved space and frees disk.
     assert_eq!(delete_topic(&mut client, "bulky").await, 0);
     assert!(
         disk.free_bytes() >= 1024 * 1024,
