@@ -41,6 +41,18 @@ impl LogError {
         move |source| LogError::Io { context, source }
     }
 
+    /// Names `path` in an I/O error's context, so that the log line or
+    /// the error message says which file failed.
+    pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Self::Io { context, source } => Self::Io {
+                context: format!("{}: {context}", path.display()),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// The Kafka error code for this failure.
     pub fn error_code(&self) -> ResponseError {
         match self {

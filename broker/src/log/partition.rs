@@ -255,6 +255,12 @@ impl PartitionLog {
                     Err(LogError::CorruptMessage(reason)) => {
                         return Err(self.damaged_segment(from, pos, reason));
                     }
+                    // Shorter than the broker wrote it: cut from outside.
+                    Err(LogError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+                    {
+                        return Err(self.damaged_segment(from, pos, "the segment file ends early"));
+                    }
                     Err(error) => return Err(error),
                 }
             };

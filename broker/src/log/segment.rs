@@ -387,7 +387,7 @@ pub(crate) fn read_header(
     }
     let mut buf = [0u8; HEADER_SIZE];
     file.read_exact_at(&mut buf, pos)
-        .map_err(LogError::io("read batch header"))?;
+        .map_err(LogError::io(format!("read batch header at byte {pos}")))?;
     BatchHeader::parse(&buf).map(Some)
 }
 
@@ -397,7 +397,9 @@ impl Segment {
     /// was cut. Whole batches only: a batch is never split.
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
         let mut pos = self.position_hint(offset);
-        while let Some(header) = read_header(&self.file, pos, self.size)? {
+        while let Some(header) =
+            read_header(&self.file, pos, self.size).map_err(|e| e.in_file(&self.path))?
+        {
             if header.last_offset() >= offset {
                 self.file
                     .set_len(pos)
@@ -425,7 +427,9 @@ impl Segment {
         mut f: impl FnMut(&BatchHeader),
     ) -> Result<(), LogError> {
         let mut pos = self.position_hint(offset);
-        while let Some(header) = read_header(&self.file, pos, self.size)? {
+        while let Some(header) =
+            read_header(&self.file, pos, self.size).map_err(|e| e.in_file(&self.path))?
+        {
             if header.last_offset() >= offset {
                 f(&header);
             }
