@@ -119,7 +119,10 @@ impl Broker {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let limits = Arc::new(crate::limits::ConnectionLimits::new(&config));
+        let limits = Arc::new(crate::limits::ConnectionLimits::new(
+            &config,
+            broker.metrics.clone(),
+        ));
         for kafka_listener in kafka_listeners {
             tasks.spawn(server::serve(
                 broker.clone(),

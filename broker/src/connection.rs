@@ -18,12 +18,12 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::broker::Broker;
 use crate::frame::Frame;
 use crate::handler::{self, Reply, RequestContext};
-use crate::limits::ConnectionLimits;
+use crate::limits::{ConnectionLimits, RequestMemory};
 
 /// Replies queued ahead of the writer; past this the reader waits, which
 /// pushes back on a client that pipelines faster than we can answer.
@@ -168,7 +168,7 @@ async fn next_frame(
     limits: &ConnectionLimits,
     max: usize,
     unanswered: &AtomicUsize,
-) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, ConnectionError> {
+) -> Result<Option<(Bytes, Option<RequestMemory>)>, ConnectionError> {
     let Some(idle) = limits.idle_timeout else {
         return read_frame(reader, limits, max).await;
     };
@@ -193,7 +193,7 @@ async fn read_frame(
     reader: &mut BufReader<OwnedReadHalf>,
     limits: &ConnectionLimits,
     max: usize,
-) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, ConnectionError> {
+) -> Result<Option<(Bytes, Option<RequestMemory>)>, ConnectionError> {
     let size = match reader.read_i32().await {
         Ok(size) => size,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),

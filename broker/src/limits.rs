@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::BrokerConfig;
+use crate::metrics::Metrics;
 
 /// Descriptors kept aside from the budget: listeners, the HTTP server, the
 /// metadata log, the runtime, index files opened for a moment.
@@ -123,10 +124,11 @@ pub(crate) struct ConnectionLimits {
     pub(crate) idle_timeout: Option<Duration>,
     /// Bytes of requests being read or handled; `None`: no bound.
     request_memory: Option<(Arc<Semaphore>, usize)>,
+    metrics: Arc<Metrics>,
 }
 
 impl ConnectionLimits {
-    pub(crate) fn new(config: &BrokerConfig) -> Self {
+    pub(crate) fn new(config: &BrokerConfig, metrics: Arc<Metrics>) -> Self {
         let request_memory = usize::try_from(config.queued_max_request_bytes)
             .ok()
             .filter(|&bytes| bytes > 0)
@@ -142,6 +144,7 @@ impl ConnectionLimits {
                 .ok()
                 .map(Duration::from_millis),
             request_memory,
+            metrics,
         }
     }
 
@@ -171,16 +174,39 @@ impl ConnectionLimits {
     /// Waits until `size` bytes of request memory are free and takes them
     /// (a request larger than the whole budget takes all of it, so it still
     /// runs, alone). `None` when memory is not bounded.
-    pub(crate) async fn reserve_request(&self, size: usize) -> Option<OwnedSemaphorePermit> {
+    pub(crate) async fn reserve_request(&self, size: usize) -> Option<RequestMemory> {
         let (memory, total) = self.request_memory.as_ref()?;
         let permits = u32::try_from(size.min(*total)).unwrap_or(u32::MAX);
-        Some(
-            memory
-                .clone()
-                .acquire_many_owned(permits)
-                .await
-                .expect("the request memory semaphore is never closed"),
-        )
+        let permit = match memory.clone().try_acquire_many_owned(permits) {
+            Ok(permit) => permit,
+            Err(_) => {
+                self.metrics.request_memory_waiting(1);
+                let permit = memory.clone().acquire_many_owned(permits).await;
+                self.metrics.request_memory_waiting(-1);
+                permit.expect("the request memory semaphore is never closed")
+            }
+        };
+        self.metrics.request_memory_held(i64::from(permits));
+        Some(RequestMemory {
+            _permit: permit,
+            bytes: permits,
+            metrics: self.metrics.clone(),
+        })
+    }
+}
+
+/// Request memory held while a request is read and handled; dropping it
+/// gives the bytes back.
+#[derive(Debug)]
+pub(crate) struct RequestMemory {
+    _permit: OwnedSemaphorePermit,
+    bytes: u32,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for RequestMemory {
+    fn drop(&mut self) {
+        self.metrics.request_memory_held(-i64::from(self.bytes));
     }
 }
 
@@ -212,7 +238,7 @@ mod tests {
         let mut config = BrokerConfig::default();
         config.set("max.connections", total).unwrap();
         config.set("max.connections.per.ip", per_ip).unwrap();
-        Arc::new(ConnectionLimits::new(&config))
+        Arc::new(ConnectionLimits::new(&config, Arc::default()))
     }
 
     #[test]
@@ -237,7 +263,7 @@ mod tests {
     async fn request_memory_is_bounded_and_an_oversized_request_runs_alone() {
         let mut config = BrokerConfig::default();
         config.set("queued.max.request.bytes", "1000").unwrap();
-        let limits = ConnectionLimits::new(&config);
+        let limits = ConnectionLimits::new(&config, Arc::default());
         let big = limits.reserve_request(5000).await.unwrap();
         let memory = &limits.request_memory.as_ref().unwrap().0;
         assert_eq!(memory.available_permits(), 0);

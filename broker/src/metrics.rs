@@ -30,6 +30,8 @@ pub struct Metrics {
     connections_refused: IntCounterVec,
     connections_idle_closed: IntCounter,
     partition_damaged: IntGaugeVec,
+    request_memory_held: IntGauge,
+    request_memory_waiting: IntGauge,
 }
 
 impl Default for Metrics {
@@ -132,8 +134,20 @@ impl Metrics {
             &["topic", "partition"],
         )
         .expect("valid metric");
+        let request_memory_held = IntGauge::new(
+            "karst_request_memory_bytes",
+            "Bytes of requests being read or handled (bounded by queued.max.request.bytes)",
+        )
+        .expect("valid metric");
+        let request_memory_waiting = IntGauge::new(
+            "karst_request_memory_waiting",
+            "Connections waiting for request memory before reading their next request",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_memory_held.clone()),
+            Box::new(request_memory_waiting.clone()),
             Box::new(partition_damaged.clone()),
             Box::new(connections_refused.clone()),
             Box::new(connections_idle_closed.clone()),
@@ -177,7 +191,19 @@ impl Metrics {
             connections_refused,
             connections_idle_closed,
             partition_damaged,
+            request_memory_held,
+            request_memory_waiting,
         }
+    }
+
+    /// Adds `bytes` (negative: gives back) to the request memory held.
+    pub fn request_memory_held(&self, bytes: i64) {
+        self.request_memory_held.add(bytes);
+    }
+
+    /// Adds `connections` to those waiting for request memory.
+    pub fn request_memory_waiting(&self, connections: i64) {
+        self.request_memory_waiting.add(connections);
     }
 
     /// Marks a partition whose log cannot be read in part.

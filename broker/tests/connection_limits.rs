@@ -125,3 +125,57 @@ async fn connections_over_the_limits_are_refused_and_probes_still_answer() {
     }
     broker.shutdown().await;
 }
+
+/// An ApiVersions request padded to `size` bytes (the broker ignores
+/// trailing bytes), so that it holds that much request memory.
+fn padded_request(size: usize) -> Vec<u8> {
+    let mut frame = common::encode_request(&ApiVersionsRequest::default(), 3, 1).to_vec();
+    frame.resize(size, 0);
+    frame
+}
+
+#[tokio::test]
+async fn requests_being_read_share_a_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), &[("queued.max.request.bytes", "1000000")]).await;
+    let (addr, http) = (broker.kafka_addr(), broker.http_addr());
+    let bound = Duration::from_secs(30);
+
+    // A announces 900 kB and sends half: it holds 900 kB while it dawdles.
+    let big = padded_request(900_000);
+    let mut a = RawClient::connect(addr).await;
+    a.send_raw(&(big.len() as i32).to_be_bytes()).await.unwrap();
+    a.send_raw(&big[..450_000]).await.unwrap();
+    common::wait_until(bound, "A to hold its request memory", || async {
+        metric(http, "karst_request_memory_bytes").await == 900_000
+    })
+    .await;
+
+    // B's 200 kB do not fit beside it: B waits instead of allocating.
+    let mut b = RawClient::connect(addr).await;
+    b.send_frame(&padded_request(200_000)).await.unwrap();
+    common::wait_until(bound, "B to wait for request memory", || async {
+        metric(http, "karst_request_memory_waiting").await == 1
+    })
+    .await;
+
+    // A finishes: both are answered, and the memory is given back.
+    a.send_raw(&big[450_000..]).await.unwrap();
+    assert!(
+        tokio::time::timeout(BOUND, a.read_frame())
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    assert!(
+        tokio::time::timeout(BOUND, b.read_frame())
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    common::wait_until(bound, "request memory to be given back", || async {
+        metric(http, "karst_request_memory_bytes").await == 0
+    })
+    .await;
+    broker.shutdown().await;
+}
