@@ -126,10 +126,22 @@ impl Connection {
                     return Ok(true);
                 };
                 // A handler may wait long (a long-polling fetch, a group
-                // rebalance): shutdown does not wait for it.
-                let queued = tokio::select! {
-                    queued = handle_frame(&broker, peer, frame) => queued?,
-                    _ = shutdown.wait_for(|stop| *stop) => return Ok(false),
+                // rebalance): neither shutdown nor a client that went away
+                // waits for it. `fill_buf` only peeks, so a request that
+                // arrives meanwhile stays buffered for the next round.
+                let handling = handle_frame(&broker, peer, frame);
+                tokio::pin!(handling);
+                let mut watch_close = true;
+                let queued = loop {
+                    tokio::select! {
+                        queued = &mut handling => break queued?,
+                        _ = shutdown.wait_for(|stop| *stop) => return Ok(false),
+                        ready = reader.fill_buf(), if watch_close => match ready {
+                            Ok([]) => return Ok(true),
+                            Ok(_) => watch_close = false,
+                            Err(error) => return Err(error.into()),
+                        },
+                    }
                 };
                 drop(memory);
                 if let Some(queued) = queued {
