@@ -72,7 +72,10 @@ class Broker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self):
+    def start(self, probe="readyz"):
+        """Starts the process and waits until `probe` (/readyz, or /healthz
+        for a broker that serves but is not ready, such as on a full disk)
+        answers 200."""
         args = [
             str(karst_bin()),
             "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
@@ -89,14 +92,14 @@ class Broker:
             nofile = self.nofile
             limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))  # noqa: E731
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=limit)
-        wait_until(self.ready, timeout=30, what=f"broker /readyz (log: {self.log_path})")
+        wait_until(lambda: self.ready(probe), timeout=30, what=f"broker /{probe} (log: {self.log_path})")
         return self
 
-    def ready(self) -> bool:
+    def ready(self, probe="readyz") -> bool:
         if self.proc.poll() is not None:
             pytest.fail(f"karst exited with {self.proc.returncode}; log:\n{self.log_path.read_text()[-4000:]}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/{probe}", timeout=1) as r:
                 return r.status == 200
         except OSError:
             return False
