@@ -9,12 +9,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
@@ -22,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 use crate::broker::Broker;
 use crate::frame::Frame;
 use crate::handler::{self, Reply, RequestContext};
+use crate::limits::{ConnectionLimits, RequestMemory};
 
 /// Replies queued ahead of the writer; past this the reader waits, which
 /// pushes back on a client that pipelines faster than we can answer.
@@ -32,6 +34,8 @@ const MAX_IN_FLIGHT: usize = 64;
 pub(crate) enum ConnectionError {
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error("idle for {0:?} (connections.max.idle.ms)")]
+    Idle(Duration),
     #[error("frame of {size} bytes is outside 8..={max} (socket.request.max.bytes)")]
     FrameSize { size: i64, max: usize },
     #[error("unknown api key {0}")]
@@ -68,16 +72,23 @@ pub(crate) struct Connection {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     peer: SocketAddr,
+    limits: Arc<ConnectionLimits>,
 }
 
 impl Connection {
-    pub(crate) fn new(broker: Arc<Broker>, socket: TcpStream, peer: SocketAddr) -> Self {
+    pub(crate) fn new(
+        broker: Arc<Broker>,
+        socket: TcpStream,
+        peer: SocketAddr,
+        limits: Arc<ConnectionLimits>,
+    ) -> Self {
         let (read, write) = socket.into_split();
         Self {
             broker,
             reader: BufReader::with_capacity(64 * 1024, read),
             writer: write,
             peer,
+            limits,
         }
     }
 
@@ -91,41 +102,110 @@ impl Connection {
             mut reader,
             writer,
             peer,
+            limits,
         } = self;
         let (tx, rx) = mpsc::channel(MAX_IN_FLIGHT);
-        let write_side = tokio::spawn(write_replies(broker.clone(), writer, rx));
+        // Replies queued or being written: while any is, the connection is
+        // busy (a long-polling fetch), not idle.
+        let unanswered = Arc::new(AtomicUsize::new(0));
+        let write_side = tokio::spawn(write_replies(
+            broker.clone(),
+            writer,
+            rx,
+            unanswered.clone(),
+        ));
+        let max = broker.config.socket_request_max_bytes;
+        // Ok(true): the client closed its end.
         let read_result = async {
             loop {
                 let frame = tokio::select! {
-                    frame = read_frame(&mut reader, broker.config.socket_request_max_bytes) => frame?,
-                    _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+                    frame = next_frame(&mut reader, &limits, max, &unanswered) => frame?,
+                    _ = shutdown.wait_for(|stop| *stop) => return Ok(false),
                 };
-                let Some(frame) = frame else { return Ok(()) };
-                let queued = handle_frame(&broker, peer, frame).await?;
-                if let Some(queued) = queued
-                    && tx.send(queued).await.is_err()
-                {
-                    return Ok(()); // the writer failed; it reports why
+                let Some((frame, memory)) = frame else {
+                    return Ok(true);
+                };
+                // A handler may wait long (a long-polling fetch, a group
+                // rebalance): neither shutdown nor a client that went away
+                // waits for it. `fill_buf` only peeks, so a request that
+                // arrives meanwhile stays buffered for the next round.
+                let handling = handle_frame(&broker, peer, frame);
+                tokio::pin!(handling);
+                let mut watch_close = true;
+                let queued = loop {
+                    tokio::select! {
+                        queued = &mut handling => break queued?,
+                        _ = shutdown.wait_for(|stop| *stop) => return Ok(false),
+                        ready = reader.fill_buf(), if watch_close => match ready {
+                            Ok([]) => return Ok(true),
+                            Ok(_) => watch_close = false,
+                            Err(error) => return Err(error.into()),
+                        },
+                    }
+                };
+                drop(memory);
+                if let Some(queued) = queued {
+                    unanswered.fetch_add(1, Ordering::AcqRel);
+                    if tx.send(queued).await.is_err() {
+                        return Ok(false); // the writer failed; it reports why
+                    }
                 }
             }
         }
         .await;
         drop(tx);
+        // A client that is gone cannot read replies: as Kafka does, drop
+        // those still pending (a long-polling fetch may wait for minutes)
+        // instead of holding the connection's place until they complete.
+        if matches!(read_result, Ok(true) | Err(ConnectionError::Io(_))) {
+            write_side.abort();
+        }
         let write_result = write_side.await.unwrap_or(Ok(()));
         if let Err(error) = &read_result
-            && !matches!(error, ConnectionError::Io(_))
+            && !matches!(error, ConnectionError::Io(_) | ConnectionError::Idle(_))
         {
             broker.metrics.frame_rejected();
         }
-        read_result.and(write_result)
+        read_result.map(drop).and(write_result)
     }
+}
+
+/// Waits for the next request and reads it, holding its size in request
+/// memory (`queued.max.request.bytes`) until the caller drops the permit.
+/// A connection with nothing unanswered that sends nothing for
+/// `connections.max.idle.ms`, or takes that long to send one request, is
+/// closed. `Ok(None)` on a clean end of stream.
+async fn next_frame(
+    reader: &mut BufReader<OwnedReadHalf>,
+    limits: &ConnectionLimits,
+    max: usize,
+    unanswered: &AtomicUsize,
+) -> Result<Option<(Bytes, Option<RequestMemory>)>, ConnectionError> {
+    let Some(idle) = limits.idle_timeout else {
+        return read_frame(reader, limits, max).await;
+    };
+    loop {
+        // `fill_buf` reads nothing when cancelled: waiting again is safe.
+        match tokio::time::timeout(idle, reader.fill_buf()).await {
+            Ok(ready) => {
+                ready?;
+                break;
+            }
+            Err(_) if unanswered.load(Ordering::Acquire) > 0 => continue,
+            Err(_) => return Err(ConnectionError::Idle(idle)),
+        }
+    }
+    tokio::time::timeout(idle, read_frame(reader, limits, max))
+        .await
+        .map_err(|_| ConnectionError::Idle(idle))?
 }
 
 /// Reads one size-prefixed frame; `Ok(None)` on a clean end of stream.
 async fn read_frame(
     reader: &mut BufReader<OwnedReadHalf>,
+    limits: &ConnectionLimits,
     max: usize,
-) -> Result<Option<Bytes>, ConnectionError> {
+) -> Result<Option<(Bytes, Option<RequestMemory>)>, ConnectionError> {
     let size = match reader.read_i32().await {
         Ok(size) => size,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -137,9 +217,12 @@ async fn read_frame(
             max,
         });
     }
+    let size = size as usize;
+    // Memory is taken before it is allocated: many connections announcing
+    // large frames wait here instead of all allocating at once.
+    let memory = limits.reserve_request(size).await;
     // Read into spare capacity: no zero-filling of up to 100 MiB per frame,
     // and `take` stops at the frame's end so the next frame stays buffered.
-    let size = size as usize;
     let mut frame = BytesMut::with_capacity(size);
     let mut body = (&mut *reader).take(size as u64);
     while frame.len() < size {
@@ -147,7 +230,7 @@ async fn read_frame(
             return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
         }
     }
-    Ok(Some(frame.freeze()))
+    Ok(Some((frame.freeze(), memory)))
 }
 
 /// Decodes a frame and runs its handler. `Ok(None)` when no reply is due
@@ -227,6 +310,7 @@ async fn write_replies(
     broker: Arc<Broker>,
     writer: OwnedWriteHalf,
     mut rx: mpsc::Receiver<Queued>,
+    unanswered: Arc<AtomicUsize>,
 ) -> Result<(), ConnectionError> {
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
     let mut frame = Frame::default();
@@ -244,7 +328,10 @@ async fn write_replies(
             Reply::Now(response) => response.encode(frame.buf_mut(), version),
             Reply::Later(future) => future.await.encode(frame.buf_mut(), version),
             Reply::Fetch(reply) => handler::fetch::encode::encode(&mut frame, *reply, version),
-            Reply::None => continue,
+            Reply::None => {
+                unanswered.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
         }
         .map_err(encode_error)?;
         frame
@@ -254,6 +341,7 @@ async fn write_replies(
             .metrics
             .observe_request(api as i16, queued.received.elapsed().as_secs_f64());
         frame.write_to(&mut writer).await?;
+        unanswered.fetch_sub(1, Ordering::AcqRel);
         if rx.is_empty() {
             writer.flush().await?;
         }

@@ -1,6 +1,7 @@
 //! The HTTP side: `/metrics` for Prometheus, `/healthz` (the process
 //! serves) and `/readyz` (the broker accepts Kafka traffic) for Kubernetes.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use parking_lot::Mutex;
 
 use crate::metrics::Metrics;
 
@@ -17,6 +19,11 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     ready: Arc<AtomicBool>,
+    /// Conditions that make the broker unable to do its job although it
+    /// runs (a full disk), by what reports them; `/readyz` lists them.
+    problems: Arc<Mutex<BTreeMap<String, String>>>,
+    /// Conditions worth knowing that do not make the broker unready.
+    details: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Health {
@@ -26,9 +33,34 @@ impl Health {
         self.ready.store(ready, Ordering::Release);
     }
 
-    /// Whether `/readyz` answers 200.
+    /// Sets (`Some(reason)`) or clears the problem reported as `key`;
+    /// returns whether that changed anything.
+    pub fn set_problem(&self, key: &str, reason: Option<String>) -> bool {
+        let mut problems = self.problems.lock();
+        match reason {
+            Some(reason) => problems.insert(key.to_owned(), reason.clone()) != Some(reason),
+            None => problems.remove(key).is_some(),
+        }
+    }
+
+    /// The current problems' reasons.
+    pub fn problems(&self) -> Vec<String> {
+        self.problems.lock().values().cloned().collect()
+    }
+
+    /// Sets or clears a detail reported as `key`: listed by `/readyz` but not
+    /// making it fail (a damaged partition is offline, the broker is not).
+    pub fn set_detail(&self, key: &str, detail: Option<String>) {
+        let mut details = self.details.lock();
+        match detail {
+            Some(detail) => details.insert(key.to_owned(), detail),
+            None => details.remove(key),
+        };
+    }
+
+    /// Whether `/readyz` answers 200: ready, and no problem reported.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.problems.lock().is_empty()
     }
 }
 
@@ -66,12 +98,20 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// 200 `ready`, or 503 `not ready` followed by one line per reason.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.health.is_ready() {
-        (StatusCode::OK, "ready\n")
+    let health = &state.health;
+    let (status, mut body) = if health.is_ready() {
+        (StatusCode::OK, "ready\n".to_owned())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned())
+    };
+    let details = health.details.lock().values().cloned().collect::<Vec<_>>();
+    for line in health.problems().into_iter().chain(details) {
+        body.push_str(&line);
+        body.push('\n');
     }
+    (status, body)
 }
 
 #[cfg(test)]
@@ -110,6 +150,17 @@ mod tests {
         assert_eq!(get(addr, "/readyz").await.0, 503);
         health.set_ready(true);
         assert_eq!(get(addr, "/readyz").await.0, 200);
+        assert!(health.set_problem("disk", Some("disk full".into())));
+        assert_eq!(
+            get(addr, "/readyz").await,
+            (503, "not ready\ndisk full\n".into())
+        );
+        assert!(health.set_problem("disk", None));
+        health.set_detail("t-0", Some("partition t-0 damaged".into()));
+        assert_eq!(
+            get(addr, "/readyz").await,
+            (200, "ready\npartition t-0 damaged\n".into())
+        );
         let (status, body) = get(addr, "/metrics").await;
         assert_eq!(status, 200);
         assert!(body.contains("karst_connections 1"), "{body}");

@@ -16,6 +16,7 @@ mod frame;
 pub mod group;
 pub(crate) mod handler;
 pub mod http;
+mod limits;
 pub mod log;
 pub mod metadata;
 pub mod metrics;
@@ -24,6 +25,7 @@ pub mod producer;
 pub mod raft;
 pub mod replica;
 mod server;
+mod storage_health;
 mod storage_meta;
 
 pub use broker::Broker;

@@ -92,10 +92,13 @@ async fn run(config: BrokerConfig) -> anyhow::Result<ExitCode> {
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
     tokio::select! {
-        () = running.shutdown() => {
-            tracing::info!("shut down cleanly");
-            Ok(ExitCode::SUCCESS)
-        }
+        flushed = running.shutdown_checked() => match flushed {
+            Ok(()) => {
+                tracing::info!("shut down cleanly");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(_) => Ok(ExitCode::FAILURE),
+        },
         _ = terminate.recv() => Ok(forced("SIGTERM")),
         _ = interrupt.recv() => Ok(forced("SIGINT")),
     }

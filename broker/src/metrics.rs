@@ -32,6 +32,11 @@ pub struct Metrics {
     registered_brokers: IntGauge,
     /// Raft log index of the metadata image this node serves.
     metadata_applied_index: IntGauge,
+    connections_refused: IntCounterVec,
+    connections_idle_closed: IntCounter,
+    partition_damaged: IntGaugeVec,
+    request_memory_held: IntGauge,
+    request_memory_waiting: IntGauge,
 }
 
 impl Default for Metrics {
@@ -128,10 +133,46 @@ impl Metrics {
             "Raft log index of the metadata image this node serves (0 on a single node)",
         )
         .expect("valid metric");
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "karst_connections_refused_total",
+                "Client connections closed at once because a limit was reached, by limit",
+            ),
+            &["limit"],
+        )
+        .expect("valid metric");
+        let connections_idle_closed = IntCounter::new(
+            "karst_connections_idle_closed_total",
+            "Client connections closed after connections.max.idle.ms without a request",
+        )
+        .expect("valid metric");
+        let partition_damaged = IntGaugeVec::new(
+            Opts::new(
+                "karst_partition_damaged",
+                "1 when part of a partition's log cannot be read (see /readyz for the file)",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        let request_memory_held = IntGauge::new(
+            "karst_request_memory_bytes",
+            "Bytes of requests being read or handled (bounded by queued.max.request.bytes)",
+        )
+        .expect("valid metric");
+        let request_memory_waiting = IntGauge::new(
+            "karst_request_memory_waiting",
+            "Connections waiting for request memory before reading their next request",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(active_controller.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(registered_brokers.clone()),
             Box::new(metadata_applied_index.clone()),
+            Box::new(request_memory_held.clone()),
+            Box::new(request_memory_waiting.clone()),
+            Box::new(partition_damaged.clone()),
+            Box::new(connections_refused.clone()),
+            Box::new(connections_idle_closed.clone()),
             Box::new(requests.clone()),
             Box::new(request_latency.clone()),
             Box::new(request_errors.clone()),
@@ -173,7 +214,39 @@ impl Metrics {
             active_controller,
             registered_brokers,
             metadata_applied_index,
+            connections_refused,
+            connections_idle_closed,
+            partition_damaged,
+            request_memory_held,
+            request_memory_waiting,
         }
+    }
+
+    /// Adds `bytes` (negative: gives back) to the request memory held.
+    pub fn request_memory_held(&self, bytes: i64) {
+        self.request_memory_held.add(bytes);
+    }
+
+    /// Adds `connections` to those waiting for request memory.
+    pub fn request_memory_waiting(&self, connections: i64) {
+        self.request_memory_waiting.add(connections);
+    }
+
+    /// Marks a partition whose log cannot be read in part.
+    pub fn set_partition_damaged(&self, topic: &str, partition: i32, damaged: bool) {
+        self.partition_damaged
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(i64::from(damaged));
+    }
+
+    /// Counts a connection refused by `limit` (the setting's name).
+    pub fn connection_refused(&self, limit: &str) {
+        self.connections_refused.with_label_values(&[limit]).inc();
+    }
+
+    /// Counts a connection closed for idleness.
+    pub fn connection_idle_closed(&self) {
+        self.connections_idle_closed.inc();
     }
 
     /// Counts an answered request of `api_key` that took `seconds`.
@@ -239,6 +312,9 @@ impl Metrics {
                     && let Some(partition) = label("partition")
                 {
                     let _ = self.log_size.remove_label_values(&[topic, &partition]);
+                    let _ = self
+                        .partition_damaged
+                        .remove_label_values(&[topic, &partition]);
                 }
             }
         }

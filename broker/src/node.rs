@@ -74,7 +74,8 @@ pub struct Node {
 impl Node {
     /// Opens the data directory (recovering logs after a crash), binds the
     /// Kafka and HTTP listeners and starts serving.
-    pub async fn start(config: BrokerConfig) -> Result<Node, StartError> {
+    pub async fn start(mut config: BrokerConfig) -> Result<Node, StartError> {
+        crate::limits::fit_to_file_limit(&mut config);
         let config = Arc::new(config);
         let data_dir = config.log_dirs[0].clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| StartError::DataDir {
@@ -160,11 +161,15 @@ impl Node {
         // served, so no client can read offsets that are not loaded yet.
         broker.groups.load();
 
+        let limits = Arc::new(crate::limits::ConnectionLimits::new(
+            &config,
+            broker.metrics.clone(),
+        ));
         for kafka_listener in kafka_listeners {
             tasks.spawn(server::serve(
                 broker.clone(),
                 kafka_listener,
-                config.max_connections,
+                limits.clone(),
                 shutdown_rx.clone(),
             ));
         }
@@ -183,6 +188,17 @@ impl Node {
             shutdown_rx.clone(),
         ));
         tasks.spawn(report_log_sizes(broker.clone(), shutdown_rx.clone()));
+        tasks.spawn(crate::storage_health::watch_partitions(
+            broker.clone(),
+            health.clone(),
+            shutdown_rx.clone(),
+        ));
+        tasks.spawn(crate::storage_health::watch_free_space(
+            data_dir.clone(),
+            config.message_max_bytes.max(0) as u64,
+            health.clone(),
+            shutdown_rx.clone(),
+        ));
         tasks.spawn(report_cluster(
             broker.clone(),
             quorum.clone(),
@@ -309,8 +325,16 @@ impl Node {
     }
 
     /// Controlled shutdown: stop accepting, let connections finish, flush
-    /// every log and write the clean-shutdown marker.
-    pub async fn shutdown(mut self) {
+    /// every log and write the clean-shutdown marker. A failed flush is
+    /// logged; [`Self::shutdown_checked`] returns it.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown_checked().await;
+    }
+
+    /// [`Self::shutdown`], returning whether every log was flushed. When one
+    /// was not, no clean-shutdown marker is written (the next start recovers
+    /// the logs) and the process should exit non-zero.
+    pub async fn shutdown_checked(mut self) -> Result<(), crate::log::LogError> {
         self.health.set_ready(false);
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(Duration::from_secs(10), async {
@@ -324,10 +348,15 @@ impl Node {
         if let Some(quorum) = &self.quorum {
             quorum.shutdown().await;
         }
-        match self.broker.replicas.logs().shutdown() {
+        let flushed = self.broker.replicas.logs().shutdown();
+        match &flushed {
             Ok(()) => tracing::info!("logs flushed; clean shutdown"),
-            Err(error) => tracing::error!(%error, "flushing logs at shutdown failed"),
+            Err(error) => tracing::error!(
+                %error,
+                "flushing logs at shutdown failed; no clean-shutdown marker written, the next start recovers the logs"
+            ),
         }
+        flushed
     }
 }
 

@@ -6,6 +6,7 @@ repository. Every test gets its own data directory and free ports.
 
 import os
 import pathlib
+import resource
 import shutil
 import signal
 import socket
@@ -57,8 +58,9 @@ def wait_until(condition, timeout=30.0, interval=0.05, what="condition"):
 class Broker:
     """One `karst` process on loopback, restartable on the same data and port."""
 
-    def __init__(self, data_dir: pathlib.Path, overrides=None):
+    def __init__(self, data_dir: pathlib.Path, overrides=None, nofile=None):
         self.data_dir = data_dir
+        self.nofile = nofile  # RLIMIT_NOFILE (soft and hard) of the process, if set
         self.port = free_port()
         self.http_port = free_port()
         self.overrides = dict(overrides or {})
@@ -70,7 +72,10 @@ class Broker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self):
+    def start(self, probe="readyz"):
+        """Starts the process and waits until `probe` (/readyz, or /healthz
+        for a broker that serves but is not ready, such as on a full disk)
+        answers 200."""
         args = [
             str(karst_bin()),
             "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
@@ -82,15 +87,19 @@ class Broker:
         log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("KARST_") or k == "KARST_LOG"}
         self.killed = False
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-        wait_until(self.ready, timeout=30, what=f"broker /readyz (log: {self.log_path})")
+        limit = None
+        if self.nofile:
+            nofile = self.nofile
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))  # noqa: E731
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=limit)
+        wait_until(lambda: self.ready(probe), timeout=30, what=f"broker /{probe} (log: {self.log_path})")
         return self
 
-    def ready(self) -> bool:
+    def ready(self, probe="readyz") -> bool:
         if self.proc.poll() is not None:
             pytest.fail(f"karst exited with {self.proc.returncode}; log:\n{self.log_path.read_text()[-4000:]}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/{probe}", timeout=1) as r:
                 return r.status == 200
         except OSError:
             return False
@@ -119,8 +128,8 @@ class Broker:
 def broker_factory(tmp_path):
     brokers = []
 
-    def make(**overrides):
-        b = Broker(tmp_path / f"data-{len(brokers)}", overrides).start()
+    def make(nofile=None, **overrides):
+        b = Broker(tmp_path / f"data-{len(brokers)}", overrides, nofile=nofile).start()
         brokers.append(b)
         return b
 

@@ -74,7 +74,16 @@ pub struct BrokerConfig {
     pub min_insync_replicas: i32,
     pub unclean_leader_election_enable: bool,
     pub socket_request_max_bytes: usize,
+    /// `max.connections`; lowered at start to what the file limit allows.
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// `connections.max.idle.ms`; -1: never closed for idleness.
+    pub connections_max_idle_ms: i64,
+    /// `queued.max.request.bytes`: total bytes of requests being read and
+    /// handled at once; -1: no bound.
+    pub queued_max_request_bytes: i64,
+    /// `max.broker.partitions`; lowered at start to what the file limit allows.
+    pub max_broker_partitions: usize,
     /// Informative: Karst runs on the tokio runtime's threads.
     pub num_network_threads: i32,
     /// Informative: Karst runs on the tokio runtime's threads.
@@ -371,6 +380,10 @@ impl BrokerConfig {
             unclean_leader_election_enable: v.bool("unclean.leader.election.enable"),
             socket_request_max_bytes: v.int::<u32>("socket.request.max.bytes") as usize,
             max_connections: v.int::<u32>("max.connections") as usize,
+            max_connections_per_ip: v.int::<u32>("max.connections.per.ip") as usize,
+            connections_max_idle_ms: v.int("connections.max.idle.ms"),
+            queued_max_request_bytes: v.int("queued.max.request.bytes"),
+            max_broker_partitions: v.int::<u32>("max.broker.partitions") as usize,
             num_network_threads: v.int("num.network.threads"),
             num_io_threads: v.int("num.io.threads"),
             offsets_topic_num_partitions: v.int("offsets.topic.num.partitions"),

@@ -134,6 +134,17 @@ pub(super) const KEYS: &[Key] = &[
     key("socket.send.buffer.bytes", Some("102400"), I32),
     key("socket.receive.buffer.bytes", Some("102400"), I32),
     key("max.connections", Some("2147483647"), Kind::Int(1)),
+    key("max.connections.per.ip", Some("2147483647"), Kind::Int(0)),
+    key("connections.max.idle.ms", Some("600000"), Kind::Long(-1)),
+    // Kafka's default is -1 (no bound); Karst bounds the memory of requests
+    // being read by default, so that slow or hostile senders cannot exhaust it.
+    key(
+        "queued.max.request.bytes",
+        Some("268435456"),
+        Kind::Long(-1),
+    ),
+    // KIP-578's name; also capped at start by what the file limit allows.
+    key("max.broker.partitions", Some("2147483647"), Kind::Int(1)),
     key("num.network.threads", Some("3"), Kind::Int(1)),
     key("num.io.threads", Some("8"), Kind::Int(1)),
     key("num.recovery.threads.per.data.dir", Some("2"), Kind::Int(1)),

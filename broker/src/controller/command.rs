@@ -85,7 +85,7 @@ pub fn decide(
             assignments,
             validate_only,
         } => {
-            let records = create_partition_records(image, topic, *count, assignments)?;
+            let records = create_partition_records(image, config, topic, *count, assignments)?;
             Ok((unless(*validate_only, records), CommandOutcome::Done))
         }
         Command::DeleteTopic { name } => {

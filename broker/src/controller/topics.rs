@@ -41,6 +41,8 @@ pub enum TopicError {
     Internal(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    PolicyViolation(String),
     #[error("topic deletion is disabled (delete.topic.enable=false)")]
     DeletionDisabled,
     #[error(transparent)]
@@ -72,6 +74,7 @@ impl TopicError {
             Self::InvalidConfig(_) => ResponseError::InvalidConfig,
             Self::DeletionDisabled => ResponseError::TopicDeletionDisabled,
             Self::InvalidRequest(_) => ResponseError::InvalidRequest,
+            Self::PolicyViolation(_) => ResponseError::PolicyViolation,
             Self::Storage(_) | Self::StorageFailed(_) => ResponseError::KafkaStorageError,
             Self::Remote { code, .. } => {
                 ResponseError::try_from_code(*code).unwrap_or(ResponseError::UnknownServerError)
@@ -82,8 +85,40 @@ impl TopicError {
 }
 
 /// The most partitions one request may create for a topic; keeps a typo
-/// from creating millions of directories.
+/// from creating millions of directories. `max.broker.partitions` (fitted
+/// to the file limit at start) is usually the tighter bound.
 const MAX_PARTITIONS: i32 = 100_000;
+
+/// Refuses new partitions (`assignments`, replicas of each) that would put
+/// more than `max.broker.partitions` partition replicas on any broker: each
+/// costs file descriptors, and a broker out of them stops serving.
+fn check_broker_partitions(
+    image: &MetadataImage,
+    config: &BrokerConfig,
+    assignments: &[Vec<i32>],
+) -> Result<(), TopicError> {
+    let mut added: std::collections::BTreeMap<i32, usize> = Default::default();
+    for broker in assignments.iter().flatten() {
+        *added.entry(*broker).or_default() += 1;
+    }
+    let limit = config.max_broker_partitions;
+    for (broker, new) in added {
+        let hosted = image
+            .topics
+            .values()
+            .flat_map(|t| &t.partitions)
+            .filter(|p| p.replicas.contains(&broker))
+            .count();
+        if hosted + new > limit {
+            return Err(TopicError::PolicyViolation(format!(
+                "{new} new partitions would put {} on broker {broker}, above its limit of {limit} \
+                 (max.broker.partitions, lowered at start to fit the file limit)",
+                hosted + new
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// Records that create `topic`, or why it cannot be created.
 pub fn create_topic_records(
@@ -122,6 +157,7 @@ pub fn create_topic_records(
         check_assignments(image, &topic.assignments)?;
         topic.assignments.clone()
     };
+    check_broker_partitions(image, config, &assignments)?;
     let id = Uuid::new_v4();
     let mut records = vec![MetadataRecord::Topic {
         name: topic.name.clone(),
@@ -144,6 +180,7 @@ pub fn create_topic_records(
 /// Records that grow `topic` to `count` partitions.
 pub fn create_partition_records(
     image: &MetadataImage,
+    config: &BrokerConfig,
     topic: &str,
     count: i32,
     assignments: &[Vec<i32>],
@@ -180,6 +217,7 @@ pub fn create_partition_records(
         check_assignments(image, assignments)?;
         assignments.to_vec()
     };
+    check_broker_partitions(image, config, &new)?;
     Ok(partition_records(existing.id, current, new).collect())
 }
 
@@ -391,11 +429,11 @@ mod tests {
             ResponseError::TopicAlreadyExists
         );
         assert_eq!(
-            code(create_partition_records(&image, "t", 1, &[])),
+            code(create_partition_records(&image, &config, "t", 1, &[])),
             ResponseError::InvalidPartitions
         );
         assert_eq!(
-            code(create_partition_records(&image, "nope", 2, &[])),
+            code(create_partition_records(&image, &config, "nope", 2, &[])),
             ResponseError::UnknownTopicOrPartition
         );
     }
@@ -406,11 +444,31 @@ mod tests {
         let config = BrokerConfig::default();
         let records = create_topic_records(&image, &config, &new_topic("t", 1, 1)).unwrap();
         apply(&mut image, &records);
-        let records = create_partition_records(&image, "t", 4, &[]).unwrap();
+        let records = create_partition_records(&image, &config, "t", 4, &[]).unwrap();
         apply(&mut image, &records);
         assert_eq!(image.topic("t").unwrap().partitions.len(), 4);
         let records = delete_topic_records(&image, &config, "t").unwrap();
         apply(&mut image, &records);
         assert!(image.topic("t").is_none());
+    }
+
+    #[test]
+    fn a_broker_takes_no_more_partitions_than_its_limit() {
+        let mut image = image_with_brokers(&[1]);
+        let mut config = BrokerConfig::default();
+        config.set("max.broker.partitions", "10").unwrap();
+        let records = create_topic_records(&image, &config, &new_topic("a", 6, 1)).unwrap();
+        apply(&mut image, &records);
+        let refused = create_topic_records(&image, &config, &new_topic("b", 5, 1)).unwrap_err();
+        assert_eq!(refused.code(), ResponseError::PolicyViolation);
+        assert!(refused.to_string().contains("11"), "{refused}");
+        create_topic_records(&image, &config, &new_topic("b", 4, 1)).unwrap();
+        assert_eq!(
+            create_partition_records(&image, &config, "a", 11, &[])
+                .unwrap_err()
+                .code(),
+            ResponseError::PolicyViolation
+        );
+        create_partition_records(&image, &config, "a", 10, &[]).unwrap();
     }
 }

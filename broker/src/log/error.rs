@@ -23,6 +23,10 @@ pub enum LogError {
     Sequence(#[from] crate::producer::SequenceError),
     #[error("a request mixes duplicate and new batches of an idempotent producer")]
     DuplicateSequence,
+    /// Part of the partition's log cannot be read (a damaged segment); the
+    /// message names the file. The partition is offline for those offsets.
+    #[error("damaged log: {0}")]
+    Damaged(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -35,6 +39,18 @@ impl LogError {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LogError {
         let context = context.into();
         move |source| LogError::Io { context, source }
+    }
+
+    /// Names `path` in an I/O error's context, so that the log line or
+    /// the error message says which file failed.
+    pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Self::Io { context, source } => Self::Io {
+                context: format!("{}: {context}", path.display()),
+                source,
+            },
+            other => other,
+        }
     }
 
     /// The Kafka error code for this failure.
@@ -51,7 +67,7 @@ impl LogError {
                 ResponseError::OutOfOrderSequenceNumber
             }
             Self::DuplicateSequence => ResponseError::DuplicateSequenceNumber,
-            Self::Io { .. } => ResponseError::KafkaStorageError,
+            Self::Io { .. } | Self::Damaged(_) => ResponseError::KafkaStorageError,
         }
     }
 }

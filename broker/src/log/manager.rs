@@ -197,9 +197,18 @@ impl LogManager {
 
     /// Flushes every log and writes the clean-shutdown marker, so that the
     /// next start skips recovery.
+    /// Every log is flushed even when one fails; the marker is written only
+    /// when all succeeded, and the first failure is returned.
     pub fn shutdown(&self) -> Result<(), LogError> {
+        let mut first_error = None;
         for log in self.all() {
-            log.flush_all()?;
+            if let Err(error) = log.flush_all() {
+                tracing::error!(dir = %log.dir.display(), %error, "flushing a log at shutdown failed");
+                first_error.get_or_insert(error);
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
         }
         let marker = self.dir.join(CLEAN_SHUTDOWN_MARKER);
         std::fs::write(&marker, b"")

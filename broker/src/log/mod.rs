@@ -6,8 +6,13 @@
 //! patched), `.index` maps offsets to file positions, `.timeindex` maps
 //! timestamps to offsets. Batches are validated (magic, lengths, CRC32C)
 //! before they are appended; fetches return file slices of raw batches
-//! (sent with `sendfile`) without decoding records. After a crash, the tail of each log is verified and a torn write
-//! cut off; a clean-shutdown marker skips that scan.
+//! (sent with `sendfile`) without decoding records. After a crash, the tail
+//! of each log is verified and a torn write cut off; a clean-shutdown marker
+//! skips that scan. Every start checks the index files against the log and
+//! rebuilds those that do not fit (an index never makes a start cut records),
+//! and checks the last batch of each closed segment: a damaged closed
+//! segment is kept as it is and takes its partition offline for the offsets
+//! it cannot serve, never the broker.
 
 mod batch;
 mod checkpoint;

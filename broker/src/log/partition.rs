@@ -81,6 +81,9 @@ pub struct PartitionLog {
     truncations: AtomicU64,
     /// One fsync in flight at a time; callers queued here share the next one.
     flush_lock: tokio::sync::Mutex<()>,
+    /// Why part of the log cannot be read, naming the file: found at start
+    /// or by a read. Reported (metrics, `/readyz`), never fatal to the broker.
+    damage: Mutex<Option<String>>,
 }
 
 impl PartitionLog {
@@ -110,7 +113,11 @@ impl PartitionLog {
         let last = bases.len() - 1;
         let mut segments = BTreeMap::new();
         for (i, base) in bases.into_iter().enumerate() {
-            let segment = Segment::open(dir, base, needs_recovery && i == last, now_ms)?;
+            let segment = if i == last {
+                Segment::open(dir, base, needs_recovery, now_ms)?
+            } else {
+                Segment::open_closed(dir, base, now_ms)?
+            };
             segments.insert(base, segment);
         }
         let mut state = State {
@@ -123,6 +130,7 @@ impl PartitionLog {
         };
         let first_base = *state.segments.keys().next().expect("at least one segment");
         let log_start = checkpointed_start.unwrap_or(first_base).max(first_base);
+        let damage = state.segments.values().find_map(|s| s.damage.clone());
         let log_end = state.active().next_offset;
         state.producers = producer_snapshot::rebuild(dir, &state.segments, log_start, log_end)?;
         Ok(Arc::new(Self {
@@ -134,7 +142,25 @@ impl PartitionLog {
             truncations: AtomicU64::new(0),
             state: RwLock::new(state),
             append_lock: Mutex::new(()),
+            damage: Mutex::new(damage),
         }))
+    }
+
+    /// Why part of this log cannot be read, if it cannot (naming the file).
+    pub fn damage(&self) -> Option<String> {
+        self.damage.lock().clone()
+    }
+
+    /// Records damage found by a read (reported once) and returns the
+    /// error the read answers with.
+    fn damaged(&self, file: &str, position: u64, reason: &str) -> LogError {
+        let message = format!("{file}: {reason} at byte {position}");
+        let mut damage = self.damage.lock();
+        if damage.is_none() {
+            tracing::error!("partition log damaged: {message}");
+            *damage = Some(message.clone());
+        }
+        LogError::Damaged(message)
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -192,6 +218,11 @@ impl PartitionLog {
                 let Some((_, segment)) = state.segments.range(..=from).next_back() else {
                     return Ok(None);
                 };
+                if let Some(damage) = &segment.damage
+                    && from >= segment.next_offset
+                {
+                    return Err(LogError::Damaged(damage.clone()));
+                }
                 let next_base = state.segments.range(from + 1..).next().map(|(b, _)| *b);
                 let hint = segment.position_hint(from);
                 // The slice starts at or after `hint`, so a batch boundary
@@ -205,13 +236,32 @@ impl PartitionLog {
                     next_base,
                 )
             };
-            // Skip the batches between the index entry and the one holding `from`.
+            // Skip the batches between the index entry and the one holding
+            // `from`. A batch that runs past the segment's end is damage (a
+            // rewritten length): the read fails for this partition alone.
             let mut pos = hint;
             let first = loop {
-                match read_header(&file, pos, segment_end)? {
-                    None => break None,
-                    Some(header) if header.last_offset() >= from => break Some(header),
-                    Some(header) => pos += header.size as u64,
+                match read_header(&file, pos, segment_end) {
+                    Ok(None) => break None,
+                    Ok(Some(header)) if pos + header.size as u64 > segment_end => {
+                        return Err(self.damaged_segment(
+                            from,
+                            pos,
+                            "a record batch runs past the end of the segment",
+                        ));
+                    }
+                    Ok(Some(header)) if header.last_offset() >= from => break Some(header),
+                    Ok(Some(header)) => pos += header.size as u64,
+                    Err(LogError::CorruptMessage(reason)) => {
+                        return Err(self.damaged_segment(from, pos, reason));
+                    }
+                    // Shorter than the broker wrote it: cut from outside.
+                    Err(LogError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+                    {
+                        return Err(self.damaged_segment(from, pos, "the segment file ends early"));
+                    }
+                    Err(error) => return Err(error),
                 }
             };
             match (first, next_base) {
@@ -225,6 +275,21 @@ impl PartitionLog {
                 (None, _) => return Ok(None),
             }
         }
+    }
+
+    /// [`Self::damaged`] for the segment holding `offset`.
+    fn damaged_segment(&self, offset: i64, position: u64, reason: &str) -> LogError {
+        let base = self
+            .state
+            .read()
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(0, |(base, _)| *base);
+        let file = self
+            .dir
+            .join(format!("{}.log", super::segment::file_stem(base)));
+        self.damaged(&file.display().to_string(), position, reason)
     }
 
     /// [`Self::read_slice`] copied into memory, for readers that decode

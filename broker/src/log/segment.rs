@@ -34,6 +34,10 @@ pub(crate) struct Segment {
     bytes_since_index_entry: u64,
     /// Wall-clock time of the first append, for `segment.ms`.
     pub(crate) created_ms: i64,
+    /// Why the end of this closed segment cannot be read (naming the file),
+    /// when start-up found it damaged. The bytes are left in place for the
+    /// operator; reads stop before them and fail past them.
+    pub(crate) damage: Option<String>,
 }
 
 impl Segment {
@@ -46,14 +50,32 @@ impl Segment {
         )
     }
 
-    /// Opens (or creates) the segment at `base_offset`. With `recover`, every
-    /// batch is checked and a torn or corrupt tail is cut off, and the indexes
-    /// are rebuilt; otherwise the files are trusted. `created_ms` is used when
-    /// the segment is empty.
+    /// Opens (or creates) the active segment at `base_offset`. With
+    /// `recover`, every batch is checked and a torn or corrupt tail is cut
+    /// off, and the indexes are rebuilt; otherwise the files are trusted once
+    /// they pass a sanity check. `created_ms` is used when the segment is empty.
     pub(crate) fn open(
         dir: &Path,
         base_offset: i64,
         recover: bool,
+        now_ms: i64,
+    ) -> Result<Self, LogError> {
+        Self::open_as(dir, base_offset, recover, false, now_ms)
+    }
+
+    /// Opens a closed segment: its last batch is checked whole (CRC
+    /// included), which is cheap; damage is never cut off (a closed segment
+    /// was acknowledged whole) but recorded in [`Self::damage`], and the
+    /// readable batches before it stay served.
+    pub(crate) fn open_closed(dir: &Path, base_offset: i64, now_ms: i64) -> Result<Self, LogError> {
+        Self::open_as(dir, base_offset, false, true, now_ms)
+    }
+
+    fn open_as(
+        dir: &Path,
+        base_offset: i64,
+        recover: bool,
+        closed: bool,
         now_ms: i64,
     ) -> Result<Self, LogError> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
@@ -85,10 +107,11 @@ impl Segment {
             time_index: TimeIndex::open(&time_path, rebuild)?,
             bytes_since_index_entry: 0,
             created_ms: if file_len == 0 { now_ms } else { created_ms },
+            damage: None,
         };
         if rebuild {
-            segment.scan(file_len, recover)?;
-        } else if let Err(reason) = segment.walk_from_index(file_len) {
+            segment.scan(file_len, recover, closed)?;
+        } else if let Err(reason) = segment.walk_from_index(file_len, closed) {
             // A clean start trusts the indexes; when they do not fit the log
             // the log wins: the indexes are rebuilt from it and nothing is
             // cut because of them.
@@ -100,19 +123,28 @@ impl Segment {
             segment.index.clear()?;
             segment.time_index.clear()?;
             segment.next_offset = base_offset;
-            segment.scan(file_len, true)?;
+            segment.scan(file_len, true, closed)?;
         }
         // A later clean start trusts the index files: give them what a
-        // rebuild produced (nothing is pending otherwise).
-        segment.index.write_pending()?;
-        segment.time_index.write_pending()?;
+        // rebuild produced (nothing is pending otherwise). Best effort: on a
+        // full disk the broker still starts, the entries stay pending for
+        // the next sync, and a start that finds them missing rebuilds them.
+        for written in [
+            segment.index.write_pending(),
+            segment.time_index.write_pending(),
+        ] {
+            if let Err(error) = written {
+                tracing::warn!(segment = %segment.path.display(), %error, "could not write rebuilt index entries yet");
+            }
+        }
         Ok(segment)
     }
 
     /// A clean start: checks the index files and walks only the batches
-    /// after the last index entry to find the end. `Err` says why the
-    /// indexes cannot be trusted; the log file is never changed here.
-    fn walk_from_index(&mut self, file_len: u64) -> Result<(), String> {
+    /// after the last index entry to find the end, checking the last batch
+    /// whole when `verify_last`. `Err` says what does not fit; the log file
+    /// is never changed here.
+    fn walk_from_index(&mut self, file_len: u64, verify_last: bool) -> Result<(), String> {
         let (index_path, time_path) = {
             let (_, index, time) = Self::paths(
                 self.path.parent().unwrap_or(Path::new("")),
@@ -151,6 +183,15 @@ impl Segment {
                     )
                 })?;
             exact = false;
+            if verify_last && pos + header.size as u64 == file_len {
+                let mut whole = vec![0u8; header.size];
+                self.file
+                    .read_exact_at(&mut whole, pos)
+                    .map_err(|e| format!("{}: read the last batch: {e}", self.path.display()))?;
+                batch::validate(&whole, &header).map_err(|e| {
+                    format!("{}: last batch at byte {pos}: {e}", self.path.display())
+                })?;
+            }
             pos += header.size as u64;
             next = header.last_offset() + 1;
         }
@@ -164,9 +205,10 @@ impl Segment {
     }
 
     /// Walks every batch of the file to find its end and rebuild the
-    /// indexes, checking CRCs when `verify`, and truncating what follows
-    /// the last good batch.
-    fn scan(&mut self, file_len: u64, verify: bool) -> Result<(), LogError> {
+    /// indexes, checking CRCs when `verify`. What follows the last good
+    /// batch is cut off (a torn write), or with `keep_tail` (a closed
+    /// segment) left in place and reported as damage.
+    fn scan(&mut self, file_len: u64, verify: bool, keep_tail: bool) -> Result<(), LogError> {
         let mut pos = 0u64;
         let mut buf = Vec::new();
         let mut header_buf = [0u8; HEADER_SIZE];
@@ -192,7 +234,16 @@ impl Segment {
             pos += header.size as u64;
             self.next_offset = header.last_offset() + 1;
         }
-        if pos < file_len {
+        if pos < file_len && keep_tail {
+            let damage = format!(
+                "{}: no valid record batch at byte {pos} of {file_len}; records from offset {} \
+                 up to the next segment cannot be read",
+                self.path.display(),
+                self.next_offset
+            );
+            tracing::error!("closed segment damaged: {damage}");
+            self.damage = Some(damage);
+        } else if pos < file_len {
             tracing::warn!(
                 segment = %self.path.display(),
                 valid_bytes = pos,
@@ -336,7 +387,7 @@ pub(crate) fn read_header(
     }
     let mut buf = [0u8; HEADER_SIZE];
     file.read_exact_at(&mut buf, pos)
-        .map_err(LogError::io("read batch header"))?;
+        .map_err(LogError::io(format!("read batch header at byte {pos}")))?;
     BatchHeader::parse(&buf).map(Some)
 }
 
@@ -346,7 +397,9 @@ impl Segment {
     /// was cut. Whole batches only: a batch is never split.
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
         let mut pos = self.position_hint(offset);
-        while let Some(header) = read_header(&self.file, pos, self.size)? {
+        while let Some(header) =
+            read_header(&self.file, pos, self.size).map_err(|e| e.in_file(&self.path))?
+        {
             if header.last_offset() >= offset {
                 self.file
                     .set_len(pos)
@@ -374,7 +427,9 @@ impl Segment {
         mut f: impl FnMut(&BatchHeader),
     ) -> Result<(), LogError> {
         let mut pos = self.position_hint(offset);
-        while let Some(header) = read_header(&self.file, pos, self.size)? {
+        while let Some(header) =
+            read_header(&self.file, pos, self.size).map_err(|e| e.in_file(&self.path))?
+        {
             if header.last_offset() >= offset {
                 f(&header);
             }

@@ -30,11 +30,15 @@ fn is_disk_full(error: &io::Error) -> bool {
     )
 }
 
-/// Whether the change only removes things, so its records may use the reserve.
-fn frees_space(records: &[MetadataRecord]) -> bool {
-    records
-        .iter()
-        .all(|r| matches!(r, MetadataRecord::RemoveTopic { .. }))
+/// Whether a change may use the reserve: it frees space (deleting topics),
+/// or the broker needs it to start at all (registering its endpoint).
+fn may_use_reserve(records: &[MetadataRecord]) -> bool {
+    records.iter().all(|r| {
+        matches!(
+            r,
+            MetadataRecord::RemoveTopic { .. } | MetadataRecord::RegisterBroker { .. }
+        )
+    })
 }
 
 /// Local, durable, append-only metadata log.
@@ -133,13 +137,14 @@ impl MetadataLog {
     /// Appends `records` as one frame and fsyncs it. On failure (a full
     /// disk, an I/O error) the partial frame is cut off again, so the log
     /// holds exactly the appends that succeeded. On a full disk a change
-    /// that only removes topics is written into the space of the reserve.
+    /// that removes topics or registers the broker is written into the
+    /// space of the reserve.
     pub(super) fn append(&mut self, records: &[MetadataRecord]) -> io::Result<()> {
         let result = match self.append_frame(records) {
             Err(error)
-                if is_disk_full(&error) && frees_space(records) && self.release_reserve() =>
+                if is_disk_full(&error) && may_use_reserve(records) && self.release_reserve() =>
             {
-                tracing::warn!(path = %self.path.display(), "disk full: writing a topic deletion into the reserved space");
+                tracing::warn!(path = %self.path.display(), "disk full: writing a topic deletion or broker registration into the reserved space");
                 self.append_frame(records)
             }
             other => other,

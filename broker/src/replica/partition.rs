@@ -97,6 +97,12 @@ impl Partition {
         self.log.log_end_offset()
     }
 
+    /// What is damaged in this partition's log (a closed segment that cannot
+    /// be read whole), naming the file; `None` when the log is sound.
+    pub fn damage(&self) -> Option<String> {
+        self.log.damage()
+    }
+
     /// Bytes of the partition's log on disk.
     pub fn size_bytes(&self) -> u64 {
         self.log.size_bytes()

@@ -31,6 +31,14 @@ pub struct RawClient {
 }
 
 impl RawClient {
+    /// A client on an already connected stream.
+    pub fn from_stream(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
     pub async fn connect(addr: std::net::SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).unwrap();
@@ -202,4 +210,72 @@ pub async fn partition_count(client: &mut RawClient, name: &str) -> Result<usize
         return Err(topic.error_code);
     }
     Ok(topic.partitions.len())
+}
+
+/// Fetch (v12) of one partition from `offset`: the values of the records
+/// returned, or the partition's error code.
+pub async fn fetch_values(
+    client: &mut RawClient,
+    name: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<Vec<Bytes>, i16> {
+    use kafka_protocol::messages::FetchRequest;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::records::RecordBatchDecoder;
+    let request = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(16 << 20)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(topic_name(name))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(partition)
+                        .with_fetch_offset(offset)
+                        .with_partition_max_bytes(16 << 20),
+                ]),
+        ]);
+    let mut response = client.send(&request, 12).await;
+    let data = response.responses.remove(0).partitions.remove(0);
+    if data.error_code != 0 {
+        return Err(data.error_code);
+    }
+    let mut records = data.records.unwrap_or_default();
+    let mut values = Vec::new();
+    for set in RecordBatchDecoder::decode_all(&mut records).unwrap() {
+        values.extend(set.records.into_iter().filter_map(|r| r.value));
+    }
+    Ok(values)
+}
+
+/// GET `path` on the HTTP listener: status and body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (response[9..12].parse().unwrap(), body)
+}
+
+/// Polls `check` until it holds, failing after `bound`.
+pub async fn wait_until<F, Fut>(bound: std::time::Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + bound;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {bound:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
