@@ -1,9 +1,13 @@
 //! The `KafkaCluster` controller: dereference -> validate -> build -> apply -> status.
 
+pub mod broker_config;
 pub mod build;
+pub mod controller;
 pub mod dereference;
+pub mod quantity;
 pub mod reconcile;
 pub mod status;
 pub mod validate;
 
-pub use reconcile::{ReconcileError, controller};
+pub use controller::controller;
+pub use reconcile::ReconcileError;

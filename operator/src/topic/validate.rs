@@ -64,6 +64,14 @@ pub enum TopicValidationError {
     /// An empty config key.
     #[error("spec.config: empty property name")]
     EmptyConfigKey,
+    /// A topic property the broker would refuse (checked with the broker's own rules).
+    #[error("spec.config[\"{key}\"]: {message}")]
+    InvalidConfig {
+        /// Property name.
+        key: String,
+        /// The broker's explanation.
+        message: String,
+    },
 }
 
 impl TopicValidationError {
@@ -74,7 +82,8 @@ impl TopicValidationError {
             TopicValidationError::Conflict { .. } => "ResourceConflict",
             TopicValidationError::TooManyReplicas { .. }
             | TopicValidationError::IllegalName(_)
-            | TopicValidationError::EmptyConfigKey => "InvalidSpec",
+            | TopicValidationError::EmptyConfigKey
+            | TopicValidationError::InvalidConfig { .. } => "InvalidSpec",
         }
     }
 
@@ -86,6 +95,7 @@ impl TopicValidationError {
             TopicValidationError::TooManyReplicas { .. } => "too_many_replicas",
             TopicValidationError::IllegalName(_) => "illegal_name",
             TopicValidationError::EmptyConfigKey => "empty_config_key",
+            TopicValidationError::InvalidConfig { .. } => "invalid_topic_config",
         }
     }
 }
@@ -158,6 +168,14 @@ pub fn validate(
     }
     if topic.spec.config.keys().any(|k| k.trim().is_empty()) {
         return Err(TopicValidationError::EmptyConfigKey);
+    }
+    for (key, value) in &topic.spec.config {
+        karst_broker::config::validate_topic_config(key, value).map_err(|e| {
+            TopicValidationError::InvalidConfig {
+                key: key.clone(),
+                message: e.to_string(),
+            }
+        })?;
     }
     Ok(ValidatedTopic {
         name,
@@ -278,5 +296,31 @@ pub(crate) mod tests {
         assert!(validate(&TopicFixture::new("t").topic_name("bad name").0, 1, &[]).is_err());
         assert!(validate(&TopicFixture::new("t").topic_name("..").0, 1, &[]).is_err());
         assert!(validate(&TopicFixture::new("t").partitions(12).0, 1, &[]).is_ok());
+    }
+
+    #[test]
+    fn config_values_are_checked_with_the_broker_rules() {
+        let err = validate(
+            &TopicFixture::new("t").config("retention.ms", "banana").0,
+            1,
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(err.reason(), "InvalidSpec");
+        assert!(
+            err.to_string()
+                .starts_with("spec.config[\"retention.ms\"]: invalid value \"banana\""),
+            "{err}"
+        );
+        let err = validate(
+            &TopicFixture::new("t").config("retention.msx", "1").0,
+            1,
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean retention.ms?"),
+            "{err}"
+        );
     }
 }

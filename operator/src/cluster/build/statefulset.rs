@@ -30,7 +30,10 @@ use k8s_openapi::{
 
 use super::{
     config_map::{CONFIG_DIR, DATA_DIR, SERVER_PROPERTIES},
-    labels::{config_map_name, headless_service_name, object_meta, selector_labels},
+    labels::{
+        config_map_name, headless_service_name, object_meta, selector_labels, service_account_name,
+        stateful_set_name,
+    },
 };
 use crate::{cluster::validate::ValidatedCluster, crd::kafka_cluster::DeleteClaimPolicy};
 
@@ -190,7 +193,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
-            service_account_name: Some(cluster.name.clone()),
+            service_account_name: Some(service_account_name(&cluster.name)),
             // Service links inject `<SERVICE>_*` variables; a Service named
             // `karst...` would otherwise hand the broker unknown `KARST_*` settings.
             enable_service_links: Some(false),
@@ -243,7 +246,7 @@ pub fn build(cluster: &ValidatedCluster, config_hash: &str) -> StatefulSet {
         DeleteClaimPolicy::Delete => "Delete",
     };
     StatefulSet {
-        metadata: object_meta(cluster, cluster.name.clone()),
+        metadata: object_meta(cluster, stateful_set_name(&cluster.name)),
         spec: Some(StatefulSetSpec {
             replicas: Some(cluster.replicas),
             service_name: Some(headless_service_name(&cluster.name)),

@@ -1,0 +1,375 @@
+//! Every reconcile failure is visible: a bad KafkaCluster or KafkaTopic spec
+//! ends in a condition (type, status, reason, a message naming the field)
+//! at the spec's generation, and a Warning event; nothing that would break
+//! the running brokers is applied, and fixing the spec clears the condition.
+//! A deleted cluster's metrics go with it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ApiServer, Kubelet, Operator, apply_json, create_namespace, install_crds, wait_for};
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{ConfigMap, Service},
+    events::v1::Event,
+};
+use karst_operator::crd::{ConditionStatus, KafkaCluster, KafkaTopic, conditions::find};
+use kube::{
+    Api, Client, Resource,
+    api::{DeleteParams, ListParams},
+};
+use serde_json::json;
+
+const API_PORT: u16 = 16473;
+const ETCD_PORT: u16 = 12409;
+const OPERATOR_HTTP: u16 = 18461;
+const LOOPBACK_OCTET: u8 = 34;
+const KAFKA_PORT: i32 = 19392;
+const HTTP_PORT: i32 = 19393;
+const WAIT: Duration = Duration::from_secs(90);
+
+fn cluster(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "kafka.karst.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": { "name": name }, "spec": spec,
+    })
+}
+
+fn demo_spec(extra: serde_json::Value) -> serde_json::Value {
+    let mut spec = json!({
+        "replicas": 1,
+        "listeners": { "kafkaPort": KAFKA_PORT, "httpPort": HTTP_PORT },
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    spec
+}
+
+/// The condition of `type_` on a resource's status, if the status describes
+/// the resource's current generation.
+fn current_condition<K>(
+    obj: &K,
+    conditions: &[karst_operator::crd::Condition],
+    observed_generation: Option<i64>,
+    type_: &str,
+) -> Option<karst_operator::crd::Condition>
+where
+    K: Resource,
+{
+    let generation = obj.meta().generation;
+    let c = find(conditions, type_)?;
+    (observed_generation == generation && c.observed_generation == generation).then(|| c.clone())
+}
+
+/// Waits until `name` is Degraded with `reason` at its current generation,
+/// Ready=False with the same message, and that message names `field`.
+async fn wait_cluster_failure(
+    clusters: &Api<KafkaCluster>,
+    name: &str,
+    reason: &str,
+    field: &str,
+) -> String {
+    let message = wait_for(
+        &format!("{name} Degraded ({reason})"),
+        WAIT,
+        || async move {
+            let kc = clusters.get(name).await.ok()?;
+            let status = kc.status.as_ref()?;
+            let degraded = current_condition(
+                &kc,
+                &status.conditions,
+                status.observed_generation,
+                "Degraded",
+            )?;
+            let ready = find(&status.conditions, "Ready")?;
+            (degraded.status == ConditionStatus::True
+                && degraded.reason == reason
+                && ready.status == ConditionStatus::False
+                && ready.message == degraded.message)
+                .then_some(degraded.message)
+        },
+    )
+    .await;
+    assert!(
+        message.contains(field),
+        "{name}: {message:?} does not name {field}"
+    );
+    message
+}
+
+async fn wait_topic_failure(topics: &Api<KafkaTopic>, name: &str, reason: &str) -> String {
+    wait_for(
+        &format!("{name} Degraded ({reason})"),
+        WAIT,
+        || async move {
+            let kt = topics.get(name).await.ok()?;
+            let status = kt.status.as_ref()?;
+            let degraded = current_condition(
+                &kt,
+                &status.conditions,
+                status.observed_generation,
+                "Degraded",
+            )?;
+            let ready = find(&status.conditions, "Ready")?;
+            (degraded.status == ConditionStatus::True
+                && degraded.reason == reason
+                && ready.status == ConditionStatus::False)
+                .then_some(degraded.message)
+        },
+    )
+    .await
+}
+
+/// Waits for a Warning event about `object` with `reason` whose note contains `text`.
+async fn wait_warning(client: &Client, ns: &str, object: &str, reason: &str, text: &str) {
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    let note = wait_for(
+        &format!("Warning {reason} about {object}"),
+        WAIT,
+        || async {
+            events
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .filter(|e| {
+                    e.type_.as_deref() == Some("Warning")
+                        && e.reason.as_deref() == Some(reason)
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object)
+                })
+                .filter_map(|e| e.note)
+                .find(|n| n.contains(text))
+        },
+    )
+    .await;
+    assert!(note.ends_with('.'), "event notes are sentences: {note:?}");
+    assert!(
+        !note.contains("Some(") && !note.contains("ErrorResponse"),
+        "no debug text in event notes: {note:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation() {
+    let api = ApiServer::start(API_PORT, ETCD_PORT);
+    let client = api.client().await;
+    install_crds(&client).await;
+    let ns = "failures";
+    create_namespace(&client, ns).await;
+    let kubelet = Kubelet::start(
+        client.clone(),
+        ns,
+        LOOPBACK_OCTET,
+        api.dir.path().join("pods"),
+    );
+    let operator = Operator::spawn(
+        &api,
+        "op-f",
+        OPERATOR_HTTP,
+        &["--topic-resync-seconds", "2"],
+    );
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let stateful_sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+
+    apply_json(&clusters, "demo", cluster("demo", demo_spec(json!({}))))
+        .await
+        .unwrap();
+    wait_for("demo Ready", WAIT, || async {
+        let kc = clusters.get("demo").await.ok()?;
+        (find(&kc.status?.conditions, "Ready")?.status == ConditionStatus::True).then_some(())
+    })
+    .await;
+    let running_config = config_maps.get("demo-config").await.unwrap().data;
+    let running_sts = stateful_sets.get("demo").await.unwrap().spec;
+
+    // Broker config the broker would refuse at start, a memory quantity the
+    // API server would refuse, two listeners on one port: each is refused
+    // before anything is rendered, naming the field.
+    for (extra, field, event_text) in [
+        (
+            json!({ "config": { "no.such.property": "x" } }),
+            "spec.config[\"no.such.property\"]",
+            "unknown configuration",
+        ),
+        (
+            json!({ "config": { "log.retention.hours": "banana" } }),
+            "spec.config[\"log.retention.hours\"]",
+            "banana",
+        ),
+        (
+            json!({ "resources": { "limits": { "memory": "lots" } } }),
+            "spec.resources.limits.memory",
+            "lots",
+        ),
+        (
+            json!({ "listeners": { "kafkaPort": KAFKA_PORT, "httpPort": KAFKA_PORT } }),
+            "spec.listeners.httpPort",
+            "one port",
+        ),
+    ] {
+        apply_json(&clusters, "demo", cluster("demo", demo_spec(extra.clone())))
+            .await
+            .unwrap();
+        wait_cluster_failure(&clusters, "demo", "InvalidSpec", field).await;
+        wait_warning(&client, ns, "demo", "InvalidSpec", event_text).await;
+        // The running brokers' objects are untouched.
+        assert_eq!(
+            config_maps.get("demo-config").await.unwrap().data,
+            running_config,
+            "{extra}"
+        );
+        assert_eq!(
+            stateful_sets.get("demo").await.unwrap().spec,
+            running_sts,
+            "{extra}"
+        );
+        let ports: Vec<i32> = Api::<Service>::namespaced(client.clone(), ns)
+            .get("demo-headless")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .ports
+            .unwrap()
+            .iter()
+            .map(|p| p.port)
+            .collect();
+        assert_eq!(ports, [KAFKA_PORT, HTTP_PORT], "{extra}");
+    }
+
+    // Fixing the spec clears the condition.
+    apply_json(
+        &clusters,
+        "demo",
+        cluster(
+            "demo",
+            demo_spec(json!({ "config": { "log.retention.hours": "24" } })),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for("demo repaired", WAIT, || async {
+        let kc = clusters.get("demo").await.ok()?;
+        let status = kc.status.as_ref()?;
+        let degraded = current_condition(
+            &kc,
+            &status.conditions,
+            status.observed_generation,
+            "Degraded",
+        )?;
+        let ready = find(&status.conditions, "Ready")?;
+        (degraded.status == ConditionStatus::False && ready.status == ConditionStatus::True)
+            .then_some(())
+    })
+    .await;
+    let props = &config_maps.get("demo-config").await.unwrap().data.unwrap()["server.properties"];
+    assert!(props.contains("log.retention.hours=24\n"), "{props}");
+
+    // A name too long for the StatefulSet's Pods: refused, nothing created.
+    let long = "l".repeat(75);
+    apply_json(
+        &clusters,
+        &long,
+        cluster(
+            &long,
+            json!({ "replicas": 1, "listeners": { "kafkaPort": 19394, "httpPort": 19395 } }),
+        ),
+    )
+    .await
+    .unwrap();
+    let message = wait_cluster_failure(&clusters, &long, "InvalidSpec", "metadata.name").await;
+    assert!(message.contains("at most 52 characters"), "{message}");
+    wait_warning(&client, ns, &long, "InvalidSpec", "metadata.name").await;
+    assert!(
+        config_maps
+            .get_opt(&format!("{long}-config"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A refusal only the API server knows about ends in ApplyFailed with the
+    // API server's own words: a semver build suffix is a fine version but
+    // not a label value. (The test API server has no type-specific
+    // validation of built-in kinds, only of their metadata.)
+    apply_json(
+        &clusters,
+        "semver",
+        cluster(
+            "semver",
+            json!({ "replicas": 1, "listeners": { "kafkaPort": 19396, "httpPort": 19397 },
+                    "image": "karst:dev", "version": "1.0.0+build.5" }),
+        ),
+    )
+    .await
+    .unwrap();
+    let message = wait_cluster_failure(&clusters, "semver", "ApplyFailed", "metadata.labels").await;
+    assert!(message.contains("1.0.0+build.5"), "{message}");
+    wait_warning(&client, ns, "semver", "ApplyFailed", "metadata.labels").await;
+
+    // Topics: a partition count the broker refuses, a config value it
+    // would refuse (checked before the broker is asked).
+    let topics: Api<KafkaTopic> = Api::namespaced(client.clone(), ns);
+    let topic = |name: &str, spec: serde_json::Value| {
+        json!({
+            "apiVersion": "kafka.karst.dev/v1alpha1", "kind": "KafkaTopic",
+            "metadata": { "name": name }, "spec": spec,
+        })
+    };
+    apply_json(
+        &topics,
+        "huge",
+        topic(
+            "huge",
+            json!({ "clusterRef": { "name": "demo" }, "partitions": 1_000_000, "replicas": 1 }),
+        ),
+    )
+    .await
+    .unwrap();
+    let message = wait_topic_failure(&topics, "huge", "BrokerRefused").await;
+    assert!(message.starts_with("spec.partitions: "), "{message}");
+    wait_warning(&client, ns, "huge", "BrokerRefused", "spec.partitions").await;
+
+    apply_json(
+        &topics,
+        "bananas",
+        topic(
+            "bananas",
+            json!({ "clusterRef": { "name": "demo" }, "partitions": 1, "replicas": 1,
+                    "config": { "retention.ms": "banana" } }),
+        ),
+    )
+    .await
+    .unwrap();
+    let message = wait_topic_failure(&topics, "bananas", "InvalidSpec").await;
+    assert!(
+        message.starts_with("spec.config[\"retention.ms\"]: invalid value \"banana\""),
+        "{message}"
+    );
+    wait_warning(&client, ns, "bananas", "InvalidSpec", "retention.ms").await;
+    let ip = kubelet.pod_ip("demo-0").expect("demo-0 runs");
+    let admin = karst_client::AdminClient::connect(format!("{ip}:{KAFKA_PORT}"))
+        .await
+        .unwrap();
+    assert!(
+        admin.describe_topic("bananas").await.unwrap().is_none(),
+        "a topic whose spec is refused is not created"
+    );
+
+    // Deleting a cluster removes its series from /metrics.
+    let series = "karst_operator_cluster_ready{cluster=\"demo\",namespace=\"failures\"}";
+    assert_eq!(operator.metric(series).await, Some(1.0));
+    clusters
+        .delete("demo", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("demo's series removed", WAIT, || async {
+        let text = operator.metrics().await?;
+        (!text.contains("cluster=\"demo\"")).then_some(())
+    })
+    .await;
+}
