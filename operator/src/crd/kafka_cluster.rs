@@ -61,14 +61,34 @@ pub struct KafkaClusterSpec {
     pub metrics: MetricsSpec,
 }
 
-/// Broker storage.
+/// Broker storage. The class cannot change and the size can only grow:
+/// a StatefulSet's claim templates are immutable, so a growing size is
+/// applied by expanding the existing PersistentVolumeClaims.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.storageClass) == has(oldSelf.storageClass) && (!has(self.storageClass) || self.storageClass == oldSelf.storageClass)",
+        "message": "spec.storage.storageClass cannot be changed: existing volumes keep their class",
+        "fieldPath": ".storageClass",
+    },
+    {
+        "rule": "!isQuantity(self.size) || !isQuantity(oldSelf.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0",
+        "message": "spec.storage.size can only grow: volumes cannot shrink",
+        "fieldPath": ".size",
+    },
+]))]
 pub struct StorageSpec {
     /// Volume size of each broker (a Kubernetes quantity such as `10Gi`).
+    /// Can grow (the volumes are expanded where the StorageClass allows it),
+    /// never shrink.
     #[serde(default = "default_storage_size")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "isQuantity(self)",
+        "message": "spec.storage.size must be a Kubernetes quantity such as 10Gi",
+    }]))]
     pub size: String,
-    /// StorageClass of the volumes; the cluster default when unset.
+    /// StorageClass of the volumes; the cluster default when unset. Cannot be changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
     /// What happens to the volumes when the cluster is deleted.

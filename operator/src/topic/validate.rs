@@ -11,10 +11,10 @@ use crate::crd::KafkaTopic;
 pub struct ValidatedTopic {
     /// Topic name on the broker.
     pub name: String,
-    /// Desired partitions.
-    pub partitions: i32,
-    /// Desired replication factor.
-    pub replicas: i16,
+    /// Desired partitions; the broker's `num.partitions` when `None`.
+    pub partitions: Option<i32>,
+    /// Desired replication factor; the broker's `default.replication.factor` when `None`.
+    pub replicas: Option<i16>,
     /// Desired topic-level configs.
     pub config: BTreeMap<String, String>,
 }
@@ -159,9 +159,11 @@ pub fn validate(
             cluster: topic.spec.cluster_ref.name.clone(),
         });
     }
-    if i32::from(topic.spec.replicas) > cluster_brokers {
+    if let Some(replicas) = topic.spec.replicas
+        && i32::from(replicas) > cluster_brokers
+    {
         return Err(TopicValidationError::TooManyReplicas {
-            replicas: topic.spec.replicas,
+            replicas,
             brokers: cluster_brokers,
             cluster: topic.spec.cluster_ref.name.clone(),
         });
@@ -203,8 +205,8 @@ pub(crate) mod tests {
                     name: "demo".into(),
                 },
                 topic_name: None,
-                partitions: 3,
-                replicas: 1,
+                partitions: Some(3),
+                replicas: Some(1),
                 config: BTreeMap::new(),
             };
             let mut t = KafkaTopic::new(name, spec);
@@ -227,11 +229,11 @@ pub(crate) mod tests {
             self
         }
         pub(crate) fn partitions(mut self, n: i32) -> Self {
-            self.0.spec.partitions = n;
+            self.0.spec.partitions = Some(n);
             self
         }
         pub(crate) fn replicas(mut self, n: i16) -> Self {
-            self.0.spec.replicas = n;
+            self.0.spec.replicas = Some(n);
             self
         }
         pub(crate) fn config(mut self, k: &str, v: &str) -> Self {
@@ -256,7 +258,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert_eq!(v.name, "orders");
-        assert_eq!((v.partitions, v.replicas), (3, 1));
+        assert_eq!((v.partitions, v.replicas), (Some(3), Some(1)));
         assert_eq!(v.config["retention.ms"], "1000");
     }
 

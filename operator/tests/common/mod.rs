@@ -5,7 +5,7 @@
 //! The broker binary is `KARST_BIN` when set; otherwise it is built with
 //! `cargo build -p karst-broker --bin karst` into the target directory this
 //! test binary lives in.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 mod kubelet;
 
