@@ -1,6 +1,11 @@
 //! Prometheus metrics of the operator: reconciliations, failures by reason,
 //! durations, and per-cluster readiness. Served on `/metrics`.
 
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+};
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -21,6 +26,9 @@ pub struct Metrics {
     cluster_ready: IntGaugeVec,
     ready_brokers: IntGaugeVec,
     leader: IntGauge,
+    /// `(namespace, cluster)` of every cluster with series, so that those of
+    /// clusters gone while the operator was not watching can be found.
+    clusters: Arc<Mutex<BTreeSet<(String, String)>>>,
 }
 
 impl Metrics {
@@ -91,6 +99,7 @@ impl Metrics {
             cluster_ready,
             ready_brokers,
             leader,
+            clusters: Arc::default(),
         }
     }
 
@@ -119,6 +128,25 @@ impl Metrics {
         self.ready_brokers
             .with_label_values(&[namespace, cluster])
             .set(i64::from(ready_brokers));
+        self.known_clusters()
+            .insert((namespace.to_owned(), cluster.to_owned()));
+    }
+
+    fn known_clusters(&self) -> std::sync::MutexGuard<'_, BTreeSet<(String, String)>> {
+        self.clusters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets every cluster not in `existing` (after a re-list of the clusters).
+    pub fn retain_clusters(&self, existing: &BTreeSet<(String, String)>) {
+        let gone: Vec<(String, String)> = self
+            .known_clusters()
+            .iter()
+            .filter(|c| !existing.contains(*c))
+            .cloned()
+            .collect();
+        for (namespace, cluster) in gone {
+            self.remove_cluster(&namespace, &cluster);
+        }
     }
 
     /// Forgets a deleted cluster.
@@ -129,6 +157,8 @@ impl Metrics {
         let _ = self
             .ready_brokers
             .remove_label_values(&[namespace, cluster]);
+        self.known_clusters()
+            .remove(&(namespace.to_owned(), cluster.to_owned()));
     }
 
     /// Records whether this process leads.
@@ -177,5 +207,18 @@ mod tests {
             )
         );
         assert_eq!(m.reconciliations(CLUSTER_CONTROLLER), 1);
+    }
+
+    #[test]
+    fn clusters_gone_are_forgotten() {
+        let m = Metrics::new();
+        m.set_cluster_state("ns", "kept", true, 1);
+        m.set_cluster_state("ns", "gone", false, 0);
+        m.remove_cluster("ns", "kept");
+        m.set_cluster_state("ns", "kept", true, 1);
+        m.retain_clusters(&BTreeSet::from([("ns".to_owned(), "kept".to_owned())]));
+        let text = m.render();
+        assert!(text.contains("cluster=\"kept\""), "{text}");
+        assert!(!text.contains("cluster=\"gone\""), "{text}");
     }
 }

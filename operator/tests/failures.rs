@@ -11,13 +11,13 @@ use std::time::Duration;
 use common::{ApiServer, Kubelet, Operator, apply_json, create_namespace, install_crds, wait_for};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{ConfigMap, Service},
+    core::v1::{ConfigMap, PersistentVolumeClaim, Service},
     events::v1::Event,
 };
 use karst_operator::crd::{ConditionStatus, KafkaCluster, KafkaTopic, conditions::find};
 use kube::{
     Api, Client, Resource,
-    api::{DeleteParams, ListParams},
+    api::{DeleteParams, ListParams, PostParams},
 };
 use serde_json::json;
 
@@ -359,6 +359,58 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
         admin.describe_topic("bananas").await.unwrap().is_none(),
         "a topic whose spec is refused is not created"
     );
+
+    // A larger storage size expands the existing claims (the StatefulSet's
+    // claim template is immutable and keeps its size). The test plays the
+    // StatefulSet controller, which would have made the claim.
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    claims
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": { "name": "data-demo-0", "labels": {
+                    "app.kubernetes.io/name": "karst", "app.kubernetes.io/instance": "demo",
+                    "app.kubernetes.io/component": "broker" } },
+                "spec": { "accessModes": ["ReadWriteOnce"],
+                          "resources": { "requests": { "storage": "10Gi" } } },
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    apply_json(
+        &clusters,
+        "demo",
+        cluster(
+            "demo",
+            demo_spec(json!({ "config": { "log.retention.hours": "24" },
+                              "storage": { "size": "20Gi" } })),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for("data-demo-0 expanded", WAIT, || async {
+        let claim = claims.get("data-demo-0").await.ok()?;
+        let size = claim.spec?.resources?.requests?.remove("storage")?.0;
+        (size == "20Gi").then_some(())
+    })
+    .await;
+    let template_size = stateful_sets
+        .get("demo")
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.volume_claim_templates)
+        .and_then(|t| {
+            t.into_iter()
+                .next()?
+                .spec?
+                .resources?
+                .requests?
+                .remove("storage")
+        })
+        .unwrap();
+    assert_eq!(template_size.0, "10Gi", "the claim template is untouched");
 
     // Deleting a cluster removes its series from /metrics.
     let series = "karst_operator_cluster_ready{cluster=\"demo\",namespace=\"failures\"}";

@@ -1,7 +1,7 @@
 //! Wiring of the KafkaCluster controller: what triggers a reconcile, the
 //! error policy, and the clean-up of a deleted cluster's metrics.
 
-use std::{future::Future, sync::Arc};
+use std::{collections::BTreeSet, future::Future, sync::Arc};
 
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::{
@@ -94,16 +94,27 @@ pub fn controller(
 
 /// Removes a deleted cluster's series from `/metrics` as soon as the
 /// deletion is seen: a `karst_operator_cluster_ready{...} 0` left behind
-/// would fire alerts forever.
+/// would fire alerts forever. After a re-list (the watch was down and may
+/// have missed deletions) every cluster not listed is forgotten.
 async fn forget_deleted(api: Api<KafkaCluster>, metrics: Metrics) {
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
+    let mut listed = BTreeSet::new();
+    let key = |kc: &KafkaCluster| (kc.namespace().unwrap_or_default(), kc.name_any());
     while let Some(event) = events.next().await {
-        if let Ok(watcher::Event::Delete(kc)) = event {
-            let (namespace, name) = (kc.namespace().unwrap_or_default(), kc.name_any());
-            metrics.remove_cluster(&namespace, &name);
-            tracing::info!(%namespace, cluster = %name, "KafkaCluster deleted; its metrics are removed");
+        match event {
+            Ok(watcher::Event::Delete(kc)) => {
+                let (namespace, name) = key(&kc);
+                metrics.remove_cluster(&namespace, &name);
+                tracing::info!(%namespace, cluster = %name, "KafkaCluster deleted; its metrics are removed");
+            }
+            Ok(watcher::Event::Init) => listed.clear(),
+            Ok(watcher::Event::InitApply(kc)) => {
+                listed.insert(key(&kc));
+            }
+            Ok(watcher::Event::InitDone) => metrics.retain_clusters(&listed),
+            Ok(watcher::Event::Apply(_)) | Err(_) => {}
         }
     }
 }

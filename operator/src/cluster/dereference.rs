@@ -1,9 +1,17 @@
 //! Reads what a cluster's status depends on: its broker Pods.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{PersistentVolumeClaim, Pod},
+};
 use kube::{Api, Client, api::ListParams};
 
-use super::build::{labels::selector_string, statefulset::CONFIG_HASH_ANNOTATION};
+use crate::events::api_error_message;
+
+use super::build::{
+    labels::{selector_string, stateful_set_name},
+    statefulset::{CONFIG_HASH_ANNOTATION, DATA_VOLUME},
+};
 
 /// One broker Pod as observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +42,16 @@ pub enum BrokerView {
     Unreachable(String),
 }
 
+/// The brokers' volumes as they exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedStorage {
+    /// Size in the existing StatefulSet's claim template: immutable once the
+    /// StatefulSet exists, so it is kept while the claims themselves grow.
+    pub claim_template_size: Option<String>,
+    /// The brokers' PersistentVolumeClaims: name and requested size.
+    pub claims: Vec<(String, String)>,
+}
+
 /// What the API server and the brokers say about a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedCluster {
@@ -41,6 +59,8 @@ pub struct ObservedCluster {
     pub pods: Vec<ObservedPod>,
     /// The brokers' own view (filled by [`observe_brokers`]).
     pub brokers: BrokerView,
+    /// Volumes.
+    pub storage: ObservedStorage,
 }
 
 impl Default for ObservedCluster {
@@ -48,6 +68,7 @@ impl Default for ObservedCluster {
         Self {
             pods: Vec::new(),
             brokers: BrokerView::NotAsked,
+            storage: ObservedStorage::default(),
         }
     }
 }
@@ -73,8 +94,18 @@ impl ObservedCluster {
 #[derive(Debug, thiserror::Error)]
 pub enum DereferenceError {
     /// Listing the broker Pods failed.
-    #[error("listing broker pods of {namespace}/{cluster}: {source}")]
+    #[error("listing broker pods of {namespace}/{cluster}: {}", api_error_message(.source))]
     ListPods {
+        /// Namespace.
+        namespace: String,
+        /// Cluster.
+        cluster: String,
+        /// API error.
+        source: kube::Error,
+    },
+    /// Reading the StatefulSet or listing the volume claims failed.
+    #[error("reading the volumes of {namespace}/{cluster}: {}", api_error_message(.source))]
+    Storage {
         /// Namespace.
         namespace: String,
         /// Cluster.
@@ -89,6 +120,7 @@ impl DereferenceError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             DereferenceError::ListPods { .. } => "list_pods",
+            DereferenceError::Storage { .. } => "read_storage",
         }
     }
 }
@@ -108,7 +140,47 @@ pub async fn observe(
             cluster: cluster.to_owned(),
             source,
         })?;
-    Ok(observed_from_pods(list.items))
+    let mut observed = observed_from_pods(list.items);
+    observed.storage = observe_storage(client, namespace, cluster)
+        .await
+        .map_err(|source| DereferenceError::Storage {
+            namespace: namespace.to_owned(),
+            cluster: cluster.to_owned(),
+            source,
+        })?;
+    Ok(observed)
+}
+
+async fn observe_storage(
+    client: &Client,
+    namespace: &str,
+    cluster: &str,
+) -> Result<ObservedStorage, kube::Error> {
+    let sts = Api::<StatefulSet>::namespaced(client.clone(), namespace)
+        .get_opt(&stateful_set_name(cluster))
+        .await?;
+    let claim_template_size = sts
+        .and_then(|s| s.spec)
+        .and_then(|s| s.volume_claim_templates)
+        .into_iter()
+        .flatten()
+        .find(|t| t.metadata.name.as_deref() == Some(DATA_VOLUME))
+        .and_then(requested_storage);
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&selector_string(cluster)))
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|c| Some((c.metadata.name.clone()?, requested_storage(c)?)))
+        .collect();
+    Ok(ObservedStorage {
+        claim_template_size,
+        claims,
+    })
+}
+
+fn requested_storage(claim: PersistentVolumeClaim) -> Option<String> {
+    Some(claim.spec?.resources?.requests?.remove("storage")?.0)
 }
 
 /// Pure part of [`observe`].
@@ -137,7 +209,7 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
     pods.sort_by(|a, b| a.name.cmp(&b.name));
     ObservedCluster {
         pods,
-        brokers: BrokerView::NotAsked,
+        ..ObservedCluster::default()
     }
 }
 

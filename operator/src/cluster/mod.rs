@@ -7,6 +7,7 @@ pub mod dereference;
 pub mod quantity;
 pub mod reconcile;
 pub mod status;
+pub mod storage;
 pub mod validate;
 
 pub use controller::controller;

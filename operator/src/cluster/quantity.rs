@@ -21,6 +21,40 @@ pub fn is_quantity(s: &str) -> bool {
     number_ok && (suffix.is_empty() || SUFFIXES.contains(&suffix) || is_exponent(suffix))
 }
 
+/// The value of a quantity in base units (bytes for storage), for
+/// comparisons (`20Gi` > `10Gi`); `None` when `s` is not a quantity.
+pub fn value(s: &str) -> Option<f64> {
+    if !is_quantity(s) {
+        return None;
+    }
+    let end = s
+        .char_indices()
+        .find(|(i, c)| !(c.is_ascii_digit() || *c == '.' || (*i == 0 && matches!(c, '+' | '-'))))
+        .map_or(s.len(), |(i, _)| i);
+    let (number, suffix) = s.split_at(end);
+    let number: f64 = number.parse().ok()?;
+    let scale = match suffix {
+        "" => 1.0,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        exponent => 10f64.powi(exponent[1..].parse().ok()?),
+    };
+    Some(number * scale)
+}
+
 fn is_exponent(suffix: &str) -> bool {
     let Some(rest) = suffix.strip_prefix(['e', 'E']) else {
         return false;
@@ -45,5 +79,16 @@ mod tests {
         ] {
             assert!(!is_quantity(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn values_compare_across_suffixes() {
+        assert_eq!(value("10Gi"), Some(10.0 * 1024f64.powi(3)));
+        assert_eq!(value("1e3"), value("1k"));
+        assert_eq!(value("500m"), Some(0.5));
+        assert!(value("20Gi") > value("10Gi"));
+        assert!(value("1Ti") > value("1000Gi"));
+        assert!(value("11G") > value("10Gi"));
+        assert_eq!(value("lots"), None);
     }
 }

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{
     build::{self, labels::FIELD_MANAGER},
     dereference::{self, DereferenceError},
-    status,
+    status, storage,
     validate::{self, ValidationError},
 };
 use crate::{
@@ -42,6 +42,19 @@ pub enum ApplyError {
         /// API error.
         source: kube::Error,
     },
+    /// A broker volume claim could not be expanded.
+    #[error(
+        "spec.storage.size: the API server refused to expand PersistentVolumeClaim {claim:?} to {size} (its StorageClass must allow volume expansion): {}",
+        api_error_message(.source)
+    )]
+    ExpandClaim {
+        /// Claim name.
+        claim: String,
+        /// Size asked for.
+        size: String,
+        /// API error.
+        source: kube::Error,
+    },
 }
 
 impl ApplyError {
@@ -49,6 +62,7 @@ impl ApplyError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             ApplyError::Apply { .. } => "apply",
+            ApplyError::ExpandClaim { .. } => "expand_claim",
         }
     }
 }
@@ -202,7 +216,7 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     let mut observed = dereference::observe(&ctx.client, &namespace, &name).await?;
 
     // 3. build (pure)
-    let desired = build::desired(&validated);
+    let desired = build::desired(&validated, observed.storage.claim_template_size.as_deref());
 
     // 4. apply, ConfigMap before the StatefulSet that mounts it
     let client = &ctx.client;
@@ -212,6 +226,13 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     apply(client, &namespace, &desired.bootstrap_service).await?;
     apply(client, &namespace, &desired.stateful_set).await?;
     apply(client, &namespace, &desired.pod_disruption_budget).await?;
+    storage::expand_claims(
+        client,
+        &namespace,
+        &observed.storage,
+        &validated.storage_size,
+    )
+    .await?;
 
     // 5. status from what is observed: Pods, then the brokers themselves
     observed.brokers = dereference::observe_brokers(

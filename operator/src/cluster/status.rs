@@ -147,6 +147,7 @@ mod tests {
                     config_hash: None,
                 })
                 .collect(),
+            ..ObservedCluster::default()
         }
     }
 

@@ -39,6 +39,8 @@ use crate::{cluster::validate::ValidatedCluster, crd::kafka_cluster::DeleteClaim
 
 /// Pod template annotation carrying the hash of the rendered configuration.
 pub const CONFIG_HASH_ANNOTATION: &str = "kafka.karst.dev/config-hash";
+/// Name of the data volume and of the claim template behind it (claims are `data-<pod>`).
+pub const DATA_VOLUME: &str = "data";
 /// Name of the broker container.
 pub const CONTAINER_NAME: &str = "karst";
 
@@ -120,7 +122,7 @@ fn container(cluster: &ValidatedCluster) -> Container {
         resources: cluster.resources.clone(),
         volume_mounts: Some(vec![
             VolumeMount {
-                name: "data".to_owned(),
+                name: DATA_VOLUME.to_owned(),
                 mount_path: DATA_DIR.to_owned(),
                 ..VolumeMount::default()
             },
@@ -216,10 +218,10 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
     }
 }
 
-fn volume_claim(cluster: &ValidatedCluster) -> PersistentVolumeClaim {
+fn volume_claim(cluster: &ValidatedCluster, size: &str) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
         metadata: ObjectMeta {
-            name: Some("data".to_owned()),
+            name: Some(DATA_VOLUME.to_owned()),
             labels: Some(selector_labels(&cluster.name)),
             ..ObjectMeta::default()
         },
@@ -229,7 +231,7 @@ fn volume_claim(cluster: &ValidatedCluster) -> PersistentVolumeClaim {
             resources: Some(VolumeResourceRequirements {
                 requests: Some(BTreeMap::from([(
                     "storage".to_owned(),
-                    Quantity(cluster.storage_size.clone()),
+                    Quantity(size.to_owned()),
                 )])),
                 ..VolumeResourceRequirements::default()
             }),
@@ -239,8 +241,10 @@ fn volume_claim(cluster: &ValidatedCluster) -> PersistentVolumeClaim {
     }
 }
 
-/// Builds the StatefulSet; `config_hash` goes on the Pod template.
-pub fn build(cluster: &ValidatedCluster, config_hash: &str) -> StatefulSet {
+/// Builds the StatefulSet; `config_hash` goes on the Pod template;
+/// `claim_size` is the size in the claim template (which Kubernetes never
+/// lets change: a grown size is applied to the claims themselves).
+pub fn build(cluster: &ValidatedCluster, config_hash: &str, claim_size: &str) -> StatefulSet {
     let when_deleted = match cluster.delete_claim {
         DeleteClaimPolicy::Retain => "Retain",
         DeleteClaimPolicy::Delete => "Delete",
@@ -266,7 +270,7 @@ pub fn build(cluster: &ValidatedCluster, config_hash: &str) -> StatefulSet {
                 },
             ),
             template: pod_template(cluster, config_hash),
-            volume_claim_templates: Some(vec![volume_claim(cluster)]),
+            volume_claim_templates: Some(vec![volume_claim(cluster, claim_size)]),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
@@ -284,7 +288,7 @@ mod tests {
 
     #[test]
     fn brokers_restart_only_when_the_operator_deletes_them() {
-        let sts = build(&ClusterFixture::new("demo", 3).validated(), "h");
+        let sts = build(&ClusterFixture::new("demo", 3).validated(), "h", "10Gi");
         assert_eq!(
             spec(&sts)
                 .update_strategy
@@ -328,7 +332,7 @@ mod tests {
 
     #[test]
     fn container_runs_karst_with_the_config_and_probes_readyz() {
-        let sts = build(&ClusterFixture::new("demo", 1).validated(), "h");
+        let sts = build(&ClusterFixture::new("demo", 1).validated(), "h", "10Gi");
         let pod = spec(&sts).template.spec.as_ref().unwrap();
         let c = &pod.containers[0];
         assert_eq!(
@@ -371,7 +375,8 @@ mod tests {
         let mut f = ClusterFixture::new("demo", 1).storage_size("50Gi");
         f.0.spec.storage.storage_class = Some("fast".into());
         f.0.spec.storage.delete_claim = DeleteClaimPolicy::Delete;
-        let sts = build(&f.validated(), "h");
+        let v = f.validated();
+        let sts = build(&v, "h", &v.storage_size);
         let claim = &spec(&sts).volume_claim_templates.as_ref().unwrap()[0];
         let claim_spec = claim.spec.as_ref().unwrap();
         assert_eq!(claim_spec.storage_class_name.as_deref(), Some("fast"));
@@ -400,6 +405,7 @@ mod tests {
                 .rack("topology.kubernetes.io/zone")
                 .validated(),
             "h",
+            "10Gi",
         );
         let pod = spec(&sts).template.spec.as_ref().unwrap();
         assert_eq!(
@@ -438,7 +444,7 @@ mod tests {
             .pod_template
             .annotations
             .insert("note".into(), "x".into());
-        let sts = build(&f.validated(), "abc");
+        let sts = build(&f.validated(), "abc", "10Gi");
         let meta = spec(&sts).template.metadata.as_ref().unwrap();
         let labels = meta.labels.as_ref().unwrap();
         assert_eq!(labels["team"], "data");
