@@ -145,12 +145,14 @@ impl Metrics {
             .cloned()
             .collect();
         for (namespace, cluster) in gone {
-            self.remove_cluster(&namespace, &cluster);
+            if self.remove_cluster(&namespace, &cluster) {
+                tracing::info!(%namespace, %cluster, "KafkaCluster deleted; its metrics are removed");
+            }
         }
     }
 
-    /// Forgets a deleted cluster.
-    pub fn remove_cluster(&self, namespace: &str, cluster: &str) {
+    /// Forgets a deleted cluster; returns whether it had series.
+    pub fn remove_cluster(&self, namespace: &str, cluster: &str) -> bool {
         let _ = self
             .cluster_ready
             .remove_label_values(&[namespace, cluster]);
@@ -158,7 +160,7 @@ impl Metrics {
             .ready_brokers
             .remove_label_values(&[namespace, cluster]);
         self.known_clusters()
-            .remove(&(namespace.to_owned(), cluster.to_owned()));
+            .remove(&(namespace.to_owned(), cluster.to_owned()))
     }
 
     /// Records whether this process leads.
@@ -214,7 +216,8 @@ mod tests {
         let m = Metrics::new();
         m.set_cluster_state("ns", "kept", true, 1);
         m.set_cluster_state("ns", "gone", false, 0);
-        m.remove_cluster("ns", "kept");
+        assert!(m.remove_cluster("ns", "kept"));
+        assert!(!m.remove_cluster("ns", "kept"), "already gone");
         m.set_cluster_state("ns", "kept", true, 1);
         m.retain_clusters(&BTreeSet::from([("ns".to_owned(), "kept".to_owned())]));
         let text = m.render();

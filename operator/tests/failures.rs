@@ -424,4 +424,13 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
         (!text.contains("cluster=\"demo\"")).then_some(())
     })
     .await;
+
+    // The log is not a terminal: plain lines without colour codes.
+    let log = std::fs::read_to_string(api.dir.path().join("operator-op-f.log")).unwrap();
+    assert!(!log.contains('\u{1b}'), "ANSI escape codes in the log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("INFO") && l.contains("KafkaCluster deleted")),
+        "no INFO line for the deletion"
+    );
 }

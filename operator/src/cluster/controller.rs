@@ -80,7 +80,7 @@ pub fn controller(
                     // for a deletion missed while the watch was down.
                     Err(kube::runtime::controller::Error::ObjectNotFound(gone)) => {
                         if let Some(namespace) = &gone.namespace {
-                            ctx.metrics.remove_cluster(namespace, &gone.name);
+                            forget_cluster(&ctx.metrics, namespace, &gone.name);
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "cluster controller event"),
@@ -106,8 +106,7 @@ async fn forget_deleted(api: Api<KafkaCluster>, metrics: Metrics) {
         match event {
             Ok(watcher::Event::Delete(kc)) => {
                 let (namespace, name) = key(&kc);
-                metrics.remove_cluster(&namespace, &name);
-                tracing::info!(%namespace, cluster = %name, "KafkaCluster deleted; its metrics are removed");
+                forget_cluster(&metrics, &namespace, &name);
             }
             Ok(watcher::Event::Init) => listed.clear(),
             Ok(watcher::Event::InitApply(kc)) => {
@@ -116,5 +115,11 @@ async fn forget_deleted(api: Api<KafkaCluster>, metrics: Metrics) {
             Ok(watcher::Event::InitDone) => metrics.retain_clusters(&listed),
             Ok(watcher::Event::Apply(_)) | Err(_) => {}
         }
+    }
+}
+
+fn forget_cluster(metrics: &Metrics, namespace: &str, cluster: &str) {
+    if metrics.remove_cluster(namespace, cluster) {
+        tracing::info!(%namespace, %cluster, "KafkaCluster deleted; its metrics are removed");
     }
 }

@@ -210,7 +210,7 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     let previous = kc.status.as_ref();
 
     // 1. validate (pure): nothing is read or written for a spec that cannot run
-    let validated = validate::validate(kc, &ctx.settings.default_version)?;
+    let validated = validate::validate(kc, &ctx.settings)?;
 
     // 2. dereference
     let mut observed = dereference::observe(&ctx.client, &namespace, &name).await?;

@@ -11,9 +11,12 @@ use super::{
     build::labels::{MAX_STATEFUL_SET_NAME, child_names, stateful_set_name},
     quantity::is_quantity,
 };
-use crate::crd::{
-    KafkaCluster,
-    kafka_cluster::{DeleteClaimPolicy, PodTemplateOverrides},
+use crate::{
+    context::Settings,
+    crd::{
+        KafkaCluster,
+        kafka_cluster::{DeleteClaimPolicy, PodTemplateOverrides},
+    },
 };
 
 /// The longest name Kubernetes accepts for a Service, a label value or a Pod host name.
@@ -56,6 +59,8 @@ pub struct ValidatedCluster {
     pub pod_template: PodTemplateOverrides,
     /// Prometheus annotations on.
     pub metrics_enabled: bool,
+    /// The Kubernetes cluster's DNS domain (`cluster.local` by default).
+    pub cluster_domain: String,
 }
 
 /// Why a cluster spec cannot be run; each message starts with the field path.
@@ -137,10 +142,11 @@ impl ValidationError {
     }
 }
 
-/// Validates `cluster`; `default_version` is the operator's own version.
+/// Validates `cluster` with the operator's `settings` (default version,
+/// cluster DNS domain).
 pub fn validate(
     cluster: &KafkaCluster,
-    default_version: &str,
+    settings: &Settings,
 ) -> Result<ValidatedCluster, ValidationError> {
     let meta = &cluster.metadata;
     let name = meta
@@ -176,7 +182,7 @@ pub fn validate(
     let version = spec
         .version
         .clone()
-        .unwrap_or_else(|| default_version.to_owned());
+        .unwrap_or_else(|| settings.default_version.clone());
     let image = spec
         .image
         .clone()
@@ -203,6 +209,7 @@ pub fn validate(
         rack_topology_key: spec.rack_awareness.as_ref().map(|r| r.topology_key.clone()),
         pod_template: spec.pod_template.clone(),
         metrics_enabled: spec.metrics.enabled,
+        cluster_domain: settings.cluster_domain.clone(),
     })
 }
 
@@ -254,6 +261,14 @@ pub(crate) mod tests {
     /// Builder-style fixture for cluster specs.
     pub(crate) struct ClusterFixture(pub(crate) KafkaCluster);
 
+    /// Operator settings with a fixed version, as the fixtures expect.
+    pub(crate) fn settings() -> Settings {
+        Settings {
+            default_version: "0.1.0".to_owned(),
+            ..Settings::default()
+        }
+    }
+
     impl ClusterFixture {
         pub(crate) fn new(name: &str, replicas: i32) -> Self {
             let spec: KafkaClusterSpec =
@@ -284,7 +299,7 @@ pub(crate) mod tests {
             self
         }
         pub(crate) fn validated(&self) -> ValidatedCluster {
-            validate(&self.0, "0.1.0").expect("valid fixture")
+            validate(&self.0, &settings()).expect("valid fixture")
         }
     }
 
@@ -302,7 +317,7 @@ pub(crate) mod tests {
     fn reserved_properties_are_refused_naming_the_field() {
         let err = validate(
             &ClusterFixture::new("demo", 1).config("listeners", "x").0,
-            "0.1.0",
+            &settings(),
         )
         .unwrap_err();
         assert_eq!(err, ValidationError::ReservedProperty("listeners".into()));
@@ -318,7 +333,7 @@ pub(crate) mod tests {
             &ClusterFixture::new("demo", 1)
                 .config("default.replication.factor", "3")
                 .0,
-            "0.1.0",
+            &settings(),
         )
         .unwrap_err();
         assert_eq!(err.metric_label(), "invalid_replica_count");
@@ -332,7 +347,7 @@ pub(crate) mod tests {
                 &ClusterFixture::new("demo", 3)
                     .config("min.insync.replicas", "two")
                     .0,
-                "0.1.0"
+                &settings()
             )
             .is_err()
         );
@@ -341,7 +356,7 @@ pub(crate) mod tests {
                 &ClusterFixture::new("demo", 3)
                     .config("min.insync.replicas", "2")
                     .0,
-                "0.1.0"
+                &settings()
             )
             .is_ok()
         );
@@ -351,12 +366,20 @@ pub(crate) mod tests {
     fn storage_size_must_be_a_quantity() {
         for good in ["10Gi", "500M", "1.5Ti", "1024"] {
             assert!(
-                validate(&ClusterFixture::new("d", 1).storage_size(good).0, "v").is_ok(),
+                validate(
+                    &ClusterFixture::new("d", 1).storage_size(good).0,
+                    &settings()
+                )
+                .is_ok(),
                 "{good}"
             );
         }
         for bad in ["", "ten", "10GB", "Gi"] {
-            let err = validate(&ClusterFixture::new("d", 1).storage_size(bad).0, "v").unwrap_err();
+            let err = validate(
+                &ClusterFixture::new("d", 1).storage_size(bad).0,
+                &settings(),
+            )
+            .unwrap_err();
             assert!(
                 err.to_string().starts_with("spec.storage.size"),
                 "{bad}: {err}"
@@ -368,7 +391,7 @@ pub(crate) mod tests {
     fn kafka_and_http_on_one_port_are_refused() {
         let mut f = ClusterFixture::new("demo", 1);
         f.0.spec.listeners.http_port = 9092;
-        let err = validate(&f.0, "v").unwrap_err();
+        let err = validate(&f.0, &settings()).unwrap_err();
         assert_eq!(err, ValidationError::PortConflict(9092));
         assert!(
             err.to_string().starts_with("spec.listeners.httpPort: 9092"),
@@ -379,12 +402,12 @@ pub(crate) mod tests {
     #[test]
     fn names_too_long_for_the_statefulset_are_refused_with_the_limit() {
         let name = "x".repeat(75);
-        let err = validate(&ClusterFixture::new(&name, 1).0, "v").unwrap_err();
+        let err = validate(&ClusterFixture::new(&name, 1).0, &settings()).unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("metadata.name: "), "{text}");
         assert!(text.contains("is 75 characters"), "{text}");
         assert!(text.contains("at most 52 characters"), "{text}");
-        assert!(validate(&ClusterFixture::new(&"x".repeat(52), 1).0, "v").is_ok());
+        assert!(validate(&ClusterFixture::new(&"x".repeat(52), 1).0, &settings()).is_ok());
     }
 
     #[test]
@@ -396,7 +419,7 @@ pub(crate) mod tests {
             }))
             .unwrap(),
         );
-        let err = validate(&f.0, "v").unwrap_err();
+        let err = validate(&f.0, &settings()).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("spec.resources.limits.memory: \"lots\" is not a Kubernetes quantity"),

@@ -4,6 +4,7 @@
 pub mod config_map;
 pub mod labels;
 pub mod pdb;
+pub mod security;
 pub mod service;
 pub mod service_account;
 pub mod statefulset;

@@ -14,10 +14,10 @@ use k8s_openapi::{
             StatefulSetUpdateStrategy,
         },
         core::v1::{
-            Affinity, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-            HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-            PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, Probe,
-            TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
+            Affinity, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+            EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
+            PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec,
+            Probe, TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
             WeightedPodAffinityTerm,
         },
     },
@@ -34,6 +34,7 @@ use super::{
         config_map_name, headless_service_name, object_meta, selector_labels, service_account_name,
         stateful_set_name,
     },
+    security::{container_security_context, pod_security_context},
 };
 use crate::{cluster::validate::ValidatedCluster, crd::kafka_cluster::DeleteClaimPolicy};
 
@@ -41,6 +42,8 @@ use crate::{cluster::validate::ValidatedCluster, crd::kafka_cluster::DeleteClaim
 pub const CONFIG_HASH_ANNOTATION: &str = "kafka.karst.dev/config-hash";
 /// Name of the data volume and of the claim template behind it (claims are `data-<pod>`).
 pub const DATA_VOLUME: &str = "data";
+/// Scratch volume mounted on `/tmp` (the root filesystem is read-only).
+const TMP_VOLUME: &str = "tmp";
 /// Name of the broker container.
 pub const CONTAINER_NAME: &str = "karst";
 
@@ -69,9 +72,10 @@ pub fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
         EnvVar {
             name: "KARST_ADVERTISED_LISTENERS".to_owned(),
             value: Some(format!(
-                "PLAINTEXT://$(POD_NAME).{}.{}.svc.cluster.local:{}",
+                "PLAINTEXT://$(POD_NAME).{}.{}.svc.{}:{}",
                 headless_service_name(&cluster.name),
                 cluster.namespace,
+                cluster.cluster_domain,
                 cluster.kafka_port
             )),
             ..EnvVar::default()
@@ -120,6 +124,7 @@ fn container(cluster: &ValidatedCluster) -> Container {
         readiness_probe: Some(http_probe("/readyz", 0, 3)),
         liveness_probe: Some(http_probe("/healthz", 10, 6)),
         resources: cluster.resources.clone(),
+        security_context: Some(container_security_context()),
         volume_mounts: Some(vec![
             VolumeMount {
                 name: DATA_VOLUME.to_owned(),
@@ -130,6 +135,13 @@ fn container(cluster: &ValidatedCluster) -> Container {
                 name: "config".to_owned(),
                 mount_path: CONFIG_DIR.to_owned(),
                 read_only: Some(true),
+                ..VolumeMount::default()
+            },
+            // The root filesystem is read-only: scratch space for anything
+            // (a panic dump, a library's temp file) that writes to /tmp.
+            VolumeMount {
+                name: TMP_VOLUME.to_owned(),
+                mount_path: "/tmp".to_owned(),
                 ..VolumeMount::default()
             },
         ]),
@@ -205,14 +217,22 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
                 .then(|| cluster.pod_template.tolerations.clone()),
             topology_spread_constraints,
             termination_grace_period_seconds: Some(60),
-            volumes: Some(vec![Volume {
-                name: "config".to_owned(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: config_map_name(&cluster.name),
-                    ..ConfigMapVolumeSource::default()
-                }),
-                ..Volume::default()
-            }]),
+            security_context: Some(pod_security_context()),
+            volumes: Some(vec![
+                Volume {
+                    name: "config".to_owned(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: config_map_name(&cluster.name),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+                Volume {
+                    name: TMP_VOLUME.to_owned(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Volume::default()
+                },
+            ]),
             ..PodSpec::default()
         }),
     }
@@ -328,6 +348,21 @@ mod tests {
         // POD_NAME must be declared before the variable that expands it.
         let pos = |n: &str| env.iter().position(|e| e.name == n).unwrap();
         assert!(pos("POD_NAME") < pos("KARST_ADVERTISED_LISTENERS"));
+    }
+
+    #[test]
+    fn advertised_names_use_the_configured_cluster_domain() {
+        let mut v = ClusterFixture::new("demo", 1).validated();
+        v.cluster_domain = "corp.example".into();
+        let env = broker_env(&v);
+        let adv = env
+            .iter()
+            .find(|e| e.name == "KARST_ADVERTISED_LISTENERS")
+            .unwrap();
+        assert_eq!(
+            adv.value.as_deref(),
+            Some("PLAINTEXT://$(POD_NAME).demo-headless.ns1.svc.corp.example:9092")
+        );
     }
 
     #[test]
