@@ -184,7 +184,7 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
     })
     .await;
     let running_config = config_maps.get("demo-config").await.unwrap().data;
-    let running_sts = stateful_sets.get("demo").await.unwrap().spec;
+    let running_sts = stateful_sets.get("demo-broker").await.unwrap().spec;
 
     // Broker config the broker would refuse at start, a memory quantity the
     // API server would refuse, two listeners on one port: each is refused
@@ -223,12 +223,12 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
             "{extra}"
         );
         assert_eq!(
-            stateful_sets.get("demo").await.unwrap().spec,
+            stateful_sets.get("demo-broker").await.unwrap().spec,
             running_sts,
             "{extra}"
         );
         let ports: Vec<i32> = Api::<Service>::namespaced(client.clone(), ns)
-            .get("demo-headless")
+            .get("demo-brokers")
             .await
             .unwrap()
             .spec
@@ -282,7 +282,7 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
     .await
     .unwrap();
     let message = wait_cluster_failure(&clusters, &long, "InvalidSpec", "metadata.name").await;
-    assert!(message.contains("at most 52 characters"), "{message}");
+    assert!(message.contains("at most 45 characters"), "{message}");
     wait_warning(&client, ns, &long, "InvalidSpec", "metadata.name").await;
     assert!(
         config_maps
@@ -310,6 +310,51 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
     let message = wait_cluster_failure(&clusters, "semver", "ApplyFailed", "metadata.labels").await;
     assert!(message.contains("1.0.0+build.5"), "{message}");
     wait_warning(&client, ns, "semver", "ApplyFailed", "metadata.labels").await;
+
+    // A user's own Service where a child would go is never taken over: the
+    // cluster reports the conflict and applies nothing.
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    let users_service: Service = serde_json::from_value(json!({
+        "metadata": { "name": "clash-bootstrap", "labels": { "team": "payments" } },
+        "spec": { "ports": [{ "port": 8080 }] },
+    }))
+    .unwrap();
+    services
+        .create(&PostParams::default(), &users_service)
+        .await
+        .unwrap();
+    apply_json(
+        &clusters,
+        "clash",
+        cluster(
+            "clash",
+            json!({ "replicas": 1, "listeners": { "kafkaPort": 19398, "httpPort": 19399 } }),
+        ),
+    )
+    .await
+    .unwrap();
+    let message = wait_cluster_failure(
+        &clusters,
+        "clash",
+        "ResourceConflict",
+        "\"clash-bootstrap\"",
+    )
+    .await;
+    assert!(message.contains("will not take it over"), "{message}");
+    wait_warning(&client, ns, "clash", "ResourceConflict", "clash-bootstrap").await;
+    let untouched = services.get("clash-bootstrap").await.unwrap();
+    assert!(untouched.metadata.owner_references.is_none());
+    assert_eq!(
+        untouched
+            .metadata
+            .labels
+            .unwrap()
+            .get("team")
+            .map(String::as_str),
+        Some("payments")
+    );
+    assert_eq!(untouched.spec.unwrap().ports.unwrap()[0].port, 8080);
+    assert!(config_maps.get_opt("clash-config").await.unwrap().is_none());
 
     // Topics: a partition count the broker refuses, a config value it
     // would refuse (checked before the broker is asked).
@@ -351,7 +396,7 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
         "{message}"
     );
     wait_warning(&client, ns, "bananas", "InvalidSpec", "retention.ms").await;
-    let ip = kubelet.pod_ip("demo-0").expect("demo-0 runs");
+    let ip = kubelet.pod_ip("demo-broker-0").expect("demo-broker-0 runs");
     let admin = karst_client::AdminClient::connect(format!("{ip}:{KAFKA_PORT}"))
         .await
         .unwrap();
@@ -368,7 +413,7 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
         .create(
             &PostParams::default(),
             &serde_json::from_value(json!({
-                "metadata": { "name": "data-demo-0", "labels": {
+                "metadata": { "name": "data-demo-broker-0", "labels": {
                     "app.kubernetes.io/name": "karst", "app.kubernetes.io/instance": "demo",
                     "app.kubernetes.io/component": "broker" } },
                 "spec": { "accessModes": ["ReadWriteOnce"],
@@ -389,14 +434,14 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
     )
     .await
     .unwrap();
-    wait_for("data-demo-0 expanded", WAIT, || async {
-        let claim = claims.get("data-demo-0").await.ok()?;
+    wait_for("data-demo-broker-0 expanded", WAIT, || async {
+        let claim = claims.get("data-demo-broker-0").await.ok()?;
         let size = claim.spec?.resources?.requests?.remove("storage")?.0;
         (size == "20Gi").then_some(())
     })
     .await;
     let template_size = stateful_sets
-        .get("demo")
+        .get("demo-broker")
         .await
         .unwrap()
         .spec

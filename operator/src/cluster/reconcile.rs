@@ -16,6 +16,7 @@ use serde_json::json;
 use super::{
     build::{self, labels::FIELD_MANAGER},
     dereference::{self, DereferenceError},
+    ownership::{self, OwnershipError},
     status, storage,
     validate::{self, ValidationError},
 };
@@ -98,6 +99,9 @@ pub enum ReconcileError {
     /// The spec cannot be run; nothing was applied.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// A child's name is taken by an object this cluster does not own; nothing was applied.
+    #[error(transparent)]
+    Ownership(#[from] OwnershipError),
     /// Applying a child failed.
     #[error(transparent)]
     Apply(#[from] ApplyError),
@@ -115,6 +119,7 @@ impl ReconcileError {
         match self {
             ReconcileError::Dereference(e) => e.metric_label(),
             ReconcileError::Invalid(e) => e.metric_label(),
+            ReconcileError::Ownership(e) => e.metric_label(),
             ReconcileError::Apply(e) => e.metric_label(),
             ReconcileError::Status(e) => e.metric_label(),
             ReconcileError::NoNamespace(_) => "no_namespace",
@@ -127,6 +132,8 @@ impl ReconcileError {
         match self {
             ReconcileError::Invalid(_) => Some("InvalidSpec"),
             ReconcileError::Apply(_) => Some("ApplyFailed"),
+            ReconcileError::Ownership(OwnershipError::NotOwned { .. }) => Some("ResourceConflict"),
+            ReconcileError::Ownership(OwnershipError::Read { .. }) => Some("ObservationFailed"),
             ReconcileError::Dereference(_) => Some("ObservationFailed"),
             ReconcileError::Status(_) | ReconcileError::NoNamespace(_) => None,
         }
@@ -218,8 +225,10 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     // 3. build (pure)
     let desired = build::desired(&validated, observed.storage.claim_template_size.as_deref());
 
-    // 4. apply, ConfigMap before the StatefulSet that mounts it
+    // 4. apply, ConfigMap before the StatefulSet that mounts it; never over
+    //    an object of the same name that this cluster does not own
     let client = &ctx.client;
+    ownership::check(client, &namespace, &desired, &validated.uid).await?;
     apply(client, &namespace, &desired.service_account).await?;
     apply(client, &namespace, &desired.config_map).await?;
     apply(client, &namespace, &desired.headless_service).await?;

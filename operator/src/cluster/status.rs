@@ -165,7 +165,10 @@ mod tests {
         );
         assert_eq!(s.ready_brokers, 3);
         assert_eq!(s.observed_generation, Some(3));
-        assert_eq!(s.bootstrap_servers.as_deref(), Some("demo.ns1.svc:9092"));
+        assert_eq!(
+            s.bootstrap_servers.as_deref(),
+            Some("demo-bootstrap.ns1.svc:9092")
+        );
         assert_eq!(s.version.as_deref(), Some("0.1.0"));
         assert_eq!(s.operation.as_deref(), Some("Idle"));
         assert_eq!(

@@ -406,8 +406,8 @@ pub(crate) mod tests {
         let text = err.to_string();
         assert!(text.starts_with("metadata.name: "), "{text}");
         assert!(text.contains("is 75 characters"), "{text}");
-        assert!(text.contains("at most 52 characters"), "{text}");
-        assert!(validate(&ClusterFixture::new(&"x".repeat(52), 1).0, &settings()).is_ok());
+        assert!(text.contains("at most 45 characters"), "{text}");
+        assert!(validate(&ClusterFixture::new(&"x".repeat(45), 1).0, &settings()).is_ok());
     }
 
     #[test]

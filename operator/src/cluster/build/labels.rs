@@ -19,24 +19,27 @@ pub const FIELD_MANAGER: &str = "karst-operator";
 /// label of `<name>-<10-character hash>`, and a label value holds 63.
 pub const MAX_STATEFUL_SET_NAME: usize = 52;
 
-/// Name of the broker StatefulSet (its Pods are `<name>-<ordinal>`).
+// Every child is `<cluster>-<role>`: an object a user already has under the
+// cluster's own name (a Service `demo`, say) is never in the way.
+
+/// Name of the broker StatefulSet (its Pods are `<cluster>-broker-<ordinal>`).
 pub fn stateful_set_name(cluster: &str) -> String {
-    cluster.to_owned()
+    format!("{cluster}-broker")
 }
 
 /// Name of the bootstrap Service clients connect to first.
 pub fn bootstrap_service_name(cluster: &str) -> String {
-    cluster.to_owned()
+    format!("{cluster}-bootstrap")
 }
 
 /// Name of the ServiceAccount the brokers run as.
 pub fn service_account_name(cluster: &str) -> String {
-    cluster.to_owned()
+    format!("{cluster}-broker")
 }
 
 /// Name of the PodDisruptionBudget.
 pub fn pod_disruption_budget_name(cluster: &str) -> String {
-    cluster.to_owned()
+    format!("{cluster}-broker")
 }
 
 /// Every child object's kind and name, for checks that span them all.
@@ -53,7 +56,7 @@ pub fn child_names(cluster: &str) -> Vec<(&'static str, String)> {
 
 /// Name of the headless Service giving each broker a DNS name.
 pub fn headless_service_name(cluster: &str) -> String {
-    format!("{cluster}-headless")
+    format!("{cluster}-brokers")
 }
 
 /// Name of the ConfigMap holding `server.properties`.

@@ -77,7 +77,7 @@ mod tests {
     fn headless_service_publishes_not_ready_brokers() {
         let s = headless(&ClusterFixture::new("demo", 3).validated());
         let spec = s.spec.unwrap();
-        assert_eq!(s.metadata.name.as_deref(), Some("demo-headless"));
+        assert_eq!(s.metadata.name.as_deref(), Some("demo-brokers"));
         assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
         assert_eq!(spec.publish_not_ready_addresses, Some(true));
         assert_eq!(spec.selector.unwrap()["app.kubernetes.io/instance"], "demo");
@@ -88,6 +88,6 @@ mod tests {
         let v = ClusterFixture::new("demo", 3).validated();
         let s = bootstrap(&v);
         assert_eq!(s.spec.unwrap().ports.unwrap()[0].port, 9092);
-        assert_eq!(bootstrap_servers(&v), "demo.ns1.svc:9092");
+        assert_eq!(bootstrap_servers(&v), "demo-bootstrap.ns1.svc:9092");
     }
 }

@@ -319,7 +319,7 @@ mod tests {
             Some("OnDelete")
         );
         assert_eq!(spec(&sts).replicas, Some(3));
-        assert_eq!(spec(&sts).service_name.as_deref(), Some("demo-headless"));
+        assert_eq!(spec(&sts).service_name.as_deref(), Some("demo-brokers"));
     }
 
     #[test]
@@ -343,7 +343,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             adv.value.as_deref(),
-            Some("PLAINTEXT://$(POD_NAME).demo-headless.ns1.svc.cluster.local:9092")
+            Some("PLAINTEXT://$(POD_NAME).demo-brokers.ns1.svc.cluster.local:9092")
         );
         // POD_NAME must be declared before the variable that expands it.
         let pos = |n: &str| env.iter().position(|e| e.name == n).unwrap();
@@ -361,7 +361,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             adv.value.as_deref(),
-            Some("PLAINTEXT://$(POD_NAME).demo-headless.ns1.svc.corp.example:9092")
+            Some("PLAINTEXT://$(POD_NAME).demo-brokers.ns1.svc.corp.example:9092")
         );
     }
 
