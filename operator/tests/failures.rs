@@ -14,7 +14,9 @@ use k8s_openapi::api::{
     core::v1::{ConfigMap, PersistentVolumeClaim, Service},
     events::v1::Event,
 };
-use karst_operator::crd::{ConditionStatus, KafkaCluster, KafkaTopic, conditions::find};
+use karst_operator::crd::{
+    ConditionStatus, KafkaCluster, KafkaTopic, PAUSE_ANNOTATION, conditions::find,
+};
 use kube::{
     Api, Client, Resource,
     api::{DeleteParams, ListParams, PostParams},
@@ -405,6 +407,30 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
         "a topic whose spec is refused is not created"
     );
 
+    // A paused topic keeps its (fixed) spec unapplied until resumed.
+    let mut fixed = topic(
+        "bananas",
+        json!({ "clusterRef": { "name": "demo" }, "partitions": 1, "replicas": 1,
+                "config": { "retention.ms": "60000" } }),
+    );
+    fixed["metadata"]["annotations"] = json!({ PAUSE_ANNOTATION: "true" });
+    apply_json(&topics, "bananas", fixed.clone()).await.unwrap();
+    wait_for("bananas Paused", WAIT, || async {
+        let status = topics.get("bananas").await.ok()?.status?;
+        (find(&status.conditions, "Progressing")?.reason == "ReconciliationPaused").then_some(())
+    })
+    .await;
+    assert!(admin.describe_topic("bananas").await.unwrap().is_none());
+    fixed["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
+    apply_json(&topics, "bananas", fixed).await.unwrap();
+    wait_for("bananas created after resume", WAIT, || async {
+        admin.describe_topic("bananas").await.ok()?.map(|_| ())
+    })
+    .await;
+
     // A larger storage size expands the existing claims (the StatefulSet's
     // claim template is immutable and keeps its size). The test plays the
     // StatefulSet controller, which would have made the claim.
@@ -456,6 +482,39 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
         })
         .unwrap();
     assert_eq!(template_size.0, "10Gi", "the claim template is untouched");
+
+    // The pause annotation holds spec changes back until it is removed.
+    let demo_doc = |paused: bool| {
+        let mut doc = cluster(
+            "demo",
+            demo_spec(
+                json!({ "config": { "log.retention.hours": "24", "num.partitions": "4" },
+                              "storage": { "size": "20Gi" } }),
+            ),
+        );
+        if paused {
+            doc["metadata"]["annotations"] = json!({ PAUSE_ANNOTATION: "true" });
+        }
+        doc
+    };
+    apply_json(&clusters, "demo", demo_doc(true)).await.unwrap();
+    wait_for("demo Paused", WAIT, || async {
+        let status = clusters.get("demo").await.ok()?.status?;
+        (find(&status.conditions, "Progressing")?.reason == "ReconciliationPaused"
+            && status.operation.as_deref() == Some("Paused"))
+        .then_some(())
+    })
+    .await;
+    let props = |cm: ConfigMap| cm.data.unwrap().remove("server.properties").unwrap();
+    assert!(!props(config_maps.get("demo-config").await.unwrap()).contains("num.partitions=4"));
+    apply_json(&clusters, "demo", demo_doc(false))
+        .await
+        .unwrap();
+    wait_for("demo resumed", WAIT, || async {
+        let cm = config_maps.get("demo-config").await.ok()?;
+        props(cm).contains("num.partitions=4\n").then_some(())
+    })
+    .await;
 
     // Deleting a cluster removes its series from /metrics.
     let series = "karst_operator_cluster_ready{cluster=\"demo\",namespace=\"failures\"}";

@@ -216,6 +216,25 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &namespace);
     let previous = kc.status.as_ref();
 
+    if crate::crd::is_paused(kc) {
+        let status = status::paused(kc.metadata.generation, previous, &now_rfc3339());
+        if previous != Some(&status) {
+            patch_status(&api, &name, &status).await?;
+            tracing::info!(%namespace, cluster = %name, "reconciliation paused by annotation");
+            events::publish(
+                ctx,
+                kc,
+                EventType::Normal,
+                crate::crd::PAUSED_REASON,
+                "Reconcile",
+                "Reconciliation is paused; remove the annotation to resume".to_owned(),
+            )
+            .await;
+        }
+        // Removing the annotation is a change to the object: it triggers a reconcile.
+        return Ok(Action::await_change());
+    }
+
     // 1. validate (pure): nothing is read or written for a spec that cannot run
     let validated = validate::validate(kc, &ctx.settings)?;
 

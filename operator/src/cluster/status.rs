@@ -123,6 +123,19 @@ pub fn failed(
     status
 }
 
+/// Status of a paused cluster: Progressing says so, `operation` is
+/// `Paused`, everything else (what was last observed) is kept.
+pub fn paused(
+    generation: Option<i64>,
+    previous: Option<&KafkaClusterStatus>,
+    now: &str,
+) -> KafkaClusterStatus {
+    let mut status = previous.cloned().unwrap_or_default();
+    status.conditions = crate::crd::paused_conditions(&status.conditions, generation, now);
+    status.operation = Some("Paused".to_owned());
+    status
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

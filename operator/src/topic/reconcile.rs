@@ -55,7 +55,15 @@ async fn write_status(
         .collect();
     status.conditions = merge_conditions(&previous.conditions, fresh, &now_rfc3339());
     status.observed_generation = generation;
-    if status == previous {
+    patch_status_if_changed(api, kt, &status).await
+}
+
+async fn patch_status_if_changed(
+    api: &Api<KafkaTopic>,
+    kt: &KafkaTopic,
+    status: &KafkaTopicStatus,
+) -> Result<(), TopicError> {
+    if kt.status.as_ref() == Some(status) {
         return Ok(());
     }
     api.patch_status(
@@ -123,6 +131,32 @@ async fn apply_topic(
     namespace: &str,
 ) -> Result<Action, TopicError> {
     let api: Api<KafkaTopic> = Api::namespaced(ctx.client.clone(), namespace);
+    if crate::crd::is_paused(&*kt) {
+        // The paused generation is not applied: observedGeneration and the
+        // other conditions stay as they were.
+        let mut status = kt.status.clone().unwrap_or_default();
+        let was_paused = find(&status.conditions, PROGRESSING)
+            .is_some_and(|c| c.reason == crate::crd::PAUSED_REASON);
+        status.conditions = crate::crd::paused_conditions(
+            &status.conditions,
+            kt.metadata.generation,
+            &now_rfc3339(),
+        );
+        patch_status_if_changed(&api, &kt, &status).await?;
+        if !was_paused {
+            tracing::info!(%namespace, resource = %kt.name_any(), "reconciliation paused by annotation");
+            events::publish(
+                ctx,
+                &*kt,
+                EventType::Normal,
+                crate::crd::PAUSED_REASON,
+                "Reconcile",
+                "Reconciliation is paused; remove the annotation to resume".to_owned(),
+            )
+            .await;
+        }
+        return Ok(Action::await_change());
+    }
     let error = match sync_topic(&kt, ctx, &api, namespace).await {
         Ok(action) => return Ok(action),
         Err(error) => error,
