@@ -8,7 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ApiServer, Kubelet, Operator, apply_json, create_namespace, install_crds, wait_for};
+use common::{
+    ApiServer, Kubelet, Operator, apply_json, create_namespace, install_crds, running_as_root,
+    wait_for,
+};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{ConfigMap, PersistentVolumeClaim, Service},
@@ -154,6 +157,19 @@ async fn wait_warning(client: &Client, ns: &str, object: &str, reason: &str, tex
     );
 }
 
+/// Every file and directory below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation() {
     let api = ApiServer::start(API_PORT, ETCD_PORT);
@@ -185,6 +201,27 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
         (find(&kc.status?.conditions, "Ready")?.status == ConditionStatus::True).then_some(())
     })
     .await;
+    // The broker runs as the Pod's non-root user and writes its volume: the
+    // stand-in kubelet applies runAsUser/runAsGroup/fsGroup when it can (as
+    // root, which CI is); otherwise the broker runs as this process's user.
+    let expected_uid = if running_as_root() {
+        10001
+    } else {
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap())
+    };
+    let data_dir = api.dir.path().join("pods/demo-broker-0/data");
+    let owners: Vec<u32> = walk(&data_dir)
+        .iter()
+        .map(|p| std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(p).unwrap()))
+        .collect();
+    assert!(
+        !owners.is_empty(),
+        "the broker wrote nothing in {data_dir:?}"
+    );
+    assert!(
+        owners.iter().all(|u| *u == expected_uid),
+        "files in the data dir owned by {owners:?}, expected uid {expected_uid}"
+    );
     let running_config = config_maps.get("demo-config").await.unwrap().data;
     let running_sts = stateful_sets.get("demo-broker").await.unwrap().spec;
 

@@ -10,7 +10,7 @@ use crate::events::api_error_message;
 
 use super::build::{
     labels::{selector_string, stateful_set_name},
-    statefulset::{CONFIG_HASH_ANNOTATION, DATA_VOLUME},
+    statefulset::{CONFIG_HASH_ANNOTATION, DATA_VOLUME, VERSION_ANNOTATION},
 };
 
 /// One broker Pod as observed.
@@ -24,6 +24,8 @@ pub struct ObservedPod {
     pub ip: Option<String>,
     /// Config hash the Pod was created with.
     pub config_hash: Option<String>,
+    /// Karst version the Pod runs (from its template).
+    pub version: Option<String>,
 }
 
 /// What the brokers themselves report.
@@ -77,6 +79,18 @@ impl ObservedCluster {
     /// Number of ready brokers.
     pub fn ready_brokers(&self) -> i32 {
         i32::try_from(self.pods.iter().filter(|p| p.ready).count()).unwrap_or(i32::MAX)
+    }
+
+    /// The versions the ready brokers run, sorted and comma-separated (more
+    /// than one while an upgrade rolls); `None` when no ready Pod says.
+    pub fn running_version(&self) -> Option<String> {
+        let versions: std::collections::BTreeSet<&str> = self
+            .pods
+            .iter()
+            .filter(|p| p.ready)
+            .filter_map(|p| p.version.as_deref())
+            .collect();
+        (!versions.is_empty()).then(|| versions.into_iter().collect::<Vec<_>>().join(", "))
     }
 
     /// `ip:port` of every ready broker: how the operator itself reaches the cluster.
@@ -195,14 +209,13 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
                 .iter()
                 .flatten()
                 .any(|c| c.type_ == "Ready" && c.status == "True");
+            let mut annotations = p.metadata.annotations.unwrap_or_default();
             ObservedPod {
                 name: p.metadata.name.unwrap_or_default(),
                 ready,
                 ip: status.pod_ip,
-                config_hash: p
-                    .metadata
-                    .annotations
-                    .and_then(|mut a| a.remove(CONFIG_HASH_ANNOTATION)),
+                config_hash: annotations.remove(CONFIG_HASH_ANNOTATION),
+                version: annotations.remove(VERSION_ANNOTATION),
             }
         })
         .collect();
@@ -281,5 +294,19 @@ mod tests {
         assert_eq!(observed.ready_brokers(), 2);
         assert_eq!(observed.ready_addresses(9092), ["10.0.0.1:9092"]);
         assert_eq!(observed.pods[0].config_hash.as_deref(), Some("h1"));
+    }
+
+    #[test]
+    fn the_running_version_comes_from_the_ready_pods() {
+        let mut observed = observed_from_pods(vec![
+            pod("demo-0", "True", Some("10.0.0.1"), false),
+            pod("demo-1", "True", Some("10.0.0.2"), false),
+            pod("demo-2", "False", Some("10.0.0.3"), false),
+        ]);
+        assert_eq!(observed.running_version(), None, "no Pod says");
+        for (p, v) in observed.pods.iter_mut().zip(["0.1.0", "0.2.0", "0.3.0"]) {
+            p.version = Some(v.into());
+        }
+        assert_eq!(observed.running_version().as_deref(), Some("0.1.0, 0.2.0"));
     }
 }

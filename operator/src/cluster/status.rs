@@ -84,7 +84,9 @@ pub fn compute(
         observed_generation: generation,
         ready_brokers,
         bootstrap_servers: Some(bootstrap_servers(cluster)),
-        version: Some(cluster.version.clone()),
+        version: observed
+            .running_version()
+            .or_else(|| previous.and_then(|p| p.version.clone())),
         operation: Some(operation.to_owned()),
         cluster_id: match &observed.brokers {
             BrokerView::Described { cluster_id, .. } => Some(cluster_id.clone()),
@@ -158,6 +160,7 @@ mod tests {
                     ready,
                     ip: None,
                     config_hash: None,
+                    version: Some("0.1.0".into()),
                 })
                 .collect(),
             ..ObservedCluster::default()

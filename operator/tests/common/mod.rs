@@ -9,7 +9,7 @@
 
 mod kubelet;
 
-pub use kubelet::Kubelet;
+pub use kubelet::{Kubelet, running_as_root};
 
 use std::{
     future::Future,
@@ -39,9 +39,14 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
+    let deadline = start + timeout;
     loop {
         if let Some(v) = f().await {
+            // Shown with --nocapture or on failure: which wait was slow.
+            if start.elapsed() > Duration::from_secs(5) {
+                eprintln!("SLOW {what}: {:?}", start.elapsed());
+            }
             return v;
         }
         assert!(

@@ -42,6 +42,10 @@ use crate::{cluster::validate::ValidatedCluster, crd::kafka_cluster::DeleteClaim
 pub const CONFIG_HASH_ANNOTATION: &str = "kafka.karst.dev/config-hash";
 /// Name of the data volume and of the claim template behind it (claims are `data-<pod>`).
 pub const DATA_VOLUME: &str = "data";
+/// Pod template annotation carrying the Karst version, read back from the
+/// Pods for `status.version` (what runs, not what is asked for). An
+/// annotation, since a version such as `1.0.0+build.5` is not a label value.
+pub const VERSION_ANNOTATION: &str = "kafka.karst.dev/version";
 /// Scratch volume mounted on `/tmp` (the root filesystem is read-only).
 const TMP_VOLUME: &str = "tmp";
 /// Name of the broker container.
@@ -180,6 +184,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
     labels.extend(selector_labels(&cluster.name));
     let mut annotations = cluster.pod_template.annotations.clone();
     annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), config_hash.to_owned());
+    annotations.insert(VERSION_ANNOTATION.to_owned(), cluster.version.clone());
     if cluster.metrics_enabled {
         annotations.insert("prometheus.io/scrape".to_owned(), "true".to_owned());
         annotations.insert(
