@@ -82,6 +82,9 @@ pub enum ValidationError {
         /// What is wrong.
         reason: String,
     },
+    /// An environment variable the operator sets itself.
+    #[error("spec.podTemplate.env[\"{0}\"] is set by the operator and must not be given")]
+    ReservedEnv(String),
     /// A broker property the broker itself would refuse at start.
     #[error("{field}: {message}")]
     BrokerConfig {
@@ -134,6 +137,7 @@ impl ValidationError {
             ValidationError::ReservedProperty(_) => "reserved_property",
             ValidationError::InvalidReplicaCount { .. } => "invalid_replica_count",
             ValidationError::BrokerConfig { .. } => "invalid_broker_config",
+            ValidationError::ReservedEnv(_) => "reserved_env",
             ValidationError::PortConflict(_) => "port_conflict",
             ValidationError::NameTooLong { .. } => "name_too_long",
             ValidationError::InvalidQuantity { .. } => "invalid_quantity",
@@ -168,7 +172,13 @@ pub fn validate(
     if kafka_port == http_port {
         return Err(ValidationError::PortConflict(http_port));
     }
-    broker_config::check(&spec.config, spec.replicas, kafka_port, http_port)?;
+    broker_config::check(
+        &spec.config,
+        &spec.pod_template.env,
+        spec.replicas,
+        kafka_port,
+        http_port,
+    )?;
     check_quantity("spec.storage.size", &spec.storage.size)?;
     for (section, values) in spec
         .resources

@@ -4,6 +4,8 @@
 pub mod config_map;
 pub mod labels;
 pub mod pdb;
+pub mod probes;
+pub mod scheduling;
 pub mod security;
 pub mod service;
 pub mod service_account;

@@ -14,17 +14,15 @@ use k8s_openapi::{
             StatefulSetUpdateStrategy,
         },
         core::v1::{
-            Affinity, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-            EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
-            PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec,
-            Probe, TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
-            WeightedPodAffinityTerm,
+            ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+            EnvVarSource, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+            PodSpec, PodTemplateSpec, TopologySpreadConstraint, Volume, VolumeMount,
+            VolumeResourceRequirements,
         },
     },
     apimachinery::pkg::{
         api::resource::Quantity,
         apis::meta::v1::{LabelSelector, ObjectMeta},
-        util::intstr::IntOrString,
     },
 };
 
@@ -34,6 +32,7 @@ use super::{
         config_map_name, headless_service_name, object_meta, selector_labels, service_account_name,
         stateful_set_name,
     },
+    probes, scheduling,
     security::{container_security_context, pod_security_context},
 };
 use crate::{cluster::validate::ValidatedCluster, crd::kafka_cluster::DeleteClaimPolicy};
@@ -46,6 +45,9 @@ pub const DATA_VOLUME: &str = "data";
 /// Pods for `status.version` (what runs, not what is asked for). An
 /// annotation, since a version such as `1.0.0+build.5` is not a label value.
 pub const VERSION_ANNOTATION: &str = "kafka.karst.dev/version";
+/// Seconds a broker gets after SIGTERM: enough for a controlled shutdown
+/// (leadership moves away, logs are flushed and closed cleanly).
+const DEFAULT_TERMINATION_GRACE_SECONDS: i64 = 120;
 /// Scratch volume mounted on `/tmp` (the root filesystem is read-only).
 const TMP_VOLUME: &str = "tmp";
 /// Name of the broker container.
@@ -87,20 +89,6 @@ pub fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
     ]
 }
 
-fn http_probe(path: &str, initial_delay: i32, failure_threshold: i32) -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.to_owned()),
-            port: IntOrString::String("http".to_owned()),
-            ..HTTPGetAction::default()
-        }),
-        initial_delay_seconds: Some(initial_delay),
-        period_seconds: Some(5),
-        failure_threshold: Some(failure_threshold),
-        ..Probe::default()
-    }
-}
-
 fn container(cluster: &ValidatedCluster) -> Container {
     Container {
         name: CONTAINER_NAME.to_owned(),
@@ -110,7 +98,12 @@ fn container(cluster: &ValidatedCluster) -> Container {
             "--config".to_owned(),
             format!("{CONFIG_DIR}/{SERVER_PROPERTIES}"),
         ]),
-        env: Some(broker_env(cluster)),
+        env: Some(
+            broker_env(cluster)
+                .into_iter()
+                .chain(cluster.pod_template.env.iter().cloned())
+                .collect(),
+        ),
         ports: Some(vec![
             ContainerPort {
                 name: Some("kafka".to_owned()),
@@ -125,8 +118,9 @@ fn container(cluster: &ValidatedCluster) -> Container {
                 ..ContainerPort::default()
             },
         ]),
-        readiness_probe: Some(http_probe("/readyz", 0, 3)),
-        liveness_probe: Some(http_probe("/healthz", 10, 6)),
+        readiness_probe: Some(probes::readiness(cluster.pod_template.readiness_probe)),
+        liveness_probe: Some(probes::liveness(cluster.pod_template.liveness_probe)),
+        startup_probe: Some(probes::startup(cluster.pod_template.startup_probe)),
         resources: cluster.resources.clone(),
         security_context: Some(container_security_context()),
         volume_mounts: Some(vec![
@@ -153,30 +147,8 @@ fn container(cluster: &ValidatedCluster) -> Container {
     }
 }
 
-fn affinity(cluster: &ValidatedCluster) -> Option<Affinity> {
-    if let Some(affinity) = &cluster.pod_template.affinity {
-        return Some(affinity.clone());
-    }
-    let topology_key = cluster.rack_topology_key.clone()?;
-    Some(Affinity {
-        pod_anti_affinity: Some(PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![
-                WeightedPodAffinityTerm {
-                    weight: 100,
-                    pod_affinity_term: PodAffinityTerm {
-                        topology_key,
-                        label_selector: Some(LabelSelector {
-                            match_labels: Some(selector_labels(&cluster.name)),
-                            ..LabelSelector::default()
-                        }),
-                        ..PodAffinityTerm::default()
-                    },
-                },
-            ]),
-            ..PodAntiAffinity::default()
-        }),
-        ..Affinity::default()
-    })
+fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
+    (!items.is_empty()).then(|| items.to_vec())
 }
 
 fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpec {
@@ -217,11 +189,19 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
             // `karst...` would otherwise hand the broker unknown `KARST_*` settings.
             enable_service_links: Some(false),
             containers: vec![container(cluster)],
-            affinity: affinity(cluster),
-            tolerations: (!cluster.pod_template.tolerations.is_empty())
-                .then(|| cluster.pod_template.tolerations.clone()),
+            affinity: Some(scheduling::affinity(cluster)),
+            tolerations: non_empty(&cluster.pod_template.tolerations),
+            node_selector: (!cluster.pod_template.node_selector.is_empty())
+                .then(|| cluster.pod_template.node_selector.clone()),
+            image_pull_secrets: non_empty(&cluster.pod_template.image_pull_secrets),
+            priority_class_name: cluster.pod_template.priority_class_name.clone(),
             topology_spread_constraints,
-            termination_grace_period_seconds: Some(60),
+            termination_grace_period_seconds: Some(
+                cluster
+                    .pod_template
+                    .termination_grace_period_seconds
+                    .unwrap_or(DEFAULT_TERMINATION_GRACE_SECONDS),
+            ),
             security_context: Some(pod_security_context()),
             volumes: Some(vec![
                 Volume {
@@ -304,6 +284,8 @@ pub fn build(cluster: &ValidatedCluster, config_hash: &str, claim_size: &str) ->
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
     use super::*;
     use crate::cluster::validate::tests::ClusterFixture;
 
@@ -459,13 +441,11 @@ mod tests {
             .pod_anti_affinity
             .as_ref()
             .unwrap();
-        assert_eq!(
+        assert!(
             anti.preferred_during_scheduling_ignored_during_execution
-                .as_ref()
-                .unwrap()[0]
-                .pod_affinity_term
-                .topology_key,
-            "topology.kubernetes.io/zone"
+                .iter()
+                .flatten()
+                .any(|t| t.pod_affinity_term.topology_key == "topology.kubernetes.io/zone")
         );
     }
 
@@ -496,5 +476,43 @@ mod tests {
         assert_eq!(annotations[CONFIG_HASH_ANNOTATION], "abc");
         assert_eq!(annotations["note"], "x");
         assert_eq!(annotations["prometheus.io/port"], "9644");
+    }
+
+    #[test]
+    fn pod_template_overrides_land_on_the_pod() {
+        let mut f = ClusterFixture::new("demo", 1);
+        f.0.spec.pod_template = serde_json::from_value(serde_json::json!({
+            "nodeSelector": { "disk": "ssd" },
+            "env": [{ "name": "TZ", "value": "UTC" }],
+            "imagePullSecrets": [{ "name": "registry" }],
+            "priorityClassName": "kafka",
+            "terminationGracePeriodSeconds": 300,
+            "startupProbe": { "failureThreshold": 120 },
+        }))
+        .unwrap();
+        let sts = build(&f.validated(), "h", "10Gi");
+        let pod = spec(&sts).template.spec.clone().unwrap();
+        assert_eq!(pod.node_selector.unwrap()["disk"], "ssd");
+        assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
+        assert_eq!(pod.priority_class_name.as_deref(), Some("kafka"));
+        assert_eq!(pod.termination_grace_period_seconds, Some(300));
+        let c = &pod.containers[0];
+        let env = c.env.as_ref().unwrap();
+        assert!(env.iter().any(|e| e.name == "TZ"));
+        assert!(env.iter().any(|e| e.name == "KARST_NODE_ID"), "ours stay");
+        assert_eq!(
+            c.startup_probe.as_ref().unwrap().failure_threshold,
+            Some(120)
+        );
+        let defaults = build(&ClusterFixture::new("demo", 1).validated(), "h", "10Gi");
+        assert_eq!(
+            spec(&defaults)
+                .template
+                .spec
+                .as_ref()
+                .unwrap()
+                .termination_grace_period_seconds,
+            Some(DEFAULT_TERMINATION_GRACE_SECONDS)
+        );
     }
 }
