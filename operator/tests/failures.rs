@@ -574,4 +574,12 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
             .any(|l| l.contains("INFO") && l.contains("KafkaCluster deleted")),
         "no INFO line for the deletion"
     );
+    // One INFO line per action: the StatefulSet was created once, and the
+    // many no-op re-applies since then logged nothing.
+    let created = log
+        .lines()
+        .filter(|l| l.contains("INFO") && l.contains("created") && l.contains("demo-broker"))
+        .filter(|l| l.contains("StatefulSet"))
+        .count();
+    assert_eq!(created, 1, "{log}");
 }

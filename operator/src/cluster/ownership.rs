@@ -5,7 +5,7 @@
 //! KafkaCluster (its owner reference, matched by uid), or the reconcile
 //! stops with a conflict condition naming the object.
 
-use std::fmt::Debug;
+use std::{collections::BTreeMap, fmt::Debug};
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::{Api, Client, Resource};
@@ -52,6 +52,11 @@ impl OwnershipError {
     }
 }
 
+/// `resourceVersion` of each child that exists, by `(kind, name)`: after
+/// an apply, a new version means the apply changed something (worth one
+/// INFO line), the same one means it was a no-op.
+pub type ExistingVersions = BTreeMap<(String, String), String>;
+
 /// Checks that every object of `desired` is absent or controlled by the
 /// KafkaCluster whose uid is `owner_uid`.
 pub async fn check(
@@ -59,13 +64,57 @@ pub async fn check(
     namespace: &str,
     desired: &DesiredCluster,
     owner_uid: &str,
-) -> Result<(), OwnershipError> {
-    check_one(client, namespace, &desired.service_account, owner_uid).await?;
-    check_one(client, namespace, &desired.config_map, owner_uid).await?;
-    check_one(client, namespace, &desired.headless_service, owner_uid).await?;
-    check_one(client, namespace, &desired.bootstrap_service, owner_uid).await?;
-    check_one(client, namespace, &desired.stateful_set, owner_uid).await?;
-    check_one(client, namespace, &desired.pod_disruption_budget, owner_uid).await
+) -> Result<ExistingVersions, OwnershipError> {
+    let mut existing = ExistingVersions::new();
+    check_one(
+        client,
+        namespace,
+        &desired.service_account,
+        owner_uid,
+        &mut existing,
+    )
+    .await?;
+    check_one(
+        client,
+        namespace,
+        &desired.config_map,
+        owner_uid,
+        &mut existing,
+    )
+    .await?;
+    check_one(
+        client,
+        namespace,
+        &desired.headless_service,
+        owner_uid,
+        &mut existing,
+    )
+    .await?;
+    check_one(
+        client,
+        namespace,
+        &desired.bootstrap_service,
+        owner_uid,
+        &mut existing,
+    )
+    .await?;
+    check_one(
+        client,
+        namespace,
+        &desired.stateful_set,
+        owner_uid,
+        &mut existing,
+    )
+    .await?;
+    check_one(
+        client,
+        namespace,
+        &desired.pod_disruption_budget,
+        owner_uid,
+        &mut existing,
+    )
+    .await?;
+    Ok(existing)
 }
 
 async fn check_one<K>(
@@ -73,6 +122,7 @@ async fn check_one<K>(
     namespace: &str,
     child: &K,
     owner_uid: &str,
+    existing_versions: &mut ExistingVersions,
 ) -> Result<(), OwnershipError>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
@@ -101,7 +151,12 @@ where
         .flatten()
         .find(|r| r.controller == Some(true));
     match controller {
-        Some(r) if r.uid == owner_uid => Ok(()),
+        Some(r) if r.uid == owner_uid => {
+            if let Some(version) = existing.metadata.resource_version {
+                existing_versions.insert((kind, name), version);
+            }
+            Ok(())
+        }
         other => Err(OwnershipError::NotOwned {
             kind,
             name,

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{
     build::{self, labels::FIELD_MANAGER},
     dereference::{self, DereferenceError},
-    ownership::{self, OwnershipError},
+    ownership::{self, ExistingVersions, OwnershipError},
     status, storage,
     validate::{self, ValidationError},
 };
@@ -145,25 +145,43 @@ impl ReconcileError {
     }
 }
 
-/// Server-side applies `obj` with the operator's field manager.
-pub async fn apply<K>(client: &kube::Client, namespace: &str, obj: &K) -> Result<K, ApplyError>
+/// Server-side applies `obj` with the operator's field manager, and logs
+/// one INFO line when that created or changed it (`existing` holds the
+/// versions read before).
+pub async fn apply<K>(
+    client: &kube::Client,
+    namespace: &str,
+    obj: &K,
+    existing: &ExistingVersions,
+) -> Result<K, ApplyError>
 where
     K: Resource<Scope = NamespaceResourceScope> + Serialize + DeserializeOwned + Clone + Debug,
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let name = obj.meta().name.clone().unwrap_or_default();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await
-    .map_err(|source| ApplyError::Apply {
-        kind: K::kind(&K::DynamicType::default()).into_owned(),
-        name,
-        source,
-    })
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let applied = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await
+        .map_err(|source| ApplyError::Apply {
+            kind: kind.clone(),
+            name: name.clone(),
+            source,
+        })?;
+    let before = existing.get(&(kind.clone(), name.clone()));
+    match before {
+        None => tracing::info!(%namespace, %kind, %name, "created"),
+        Some(v) if applied.meta().resource_version.as_ref() != Some(v) => {
+            tracing::info!(%namespace, %kind, %name, "updated");
+        }
+        Some(_) => {}
+    }
+    Ok(applied)
 }
 
 async fn patch_status(
@@ -247,13 +265,19 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     // 4. apply, ConfigMap before the StatefulSet that mounts it; never over
     //    an object of the same name that this cluster does not own
     let client = &ctx.client;
-    ownership::check(client, &namespace, &desired, &validated.uid).await?;
-    apply(client, &namespace, &desired.service_account).await?;
-    apply(client, &namespace, &desired.config_map).await?;
-    apply(client, &namespace, &desired.headless_service).await?;
-    apply(client, &namespace, &desired.bootstrap_service).await?;
-    apply(client, &namespace, &desired.stateful_set).await?;
-    apply(client, &namespace, &desired.pod_disruption_budget).await?;
+    let existing = ownership::check(client, &namespace, &desired, &validated.uid).await?;
+    apply(client, &namespace, &desired.service_account, &existing).await?;
+    apply(client, &namespace, &desired.config_map, &existing).await?;
+    apply(client, &namespace, &desired.headless_service, &existing).await?;
+    apply(client, &namespace, &desired.bootstrap_service, &existing).await?;
+    apply(client, &namespace, &desired.stateful_set, &existing).await?;
+    apply(
+        client,
+        &namespace,
+        &desired.pod_disruption_budget,
+        &existing,
+    )
+    .await?;
     storage::expand_claims(
         client,
         &namespace,
@@ -280,6 +304,7 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     ctx.metrics
         .set_cluster_state(&namespace, &name, is_ready, status.ready_brokers);
     if is_ready && was_ready != ready {
+        tracing::info!(%namespace, cluster = %name, brokers = status.ready_brokers, "cluster ready");
         events::publish(
             ctx,
             kc,
