@@ -16,6 +16,17 @@ pub const CLUSTER_CONTROLLER: &str = "kafkacluster";
 /// Label value of the KafkaTopic controller.
 pub const TOPIC_CONTROLLER: &str = "kafkatopic";
 
+/// Which clusters have per-cluster series.
+#[derive(Debug, Default)]
+struct ClusterSeries {
+    /// `(namespace, cluster)` of every cluster with series, so that those of
+    /// clusters gone while the operator was not watching can be found.
+    known: BTreeSet<(String, String)>,
+    /// Clusters seen deleted: a reconcile that was already running when the
+    /// deletion came must not bring their series back.
+    deleted: BTreeSet<(String, String)>,
+}
+
 /// All operator metrics, registered in one registry.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -26,9 +37,7 @@ pub struct Metrics {
     cluster_ready: IntGaugeVec,
     ready_brokers: IntGaugeVec,
     leader: IntGauge,
-    /// `(namespace, cluster)` of every cluster with series, so that those of
-    /// clusters gone while the operator was not watching can be found.
-    clusters: Arc<Mutex<BTreeSet<(String, String)>>>,
+    clusters: Arc<Mutex<ClusterSeries>>,
 }
 
 impl Metrics {
@@ -114,7 +123,7 @@ impl Metrics {
         self.failures.with_label_values(&[controller, reason]).inc();
     }
 
-    /// Records a cluster's readiness.
+    /// Records a cluster's readiness (ignored once the cluster is seen deleted).
     pub fn set_cluster_state(
         &self,
         namespace: &str,
@@ -122,24 +131,36 @@ impl Metrics {
         ready: bool,
         ready_brokers: i32,
     ) {
+        let key = (namespace.to_owned(), cluster.to_owned());
+        let mut series = self.cluster_series();
+        if series.deleted.contains(&key) {
+            return;
+        }
         self.cluster_ready
             .with_label_values(&[namespace, cluster])
             .set(i64::from(ready));
         self.ready_brokers
             .with_label_values(&[namespace, cluster])
             .set(i64::from(ready_brokers));
-        self.known_clusters()
-            .insert((namespace.to_owned(), cluster.to_owned()));
+        series.known.insert(key);
     }
 
-    fn known_clusters(&self) -> std::sync::MutexGuard<'_, BTreeSet<(String, String)>> {
+    fn cluster_series(&self) -> std::sync::MutexGuard<'_, ClusterSeries> {
         self.clusters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A cluster exists (again): its series may be recorded.
+    pub fn cluster_exists(&self, namespace: &str, cluster: &str) {
+        self.cluster_series()
+            .deleted
+            .remove(&(namespace.to_owned(), cluster.to_owned()));
     }
 
     /// Forgets every cluster not in `existing` (after a re-list of the clusters).
     pub fn retain_clusters(&self, existing: &BTreeSet<(String, String)>) {
         let gone: Vec<(String, String)> = self
-            .known_clusters()
+            .cluster_series()
+            .known
             .iter()
             .filter(|c| !existing.contains(*c))
             .cloned()
@@ -153,14 +174,16 @@ impl Metrics {
 
     /// Forgets a deleted cluster; returns whether it had series.
     pub fn remove_cluster(&self, namespace: &str, cluster: &str) -> bool {
+        let key = (namespace.to_owned(), cluster.to_owned());
+        let mut series = self.cluster_series();
         let _ = self
             .cluster_ready
             .remove_label_values(&[namespace, cluster]);
         let _ = self
             .ready_brokers
             .remove_label_values(&[namespace, cluster]);
-        self.known_clusters()
-            .remove(&(namespace.to_owned(), cluster.to_owned()))
+        series.deleted.insert(key.clone());
+        series.known.remove(&key)
     }
 
     /// Records whether this process leads.
@@ -218,6 +241,12 @@ mod tests {
         m.set_cluster_state("ns", "gone", false, 0);
         assert!(m.remove_cluster("ns", "kept"));
         assert!(!m.remove_cluster("ns", "kept"), "already gone");
+        m.set_cluster_state("ns", "kept", true, 1);
+        assert!(
+            !m.render().contains("cluster=\"kept\""),
+            "a late reconcile of a deleted cluster records nothing"
+        );
+        m.cluster_exists("ns", "kept");
         m.set_cluster_state("ns", "kept", true, 1);
         m.retain_clusters(&BTreeSet::from([("ns".to_owned(), "kept".to_owned())]));
         let text = m.render();

@@ -14,7 +14,7 @@ use common::{
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{ConfigMap, PersistentVolumeClaim, Service},
+    core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service},
     events::v1::Event,
 };
 use karst_operator::crd::{
@@ -22,7 +22,7 @@ use karst_operator::crd::{
 };
 use kube::{
     Api, Client, Resource,
-    api::{DeleteParams, ListParams, PostParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
 
@@ -519,6 +519,24 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
         })
         .unwrap();
     assert_eq!(template_size.0, "10Gi", "the claim template is untouched");
+
+    // A Pod without the pod-index label (Kubernetes before 1.28) gets it
+    // from the ordinal in its name: the broker's node id comes from it.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    pods.patch(
+        "demo-broker-0",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({ "metadata": { "labels": { "apps.kubernetes.io/pod-index": null } } }),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_for("demo-broker-0 labelled with its ordinal", WAIT, || async {
+        let pod = pods.get("demo-broker-0").await.ok()?;
+        (pod.metadata.labels?.get("apps.kubernetes.io/pod-index")? == "0").then_some(())
+    })
+    .await;
 
     // The pause annotation holds spec changes back until it is removed.
     let demo_doc = |paused: bool| {

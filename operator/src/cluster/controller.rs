@@ -110,10 +110,16 @@ async fn forget_deleted(api: Api<KafkaCluster>, metrics: Metrics) {
             }
             Ok(watcher::Event::Init) => listed.clear(),
             Ok(watcher::Event::InitApply(kc)) => {
-                listed.insert(key(&kc));
+                let (namespace, name) = key(&kc);
+                metrics.cluster_exists(&namespace, &name);
+                listed.insert((namespace, name));
             }
             Ok(watcher::Event::InitDone) => metrics.retain_clusters(&listed),
-            Ok(watcher::Event::Apply(_)) | Err(_) => {}
+            Ok(watcher::Event::Apply(kc)) => {
+                let (namespace, name) = key(&kc);
+                metrics.cluster_exists(&namespace, &name);
+            }
+            Err(_) => {}
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct ObservedPod {
     pub config_hash: Option<String>,
     /// Karst version the Pod runs (from its template).
     pub version: Option<String>,
+    /// The `apps.kubernetes.io/pod-index` label (absent before Kubernetes 1.28).
+    pub pod_index: Option<String>,
 }
 
 /// What the brokers themselves report.
@@ -210,12 +212,17 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
                 .flatten()
                 .any(|c| c.type_ == "Ready" && c.status == "True");
             let mut annotations = p.metadata.annotations.unwrap_or_default();
+            let pod_index = p
+                .metadata
+                .labels
+                .and_then(|mut l| l.remove(super::node_id::POD_INDEX_LABEL));
             ObservedPod {
                 name: p.metadata.name.unwrap_or_default(),
                 ready,
                 ip: status.pod_ip,
                 config_hash: annotations.remove(CONFIG_HASH_ANNOTATION),
                 version: annotations.remove(VERSION_ANNOTATION),
+                pod_index,
             }
         })
         .collect();

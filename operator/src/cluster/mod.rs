@@ -4,6 +4,7 @@ pub mod broker_config;
 pub mod build;
 pub mod controller;
 pub mod dereference;
+pub mod node_id;
 pub mod ownership;
 pub mod quantity;
 pub mod reconcile;

@@ -14,8 +14,12 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
 
 use super::{
-    build::{self, labels::FIELD_MANAGER},
+    build::{
+        self,
+        labels::{FIELD_MANAGER, stateful_set_name},
+    },
     dereference::{self, DereferenceError},
+    node_id,
     ownership::{self, ExistingVersions, OwnershipError},
     status, storage,
     validate::{self, ValidationError},
@@ -276,6 +280,13 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
         &namespace,
         &desired.pod_disruption_budget,
         &existing,
+    )
+    .await?;
+    node_id::label_pods(
+        client,
+        &namespace,
+        &observed.pods,
+        &stateful_set_name(&name),
     )
     .await?;
     storage::expand_claims(

@@ -161,6 +161,7 @@ mod tests {
                     ip: None,
                     config_hash: None,
                     version: Some("0.1.0".into()),
+                    pod_index: Some(i.to_string()),
                 })
                 .collect(),
             ..ObservedCluster::default()

@@ -35,7 +35,10 @@ use super::{
     probes, scheduling,
     security::{container_security_context, pod_security_context},
 };
-use crate::{cluster::validate::ValidatedCluster, crd::kafka_cluster::DeleteClaimPolicy};
+use crate::{
+    cluster::{node_id::POD_INDEX_LABEL, validate::ValidatedCluster},
+    crd::kafka_cluster::DeleteClaimPolicy,
+};
 
 /// Pod template annotation carrying the hash of the rendered configuration.
 pub const CONFIG_HASH_ANNOTATION: &str = "kafka.karst.dev/config-hash";
@@ -67,7 +70,7 @@ pub fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
     vec![
         EnvVar {
             name: "KARST_NODE_ID".to_owned(),
-            value_from: field("metadata.labels['apps.kubernetes.io/pod-index']"),
+            value_from: field(&format!("metadata.labels['{POD_INDEX_LABEL}']")),
             ..EnvVar::default()
         },
         EnvVar {
