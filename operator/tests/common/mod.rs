@@ -7,6 +7,7 @@
 //! test binary lives in.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod expect;
 mod kubelet;
 
 pub use kubelet::{Kubelet, running_as_root};
