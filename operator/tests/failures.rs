@@ -326,11 +326,11 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
         "a topic whose spec is refused is not created"
     );
 
-    // A paused topic keeps its (fixed) spec unapplied until resumed.
+    // A paused topic keeps its (fixed) spec unapplied until resumed; with
+    // partitions and replicas unset, the broker's defaults apply.
     let mut fixed = topic(
         "bananas",
-        json!({ "clusterRef": { "name": "demo" }, "partitions": 1, "replicas": 1,
-                "config": { "retention.ms": "60000" } }),
+        json!({ "clusterRef": { "name": "demo" }, "config": { "retention.ms": "60000" } }),
     );
     fixed["metadata"]["annotations"] = json!({ PAUSE_ANNOTATION: "true" });
     apply_json(&topics, "bananas", fixed.clone()).await.unwrap();
@@ -345,10 +345,12 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
         .unwrap()
         .remove("annotations");
     apply_json(&topics, "bananas", fixed).await.unwrap();
-    wait_for("bananas created after resume", WAIT, || async {
-        admin.describe_topic("bananas").await.ok()?.map(|_| ())
+    let created = wait_for("bananas created after resume", WAIT, || async {
+        admin.describe_topic("bananas").await.ok()?
     })
     .await;
+    assert_eq!(created.partitions.len(), 1, "the broker's num.partitions");
+    assert_eq!(created.replication_factor(), 1);
 
     // A larger storage size expands the existing claims (the StatefulSet's
     // claim template is immutable and keeps its size). The test plays the
