@@ -221,6 +221,12 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
             if error.needs_spec_change() {
                 ctx.metrics
                     .reconcile_failed(CLUSTER_CONTROLLER, error.metric_label());
+                tracing::warn!(
+                    namespace = %kc.namespace().unwrap_or_default(),
+                    cluster = %kc.name_any(),
+                    %error,
+                    "cluster cannot be applied until its spec changes"
+                );
                 // A spec change triggers a reconcile anyway; re-check rarely.
                 Ok(Action::requeue(Duration::from_secs(300)))
             } else {
