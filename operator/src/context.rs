@@ -17,6 +17,8 @@ pub struct Settings {
     pub topic_resync: Duration,
     /// Longest retry delay after failures.
     pub max_backoff: Duration,
+    /// The Kubernetes cluster's DNS domain, in the brokers' advertised names.
+    pub cluster_domain: String,
 }
 
 impl Default for Settings {
@@ -26,6 +28,7 @@ impl Default for Settings {
             cluster_resync: Duration::from_secs(60),
             topic_resync: Duration::from_secs(60),
             max_backoff: Duration::from_secs(300),
+            cluster_domain: "cluster.local".to_owned(),
         }
     }
 }

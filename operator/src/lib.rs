@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod context;
 pub mod crd;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod topic;

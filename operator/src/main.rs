@@ -69,9 +69,22 @@ struct RunArgs {
     /// Seconds between re-checks of a ready cluster.
     #[arg(long, default_value_t = 60)]
     cluster_resync_seconds: u64,
-    /// Log as JSON.
-    #[arg(long)]
-    log_json: bool,
+    /// The Kubernetes cluster's DNS domain, used in the brokers' advertised names.
+    #[arg(long, env = "KARST_CLUSTER_DOMAIN", default_value = "cluster.local")]
+    cluster_domain: String,
+    /// Log format: `text` (no colour unless stdout is a terminal) or `json`.
+    #[arg(long, env = "KARST_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// One plain line per event; ANSI colours only on a terminal, so that
+    /// `kubectl logs` shows no escape codes.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[tokio::main]
@@ -106,10 +119,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KARST_OPERATOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if args.log_json {
-        builder.json().init();
-    } else {
-        builder.init();
+    match args.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
     }
 
     let client = Client::try_default()
@@ -123,6 +137,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = Settings {
         topic_resync: Duration::from_secs(args.topic_resync_seconds),
         cluster_resync: Duration::from_secs(args.cluster_resync_seconds),
+        cluster_domain: args.cluster_domain.clone(),
         ..Settings::default()
     };
     let reporter = Reporter {

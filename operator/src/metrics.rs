@@ -1,6 +1,11 @@
 //! Prometheus metrics of the operator: reconciliations, failures by reason,
 //! durations, and per-cluster readiness. Served on `/metrics`.
 
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+};
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -10,6 +15,17 @@ use prometheus::{
 pub const CLUSTER_CONTROLLER: &str = "kafkacluster";
 /// Label value of the KafkaTopic controller.
 pub const TOPIC_CONTROLLER: &str = "kafkatopic";
+
+/// Which clusters have per-cluster series.
+#[derive(Debug, Default)]
+struct ClusterSeries {
+    /// `(namespace, cluster)` of every cluster with series, so that those of
+    /// clusters gone while the operator was not watching can be found.
+    known: BTreeSet<(String, String)>,
+    /// Clusters seen deleted: a reconcile that was already running when the
+    /// deletion came must not bring their series back.
+    deleted: BTreeSet<(String, String)>,
+}
 
 /// All operator metrics, registered in one registry.
 #[derive(Debug, Clone)]
@@ -21,6 +37,7 @@ pub struct Metrics {
     cluster_ready: IntGaugeVec,
     ready_brokers: IntGaugeVec,
     leader: IntGauge,
+    clusters: Arc<Mutex<ClusterSeries>>,
 }
 
 impl Metrics {
@@ -91,6 +108,7 @@ impl Metrics {
             cluster_ready,
             ready_brokers,
             leader,
+            clusters: Arc::default(),
         }
     }
 
@@ -105,7 +123,7 @@ impl Metrics {
         self.failures.with_label_values(&[controller, reason]).inc();
     }
 
-    /// Records a cluster's readiness.
+    /// Records a cluster's readiness (ignored once the cluster is seen deleted).
     pub fn set_cluster_state(
         &self,
         namespace: &str,
@@ -113,22 +131,59 @@ impl Metrics {
         ready: bool,
         ready_brokers: i32,
     ) {
+        let key = (namespace.to_owned(), cluster.to_owned());
+        let mut series = self.cluster_series();
+        if series.deleted.contains(&key) {
+            return;
+        }
         self.cluster_ready
             .with_label_values(&[namespace, cluster])
             .set(i64::from(ready));
         self.ready_brokers
             .with_label_values(&[namespace, cluster])
             .set(i64::from(ready_brokers));
+        series.known.insert(key);
     }
 
-    /// Forgets a deleted cluster.
-    pub fn remove_cluster(&self, namespace: &str, cluster: &str) {
+    fn cluster_series(&self) -> std::sync::MutexGuard<'_, ClusterSeries> {
+        self.clusters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A cluster exists (again): its series may be recorded.
+    pub fn cluster_exists(&self, namespace: &str, cluster: &str) {
+        self.cluster_series()
+            .deleted
+            .remove(&(namespace.to_owned(), cluster.to_owned()));
+    }
+
+    /// Forgets every cluster not in `existing` (after a re-list of the clusters).
+    pub fn retain_clusters(&self, existing: &BTreeSet<(String, String)>) {
+        let gone: Vec<(String, String)> = self
+            .cluster_series()
+            .known
+            .iter()
+            .filter(|c| !existing.contains(*c))
+            .cloned()
+            .collect();
+        for (namespace, cluster) in gone {
+            if self.remove_cluster(&namespace, &cluster) {
+                tracing::info!(%namespace, %cluster, "KafkaCluster deleted; its metrics are removed");
+            }
+        }
+    }
+
+    /// Forgets a deleted cluster; returns whether it had series.
+    pub fn remove_cluster(&self, namespace: &str, cluster: &str) -> bool {
+        let key = (namespace.to_owned(), cluster.to_owned());
+        let mut series = self.cluster_series();
         let _ = self
             .cluster_ready
             .remove_label_values(&[namespace, cluster]);
         let _ = self
             .ready_brokers
             .remove_label_values(&[namespace, cluster]);
+        series.deleted.insert(key.clone());
+        series.known.remove(&key)
     }
 
     /// Records whether this process leads.
@@ -177,5 +232,25 @@ mod tests {
             )
         );
         assert_eq!(m.reconciliations(CLUSTER_CONTROLLER), 1);
+    }
+
+    #[test]
+    fn clusters_gone_are_forgotten() {
+        let m = Metrics::new();
+        m.set_cluster_state("ns", "kept", true, 1);
+        m.set_cluster_state("ns", "gone", false, 0);
+        assert!(m.remove_cluster("ns", "kept"));
+        assert!(!m.remove_cluster("ns", "kept"), "already gone");
+        m.set_cluster_state("ns", "kept", true, 1);
+        assert!(
+            !m.render().contains("cluster=\"kept\""),
+            "a late reconcile of a deleted cluster records nothing"
+        );
+        m.cluster_exists("ns", "kept");
+        m.set_cluster_state("ns", "kept", true, 1);
+        m.retain_clusters(&BTreeSet::from([("ns".to_owned(), "kept".to_owned())]));
+        let text = m.render();
+        assert!(text.contains("cluster=\"kept\""), "{text}");
+        assert!(!text.contains("cluster=\"gone\""), "{text}");
     }
 }

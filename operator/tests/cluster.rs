@@ -72,7 +72,7 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
     assert_eq!(status.observed_generation, kc.metadata.generation);
     assert_eq!(
         status.bootstrap_servers.as_deref(),
-        Some("demo.kc-test.svc:19092")
+        Some("demo-bootstrap.kc-test.svc:19092")
     );
     assert_eq!(status.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
     assert_eq!(status.operation.as_deref(), Some("Idle"));
@@ -98,7 +98,7 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
     assert!(props.contains("num.partitions=2\n"), "{props}");
     assert_eq!(cm.metadata.owner_references.unwrap()[0].name, "demo");
     let sts = Api::<StatefulSet>::namespaced(client.clone(), ns)
-        .get("demo")
+        .get("demo-broker")
         .await
         .unwrap();
     assert_eq!(
@@ -112,18 +112,18 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
             .as_deref(),
         Some("OnDelete")
     );
-    for svc in ["demo", "demo-headless"] {
+    for svc in ["demo-bootstrap", "demo-brokers"] {
         Api::<Service>::namespaced(client.clone(), ns)
             .get(svc)
             .await
             .unwrap();
     }
     Api::<PodDisruptionBudget>::namespaced(client.clone(), ns)
-        .get("demo")
+        .get("demo-broker")
         .await
         .unwrap();
     Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .get("demo")
+        .get("demo-broker")
         .await
         .unwrap();
 
@@ -206,7 +206,7 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
     assert!(message.contains("spec.config[\"listeners\"]"), "{message}");
     assert!(
         Api::<StatefulSet>::namespaced(client.clone(), ns)
-            .get_opt("bad")
+            .get_opt("bad-broker")
             .await
             .unwrap()
             .is_none()
@@ -276,7 +276,7 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
     }
 
     // The broker behind the Pod answers Kafka requests with the node id from the ordinal.
-    let ip = kubelet.pod_ip("demo-0").expect("demo-0 runs");
+    let ip = kubelet.pod_ip("demo-broker-0").expect("demo-broker-0 runs");
     let admin = karst_client::AdminClient::connect(format!("{ip}:19092"))
         .await
         .expect("broker reachable");
@@ -313,7 +313,7 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
     assert_eq!(kc.status.unwrap().ready_brokers, 3);
     for ordinal in 0..3 {
         let ip = kubelet
-            .pod_ip(&format!("trio-{ordinal}"))
+            .pod_ip(&format!("trio-broker-{ordinal}"))
             .expect("pod runs");
         let admin = karst_client::AdminClient::connect(format!("{ip}:19095"))
             .await
@@ -324,7 +324,7 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
                 .brokers
                 .iter()
                 .any(|b| b.node_id == ordinal && b.host == ip.to_string()),
-            "trio-{ordinal}: {described:?}"
+            "trio-broker-{ordinal}: {described:?}"
         );
     }
 }

@@ -96,7 +96,7 @@ async fn topics_follow_their_resources_on_a_real_broker() {
         (find(&kc.status?.conditions, "Ready")?.status == ConditionStatus::True).then_some(())
     })
     .await;
-    let ip = kubelet.pod_ip("demo-0").expect("demo-0 runs");
+    let ip = kubelet.pod_ip("demo-broker-0").expect("demo-broker-0 runs");
     let admin = AdminClient::connect(format!("{ip}:{KAFKA_PORT}"))
         .await
         .expect("broker reachable");

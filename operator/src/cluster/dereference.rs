@@ -1,9 +1,17 @@
 //! Reads what a cluster's status depends on: its broker Pods.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{PersistentVolumeClaim, Pod},
+};
 use kube::{Api, Client, api::ListParams};
 
-use super::build::{labels::selector_string, statefulset::CONFIG_HASH_ANNOTATION};
+use crate::events::api_error_message;
+
+use super::build::{
+    labels::{selector_string, stateful_set_name},
+    statefulset::{CONFIG_HASH_ANNOTATION, DATA_VOLUME, VERSION_ANNOTATION},
+};
 
 /// One broker Pod as observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +24,10 @@ pub struct ObservedPod {
     pub ip: Option<String>,
     /// Config hash the Pod was created with.
     pub config_hash: Option<String>,
+    /// Karst version the Pod runs (from its template).
+    pub version: Option<String>,
+    /// The `apps.kubernetes.io/pod-index` label (absent before Kubernetes 1.28).
+    pub pod_index: Option<String>,
 }
 
 /// What the brokers themselves report.
@@ -34,6 +46,16 @@ pub enum BrokerView {
     Unreachable(String),
 }
 
+/// The brokers' volumes as they exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservedStorage {
+    /// Size in the existing StatefulSet's claim template: immutable once the
+    /// StatefulSet exists, so it is kept while the claims themselves grow.
+    pub claim_template_size: Option<String>,
+    /// The brokers' PersistentVolumeClaims: name and requested size.
+    pub claims: Vec<(String, String)>,
+}
+
 /// What the API server and the brokers say about a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedCluster {
@@ -41,6 +63,8 @@ pub struct ObservedCluster {
     pub pods: Vec<ObservedPod>,
     /// The brokers' own view (filled by [`observe_brokers`]).
     pub brokers: BrokerView,
+    /// Volumes.
+    pub storage: ObservedStorage,
 }
 
 impl Default for ObservedCluster {
@@ -48,6 +72,7 @@ impl Default for ObservedCluster {
         Self {
             pods: Vec::new(),
             brokers: BrokerView::NotAsked,
+            storage: ObservedStorage::default(),
         }
     }
 }
@@ -56,6 +81,18 @@ impl ObservedCluster {
     /// Number of ready brokers.
     pub fn ready_brokers(&self) -> i32 {
         i32::try_from(self.pods.iter().filter(|p| p.ready).count()).unwrap_or(i32::MAX)
+    }
+
+    /// The versions the ready brokers run, sorted and comma-separated (more
+    /// than one while an upgrade rolls); `None` when no ready Pod says.
+    pub fn running_version(&self) -> Option<String> {
+        let versions: std::collections::BTreeSet<&str> = self
+            .pods
+            .iter()
+            .filter(|p| p.ready)
+            .filter_map(|p| p.version.as_deref())
+            .collect();
+        (!versions.is_empty()).then(|| versions.into_iter().collect::<Vec<_>>().join(", "))
     }
 
     /// `ip:port` of every ready broker: how the operator itself reaches the cluster.
@@ -73,8 +110,18 @@ impl ObservedCluster {
 #[derive(Debug, thiserror::Error)]
 pub enum DereferenceError {
     /// Listing the broker Pods failed.
-    #[error("listing broker pods of {namespace}/{cluster}: {source}")]
+    #[error("listing broker pods of {namespace}/{cluster}: {}", api_error_message(.source))]
     ListPods {
+        /// Namespace.
+        namespace: String,
+        /// Cluster.
+        cluster: String,
+        /// API error.
+        source: kube::Error,
+    },
+    /// Reading the StatefulSet or listing the volume claims failed.
+    #[error("reading the volumes of {namespace}/{cluster}: {}", api_error_message(.source))]
+    Storage {
         /// Namespace.
         namespace: String,
         /// Cluster.
@@ -89,6 +136,7 @@ impl DereferenceError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             DereferenceError::ListPods { .. } => "list_pods",
+            DereferenceError::Storage { .. } => "read_storage",
         }
     }
 }
@@ -108,7 +156,47 @@ pub async fn observe(
             cluster: cluster.to_owned(),
             source,
         })?;
-    Ok(observed_from_pods(list.items))
+    let mut observed = observed_from_pods(list.items);
+    observed.storage = observe_storage(client, namespace, cluster)
+        .await
+        .map_err(|source| DereferenceError::Storage {
+            namespace: namespace.to_owned(),
+            cluster: cluster.to_owned(),
+            source,
+        })?;
+    Ok(observed)
+}
+
+async fn observe_storage(
+    client: &Client,
+    namespace: &str,
+    cluster: &str,
+) -> Result<ObservedStorage, kube::Error> {
+    let sts = Api::<StatefulSet>::namespaced(client.clone(), namespace)
+        .get_opt(&stateful_set_name(cluster))
+        .await?;
+    let claim_template_size = sts
+        .and_then(|s| s.spec)
+        .and_then(|s| s.volume_claim_templates)
+        .into_iter()
+        .flatten()
+        .find(|t| t.metadata.name.as_deref() == Some(DATA_VOLUME))
+        .and_then(requested_storage);
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&selector_string(cluster)))
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|c| Some((c.metadata.name.clone()?, requested_storage(c)?)))
+        .collect();
+    Ok(ObservedStorage {
+        claim_template_size,
+        claims,
+    })
+}
+
+fn requested_storage(claim: PersistentVolumeClaim) -> Option<String> {
+    Some(claim.spec?.resources?.requests?.remove("storage")?.0)
 }
 
 /// Pure part of [`observe`].
@@ -123,21 +211,25 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
                 .iter()
                 .flatten()
                 .any(|c| c.type_ == "Ready" && c.status == "True");
+            let mut annotations = p.metadata.annotations.unwrap_or_default();
+            let pod_index = p
+                .metadata
+                .labels
+                .and_then(|mut l| l.remove(super::node_id::POD_INDEX_LABEL));
             ObservedPod {
                 name: p.metadata.name.unwrap_or_default(),
                 ready,
                 ip: status.pod_ip,
-                config_hash: p
-                    .metadata
-                    .annotations
-                    .and_then(|mut a| a.remove(CONFIG_HASH_ANNOTATION)),
+                config_hash: annotations.remove(CONFIG_HASH_ANNOTATION),
+                version: annotations.remove(VERSION_ANNOTATION),
+                pod_index,
             }
         })
         .collect();
     pods.sort_by(|a, b| a.name.cmp(&b.name));
     ObservedCluster {
         pods,
-        brokers: BrokerView::NotAsked,
+        ..ObservedCluster::default()
     }
 }
 
@@ -209,5 +301,19 @@ mod tests {
         assert_eq!(observed.ready_brokers(), 2);
         assert_eq!(observed.ready_addresses(9092), ["10.0.0.1:9092"]);
         assert_eq!(observed.pods[0].config_hash.as_deref(), Some("h1"));
+    }
+
+    #[test]
+    fn the_running_version_comes_from_the_ready_pods() {
+        let mut observed = observed_from_pods(vec![
+            pod("demo-0", "True", Some("10.0.0.1"), false),
+            pod("demo-1", "True", Some("10.0.0.2"), false),
+            pod("demo-2", "False", Some("10.0.0.3"), false),
+        ]);
+        assert_eq!(observed.running_version(), None, "no Pod says");
+        for (p, v) in observed.pods.iter_mut().zip(["0.1.0", "0.2.0", "0.3.0"]) {
+            p.version = Some(v.into());
+        }
+        assert_eq!(observed.running_version().as_deref(), Some("0.1.0, 0.2.0"));
     }
 }

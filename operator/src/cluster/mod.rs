@@ -1,9 +1,16 @@
 //! The `KafkaCluster` controller: dereference -> validate -> build -> apply -> status.
 
+pub mod broker_config;
 pub mod build;
+pub mod controller;
 pub mod dereference;
+pub mod node_id;
+pub mod ownership;
+pub mod quantity;
 pub mod reconcile;
 pub mod status;
+pub mod storage;
 pub mod validate;
 
-pub use reconcile::{ReconcileError, controller};
+pub use controller::controller;
+pub use reconcile::ReconcileError;

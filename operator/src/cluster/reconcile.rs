@@ -1,27 +1,14 @@
-//! The KafkaCluster reconcile loop: dereference -> validate -> build ->
-//! server-side apply (ConfigMap before StatefulSet) -> status.
+//! The KafkaCluster reconcile loop: validate -> dereference -> build ->
+//! server-side apply (ConfigMap before StatefulSet) -> status; and the
+//! report of any failure in the status and as a Warning event.
 
-use std::{fmt::Debug, future::Future, sync::Arc, time::Duration};
+use std::{fmt::Debug, sync::Arc, time::Duration};
 
-use futures::StreamExt;
-use k8s_openapi::{
-    NamespaceResourceScope,
-    api::{
-        apps::v1::StatefulSet,
-        core::v1::{ConfigMap, Pod, Service, ServiceAccount},
-        policy::v1::PodDisruptionBudget,
-    },
-};
+use k8s_openapi::NamespaceResourceScope;
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
-    runtime::{
-        Controller,
-        controller::Action,
-        events::{Event, EventType, Recorder},
-        reflector::ObjectRef,
-        watcher,
-    },
+    runtime::{controller::Action, events::EventType},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
@@ -29,18 +16,21 @@ use serde_json::json;
 use super::{
     build::{
         self,
-        labels::{COMPONENT_LABEL, FIELD_MANAGER, INSTANCE_LABEL, NAME_LABEL},
+        labels::{FIELD_MANAGER, stateful_set_name},
     },
     dereference::{self, DereferenceError},
-    status,
+    node_id,
+    ownership::{self, ExistingVersions, OwnershipError},
+    status, storage,
     validate::{self, ValidationError},
 };
 use crate::{
     context::{Context, backoff_key},
     crd::{
-        KafkaCluster, KafkaClusterStatus,
-        conditions::{READY, find, now_rfc3339},
+        ConditionStatus, KafkaCluster, KafkaClusterStatus,
+        conditions::{DEGRADED, READY, find, now_rfc3339},
     },
+    events::{self, api_error_message},
     metrics::CLUSTER_CONTROLLER,
 };
 
@@ -48,12 +38,25 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The API server refused the apply.
-    #[error("applying {kind} {name}: {source}")]
+    #[error("the API server refused {kind} {name:?}: {}", api_error_message(.source))]
     Apply {
         /// Kind of the object.
         kind: String,
         /// Name of the object.
         name: String,
+        /// API error.
+        source: kube::Error,
+    },
+    /// A broker volume claim could not be expanded.
+    #[error(
+        "spec.storage.size: the API server refused to expand PersistentVolumeClaim {claim:?} to {size} (its StorageClass must allow volume expansion): {}",
+        api_error_message(.source)
+    )]
+    ExpandClaim {
+        /// Claim name.
+        claim: String,
+        /// Size asked for.
+        size: String,
         /// API error.
         source: kube::Error,
     },
@@ -64,6 +67,7 @@ impl ApplyError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             ApplyError::Apply { .. } => "apply",
+            ApplyError::ExpandClaim { .. } => "expand_claim",
         }
     }
 }
@@ -72,7 +76,7 @@ impl ApplyError {
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
     /// The status patch was refused.
-    #[error("patching status of KafkaCluster {name}: {source}")]
+    #[error("patching status of KafkaCluster {name}: {}", api_error_message(.source))]
     Patch {
         /// Cluster name.
         name: String,
@@ -96,6 +100,12 @@ pub enum ReconcileError {
     /// Reading Pods failed.
     #[error(transparent)]
     Dereference(#[from] DereferenceError),
+    /// The spec cannot be run; nothing was applied.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A child's name is taken by an object this cluster does not own; nothing was applied.
+    #[error(transparent)]
+    Ownership(#[from] OwnershipError),
     /// Applying a child failed.
     #[error(transparent)]
     Apply(#[from] ApplyError),
@@ -112,32 +122,70 @@ impl ReconcileError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             ReconcileError::Dereference(e) => e.metric_label(),
+            ReconcileError::Invalid(e) => e.metric_label(),
+            ReconcileError::Ownership(e) => e.metric_label(),
             ReconcileError::Apply(e) => e.metric_label(),
             ReconcileError::Status(e) => e.metric_label(),
             ReconcileError::NoNamespace(_) => "no_namespace",
         }
     }
+
+    /// The condition reason a user (or an alert) sees; `None` when the
+    /// failure cannot be written to the status at all.
+    pub fn condition_reason(&self) -> Option<&'static str> {
+        match self {
+            ReconcileError::Invalid(_) => Some("InvalidSpec"),
+            ReconcileError::Apply(_) => Some("ApplyFailed"),
+            ReconcileError::Ownership(OwnershipError::NotOwned { .. }) => Some("ResourceConflict"),
+            ReconcileError::Ownership(OwnershipError::Read { .. }) => Some("ObservationFailed"),
+            ReconcileError::Dereference(_) => Some("ObservationFailed"),
+            ReconcileError::Status(_) | ReconcileError::NoNamespace(_) => None,
+        }
+    }
+
+    /// Only a change of the spec can cure the failure: retrying sooner is useless.
+    pub fn needs_spec_change(&self) -> bool {
+        matches!(self, ReconcileError::Invalid(_))
+    }
 }
 
-/// Server-side applies `obj` with the operator's field manager.
-pub async fn apply<K>(client: &kube::Client, namespace: &str, obj: &K) -> Result<K, ApplyError>
+/// Server-side applies `obj` with the operator's field manager, and logs
+/// one INFO line when that created or changed it (`existing` holds the
+/// versions read before).
+pub async fn apply<K>(
+    client: &kube::Client,
+    namespace: &str,
+    obj: &K,
+    existing: &ExistingVersions,
+) -> Result<K, ApplyError>
 where
     K: Resource<Scope = NamespaceResourceScope> + Serialize + DeserializeOwned + Clone + Debug,
     K::DynamicType: Default,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let name = obj.meta().name.clone().unwrap_or_default();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await
-    .map_err(|source| ApplyError::Apply {
-        kind: K::kind(&K::DynamicType::default()).into_owned(),
-        name,
-        source,
-    })
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let applied = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await
+        .map_err(|source| ApplyError::Apply {
+            kind: kind.clone(),
+            name: name.clone(),
+            source,
+        })?;
+    let before = existing.get(&(kind.clone(), name.clone()));
+    match before {
+        None => tracing::info!(%namespace, %kind, %name, "created"),
+        Some(v) if applied.meta().resource_version.as_ref() != Some(v) => {
+            tracing::info!(%namespace, %kind, %name, "updated");
+        }
+        Some(_) => {}
+    }
+    Ok(applied)
 }
 
 async fn patch_status(
@@ -158,30 +206,37 @@ async fn patch_status(
     })
 }
 
-async fn publish(
-    ctx: &Context,
-    kc: &KafkaCluster,
-    type_: EventType,
-    reason: &str,
-    action: &str,
-    note: String,
-) {
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: action.to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&event, &kc.object_ref(&())).await {
-        tracing::warn!(error = %e, "publishing event failed");
+/// Reconciles one KafkaCluster. Every failure is written to the status
+/// (Ready=False, Degraded=True with a reason and a message naming the
+/// field) and published as a Warning event before it is retried.
+pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let _timer = ctx.metrics.reconcile_started(CLUSTER_CONTROLLER);
+    match run(&kc, &ctx).await {
+        Ok(action) => {
+            ctx.reset_backoff(&backoff_key(&*kc));
+            Ok(action)
+        }
+        Err(error) => {
+            report_failure(&kc, &ctx, &error).await;
+            if error.needs_spec_change() {
+                ctx.metrics
+                    .reconcile_failed(CLUSTER_CONTROLLER, error.metric_label());
+                tracing::warn!(
+                    namespace = %kc.namespace().unwrap_or_default(),
+                    cluster = %kc.name_any(),
+                    %error,
+                    "cluster cannot be applied until its spec changes"
+                );
+                // A spec change triggers a reconcile anyway; re-check rarely.
+                Ok(Action::requeue(Duration::from_secs(300)))
+            } else {
+                Err(error)
+            }
+        }
     }
 }
 
-/// Reconciles one KafkaCluster.
-pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let _timer = ctx.metrics.reconcile_started(CLUSTER_CONTROLLER);
+async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError> {
     let name = kc.name_any();
     let namespace = kc
         .namespace()
@@ -189,26 +244,64 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &namespace);
     let previous = kc.status.as_ref();
 
-    // 1. dereference
+    if crate::crd::is_paused(kc) {
+        let status = status::paused(kc.metadata.generation, previous, &now_rfc3339());
+        if previous != Some(&status) {
+            patch_status(&api, &name, &status).await?;
+            tracing::info!(%namespace, cluster = %name, "reconciliation paused by annotation");
+            events::publish(
+                ctx,
+                kc,
+                EventType::Normal,
+                crate::crd::PAUSED_REASON,
+                "Reconcile",
+                "Reconciliation is paused; remove the annotation to resume".to_owned(),
+            )
+            .await;
+        }
+        // Removing the annotation is a change to the object: it triggers a reconcile.
+        return Ok(Action::await_change());
+    }
+
+    // 1. validate (pure): nothing is read or written for a spec that cannot run
+    let validated = validate::validate(kc, &ctx.settings)?;
+
+    // 2. dereference
     let mut observed = dereference::observe(&ctx.client, &namespace, &name).await?;
 
-    // 2. validate (pure)
-    let validated = match validate::validate(&kc, &ctx.settings.default_version) {
-        Ok(v) => v,
-        Err(error) => return refuse_invalid(&kc, &ctx, &api, error).await,
-    };
-
     // 3. build (pure)
-    let desired = build::desired(&validated);
+    let desired = build::desired(&validated, observed.storage.claim_template_size.as_deref());
 
-    // 4. apply, ConfigMap before the StatefulSet that mounts it
+    // 4. apply, ConfigMap before the StatefulSet that mounts it; never over
+    //    an object of the same name that this cluster does not own
     let client = &ctx.client;
-    apply(client, &namespace, &desired.service_account).await?;
-    apply(client, &namespace, &desired.config_map).await?;
-    apply(client, &namespace, &desired.headless_service).await?;
-    apply(client, &namespace, &desired.bootstrap_service).await?;
-    apply(client, &namespace, &desired.stateful_set).await?;
-    apply(client, &namespace, &desired.pod_disruption_budget).await?;
+    let existing = ownership::check(client, &namespace, &desired, &validated.uid).await?;
+    apply(client, &namespace, &desired.service_account, &existing).await?;
+    apply(client, &namespace, &desired.config_map, &existing).await?;
+    apply(client, &namespace, &desired.headless_service, &existing).await?;
+    apply(client, &namespace, &desired.bootstrap_service, &existing).await?;
+    apply(client, &namespace, &desired.stateful_set, &existing).await?;
+    apply(
+        client,
+        &namespace,
+        &desired.pod_disruption_budget,
+        &existing,
+    )
+    .await?;
+    node_id::label_pods(
+        client,
+        &namespace,
+        &observed.pods,
+        &stateful_set_name(&name),
+    )
+    .await?;
+    storage::expand_claims(
+        client,
+        &namespace,
+        &observed.storage,
+        &validated.storage_size,
+    )
+    .await?;
 
     // 5. status from what is observed: Pods, then the brokers themselves
     observed.brokers = dereference::observe_brokers(
@@ -224,13 +317,14 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     if previous != Some(&status) {
         patch_status(&api, &name, &status).await?;
     }
-    let is_ready = ready == Some(crate::crd::ConditionStatus::True);
+    let is_ready = ready == Some(ConditionStatus::True);
     ctx.metrics
         .set_cluster_state(&namespace, &name, is_ready, status.ready_brokers);
     if is_ready && was_ready != ready {
-        publish(
-            &ctx,
-            &kc,
+        tracing::info!(%namespace, cluster = %name, brokers = status.ready_brokers, "cluster ready");
+        events::publish(
+            ctx,
+            kc,
             EventType::Normal,
             "ClusterReady",
             "Reconcile",
@@ -238,7 +332,6 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
         )
         .await;
     }
-    ctx.reset_backoff(&backoff_key(&*kc));
     Ok(Action::requeue(if is_ready {
         ctx.settings.cluster_resync
     } else {
@@ -246,87 +339,35 @@ pub async fn reconcile(kc: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Actio
     }))
 }
 
-async fn refuse_invalid(
-    kc: &KafkaCluster,
-    ctx: &Context,
-    api: &Api<KafkaCluster>,
-    error: ValidationError,
-) -> Result<Action, ReconcileError> {
+/// Writes `error` into the status (unless writing the status is what
+/// failed) and publishes a Warning event when the message is new.
+async fn report_failure(kc: &KafkaCluster, ctx: &Context, error: &ReconcileError) {
+    let (Some(reason), Some(namespace)) = (error.condition_reason(), kc.namespace()) else {
+        return;
+    };
     let name = kc.name_any();
-    ctx.metrics
-        .reconcile_failed(CLUSTER_CONTROLLER, error.metric_label());
     let message = error.to_string();
     let previous = kc.status.as_ref();
-    let status = status::invalid(
+    let status = status::failed(
+        reason,
         &message,
-        "InvalidSpec",
         kc.metadata.generation,
         previous,
         &now_rfc3339(),
     );
-    if previous != Some(&status) {
-        patch_status(api, &name, &status).await?;
-        publish(
-            ctx,
-            kc,
-            EventType::Warning,
-            "InvalidSpec",
-            "Validate",
-            message,
-        )
-        .await;
+    ctx.metrics
+        .set_cluster_state(&namespace, &name, false, status.ready_brokers);
+    if previous == Some(&status) {
+        return;
     }
-    // Nothing changes until the spec does; a spec change triggers a reconcile anyway.
-    Ok(Action::requeue(Duration::from_secs(300)))
-}
-
-fn error_policy(kc: Arc<KafkaCluster>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    ctx.requeue_after_failure(
-        CLUSTER_CONTROLLER,
-        error.metric_label(),
-        &backoff_key(&*kc),
-        error,
-    )
-}
-
-/// Runs the KafkaCluster controller until `shutdown` resolves.
-pub fn controller(
-    ctx: Arc<Context>,
-    namespace: Option<String>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> impl Future<Output = ()> {
-    fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
-    where
-        K: Resource<Scope = NamespaceResourceScope>,
-        K::DynamicType: Default,
-    {
-        match namespace {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
+    let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &namespace);
+    if let Err(e) = patch_status(&api, &name, &status).await {
+        tracing::warn!(cluster = %name, %namespace, error = %e, "writing the failure to the status failed");
     }
-    let ns = namespace.as_deref();
-    let client = &ctx.client;
-    let owned = watcher::Config::default().labels(&format!("{}={}", NAME_LABEL.0, NAME_LABEL.1));
-    let pods = watcher::Config::default().labels(&format!(
-        "{}={},{}={}",
-        NAME_LABEL.0, NAME_LABEL.1, COMPONENT_LABEL.0, COMPONENT_LABEL.1
-    ));
-    Controller::new(api::<KafkaCluster>(client, ns), watcher::Config::default())
-        .owns(api::<StatefulSet>(client, ns), owned.clone())
-        .owns(api::<ConfigMap>(client, ns), owned.clone())
-        .owns(api::<Service>(client, ns), owned.clone())
-        .owns(api::<ServiceAccount>(client, ns), owned.clone())
-        .owns(api::<PodDisruptionBudget>(client, ns), owned)
-        .watches(api::<Pod>(client, ns), pods, |pod: Pod| {
-            let cluster = pod.labels().get(INSTANCE_LABEL)?.clone();
-            Some(ObjectRef::<KafkaCluster>::new(&cluster).within(&pod.namespace()?))
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx.clone())
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "cluster controller event");
-            }
-        })
+    let already_reported = previous
+        .and_then(|p| find(&p.conditions, DEGRADED))
+        .is_some_and(|c| c.status == ConditionStatus::True && c.message == message);
+    if !already_reported {
+        events::publish(ctx, kc, EventType::Warning, reason, "Reconcile", message).await;
+    }
 }

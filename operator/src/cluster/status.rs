@@ -84,7 +84,9 @@ pub fn compute(
         observed_generation: generation,
         ready_brokers,
         bootstrap_servers: Some(bootstrap_servers(cluster)),
-        version: Some(cluster.version.clone()),
+        version: observed
+            .running_version()
+            .or_else(|| previous.and_then(|p| p.version.clone())),
         operation: Some(operation.to_owned()),
         cluster_id: match &observed.brokers {
             BrokerView::Described { cluster_id, .. } => Some(cluster_id.clone()),
@@ -97,34 +99,42 @@ pub fn compute(
     }
 }
 
-/// Status of a cluster whose spec is invalid: Degraded names the field; the
-/// rest of the previous status (what is still running) is kept.
-pub fn invalid(
-    message: &str,
+/// Status of a cluster whose reconcile failed for `reason`: Ready=False and
+/// Degraded=True carry the message (which names the field), the status is
+/// marked as describing this generation, and what is still observed (ready
+/// brokers, cluster id, bootstrap address) is kept.
+pub fn failed(
     reason: &str,
+    message: &str,
     generation: Option<i64>,
     previous: Option<&KafkaClusterStatus>,
     now: &str,
 ) -> KafkaClusterStatus {
     let mut status = previous.cloned().unwrap_or_default();
-    let previous_ready = previous
-        .and_then(|p| crate::crd::conditions::find(&p.conditions, READY))
-        .cloned()
-        .unwrap_or_else(|| Condition::new(READY, ConditionStatus::False, "InvalidSpec", message));
     let fresh = vec![
-        Condition::new(DEGRADED, ConditionStatus::True, reason, message).at_generation(generation),
-        Condition::new(
-            PROGRESSING,
-            ConditionStatus::False,
-            "InvalidSpec",
-            "waiting for a valid spec",
-        )
-        .at_generation(generation),
-        previous_ready,
-    ];
+        Condition::new(READY, ConditionStatus::False, reason, message),
+        Condition::new(PROGRESSING, ConditionStatus::False, reason, message),
+        Condition::new(DEGRADED, ConditionStatus::True, reason, message),
+    ]
+    .into_iter()
+    .map(|c| c.at_generation(generation))
+    .collect();
     status.conditions = merge_conditions(&status.conditions, fresh, now);
     status.observed_generation = generation;
     status.operation = Some("Blocked".to_owned());
+    status
+}
+
+/// Status of a paused cluster: Progressing says so, `operation` is
+/// `Paused`, everything else (what was last observed) is kept.
+pub fn paused(
+    generation: Option<i64>,
+    previous: Option<&KafkaClusterStatus>,
+    now: &str,
+) -> KafkaClusterStatus {
+    let mut status = previous.cloned().unwrap_or_default();
+    status.conditions = crate::crd::paused_conditions(&status.conditions, generation, now);
+    status.operation = Some("Paused".to_owned());
     status
 }
 
@@ -150,8 +160,11 @@ mod tests {
                     ready,
                     ip: None,
                     config_hash: None,
+                    version: Some("0.1.0".into()),
+                    pod_index: Some(i.to_string()),
                 })
                 .collect(),
+            ..ObservedCluster::default()
         }
     }
 
@@ -169,7 +182,10 @@ mod tests {
         );
         assert_eq!(s.ready_brokers, 3);
         assert_eq!(s.observed_generation, Some(3));
-        assert_eq!(s.bootstrap_servers.as_deref(), Some("demo.ns1.svc:9092"));
+        assert_eq!(
+            s.bootstrap_servers.as_deref(),
+            Some("demo-bootstrap.ns1.svc:9092")
+        );
         assert_eq!(s.version.as_deref(), Some("0.1.0"));
         assert_eq!(s.operation.as_deref(), Some("Idle"));
         assert_eq!(
@@ -212,25 +228,32 @@ mod tests {
     }
 
     #[test]
-    fn invalid_spec_is_degraded_and_keeps_what_runs() {
+    fn a_failure_is_not_ready_names_the_field_and_keeps_what_runs() {
         let v = ClusterFixture::new("demo", 1).validated();
         let running = compute(&v, &observed(&[true]), None, "t1");
-        let s = invalid(
+        let s = failed(
+            "InvalidSpec",
             "spec.config[\"listeners\"] is set by the operator",
-            "ReservedProperty",
             Some(4),
             Some(&running),
             "t2",
         );
-        let degraded = find(&s.conditions, DEGRADED).unwrap();
-        assert_eq!(degraded.status, ConditionStatus::True);
-        assert!(degraded.message.contains("spec.config[\"listeners\"]"));
+        for type_ in [READY, DEGRADED] {
+            let c = find(&s.conditions, type_).unwrap();
+            assert_eq!(c.reason, "InvalidSpec");
+            assert!(c.message.contains("spec.config[\"listeners\"]"));
+            assert_eq!(c.observed_generation, Some(4), "{type_}");
+        }
+        assert_eq!(
+            find(&s.conditions, DEGRADED).unwrap().status,
+            ConditionStatus::True
+        );
         assert_eq!(
             find(&s.conditions, READY).unwrap().status,
-            ConditionStatus::True,
-            "brokers still serve"
+            ConditionStatus::False
         );
-        assert_eq!(s.ready_brokers, 1);
+        assert_eq!(s.ready_brokers, 1, "brokers still serve");
+        assert_eq!(s.cluster_id.as_deref(), Some("c1"));
         assert_eq!(s.observed_generation, Some(4));
     }
 }

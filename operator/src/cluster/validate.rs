@@ -6,28 +6,21 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
-use crate::crd::{
-    KafkaCluster,
-    kafka_cluster::{DeleteClaimPolicy, PodTemplateOverrides},
+use super::{
+    broker_config,
+    build::labels::{MAX_STATEFUL_SET_NAME, child_names, stateful_set_name},
+    quantity::is_quantity,
+};
+use crate::{
+    context::Settings,
+    crd::{
+        KafkaCluster,
+        kafka_cluster::{DeleteClaimPolicy, PodTemplateOverrides},
+    },
 };
 
-/// Properties the operator renders itself; users must not set them in `spec.config`.
-pub const RESERVED_BROKER_PROPERTIES: &[&str] = &[
-    "node.id",
-    "broker.id",
-    "listeners",
-    "advertised.listeners",
-    "log.dirs",
-    "log.dir",
-    "karst.http.listener",
-];
-
-/// Broker properties that name a replica count and so cannot exceed `spec.replicas`.
-const REPLICA_COUNT_PROPERTIES: &[&str] = &[
-    "default.replication.factor",
-    "min.insync.replicas",
-    "offsets.topic.replication.factor",
-];
+/// The longest name Kubernetes accepts for a Service, a label value or a Pod host name.
+const MAX_DNS_LABEL: usize = 63;
 
 /// A cluster spec that passed validation, with every default filled in.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +59,8 @@ pub struct ValidatedCluster {
     pub pod_template: PodTemplateOverrides,
     /// Prometheus annotations on.
     pub metrics_enabled: bool,
+    /// The Kubernetes cluster's DNS domain (`cluster.local` by default).
+    pub cluster_domain: String,
 }
 
 /// Why a cluster spec cannot be run; each message starts with the field path.
@@ -87,9 +82,48 @@ pub enum ValidationError {
         /// What is wrong.
         reason: String,
     },
-    /// The volume size is not a Kubernetes quantity.
-    #[error("spec.storage.size {0:?} is not a Kubernetes quantity such as 10Gi")]
-    InvalidStorageSize(String),
+    /// An environment variable the operator sets itself.
+    #[error("spec.podTemplate.env[\"{0}\"] is set by the operator and must not be given")]
+    ReservedEnv(String),
+    /// A broker property the broker itself would refuse at start.
+    #[error("{field}: {message}")]
+    BrokerConfig {
+        /// `spec.config["key"]`, or `spec.config` when the key is not the user's.
+        field: String,
+        /// The broker's own explanation.
+        message: String,
+    },
+    /// Two listeners on one port: the broker could bind only one.
+    #[error(
+        "spec.listeners.httpPort: {0} is also spec.listeners.kafkaPort; the broker cannot listen for Kafka and HTTP on one port"
+    )]
+    PortConflict(i32),
+    /// A child object's name would exceed what Kubernetes accepts.
+    #[error(
+        "metadata.name: {name:?} is {length} characters, so {object} {child:?} would exceed the {limit} characters Kubernetes allows; use a name of at most {max_name} characters"
+    )]
+    NameTooLong {
+        /// The cluster name.
+        name: String,
+        /// Its length.
+        length: usize,
+        /// Kind of the child whose name is too long.
+        object: &'static str,
+        /// The child's name.
+        child: String,
+        /// The child's limit.
+        limit: usize,
+        /// The longest cluster name that fits.
+        max_name: usize,
+    },
+    /// A quantity (storage size, CPU, memory) that is not a Kubernetes quantity.
+    #[error("{field}: {value:?} is not a Kubernetes quantity such as 500m, 512Mi or 10Gi")]
+    InvalidQuantity {
+        /// Field path.
+        field: String,
+        /// Value given.
+        value: String,
+    },
     /// The image reference is empty or has whitespace.
     #[error("spec.image {0:?} is not an image reference")]
     InvalidImage(String),
@@ -102,16 +136,21 @@ impl ValidationError {
             ValidationError::MissingMetadata(_) => "missing_metadata",
             ValidationError::ReservedProperty(_) => "reserved_property",
             ValidationError::InvalidReplicaCount { .. } => "invalid_replica_count",
-            ValidationError::InvalidStorageSize(_) => "invalid_storage_size",
+            ValidationError::BrokerConfig { .. } => "invalid_broker_config",
+            ValidationError::ReservedEnv(_) => "reserved_env",
+            ValidationError::PortConflict(_) => "port_conflict",
+            ValidationError::NameTooLong { .. } => "name_too_long",
+            ValidationError::InvalidQuantity { .. } => "invalid_quantity",
             ValidationError::InvalidImage(_) => "invalid_image",
         }
     }
 }
 
-/// Validates `cluster`; `default_version` is the operator's own version.
+/// Validates `cluster` with the operator's `settings` (default version,
+/// cluster DNS domain).
 pub fn validate(
     cluster: &KafkaCluster,
-    default_version: &str,
+    settings: &Settings,
 ) -> Result<ValidatedCluster, ValidationError> {
     let meta = &cluster.metadata;
     let name = meta
@@ -128,44 +167,32 @@ pub fn validate(
         .ok_or(ValidationError::MissingMetadata("uid"))?;
     let spec = &cluster.spec;
 
-    if let Some(key) = spec
-        .config
-        .keys()
-        .find(|k| RESERVED_BROKER_PROPERTIES.contains(&k.as_str()))
+    check_name_length(&name)?;
+    let (kafka_port, http_port) = (spec.listeners.kafka_port, spec.listeners.http_port);
+    if kafka_port == http_port {
+        return Err(ValidationError::PortConflict(http_port));
+    }
+    broker_config::check(
+        &spec.config,
+        &spec.pod_template.env,
+        spec.replicas,
+        kafka_port,
+        http_port,
+    )?;
+    check_quantity("spec.storage.size", &spec.storage.size)?;
+    for (section, values) in spec
+        .resources
+        .iter()
+        .flat_map(|r| [("limits", &r.limits), ("requests", &r.requests)])
     {
-        return Err(ValidationError::ReservedProperty(key.clone()));
-    }
-    for key in REPLICA_COUNT_PROPERTIES {
-        if let Some(value) = spec.config.get(*key) {
-            let invalid = |reason: String| ValidationError::InvalidReplicaCount {
-                key: (*key).to_owned(),
-                value: value.clone(),
-                reason,
-            };
-            let n: i64 = value
-                .trim()
-                .parse()
-                .map_err(|_| invalid("not an integer".to_owned()))?;
-            if n < 1 {
-                return Err(invalid("must be at least 1".to_owned()));
-            }
-            if n > i64::from(spec.replicas) {
-                return Err(invalid(format!(
-                    "exceeds spec.replicas ({})",
-                    spec.replicas
-                )));
-            }
+        for (resource, quantity) in values.iter().flatten() {
+            check_quantity(&format!("spec.resources.{section}.{resource}"), &quantity.0)?;
         }
-    }
-    if !is_quantity(&spec.storage.size) {
-        return Err(ValidationError::InvalidStorageSize(
-            spec.storage.size.clone(),
-        ));
     }
     let version = spec
         .version
         .clone()
-        .unwrap_or_else(|| default_version.to_owned());
+        .unwrap_or_else(|| settings.default_version.clone());
     let image = spec
         .image
         .clone()
@@ -187,26 +214,51 @@ pub fn validate(
         storage_class: spec.storage.storage_class.clone(),
         delete_claim: spec.storage.delete_claim,
         broker_config: spec.config.clone(),
-        kafka_port: spec.listeners.kafka_port,
-        http_port: spec.listeners.http_port,
+        kafka_port,
+        http_port,
         rack_topology_key: spec.rack_awareness.as_ref().map(|r| r.topology_key.clone()),
         pod_template: spec.pod_template.clone(),
         metrics_enabled: spec.metrics.enabled,
+        cluster_domain: settings.cluster_domain.clone(),
     })
 }
 
-/// A Kubernetes quantity: digits with an optional fraction and a binary or decimal suffix.
-fn is_quantity(s: &str) -> bool {
-    let digits_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(digits_end);
-    !number.is_empty()
-        && number.parse::<f64>().is_ok()
-        && [
-            "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E",
-        ]
-        .contains(&suffix)
+fn check_quantity(field: &str, value: &str) -> Result<(), ValidationError> {
+    if is_quantity(value) {
+        Ok(())
+    } else {
+        Err(ValidationError::InvalidQuantity {
+            field: field.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// Every child name must be a DNS label (63 characters); the StatefulSet's
+/// must leave room for the revision hash Kubernetes appends in a Pod label.
+fn check_name_length(name: &str) -> Result<(), ValidationError> {
+    let sts = stateful_set_name(name);
+    let too_long = |object: &'static str, child: String, limit: usize| {
+        let max_name = limit - (child.len() - name.len());
+        ValidationError::NameTooLong {
+            name: name.to_owned(),
+            length: name.len(),
+            object,
+            child,
+            limit,
+            max_name,
+        }
+    };
+    if sts.len() > MAX_STATEFUL_SET_NAME {
+        return Err(too_long("StatefulSet", sts, MAX_STATEFUL_SET_NAME));
+    }
+    match child_names(name)
+        .into_iter()
+        .find(|(_, child)| child.len() > MAX_DNS_LABEL)
+    {
+        Some((object, child)) => Err(too_long(object, child, MAX_DNS_LABEL)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +270,14 @@ pub(crate) mod tests {
 
     /// Builder-style fixture for cluster specs.
     pub(crate) struct ClusterFixture(pub(crate) KafkaCluster);
+
+    /// Operator settings with a fixed version, as the fixtures expect.
+    pub(crate) fn settings() -> Settings {
+        Settings {
+            default_version: "0.1.0".to_owned(),
+            ..Settings::default()
+        }
+    }
 
     impl ClusterFixture {
         pub(crate) fn new(name: &str, replicas: i32) -> Self {
@@ -249,7 +309,7 @@ pub(crate) mod tests {
             self
         }
         pub(crate) fn validated(&self) -> ValidatedCluster {
-            validate(&self.0, "0.1.0").expect("valid fixture")
+            validate(&self.0, &settings()).expect("valid fixture")
         }
     }
 
@@ -267,7 +327,7 @@ pub(crate) mod tests {
     fn reserved_properties_are_refused_naming_the_field() {
         let err = validate(
             &ClusterFixture::new("demo", 1).config("listeners", "x").0,
-            "0.1.0",
+            &settings(),
         )
         .unwrap_err();
         assert_eq!(err, ValidationError::ReservedProperty("listeners".into()));
@@ -283,7 +343,7 @@ pub(crate) mod tests {
             &ClusterFixture::new("demo", 1)
                 .config("default.replication.factor", "3")
                 .0,
-            "0.1.0",
+            &settings(),
         )
         .unwrap_err();
         assert_eq!(err.metric_label(), "invalid_replica_count");
@@ -297,7 +357,7 @@ pub(crate) mod tests {
                 &ClusterFixture::new("demo", 3)
                     .config("min.insync.replicas", "two")
                     .0,
-                "0.1.0"
+                &settings()
             )
             .is_err()
         );
@@ -306,7 +366,7 @@ pub(crate) mod tests {
                 &ClusterFixture::new("demo", 3)
                     .config("min.insync.replicas", "2")
                     .0,
-                "0.1.0"
+                &settings()
             )
             .is_ok()
         );
@@ -316,16 +376,64 @@ pub(crate) mod tests {
     fn storage_size_must_be_a_quantity() {
         for good in ["10Gi", "500M", "1.5Ti", "1024"] {
             assert!(
-                validate(&ClusterFixture::new("d", 1).storage_size(good).0, "v").is_ok(),
+                validate(
+                    &ClusterFixture::new("d", 1).storage_size(good).0,
+                    &settings()
+                )
+                .is_ok(),
                 "{good}"
             );
         }
         for bad in ["", "ten", "10GB", "Gi"] {
-            let err = validate(&ClusterFixture::new("d", 1).storage_size(bad).0, "v").unwrap_err();
+            let err = validate(
+                &ClusterFixture::new("d", 1).storage_size(bad).0,
+                &settings(),
+            )
+            .unwrap_err();
             assert!(
                 err.to_string().starts_with("spec.storage.size"),
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn kafka_and_http_on_one_port_are_refused() {
+        let mut f = ClusterFixture::new("demo", 1);
+        f.0.spec.listeners.http_port = 9092;
+        let err = validate(&f.0, &settings()).unwrap_err();
+        assert_eq!(err, ValidationError::PortConflict(9092));
+        assert!(
+            err.to_string().starts_with("spec.listeners.httpPort: 9092"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn names_too_long_for_the_statefulset_are_refused_with_the_limit() {
+        let name = "x".repeat(75);
+        let err = validate(&ClusterFixture::new(&name, 1).0, &settings()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("metadata.name: "), "{text}");
+        assert!(text.contains("is 75 characters"), "{text}");
+        assert!(text.contains("at most 45 characters"), "{text}");
+        assert!(validate(&ClusterFixture::new(&"x".repeat(45), 1).0, &settings()).is_ok());
+    }
+
+    #[test]
+    fn resource_quantities_are_checked_naming_the_field() {
+        let mut f = ClusterFixture::new("demo", 1);
+        f.0.spec.resources = Some(
+            serde_json::from_value(serde_json::json!({
+                "requests": { "cpu": "500m" }, "limits": { "memory": "lots" }
+            }))
+            .unwrap(),
+        );
+        let err = validate(&f.0, &settings()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("spec.resources.limits.memory: \"lots\" is not a Kubernetes quantity"),
+            "{err}"
+        );
     }
 }

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+use k8s_openapi::api::core::v1::{
+    Affinity, EnvVar, LocalObjectReference, ResourceRequirements, Toleration,
+};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -61,14 +63,34 @@ pub struct KafkaClusterSpec {
     pub metrics: MetricsSpec,
 }
 
-/// Broker storage.
+/// Broker storage. The class cannot change and the size can only grow:
+/// a StatefulSet's claim templates are immutable, so a growing size is
+/// applied by expanding the existing PersistentVolumeClaims.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.storageClass) == has(oldSelf.storageClass) && (!has(self.storageClass) || self.storageClass == oldSelf.storageClass)",
+        "message": "spec.storage.storageClass cannot be changed: existing volumes keep their class",
+        "fieldPath": ".storageClass",
+    },
+    {
+        "rule": "!isQuantity(self.size) || !isQuantity(oldSelf.size) || quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0",
+        "message": "spec.storage.size can only grow: volumes cannot shrink",
+        "fieldPath": ".size",
+    },
+]))]
 pub struct StorageSpec {
     /// Volume size of each broker (a Kubernetes quantity such as `10Gi`).
+    /// Can grow (the volumes are expanded where the StorageClass allows it),
+    /// never shrink.
     #[serde(default = "default_storage_size")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "isQuantity(self)",
+        "message": "spec.storage.size must be a Kubernetes quantity such as 10Gi",
+    }]))]
     pub size: String,
-    /// StorageClass of the volumes; the cluster default when unset.
+    /// StorageClass of the volumes; the cluster default when unset. Cannot be changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
     /// What happens to the volumes when the cluster is deleted.
@@ -144,9 +166,38 @@ pub struct RackAwarenessSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodTemplateOverrides {
-    /// Pod affinity rules.
+    /// Affinity rules, merged with the operator's (brokers preferably on
+    /// different nodes, and in different racks with rack awareness).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
+    /// Node labels the brokers must run on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Extra environment of the broker container. `KARST_*` variables are
+    /// broker settings and are checked like `spec.config`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Secrets to pull the image with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// PriorityClass of the broker Pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// Seconds a broker gets to stop after SIGTERM (a controlled shutdown
+    /// moves leadership away first); 120 by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// Timings of the readiness probe (`/readyz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<ProbeTimings>,
+    /// Timings of the liveness probe (`/healthz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<ProbeTimings>,
+    /// Timings of the startup probe (`/healthz`; holds the liveness probe
+    /// back while a broker recovers its logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<ProbeTimings>,
     /// Tolerations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
@@ -156,6 +207,28 @@ pub struct PodTemplateOverrides {
     /// Extra Pod labels (the operator's own labels win).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+}
+
+/// Probe timings; unset fields keep the operator's defaults.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeTimings {
+    /// Seconds before the first probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub initial_delay_seconds: Option<i32>,
+    /// Seconds between probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub period_seconds: Option<i32>,
+    /// Seconds after which a probe times out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub timeout_seconds: Option<i32>,
+    /// Consecutive failures that count as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub failure_threshold: Option<i32>,
 }
 
 /// Prometheus metrics of the brokers.

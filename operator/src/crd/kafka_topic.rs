@@ -30,18 +30,32 @@ pub const RETAIN_ANNOTATION: &str = "kafka.karst.dev/retain-topic";
 )]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaTopicSpec {
-    /// The cluster (same namespace) that holds the topic.
+    /// The cluster (same namespace) that holds the topic. Cannot be changed:
+    /// the topic would be created on the other cluster and orphaned on this one.
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self == oldSelf",
+        "message": "spec.clusterRef cannot be changed: the topic would be orphaned on its cluster; create a new KafkaTopic instead",
+    }]))]
     pub cluster_ref: ClusterRef,
     /// Topic name on the broker; defaults to `metadata.name`. Cannot be changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self == oldSelf",
+        "message": "spec.topicName cannot be changed: Kafka cannot rename a topic",
+    }]))]
     pub topic_name: Option<String>,
-    /// Number of partitions; can grow, never shrink.
+    /// Number of partitions; can grow, never shrink. The broker's
+    /// `num.partitions` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
-    pub partitions: i32,
-    /// Replication factor.
-    #[schemars(range(min = 1))]
-    pub replicas: i16,
+    pub partitions: Option<i32>,
+    /// Replication factor. The broker's `default.replication.factor` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // An int32 schema with Kafka's int16 bound: `format: int16` is not one the
+    // API server knows, and it warns on every apply.
+    #[schemars(with = "Option<i32>", range(min = 1, max = 32767))]
+    pub replicas: Option<i16>,
     /// Topic configuration by Kafka property name (`retention.ms`, ...); values are strings.
     #[serde(default)]
     pub config: BTreeMap<String, String>,

@@ -12,6 +12,51 @@ pub use kafka_topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
 /// API group of every Karst resource.
 pub const GROUP: &str = "kafka.karst.dev";
 
+/// Annotation that stops the operator from reconciling a resource (as
+/// Strimzi's `strimzi.io/pause-reconciliation`): `"true"` pauses, removing
+/// it resumes. Deleting a paused KafkaTopic still deletes its topic.
+pub const PAUSE_ANNOTATION: &str = "kafka.karst.dev/pause-reconciliation";
+
+/// Reason of the Progressing condition while a resource is paused.
+pub const PAUSED_REASON: &str = "ReconciliationPaused";
+
+/// Whether `object` carries the pause annotation set to `true`.
+pub fn is_paused(object: &impl kube::Resource) -> bool {
+    object
+        .meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PAUSE_ANNOTATION))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The conditions of a paused resource: Progressing=False says so (at
+/// `generation`); the others are kept as they were, since the paused
+/// generation is not applied.
+pub fn paused_conditions(
+    previous: &[Condition],
+    generation: Option<i64>,
+    now: &str,
+) -> Vec<Condition> {
+    let mut fresh: Vec<Condition> = previous
+        .iter()
+        .filter(|c| c.type_ != conditions::PROGRESSING)
+        .cloned()
+        .collect();
+    fresh.push(
+        Condition::new(
+            conditions::PROGRESSING,
+            ConditionStatus::False,
+            PAUSED_REASON,
+            format!(
+                "reconciliation is paused by the {PAUSE_ANNOTATION} annotation; remove it to resume"
+            ),
+        )
+        .at_generation(generation),
+    );
+    conditions::merge_conditions(previous, fresh, now)
+}
+
 /// All CRDs as one multi-document YAML stream, as written to `crds/`.
 pub fn crds_yaml() -> Result<Vec<(&'static str, String)>, serde_yaml::Error> {
     use kube::CustomResourceExt;

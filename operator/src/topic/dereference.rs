@@ -10,6 +10,7 @@ use super::plan::ObservedTopic;
 use crate::{
     cluster::dereference as cluster_dereference,
     crd::{KafkaCluster, KafkaTopic},
+    events::api_error_message,
 };
 
 /// Kubernetes-side inputs of a topic reconciliation.
@@ -27,7 +28,7 @@ pub struct TopicInputs {
 #[derive(Debug, thiserror::Error)]
 pub enum TopicDereferenceError {
     /// Reading the KafkaCluster failed.
-    #[error("reading KafkaCluster {name}: {source}")]
+    #[error("reading KafkaCluster {name}: {}", api_error_message(.source))]
     Cluster {
         /// Cluster name.
         name: String,
@@ -35,7 +36,7 @@ pub enum TopicDereferenceError {
         source: kube::Error,
     },
     /// Listing KafkaTopics failed.
-    #[error("listing KafkaTopics: {0}")]
+    #[error("listing KafkaTopics: {}", api_error_message(.0))]
     Siblings(#[source] kube::Error),
     /// Listing broker Pods failed.
     #[error(transparent)]

@@ -2,8 +2,10 @@
 //! through the Kafka admin protocol -> status.
 
 pub mod dereference;
+pub mod error;
 pub mod plan;
 pub mod reconcile;
 pub mod validate;
 
-pub use reconcile::{TopicError, controller};
+pub use error::TopicError;
+pub use reconcile::controller;

@@ -80,8 +80,9 @@ pub fn plan(desired: &ValidatedTopic, observed: Option<&ObservedTopic>) -> Plan 
         return Plan {
             steps: vec![Step::Create(NewTopic {
                 name: desired.name.clone(),
-                partitions: desired.partitions,
-                replication_factor: desired.replicas,
+                // -1: the broker's num.partitions / default.replication.factor.
+                partitions: desired.partitions.unwrap_or(-1),
+                replication_factor: desired.replicas.unwrap_or(-1),
                 configs: desired
                     .config
                     .iter()
@@ -93,18 +94,22 @@ pub fn plan(desired: &ValidatedTopic, observed: Option<&ObservedTopic>) -> Plan 
     };
     let mut plan = Plan::default();
     let actual_partitions = i32::try_from(observed.metadata.partitions.len()).unwrap_or(i32::MAX);
-    if desired.partitions > actual_partitions {
-        plan.steps.push(Step::GrowPartitions(desired.partitions));
-    } else if desired.partitions < actual_partitions {
+    // An unset count keeps whatever the broker chose.
+    let wanted_partitions = desired.partitions.unwrap_or(actual_partitions);
+    if wanted_partitions > actual_partitions {
+        plan.steps.push(Step::GrowPartitions(wanted_partitions));
+    } else if wanted_partitions < actual_partitions {
         plan.refusals.push(Refusal {
             message: format!(
-                "spec.partitions: topic {:?} has {actual_partitions} partitions; decreasing to {} is not supported by Kafka",
-                desired.name, desired.partitions
+                "spec.partitions: topic {:?} has {actual_partitions} partitions; decreasing to {wanted_partitions} is not supported by Kafka",
+                desired.name
             ),
         });
     }
     let actual_replicas = observed.metadata.replication_factor();
-    if usize::try_from(desired.replicas).ok() != Some(actual_replicas) {
+    if let Some(replicas) = desired.replicas
+        && usize::try_from(replicas).ok() != Some(actual_replicas)
+    {
         plan.refusals.push(Refusal {
             message: format!(
                 "spec.replicas: topic {:?} has replication factor {actual_replicas}; changing it needs partition reassignment, which is not supported yet",
@@ -130,8 +135,8 @@ mod tests {
     fn desired(partitions: i32, config: &[(&str, &str)]) -> ValidatedTopic {
         ValidatedTopic {
             name: "orders".into(),
-            partitions,
-            replicas: 1,
+            partitions: Some(partitions),
+            replicas: Some(1),
             config: config
                 .iter()
                 .map(|(k, v)| ((*k).into(), (*v).into()))
@@ -182,6 +187,21 @@ mod tests {
                 configs: vec![("retention.ms".into(), "1000".into())],
             })]
         );
+    }
+
+    #[test]
+    fn unset_counts_are_left_to_the_broker() {
+        let mut d = desired(3, &[]);
+        (d.partitions, d.replicas) = (None, None);
+        let Step::Create(new_topic) = &plan(&d, None).steps[0] else {
+            panic!("a missing topic is created");
+        };
+        assert_eq!(
+            (new_topic.partitions, new_topic.replication_factor),
+            (-1, -1)
+        );
+        let p = plan(&d, Some(&observed(4, vec![])));
+        assert!(p.steps.is_empty() && p.refusals.is_empty(), "{p:?}");
     }
 
     #[test]
@@ -245,7 +265,7 @@ mod tests {
     #[test]
     fn replication_factor_change_is_refused_for_now() {
         let mut d = desired(3, &[]);
-        d.replicas = 3;
+        d.replicas = Some(3);
         let p = plan(&d, Some(&observed(3, vec![])));
         assert!(p.refusals[0].message.starts_with("spec.replicas"));
     }

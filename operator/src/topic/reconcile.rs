@@ -4,14 +4,14 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use karst_client::{AdminClient, ResponseError};
+use karst_client::{AdminClient, AlterConfigOp, ResponseError};
 use kube::{
-    Api, Resource, ResourceExt,
+    Api, ResourceExt,
     api::{Patch, PatchParams},
     runtime::{
         Controller,
         controller::Action,
-        events::{Event, EventType, Recorder},
+        events::EventType,
         finalizer::{Event as FinalizerEvent, finalizer},
         reflector::ObjectRef,
         watcher,
@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::{
     dereference::{self, TopicDereferenceError},
+    error::{TopicError, admin_err},
     plan::{self, Step},
     validate::{self, ValidatedTopic},
 };
@@ -28,8 +29,9 @@ use crate::{
     context::{Context, backoff_key},
     crd::{
         Condition, ConditionStatus, KafkaCluster, KafkaTopic, KafkaTopicStatus,
-        conditions::{DEGRADED, PROGRESSING, READY, merge_conditions, now_rfc3339},
+        conditions::{DEGRADED, PROGRESSING, READY, find, merge_conditions, now_rfc3339},
     },
+    events,
     metrics::TOPIC_CONTROLLER,
 };
 
@@ -37,96 +39,6 @@ use crate::{
 pub const FINALIZER: &str = "kafka.karst.dev/topic";
 /// How long one admin request may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why a topic reconciliation failed (and is retried with backoff).
-#[derive(Debug, thiserror::Error)]
-pub enum TopicError {
-    /// Reading from the API server failed.
-    #[error(transparent)]
-    Dereference(#[from] TopicDereferenceError),
-    /// No broker of the cluster answered.
-    #[error("KafkaCluster {cluster} is unreachable (brokers {addresses:?}): {source}")]
-    Unreachable {
-        /// Cluster name.
-        cluster: String,
-        /// Addresses tried.
-        addresses: Vec<String>,
-        /// Last error.
-        source: karst_client::Error,
-    },
-    /// The cluster has no ready broker.
-    #[error("KafkaCluster {0} has no ready broker")]
-    NoReadyBroker(String),
-    /// The broker refused an admin request.
-    #[error("{action} of topic {topic}: {source}")]
-    Admin {
-        /// What was attempted.
-        action: &'static str,
-        /// Topic.
-        topic: String,
-        /// Client error (carries the Kafka error code).
-        source: karst_client::Error,
-    },
-    /// Writing the status failed.
-    #[error("patching status of KafkaTopic {name}: {source}")]
-    Status {
-        /// Resource name.
-        name: String,
-        /// API error.
-        source: kube::Error,
-    },
-    /// Adding or removing the finalizer failed.
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<TopicError>>),
-    /// The object has no namespace.
-    #[error("KafkaTopic {0} has no namespace")]
-    NoNamespace(String),
-}
-
-impl TopicError {
-    /// Metric label.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            TopicError::Dereference(e) => e.metric_label(),
-            TopicError::Unreachable { .. } => "cluster_unreachable",
-            TopicError::NoReadyBroker(_) => "no_ready_broker",
-            TopicError::Admin { .. } => "admin",
-            TopicError::Status { .. } => "status",
-            TopicError::Finalizer(e) => match &**e {
-                kube::runtime::finalizer::Error::ApplyFailed(inner)
-                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.metric_label(),
-                _ => "finalizer",
-            },
-            TopicError::NoNamespace(_) => "no_namespace",
-        }
-    }
-}
-
-fn admin_err(
-    action: &'static str,
-    topic: &str,
-) -> impl FnOnce(karst_client::Error) -> TopicError + use<> {
-    let topic = topic.to_owned();
-    move |source| TopicError::Admin {
-        action,
-        topic,
-        source,
-    }
-}
-
-async fn publish(ctx: &Context, kt: &KafkaTopic, type_: EventType, reason: &str, note: String) {
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&event, &kt.object_ref(&())).await {
-        tracing::warn!(error = %e, "publishing event failed");
-    }
-}
 
 /// Writes `status` (conditions merged with the previous ones) if it changed.
 async fn write_status(
@@ -143,7 +55,15 @@ async fn write_status(
         .collect();
     status.conditions = merge_conditions(&previous.conditions, fresh, &now_rfc3339());
     status.observed_generation = generation;
-    if status == previous {
+    patch_status_if_changed(api, kt, &status).await
+}
+
+async fn patch_status_if_changed(
+    api: &Api<KafkaTopic>,
+    kt: &KafkaTopic,
+    status: &KafkaTopicStatus,
+) -> Result<(), TopicError> {
+    if kt.status.as_ref() == Some(status) {
         return Ok(());
     }
     api.patch_status(
@@ -181,80 +101,121 @@ fn not_ready(reason: &str, message: &str, degraded: bool) -> Vec<Condition> {
     ]
 }
 
+/// Writes a not-Ready status for `reason` and publishes a Warning event
+/// when the message is new (not on every retry of the same failure).
+async fn report(
+    ctx: &Context,
+    api: &Api<KafkaTopic>,
+    kt: &KafkaTopic,
+    status: KafkaTopicStatus,
+    reason: &'static str,
+    message: String,
+    degraded: bool,
+) -> Result<(), TopicError> {
+    let already_reported = kt.status.as_ref().is_some_and(|s| {
+        find(&s.conditions, READY).is_some_and(|c| c.reason == reason && c.message == message)
+    });
+    write_status(api, kt, status, not_ready(reason, &message, degraded)).await?;
+    if !already_reported {
+        events::publish(ctx, kt, EventType::Warning, reason, "Reconcile", message).await;
+    }
+    Ok(())
+}
+
+/// Applies the topic; every failure ends in the status (and a Warning
+/// event) before it is retried: with backoff when waiting can cure it, at
+/// the resync interval when only a change of the spec can.
 async fn apply_topic(
     kt: Arc<KafkaTopic>,
     ctx: &Context,
     namespace: &str,
 ) -> Result<Action, TopicError> {
     let api: Api<KafkaTopic> = Api::namespaced(ctx.client.clone(), namespace);
+    if crate::crd::is_paused(&*kt) {
+        // The paused generation is not applied: observedGeneration and the
+        // other conditions stay as they were.
+        let mut status = kt.status.clone().unwrap_or_default();
+        let was_paused = find(&status.conditions, PROGRESSING)
+            .is_some_and(|c| c.reason == crate::crd::PAUSED_REASON);
+        status.conditions = crate::crd::paused_conditions(
+            &status.conditions,
+            kt.metadata.generation,
+            &now_rfc3339(),
+        );
+        patch_status_if_changed(&api, &kt, &status).await?;
+        if !was_paused {
+            tracing::info!(%namespace, resource = %kt.name_any(), "reconciliation paused by annotation");
+            events::publish(
+                ctx,
+                &*kt,
+                EventType::Normal,
+                crate::crd::PAUSED_REASON,
+                "Reconcile",
+                "Reconciliation is paused; remove the annotation to resume".to_owned(),
+            )
+            .await;
+        }
+        return Ok(Action::await_change());
+    }
+    let error = match sync_topic(&kt, ctx, &api, namespace).await {
+        Ok(action) => return Ok(action),
+        Err(error) => error,
+    };
+    let Some(condition) = error.condition() else {
+        return Err(error);
+    };
+    let previous = kt.status.clone().unwrap_or_default();
+    let message = error.to_string();
+    report(
+        ctx,
+        &api,
+        &kt,
+        previous,
+        condition.reason,
+        message,
+        condition.degraded,
+    )
+    .await?;
+    if error.needs_spec_change() {
+        ctx.metrics
+            .reconcile_failed(TOPIC_CONTROLLER, error.metric_label());
+        tracing::warn!(topic = %kt.name_any(), %namespace, %error, "topic cannot be applied until its spec changes");
+        Ok(Action::requeue(ctx.settings.topic_resync))
+    } else {
+        Err(error)
+    }
+}
+
+async fn sync_topic(
+    kt: &KafkaTopic,
+    ctx: &Context,
+    api: &Api<KafkaTopic>,
+    namespace: &str,
+) -> Result<Action, TopicError> {
     let previous = kt.status.clone().unwrap_or_default();
     let cluster_name = kt.spec.cluster_ref.name.clone();
 
     // 1. dereference
-    let inputs = dereference::dereference(&ctx.client, namespace, &kt).await?;
-    let Some(cluster) = inputs.cluster else {
-        let msg = format!(
-            "spec.clusterRef.name: KafkaCluster {cluster_name:?} not found in namespace {namespace}"
-        );
-        write_status(
-            &api,
-            &kt,
-            previous,
-            not_ready("ClusterNotFound", &msg, true),
-        )
-        .await?;
-        return Ok(Action::requeue(Duration::from_secs(30)));
-    };
+    let inputs = dereference::dereference(&ctx.client, namespace, kt).await?;
+    let cluster = inputs.cluster.ok_or_else(|| TopicError::ClusterNotFound {
+        cluster: cluster_name.clone(),
+        namespace: namespace.to_owned(),
+    })?;
 
     // 2. validate (pure)
-    let validated = match validate::validate(&kt, cluster.spec.replicas, &inputs.siblings) {
-        Ok(v) => v,
-        Err(e) => {
-            ctx.metrics
-                .reconcile_failed(TOPIC_CONTROLLER, e.metric_label());
-            let msg = e.to_string();
-            let was_same = kt
-                .status
-                .as_ref()
-                .is_some_and(|s| s.conditions.iter().any(|c| c.message == msg));
-            write_status(&api, &kt, previous, not_ready(e.reason(), &msg, true)).await?;
-            if !was_same {
-                publish(ctx, &kt, EventType::Warning, e.reason(), msg).await;
-            }
-            return Ok(Action::requeue(ctx.settings.topic_resync));
-        }
-    };
+    let validated = validate::validate(kt, cluster.spec.replicas, &inputs.siblings)?;
 
     // 3. observe the broker
     if inputs.broker_addresses.is_empty() {
-        let msg = format!("KafkaCluster {cluster_name:?} has no ready broker yet");
-        write_status(
-            &api,
-            &kt,
-            previous,
-            not_ready("ClusterNotReady", &msg, false),
-        )
-        .await?;
         return Err(TopicError::NoReadyBroker(cluster_name));
     }
-    let admin = match dereference::connect(&inputs.broker_addresses, ADMIN_TIMEOUT).await {
-        Ok(admin) => admin,
-        Err(source) => {
-            let err = TopicError::Unreachable {
-                cluster: cluster_name,
-                addresses: inputs.broker_addresses,
-                source,
-            };
-            write_status(
-                &api,
-                &kt,
-                previous,
-                not_ready("ClusterUnreachable", &err.to_string(), false),
-            )
-            .await?;
-            return Err(err);
-        }
-    };
+    let admin = dereference::connect(&inputs.broker_addresses, ADMIN_TIMEOUT)
+        .await
+        .map_err(|source| TopicError::Unreachable {
+            cluster: cluster_name,
+            addresses: inputs.broker_addresses,
+            source,
+        })?;
     let observed = dereference::observe_topic(&admin, &validated.name)
         .await
         .map_err(admin_err("describe", &validated.name))?;
@@ -263,7 +224,7 @@ async fn apply_topic(
     let plan = plan::plan(&validated, observed.as_ref());
     let changed = !plan.steps.is_empty();
     for step in &plan.steps {
-        execute(ctx, &kt, &admin, &validated, step).await?;
+        execute(ctx, kt, &admin, &validated, step).await?;
     }
     let observed = if changed {
         dereference::observe_topic(&admin, &validated.name)
@@ -283,36 +244,41 @@ async fn apply_topic(
         status.partitions = Some(i32::try_from(o.metadata.partitions.len()).unwrap_or(i32::MAX));
         status.replicas = Some(i32::try_from(o.metadata.replication_factor()).unwrap_or(i32::MAX));
     }
-    let conditions = if plan.refusals.is_empty() {
-        let msg = format!(
-            "topic {:?} has {} partition(s), replication factor {}",
-            validated.name,
-            status.partitions.unwrap_or_default(),
-            status.replicas.unwrap_or_default()
-        );
-        vec![
-            Condition::new(READY, ConditionStatus::True, "Synced", msg),
-            Condition::new(PROGRESSING, ConditionStatus::False, "Synced", ""),
-            Condition::new(DEGRADED, ConditionStatus::False, "AsExpected", ""),
-        ]
-    } else {
-        let msg = plan
+    if !plan.refusals.is_empty() {
+        let message = plan
             .refusals
             .iter()
             .map(|r| r.message.as_str())
             .collect::<Vec<_>>()
             .join("; ");
-        let already = kt
-            .status
-            .as_ref()
-            .is_some_and(|s| s.conditions.iter().any(|c| c.message == msg));
-        if !already {
-            publish(ctx, &kt, EventType::Warning, "NotSupported", msg.clone()).await;
-        }
-        not_ready("NotSupported", &msg, true)
-    };
-    write_status(&api, &kt, status, conditions).await?;
+        report(ctx, api, kt, status, "NotSupported", message, true).await?;
+        return Ok(Action::requeue(ctx.settings.topic_resync));
+    }
+    let message = format!(
+        "topic {:?} has {} partition(s), replication factor {}",
+        validated.name,
+        status.partitions.unwrap_or_default(),
+        status.replicas.unwrap_or_default()
+    );
+    let conditions = vec![
+        Condition::new(READY, ConditionStatus::True, "Synced", message),
+        Condition::new(PROGRESSING, ConditionStatus::False, "Synced", ""),
+        Condition::new(DEGRADED, ConditionStatus::False, "AsExpected", ""),
+    ];
+    write_status(api, kt, status, conditions).await?;
     Ok(Action::requeue(ctx.settings.topic_resync))
+}
+
+/// `retention.ms=3600000, cleanup.policy reset to its default`: config
+/// changes as a user reads them in an event.
+fn describe_config_changes(ops: &[AlterConfigOp]) -> String {
+    ops.iter()
+        .map(|op| match op {
+            AlterConfigOp::Set { name, value } => format!("{name}={value}"),
+            AlterConfigOp::Delete { name } => format!("{name} reset to its default"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn execute(
@@ -323,7 +289,7 @@ async fn execute(
     step: &Step,
 ) -> Result<(), TopicError> {
     let name = &topic.name;
-    match step {
+    let (reason, note) = match step {
         Step::Create(new_topic) => {
             match admin
                 .create_topics(std::slice::from_ref(new_topic), false)
@@ -334,47 +300,40 @@ async fn execute(
                 Err(e) if e.kafka_kind() == Some(ResponseError::TopicAlreadyExists) => {}
                 Err(e) => return Err(admin_err("create", name)(e)),
             }
-            publish(
-                ctx,
-                kt,
-                EventType::Normal,
+            (
                 "TopicCreated",
                 format!(
-                    "created topic {name:?} with {} partition(s)",
+                    "Created topic {name:?} with {} partition(s)",
                     new_topic.partitions
                 ),
             )
-            .await;
         }
         Step::GrowPartitions(total) => {
             admin
                 .create_partitions(name, *total, false)
                 .await
-                .map_err(admin_err("create partitions", name))?;
-            publish(
-                ctx,
-                kt,
-                EventType::Normal,
+                .map_err(admin_err("add partitions to", name))?;
+            (
                 "PartitionsIncreased",
-                format!("topic {name:?} now has {total} partitions"),
+                format!("Topic {name:?} now has {total} partitions"),
             )
-            .await;
         }
         Step::AlterConfigs(ops) => {
             admin
                 .incremental_alter_topic_configs(name, ops, false)
                 .await
-                .map_err(admin_err("alter configs", name))?;
-            publish(
-                ctx,
-                kt,
-                EventType::Normal,
+                .map_err(admin_err("alter the config of", name))?;
+            (
                 "ConfigUpdated",
-                format!("topic {name:?}: {ops:?}"),
+                format!(
+                    "Changed the config of topic {name:?}: {}",
+                    describe_config_changes(ops)
+                ),
             )
-            .await;
         }
-    }
+    };
+    tracing::info!(namespace = %kt.namespace().unwrap_or_default(), resource = %kt.name_any(), "{note}");
+    events::publish(ctx, kt, EventType::Normal, reason, "Reconcile", note).await;
     Ok(())
 }
 
@@ -387,12 +346,15 @@ async fn cleanup_topic(
         return Ok(Action::await_change()); // never created or adopted a topic
     };
     if kt.retains_topic() {
-        publish(
+        let note = format!("Kept topic {managed:?}: the resource has the retain annotation");
+        tracing::info!(%namespace, resource = %kt.name_any(), "{note}");
+        events::publish(
             ctx,
-            &kt,
+            &*kt,
             EventType::Normal,
             "TopicRetained",
-            format!("topic {managed:?} kept (retain annotation)"),
+            "Delete",
+            note,
         )
         .await;
         return Ok(Action::await_change());
@@ -430,14 +392,9 @@ async fn cleanup_topic(
         Err(e) if e.kafka_kind() == Some(ResponseError::UnknownTopicOrPartition) => {}
         Err(e) => return Err(admin_err("delete", &managed)(e)),
     }
-    publish(
-        ctx,
-        &kt,
-        EventType::Normal,
-        "TopicDeleted",
-        format!("deleted topic {managed:?}"),
-    )
-    .await;
+    let note = format!("Deleted topic {managed:?}");
+    tracing::info!(%namespace, resource = %kt.name_any(), "{note}");
+    events::publish(ctx, &*kt, EventType::Normal, "TopicDeleted", "Delete", note).await;
     Ok(Action::await_change())
 }
 

@@ -11,10 +11,10 @@ use crate::crd::KafkaTopic;
 pub struct ValidatedTopic {
     /// Topic name on the broker.
     pub name: String,
-    /// Desired partitions.
-    pub partitions: i32,
-    /// Desired replication factor.
-    pub replicas: i16,
+    /// Desired partitions; the broker's `num.partitions` when `None`.
+    pub partitions: Option<i32>,
+    /// Desired replication factor; the broker's `default.replication.factor` when `None`.
+    pub replicas: Option<i16>,
     /// Desired topic-level configs.
     pub config: BTreeMap<String, String>,
 }
@@ -64,6 +64,14 @@ pub enum TopicValidationError {
     /// An empty config key.
     #[error("spec.config: empty property name")]
     EmptyConfigKey,
+    /// A topic property the broker would refuse (checked with the broker's own rules).
+    #[error("spec.config[\"{key}\"]: {message}")]
+    InvalidConfig {
+        /// Property name.
+        key: String,
+        /// The broker's explanation.
+        message: String,
+    },
 }
 
 impl TopicValidationError {
@@ -74,7 +82,8 @@ impl TopicValidationError {
             TopicValidationError::Conflict { .. } => "ResourceConflict",
             TopicValidationError::TooManyReplicas { .. }
             | TopicValidationError::IllegalName(_)
-            | TopicValidationError::EmptyConfigKey => "InvalidSpec",
+            | TopicValidationError::EmptyConfigKey
+            | TopicValidationError::InvalidConfig { .. } => "InvalidSpec",
         }
     }
 
@@ -86,6 +95,7 @@ impl TopicValidationError {
             TopicValidationError::TooManyReplicas { .. } => "too_many_replicas",
             TopicValidationError::IllegalName(_) => "illegal_name",
             TopicValidationError::EmptyConfigKey => "empty_config_key",
+            TopicValidationError::InvalidConfig { .. } => "invalid_topic_config",
         }
     }
 }
@@ -149,15 +159,25 @@ pub fn validate(
             cluster: topic.spec.cluster_ref.name.clone(),
         });
     }
-    if i32::from(topic.spec.replicas) > cluster_brokers {
+    if let Some(replicas) = topic.spec.replicas
+        && i32::from(replicas) > cluster_brokers
+    {
         return Err(TopicValidationError::TooManyReplicas {
-            replicas: topic.spec.replicas,
+            replicas,
             brokers: cluster_brokers,
             cluster: topic.spec.cluster_ref.name.clone(),
         });
     }
     if topic.spec.config.keys().any(|k| k.trim().is_empty()) {
         return Err(TopicValidationError::EmptyConfigKey);
+    }
+    for (key, value) in &topic.spec.config {
+        karst_broker::config::validate_topic_config(key, value).map_err(|e| {
+            TopicValidationError::InvalidConfig {
+                key: key.clone(),
+                message: e.to_string(),
+            }
+        })?;
     }
     Ok(ValidatedTopic {
         name,
@@ -185,8 +205,8 @@ pub(crate) mod tests {
                     name: "demo".into(),
                 },
                 topic_name: None,
-                partitions: 3,
-                replicas: 1,
+                partitions: Some(3),
+                replicas: Some(1),
                 config: BTreeMap::new(),
             };
             let mut t = KafkaTopic::new(name, spec);
@@ -209,11 +229,11 @@ pub(crate) mod tests {
             self
         }
         pub(crate) fn partitions(mut self, n: i32) -> Self {
-            self.0.spec.partitions = n;
+            self.0.spec.partitions = Some(n);
             self
         }
         pub(crate) fn replicas(mut self, n: i16) -> Self {
-            self.0.spec.replicas = n;
+            self.0.spec.replicas = Some(n);
             self
         }
         pub(crate) fn config(mut self, k: &str, v: &str) -> Self {
@@ -238,7 +258,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert_eq!(v.name, "orders");
-        assert_eq!((v.partitions, v.replicas), (3, 1));
+        assert_eq!((v.partitions, v.replicas), (Some(3), Some(1)));
         assert_eq!(v.config["retention.ms"], "1000");
     }
 
@@ -278,5 +298,31 @@ pub(crate) mod tests {
         assert!(validate(&TopicFixture::new("t").topic_name("bad name").0, 1, &[]).is_err());
         assert!(validate(&TopicFixture::new("t").topic_name("..").0, 1, &[]).is_err());
         assert!(validate(&TopicFixture::new("t").partitions(12).0, 1, &[]).is_ok());
+    }
+
+    #[test]
+    fn config_values_are_checked_with_the_broker_rules() {
+        let err = validate(
+            &TopicFixture::new("t").config("retention.ms", "banana").0,
+            1,
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(err.reason(), "InvalidSpec");
+        assert!(
+            err.to_string()
+                .starts_with("spec.config[\"retention.ms\"]: invalid value \"banana\""),
+            "{err}"
+        );
+        let err = validate(
+            &TopicFixture::new("t").config("retention.msx", "1").0,
+            1,
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean retention.ms?"),
+            "{err}"
+        );
     }
 }

@@ -295,7 +295,10 @@ async fn start_broker(
     let kafka_port = container_port(pod, "kafka").ok_or("no kafka port")?;
     let http_port = container_port(pod, "http").ok_or("no http port")?;
     let log = std::fs::File::create(dir.join("broker.log"))?;
+    let data_dir = dir.join("data");
+    std::fs::create_dir_all(&data_dir)?;
     let mut cmd = Command::new(broker_binary());
+    run_as_pod_user(&mut cmd, spec, dir, &data_dir)?;
     // The broker refuses unknown KARST_* variables; pass only the Pod's env.
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("KARST_")) {
         cmd.env_remove(key);
@@ -313,13 +316,58 @@ async fn start_broker(
             "--override",
             &format!("karst.http.listener={ip}:{http_port}"),
         ])
-        .args([
-            "--override",
-            &format!("log.dirs={}", dir.join("data").display()),
-        ])
+        .args(["--override", &format!("log.dirs={}", data_dir.display())])
         .envs(resolve_env(pod))
         .stdout(log.try_clone()?)
         .stderr(log)
         .kill_on_drop(true);
     Ok(cmd.spawn()?)
+}
+
+/// Applies the Pod's security context as a kubelet does, where this process
+/// can (it runs as root, as CI does): the volume is group-owned by `fsGroup`
+/// with the setgid bit, and the broker runs as `runAsUser`/`runAsGroup`.
+/// (A read-only root filesystem is not emulated: the broker runs on the
+/// host's.) Not root: the broker runs as this process's user.
+fn run_as_pod_user(
+    cmd: &mut Command,
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    pod_dir: &Path,
+    data_dir: &Path,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    let Some(sc) = spec.security_context.as_ref() else {
+        return Ok(());
+    };
+    if !running_as_root() {
+        return Ok(());
+    }
+    let id = |v: Option<i64>| v.and_then(|v| u32::try_from(v).ok());
+    if let Some(group) = id(sc.fs_group) {
+        chown(data_dir, Some(0), Some(group))?;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o2770))?;
+    }
+    // The pod's user must reach its directories (the test's temp dir is 0700).
+    for dir in pod_dir
+        .ancestors()
+        .take_while(|d| d.starts_with(std::env::temp_dir()))
+    {
+        if dir == std::env::temp_dir() {
+            break;
+        }
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o711))?;
+    }
+    if let Some(uid) = id(sc.run_as_user) {
+        cmd.uid(uid);
+    }
+    if let Some(gid) = id(sc.run_as_group) {
+        cmd.gid(gid);
+    }
+    Ok(())
+}
+
+/// Whether this process runs as root (`/proc/self` belongs to the effective user).
+pub fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }

@@ -5,11 +5,12 @@
 //! The broker binary is `KARST_BIN` when set; otherwise it is built with
 //! `cargo build -p karst-broker --bin karst` into the target directory this
 //! test binary lives in.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
+pub mod expect;
 mod kubelet;
 
-pub use kubelet::Kubelet;
+pub use kubelet::{Kubelet, running_as_root};
 
 use std::{
     future::Future,
@@ -39,9 +40,14 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
+    let deadline = start + timeout;
     loop {
         if let Some(v) = f().await {
+            // Shown with --nocapture or on failure: which wait was slow.
+            if start.elapsed() > Duration::from_secs(5) {
+                eprintln!("SLOW {what}: {:?}", start.elapsed());
+            }
             return v;
         }
         assert!(

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, fmt::Write};
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::labels::{config_map_name, object_meta};
-use crate::cluster::validate::ValidatedCluster;
+use crate::cluster::{broker_config::operator_properties, validate::ValidatedCluster};
 
 /// Key of the properties file in the ConfigMap.
 pub const SERVER_PROPERTIES: &str = "server.properties";
@@ -17,21 +17,10 @@ pub const SERVER_PROPERTIES: &str = "server.properties";
 pub const CONFIG_DIR: &str = "/etc/karst";
 /// Where the data volume is mounted.
 pub const DATA_DIR: &str = "/var/lib/karst";
-/// `log.dirs` inside the data volume.
-pub const LOG_DIRS: &str = "/var/lib/karst/data";
 
 /// Renders `server.properties`: the operator's properties, then the user's, sorted.
 pub fn render_server_properties(cluster: &ValidatedCluster) -> String {
-    let mut props = BTreeMap::new();
-    props.insert(
-        "listeners".to_owned(),
-        format!("PLAINTEXT://0.0.0.0:{}", cluster.kafka_port),
-    );
-    props.insert("log.dirs".to_owned(), LOG_DIRS.to_owned());
-    props.insert(
-        "karst.http.listener".to_owned(),
-        format!("0.0.0.0:{}", cluster.http_port),
-    );
+    let mut props = operator_properties(cluster.kafka_port, cluster.http_port);
     for (k, v) in &cluster.broker_config {
         props.insert(k.clone(), v.clone());
     }
@@ -116,10 +105,10 @@ mod tests {
     #[test]
     fn values_with_newlines_cannot_inject_properties() {
         let v = ClusterFixture::new("demo", 1)
-            .config("a", "x\nlisteners=evil")
+            .config("broker.rack", "x\nlisteners=evil")
             .validated();
         let props = render_server_properties(&v);
-        assert!(props.contains("a=x\\nlisteners=evil"), "{props}");
+        assert!(props.contains("broker.rack=x\\nlisteners=evil"), "{props}");
         assert!(!props.lines().any(|l| l == "listeners=evil"));
     }
 

@@ -15,9 +15,48 @@ pub const COMPONENT_LABEL: (&str, &str) = ("app.kubernetes.io/component", "broke
 /// Field manager of every server-side apply by the operator.
 pub const FIELD_MANAGER: &str = "karst-operator";
 
+/// The longest StatefulSet name: its Pods carry a `controller-revision-hash`
+/// label of `<name>-<10-character hash>`, and a label value holds 63.
+pub const MAX_STATEFUL_SET_NAME: usize = 52;
+
+// Every child is `<cluster>-<role>`: an object a user already has under the
+// cluster's own name (a Service `demo`, say) is never in the way.
+
+/// Name of the broker StatefulSet (its Pods are `<cluster>-broker-<ordinal>`).
+pub fn stateful_set_name(cluster: &str) -> String {
+    format!("{cluster}-broker")
+}
+
+/// Name of the bootstrap Service clients connect to first.
+pub fn bootstrap_service_name(cluster: &str) -> String {
+    format!("{cluster}-bootstrap")
+}
+
+/// Name of the ServiceAccount the brokers run as.
+pub fn service_account_name(cluster: &str) -> String {
+    format!("{cluster}-broker")
+}
+
+/// Name of the PodDisruptionBudget.
+pub fn pod_disruption_budget_name(cluster: &str) -> String {
+    format!("{cluster}-broker")
+}
+
+/// Every child object's kind and name, for checks that span them all.
+pub fn child_names(cluster: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("StatefulSet", stateful_set_name(cluster)),
+        ("Service", bootstrap_service_name(cluster)),
+        ("Service", headless_service_name(cluster)),
+        ("ConfigMap", config_map_name(cluster)),
+        ("ServiceAccount", service_account_name(cluster)),
+        ("PodDisruptionBudget", pod_disruption_budget_name(cluster)),
+    ]
+}
+
 /// Name of the headless Service giving each broker a DNS name.
 pub fn headless_service_name(cluster: &str) -> String {
-    format!("{cluster}-headless")
+    format!("{cluster}-brokers")
 }
 
 /// Name of the ConfigMap holding `server.properties`.

@@ -4,6 +4,9 @@
 pub mod config_map;
 pub mod labels;
 pub mod pdb;
+pub mod probes;
+pub mod scheduling;
+pub mod security;
 pub mod service;
 pub mod service_account;
 pub mod statefulset;
@@ -33,15 +36,20 @@ pub struct DesiredCluster {
     pub pod_disruption_budget: PodDisruptionBudget,
 }
 
-/// Builds all objects of `cluster`.
-pub fn desired(cluster: &ValidatedCluster) -> DesiredCluster {
+/// Builds all objects of `cluster`; `claim_template_size` is the size in
+/// the existing StatefulSet's claim template, if there is one.
+pub fn desired(cluster: &ValidatedCluster, claim_template_size: Option<&str>) -> DesiredCluster {
     let config_map = config_map::build(cluster);
     let config_hash = config_map::config_hash(&config_map);
     DesiredCluster {
         service_account: service_account::build(cluster),
         headless_service: service::headless(cluster),
         bootstrap_service: service::bootstrap(cluster),
-        stateful_set: statefulset::build(cluster, &config_hash),
+        stateful_set: statefulset::build(
+            cluster,
+            &config_hash,
+            claim_template_size.unwrap_or(&cluster.storage_size),
+        ),
         pod_disruption_budget: pdb::build(cluster),
         config_map,
     }

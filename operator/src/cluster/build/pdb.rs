@@ -5,13 +5,13 @@ use k8s_openapi::{
     apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
 };
 
-use super::labels::{object_meta, selector_labels};
+use super::labels::{object_meta, pod_disruption_budget_name, selector_labels};
 use crate::cluster::validate::ValidatedCluster;
 
 /// Builds the PDB.
 pub fn build(cluster: &ValidatedCluster) -> PodDisruptionBudget {
     PodDisruptionBudget {
-        metadata: object_meta(cluster, cluster.name.clone()),
+        metadata: object_meta(cluster, pod_disruption_budget_name(&cluster.name)),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
             selector: Some(LabelSelector {

@@ -6,7 +6,7 @@ use k8s_openapi::{
     apimachinery::pkg::util::intstr::IntOrString,
 };
 
-use super::labels::{headless_service_name, object_meta, selector_labels};
+use super::labels::{bootstrap_service_name, headless_service_name, object_meta, selector_labels};
 use crate::cluster::validate::ValidatedCluster;
 
 fn ports(cluster: &ValidatedCluster, with_http: bool) -> Vec<ServicePort> {
@@ -47,7 +47,7 @@ pub fn headless(cluster: &ValidatedCluster) -> Service {
 /// `<cluster>`: a ClusterIP Service over ready brokers, the bootstrap address.
 pub fn bootstrap(cluster: &ValidatedCluster) -> Service {
     Service {
-        metadata: object_meta(cluster, cluster.name.clone()),
+        metadata: object_meta(cluster, bootstrap_service_name(&cluster.name)),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
             selector: Some(selector_labels(&cluster.name)),
@@ -62,7 +62,9 @@ pub fn bootstrap(cluster: &ValidatedCluster) -> Service {
 pub fn bootstrap_servers(cluster: &ValidatedCluster) -> String {
     format!(
         "{}.{}.svc:{}",
-        cluster.name, cluster.namespace, cluster.kafka_port
+        bootstrap_service_name(&cluster.name),
+        cluster.namespace,
+        cluster.kafka_port
     )
 }
 
@@ -75,7 +77,7 @@ mod tests {
     fn headless_service_publishes_not_ready_brokers() {
         let s = headless(&ClusterFixture::new("demo", 3).validated());
         let spec = s.spec.unwrap();
-        assert_eq!(s.metadata.name.as_deref(), Some("demo-headless"));
+        assert_eq!(s.metadata.name.as_deref(), Some("demo-brokers"));
         assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
         assert_eq!(spec.publish_not_ready_addresses, Some(true));
         assert_eq!(spec.selector.unwrap()["app.kubernetes.io/instance"], "demo");
@@ -86,6 +88,6 @@ mod tests {
         let v = ClusterFixture::new("demo", 3).validated();
         let s = bootstrap(&v);
         assert_eq!(s.spec.unwrap().ports.unwrap()[0].port, 9092);
-        assert_eq!(bootstrap_servers(&v), "demo.ns1.svc:9092");
+        assert_eq!(bootstrap_servers(&v), "demo-bootstrap.ns1.svc:9092");
     }
 }

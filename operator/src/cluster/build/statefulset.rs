@@ -14,28 +14,45 @@ use k8s_openapi::{
             StatefulSetUpdateStrategy,
         },
         core::v1::{
-            Affinity, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-            HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-            PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, Probe,
-            TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
-            WeightedPodAffinityTerm,
+            ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+            EnvVarSource, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+            PodSpec, PodTemplateSpec, TopologySpreadConstraint, Volume, VolumeMount,
+            VolumeResourceRequirements,
         },
     },
     apimachinery::pkg::{
         api::resource::Quantity,
         apis::meta::v1::{LabelSelector, ObjectMeta},
-        util::intstr::IntOrString,
     },
 };
 
 use super::{
     config_map::{CONFIG_DIR, DATA_DIR, SERVER_PROPERTIES},
-    labels::{config_map_name, headless_service_name, object_meta, selector_labels},
+    labels::{
+        config_map_name, headless_service_name, object_meta, selector_labels, service_account_name,
+        stateful_set_name,
+    },
+    probes, scheduling,
+    security::{container_security_context, pod_security_context},
 };
-use crate::{cluster::validate::ValidatedCluster, crd::kafka_cluster::DeleteClaimPolicy};
+use crate::{
+    cluster::{node_id::POD_INDEX_LABEL, validate::ValidatedCluster},
+    crd::kafka_cluster::DeleteClaimPolicy,
+};
 
 /// Pod template annotation carrying the hash of the rendered configuration.
 pub const CONFIG_HASH_ANNOTATION: &str = "kafka.karst.dev/config-hash";
+/// Name of the data volume and of the claim template behind it (claims are `data-<pod>`).
+pub const DATA_VOLUME: &str = "data";
+/// Pod template annotation carrying the Karst version, read back from the
+/// Pods for `status.version` (what runs, not what is asked for). An
+/// annotation, since a version such as `1.0.0+build.5` is not a label value.
+pub const VERSION_ANNOTATION: &str = "kafka.karst.dev/version";
+/// Seconds a broker gets after SIGTERM: enough for a controlled shutdown
+/// (leadership moves away, logs are flushed and closed cleanly).
+const DEFAULT_TERMINATION_GRACE_SECONDS: i64 = 120;
+/// Scratch volume mounted on `/tmp` (the root filesystem is read-only).
+const TMP_VOLUME: &str = "tmp";
 /// Name of the broker container.
 pub const CONTAINER_NAME: &str = "karst";
 
@@ -53,7 +70,7 @@ pub fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
     vec![
         EnvVar {
             name: "KARST_NODE_ID".to_owned(),
-            value_from: field("metadata.labels['apps.kubernetes.io/pod-index']"),
+            value_from: field(&format!("metadata.labels['{POD_INDEX_LABEL}']")),
             ..EnvVar::default()
         },
         EnvVar {
@@ -64,28 +81,15 @@ pub fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
         EnvVar {
             name: "KARST_ADVERTISED_LISTENERS".to_owned(),
             value: Some(format!(
-                "PLAINTEXT://$(POD_NAME).{}.{}.svc.cluster.local:{}",
+                "PLAINTEXT://$(POD_NAME).{}.{}.svc.{}:{}",
                 headless_service_name(&cluster.name),
                 cluster.namespace,
+                cluster.cluster_domain,
                 cluster.kafka_port
             )),
             ..EnvVar::default()
         },
     ]
-}
-
-fn http_probe(path: &str, initial_delay: i32, failure_threshold: i32) -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.to_owned()),
-            port: IntOrString::String("http".to_owned()),
-            ..HTTPGetAction::default()
-        }),
-        initial_delay_seconds: Some(initial_delay),
-        period_seconds: Some(5),
-        failure_threshold: Some(failure_threshold),
-        ..Probe::default()
-    }
 }
 
 fn container(cluster: &ValidatedCluster) -> Container {
@@ -97,7 +101,12 @@ fn container(cluster: &ValidatedCluster) -> Container {
             "--config".to_owned(),
             format!("{CONFIG_DIR}/{SERVER_PROPERTIES}"),
         ]),
-        env: Some(broker_env(cluster)),
+        env: Some(
+            broker_env(cluster)
+                .into_iter()
+                .chain(cluster.pod_template.env.iter().cloned())
+                .collect(),
+        ),
         ports: Some(vec![
             ContainerPort {
                 name: Some("kafka".to_owned()),
@@ -112,12 +121,14 @@ fn container(cluster: &ValidatedCluster) -> Container {
                 ..ContainerPort::default()
             },
         ]),
-        readiness_probe: Some(http_probe("/readyz", 0, 3)),
-        liveness_probe: Some(http_probe("/healthz", 10, 6)),
+        readiness_probe: Some(probes::readiness(cluster.pod_template.readiness_probe)),
+        liveness_probe: Some(probes::liveness(cluster.pod_template.liveness_probe)),
+        startup_probe: Some(probes::startup(cluster.pod_template.startup_probe)),
         resources: cluster.resources.clone(),
+        security_context: Some(container_security_context()),
         volume_mounts: Some(vec![
             VolumeMount {
-                name: "data".to_owned(),
+                name: DATA_VOLUME.to_owned(),
                 mount_path: DATA_DIR.to_owned(),
                 ..VolumeMount::default()
             },
@@ -127,35 +138,20 @@ fn container(cluster: &ValidatedCluster) -> Container {
                 read_only: Some(true),
                 ..VolumeMount::default()
             },
+            // The root filesystem is read-only: scratch space for anything
+            // (a panic dump, a library's temp file) that writes to /tmp.
+            VolumeMount {
+                name: TMP_VOLUME.to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..VolumeMount::default()
+            },
         ]),
         ..Container::default()
     }
 }
 
-fn affinity(cluster: &ValidatedCluster) -> Option<Affinity> {
-    if let Some(affinity) = &cluster.pod_template.affinity {
-        return Some(affinity.clone());
-    }
-    let topology_key = cluster.rack_topology_key.clone()?;
-    Some(Affinity {
-        pod_anti_affinity: Some(PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![
-                WeightedPodAffinityTerm {
-                    weight: 100,
-                    pod_affinity_term: PodAffinityTerm {
-                        topology_key,
-                        label_selector: Some(LabelSelector {
-                            match_labels: Some(selector_labels(&cluster.name)),
-                            ..LabelSelector::default()
-                        }),
-                        ..PodAffinityTerm::default()
-                    },
-                },
-            ]),
-            ..PodAntiAffinity::default()
-        }),
-        ..Affinity::default()
-    })
+fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
+    (!items.is_empty()).then(|| items.to_vec())
 }
 
 fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpec {
@@ -163,6 +159,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
     labels.extend(selector_labels(&cluster.name));
     let mut annotations = cluster.pod_template.annotations.clone();
     annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), config_hash.to_owned());
+    annotations.insert(VERSION_ANNOTATION.to_owned(), cluster.version.clone());
     if cluster.metrics_enabled {
         annotations.insert("prometheus.io/scrape".to_owned(), "true".to_owned());
         annotations.insert(
@@ -190,33 +187,49 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
-            service_account_name: Some(cluster.name.clone()),
+            service_account_name: Some(service_account_name(&cluster.name)),
             // Service links inject `<SERVICE>_*` variables; a Service named
             // `karst...` would otherwise hand the broker unknown `KARST_*` settings.
             enable_service_links: Some(false),
             containers: vec![container(cluster)],
-            affinity: affinity(cluster),
-            tolerations: (!cluster.pod_template.tolerations.is_empty())
-                .then(|| cluster.pod_template.tolerations.clone()),
+            affinity: Some(scheduling::affinity(cluster)),
+            tolerations: non_empty(&cluster.pod_template.tolerations),
+            node_selector: (!cluster.pod_template.node_selector.is_empty())
+                .then(|| cluster.pod_template.node_selector.clone()),
+            image_pull_secrets: non_empty(&cluster.pod_template.image_pull_secrets),
+            priority_class_name: cluster.pod_template.priority_class_name.clone(),
             topology_spread_constraints,
-            termination_grace_period_seconds: Some(60),
-            volumes: Some(vec![Volume {
-                name: "config".to_owned(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: config_map_name(&cluster.name),
-                    ..ConfigMapVolumeSource::default()
-                }),
-                ..Volume::default()
-            }]),
+            termination_grace_period_seconds: Some(
+                cluster
+                    .pod_template
+                    .termination_grace_period_seconds
+                    .unwrap_or(DEFAULT_TERMINATION_GRACE_SECONDS),
+            ),
+            security_context: Some(pod_security_context()),
+            volumes: Some(vec![
+                Volume {
+                    name: "config".to_owned(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: config_map_name(&cluster.name),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+                Volume {
+                    name: TMP_VOLUME.to_owned(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Volume::default()
+                },
+            ]),
             ..PodSpec::default()
         }),
     }
 }
 
-fn volume_claim(cluster: &ValidatedCluster) -> PersistentVolumeClaim {
+fn volume_claim(cluster: &ValidatedCluster, size: &str) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
         metadata: ObjectMeta {
-            name: Some("data".to_owned()),
+            name: Some(DATA_VOLUME.to_owned()),
             labels: Some(selector_labels(&cluster.name)),
             ..ObjectMeta::default()
         },
@@ -226,7 +239,7 @@ fn volume_claim(cluster: &ValidatedCluster) -> PersistentVolumeClaim {
             resources: Some(VolumeResourceRequirements {
                 requests: Some(BTreeMap::from([(
                     "storage".to_owned(),
-                    Quantity(cluster.storage_size.clone()),
+                    Quantity(size.to_owned()),
                 )])),
                 ..VolumeResourceRequirements::default()
             }),
@@ -236,14 +249,16 @@ fn volume_claim(cluster: &ValidatedCluster) -> PersistentVolumeClaim {
     }
 }
 
-/// Builds the StatefulSet; `config_hash` goes on the Pod template.
-pub fn build(cluster: &ValidatedCluster, config_hash: &str) -> StatefulSet {
+/// Builds the StatefulSet; `config_hash` goes on the Pod template;
+/// `claim_size` is the size in the claim template (which Kubernetes never
+/// lets change: a grown size is applied to the claims themselves).
+pub fn build(cluster: &ValidatedCluster, config_hash: &str, claim_size: &str) -> StatefulSet {
     let when_deleted = match cluster.delete_claim {
         DeleteClaimPolicy::Retain => "Retain",
         DeleteClaimPolicy::Delete => "Delete",
     };
     StatefulSet {
-        metadata: object_meta(cluster, cluster.name.clone()),
+        metadata: object_meta(cluster, stateful_set_name(&cluster.name)),
         spec: Some(StatefulSetSpec {
             replicas: Some(cluster.replicas),
             service_name: Some(headless_service_name(&cluster.name)),
@@ -263,7 +278,7 @@ pub fn build(cluster: &ValidatedCluster, config_hash: &str) -> StatefulSet {
                 },
             ),
             template: pod_template(cluster, config_hash),
-            volume_claim_templates: Some(vec![volume_claim(cluster)]),
+            volume_claim_templates: Some(vec![volume_claim(cluster, claim_size)]),
             ..StatefulSetSpec::default()
         }),
         ..StatefulSet::default()
@@ -272,6 +287,8 @@ pub fn build(cluster: &ValidatedCluster, config_hash: &str) -> StatefulSet {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
     use super::*;
     use crate::cluster::validate::tests::ClusterFixture;
 
@@ -281,7 +298,7 @@ mod tests {
 
     #[test]
     fn brokers_restart_only_when_the_operator_deletes_them() {
-        let sts = build(&ClusterFixture::new("demo", 3).validated(), "h");
+        let sts = build(&ClusterFixture::new("demo", 3).validated(), "h", "10Gi");
         assert_eq!(
             spec(&sts)
                 .update_strategy
@@ -292,7 +309,7 @@ mod tests {
             Some("OnDelete")
         );
         assert_eq!(spec(&sts).replicas, Some(3));
-        assert_eq!(spec(&sts).service_name.as_deref(), Some("demo-headless"));
+        assert_eq!(spec(&sts).service_name.as_deref(), Some("demo-brokers"));
     }
 
     #[test]
@@ -316,7 +333,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             adv.value.as_deref(),
-            Some("PLAINTEXT://$(POD_NAME).demo-headless.ns1.svc.cluster.local:9092")
+            Some("PLAINTEXT://$(POD_NAME).demo-brokers.ns1.svc.cluster.local:9092")
         );
         // POD_NAME must be declared before the variable that expands it.
         let pos = |n: &str| env.iter().position(|e| e.name == n).unwrap();
@@ -324,8 +341,23 @@ mod tests {
     }
 
     #[test]
+    fn advertised_names_use_the_configured_cluster_domain() {
+        let mut v = ClusterFixture::new("demo", 1).validated();
+        v.cluster_domain = "corp.example".into();
+        let env = broker_env(&v);
+        let adv = env
+            .iter()
+            .find(|e| e.name == "KARST_ADVERTISED_LISTENERS")
+            .unwrap();
+        assert_eq!(
+            adv.value.as_deref(),
+            Some("PLAINTEXT://$(POD_NAME).demo-brokers.ns1.svc.corp.example:9092")
+        );
+    }
+
+    #[test]
     fn container_runs_karst_with_the_config_and_probes_readyz() {
-        let sts = build(&ClusterFixture::new("demo", 1).validated(), "h");
+        let sts = build(&ClusterFixture::new("demo", 1).validated(), "h", "10Gi");
         let pod = spec(&sts).template.spec.as_ref().unwrap();
         let c = &pod.containers[0];
         assert_eq!(
@@ -368,7 +400,8 @@ mod tests {
         let mut f = ClusterFixture::new("demo", 1).storage_size("50Gi");
         f.0.spec.storage.storage_class = Some("fast".into());
         f.0.spec.storage.delete_claim = DeleteClaimPolicy::Delete;
-        let sts = build(&f.validated(), "h");
+        let v = f.validated();
+        let sts = build(&v, "h", &v.storage_size);
         let claim = &spec(&sts).volume_claim_templates.as_ref().unwrap()[0];
         let claim_spec = claim.spec.as_ref().unwrap();
         assert_eq!(claim_spec.storage_class_name.as_deref(), Some("fast"));
@@ -397,6 +430,7 @@ mod tests {
                 .rack("topology.kubernetes.io/zone")
                 .validated(),
             "h",
+            "10Gi",
         );
         let pod = spec(&sts).template.spec.as_ref().unwrap();
         assert_eq!(
@@ -410,13 +444,11 @@ mod tests {
             .pod_anti_affinity
             .as_ref()
             .unwrap();
-        assert_eq!(
+        assert!(
             anti.preferred_during_scheduling_ignored_during_execution
-                .as_ref()
-                .unwrap()[0]
-                .pod_affinity_term
-                .topology_key,
-            "topology.kubernetes.io/zone"
+                .iter()
+                .flatten()
+                .any(|t| t.pod_affinity_term.topology_key == "topology.kubernetes.io/zone")
         );
     }
 
@@ -435,7 +467,7 @@ mod tests {
             .pod_template
             .annotations
             .insert("note".into(), "x".into());
-        let sts = build(&f.validated(), "abc");
+        let sts = build(&f.validated(), "abc", "10Gi");
         let meta = spec(&sts).template.metadata.as_ref().unwrap();
         let labels = meta.labels.as_ref().unwrap();
         assert_eq!(labels["team"], "data");
@@ -447,5 +479,43 @@ mod tests {
         assert_eq!(annotations[CONFIG_HASH_ANNOTATION], "abc");
         assert_eq!(annotations["note"], "x");
         assert_eq!(annotations["prometheus.io/port"], "9644");
+    }
+
+    #[test]
+    fn pod_template_overrides_land_on_the_pod() {
+        let mut f = ClusterFixture::new("demo", 1);
+        f.0.spec.pod_template = serde_json::from_value(serde_json::json!({
+            "nodeSelector": { "disk": "ssd" },
+            "env": [{ "name": "TZ", "value": "UTC" }],
+            "imagePullSecrets": [{ "name": "registry" }],
+            "priorityClassName": "kafka",
+            "terminationGracePeriodSeconds": 300,
+            "startupProbe": { "failureThreshold": 120 },
+        }))
+        .unwrap();
+        let sts = build(&f.validated(), "h", "10Gi");
+        let pod = spec(&sts).template.spec.clone().unwrap();
+        assert_eq!(pod.node_selector.unwrap()["disk"], "ssd");
+        assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "registry");
+        assert_eq!(pod.priority_class_name.as_deref(), Some("kafka"));
+        assert_eq!(pod.termination_grace_period_seconds, Some(300));
+        let c = &pod.containers[0];
+        let env = c.env.as_ref().unwrap();
+        assert!(env.iter().any(|e| e.name == "TZ"));
+        assert!(env.iter().any(|e| e.name == "KARST_NODE_ID"), "ours stay");
+        assert_eq!(
+            c.startup_probe.as_ref().unwrap().failure_threshold,
+            Some(120)
+        );
+        let defaults = build(&ClusterFixture::new("demo", 1).validated(), "h", "10Gi");
+        assert_eq!(
+            spec(&defaults)
+                .template
+                .spec
+                .as_ref()
+                .unwrap()
+                .termination_grace_period_seconds,
+            Some(DEFAULT_TERMINATION_GRACE_SECONDS)
+        );
     }
 }
