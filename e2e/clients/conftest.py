@@ -76,6 +76,16 @@ class Broker:
         """Starts the process and waits until `probe` (/readyz, or /healthz
         for a broker that serves but is not ready, such as on a full disk)
         answers 200."""
+        self.launch()
+        return self.wait_ready(probe)
+
+    def wait_ready(self, probe="readyz"):
+        wait_until(lambda: self.ready(probe), timeout=30, what=f"broker /{probe} (log: {self.log_path})")
+        return self
+
+    def launch(self):
+        """Starts the process without waiting for it (several cluster nodes
+        must start together: each waits for a quorum)."""
         args = [
             str(karst_bin()),
             "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
@@ -92,7 +102,6 @@ class Broker:
             nofile = self.nofile
             limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))  # noqa: E731
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=limit)
-        wait_until(lambda: self.ready(probe), timeout=30, what=f"broker /{probe} (log: {self.log_path})")
         return self
 
     def ready(self, probe="readyz") -> bool:

@@ -117,7 +117,9 @@ impl ControllerChannel {
             let attempt = match quorum.leader_id() {
                 Some(id) if id == quorum.node_id() => self.run_here(quorum, &command).await,
                 Some(id) => self.forward_to(id, &command).await,
-                None => Err(TopicError::NotController("no active controller".into())),
+                // An observer learns the leader only once the leader adds it;
+                // until then (and during elections) every voter is asked.
+                None => self.forward_to_any_voter(&command).await,
             };
             match attempt {
                 Err(TopicError::NotController(reason)) => {
@@ -174,6 +176,27 @@ impl ControllerChannel {
                 .map_err(not_controller)?;
         }
         Ok((image, outcome))
+    }
+
+    /// Tries each voter in turn; the active controller answers, the others
+    /// say they are not it.
+    async fn forward_to_any_voter(
+        &self,
+        command: &Command,
+    ) -> Result<(Arc<MetadataImage>, CommandOutcome), TopicError> {
+        let mut voters: Vec<u64> = self.inner.voters.keys().copied().collect();
+        voters.sort_unstable();
+        let mut last = TopicError::NotController("no controller.quorum.voters".into());
+        for voter in voters {
+            if Some(voter) == self.inner.quorum.as_ref().map(|q| q.node_id()) {
+                continue;
+            }
+            match self.forward_to(voter, command).await {
+                Err(e @ TopicError::NotController(_)) => last = e,
+                other => return other,
+            }
+        }
+        Err(last)
     }
 
     /// Sends `command` to the active controller `leader` and waits until

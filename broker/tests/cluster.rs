@@ -1,0 +1,171 @@
+//! Three in-process nodes (combined broker + controller roles) on loopback
+//! forming one cluster over the Raft metadata quorum: admin writes from any
+//! node, leaders spread, and a broker that does not lead a partition
+//! refuses its records with NOT_LEADER_OR_FOLLOWER.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{RawClient, create_topic, produce, record_batch, topic_name, wait_until};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::MetadataRequest;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use karst_broker::Node;
+use karst_broker::config::BrokerConfig;
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The configs of three voters on loopback, data under `dir`.
+fn cluster_configs(dir: &std::path::Path) -> Vec<BrokerConfig> {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let voters: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
+        .collect();
+    let configs = ports.iter().enumerate().map(|(i, (kafka, controller))| {
+        let mut config = BrokerConfig::default();
+        let data = dir.join(format!("node-{}", i + 1));
+        for (key, value) in [
+            ("node.id", (i + 1).to_string()),
+            ("cluster.id", "karst-test-cluster".to_owned()),
+            ("process.roles", "broker,controller".to_owned()),
+            (
+                "listeners",
+                format!("PLAINTEXT://127.0.0.1:{kafka},CONTROLLER://127.0.0.1:{controller}"),
+            ),
+            ("controller.listener.names", "CONTROLLER".to_owned()),
+            ("controller.quorum.voters", voters.join(",")),
+            ("karst.http.listener", "127.0.0.1:0".to_owned()),
+            ("log.dirs", data.to_str().unwrap().to_owned()),
+        ] {
+            config.set(key, &value).unwrap();
+        }
+        config
+    });
+    configs.collect()
+}
+
+/// Starts the nodes at once (each waits for a quorum to register).
+async fn start_cluster(configs: &[BrokerConfig]) -> Vec<Node> {
+    futures::future::join_all(configs.iter().cloned().map(Node::start))
+        .await
+        .into_iter()
+        .map(|started| started.expect("a cluster node starts"))
+        .collect()
+}
+
+/// Partition index -> leader of `topic`, as `client`'s broker reports it.
+async fn leaders(client: &mut RawClient, topic: &str) -> Vec<(i32, i32)> {
+    let request = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(topic_name(topic))),
+        ]));
+    let response = client.send(&request, 12).await;
+    assert_eq!(response.brokers.len(), 3, "every broker is listed");
+    let topic = &response.topics[0];
+    topic
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.leader_id.0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn brokers_share_topics_and_refuse_partitions_they_do_not_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = cluster_configs(dir.path());
+    let nodes = start_cluster(&configs).await;
+    let mut clients = Vec::new();
+    for node in &nodes {
+        clients.push(RawClient::connect(node.kafka_addr()).await);
+    }
+
+    // Created through node 2, whoever the active controller is.
+    let (code, message) = create_topic(&mut clients[1], "orders", 6).await;
+    assert_eq!(code, 0, "{message:?}");
+
+    // Every node sees the same leaders, spread two per broker.
+    let mut seen = Vec::new();
+    for client in &mut clients {
+        seen.push(leaders(client, "orders").await);
+    }
+    assert_eq!(seen[0].len(), 6);
+    assert!(seen.iter().all(|l| *l == seen[0]), "{seen:?}");
+    for broker in 1..=3 {
+        let led = seen[0]
+            .iter()
+            .filter(|(_, leader)| *leader == broker)
+            .count();
+        assert_eq!(led, 2, "broker {broker} leads {led} of 6: {seen:?}");
+    }
+
+    // Each partition takes records at its leader only.
+    for (partition, leader) in seen[0].clone() {
+        let at_leader = &mut clients[(leader - 1) as usize];
+        let ok = produce(at_leader, "orders", partition, record_batch(&[b"v"])).await;
+        assert_eq!(ok, 0, "partition {partition} at its leader {leader}");
+        let other = (leader % 3) as usize; // the next broker, never the leader
+        let refused = produce(
+            &mut clients[other],
+            "orders",
+            partition,
+            record_batch(&[b"v"]),
+        )
+        .await;
+        assert_eq!(
+            refused,
+            ResponseError::NotLeaderOrFollower.code(),
+            "partition {partition} at broker {}",
+            other + 1
+        );
+    }
+
+    // Replication does not exist yet: a replication factor above one is refused.
+    use kafka_protocol::messages::CreateTopicsRequest;
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    let request = CreateTopicsRequest::default().with_topics(vec![
+        CreatableTopic::default()
+            .with_name(topic_name("replicated"))
+            .with_num_partitions(1)
+            .with_replication_factor(3),
+    ]);
+    let result = clients[0].send(&request, 7).await.topics.remove(0);
+    assert_eq!(
+        result.error_code,
+        ResponseError::InvalidReplicationFactor.code()
+    );
+
+    // Stopping and starting every node gives the same metadata back, from
+    // the quorum's snapshot and log tail.
+    for node in nodes {
+        node.shutdown().await;
+    }
+    let nodes = start_cluster(&configs).await;
+    let mut client = RawClient::connect(nodes[2].kafka_addr()).await;
+    wait_until(
+        Duration::from_secs(20),
+        "the restarted cluster serves",
+        || {
+            let addr = nodes[2].kafka_addr();
+            async move {
+                let mut client = RawClient::connect(addr).await;
+                leaders(&mut client, "orders").await.len() == 6
+            }
+        },
+    )
+    .await;
+    assert_eq!(leaders(&mut client, "orders").await, seen[0]);
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
