@@ -6,6 +6,13 @@
 
 use super::dereference::Described;
 
+/// Reason: a broker answers with another cluster id.
+pub const CLUSTER_ID_MISMATCH: &str = "ClusterIdMismatch";
+/// Reason: a desired broker is not registered.
+pub const BROKERS_NOT_REGISTERED: &str = "BrokersNotRegistered";
+/// Every reason [`judge`] gives.
+pub const REASONS: &[&str] = &[CLUSTER_ID_MISMATCH, BROKERS_NOT_REGISTERED];
+
 /// The cluster as the brokers report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
@@ -37,7 +44,7 @@ pub fn judge(expected_id: Option<&str>, replicas: i32, answers: &[Described]) ->
         .collect();
     let problem = if !foreign.is_empty() {
         Some((
-            "ClusterIdMismatch",
+            CLUSTER_ID_MISMATCH,
             format!(
                 "{}, not {expected:?}: it is not part of this cluster (does its volume hold another cluster's data?)",
                 foreign.join("; ")
@@ -45,7 +52,7 @@ pub fn judge(expected_id: Option<&str>, replicas: i32, answers: &[Described]) ->
         ))
     } else if !missing.is_empty() {
         Some((
-            "BrokersNotRegistered",
+            BROKERS_NOT_REGISTERED,
             format!(
                 "brokers {} are not registered in cluster {expected:?} (registered: {:?})",
                 missing.join(", "),

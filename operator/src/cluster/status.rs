@@ -8,7 +8,7 @@ use super::{
 };
 use crate::crd::{
     Condition, ConditionStatus, KafkaClusterStatus,
-    conditions::{DEGRADED, PROGRESSING, READY, merge_conditions},
+    conditions::{DEGRADED, PROGRESSING, READY, find, merge_conditions},
 };
 
 /// Status of a cluster whose objects were applied.
@@ -28,12 +28,8 @@ pub fn compute(
         )),
         _ => None,
     };
-    let mut degraded = Condition::new(
-        DEGRADED,
-        ConditionStatus::False,
-        "AsExpected",
-        "spec is valid and applied",
-    );
+    let problem = membership.as_ref().and_then(|m| m.problem.as_ref());
+    let degraded = degraded(problem, ready_brokers >= cluster.replicas, previous);
     let waiting = |reason: &str, message: String, op: &'static str| {
         (
             Condition::new(READY, ConditionStatus::False, reason, message.clone()),
@@ -53,18 +49,9 @@ pub fn compute(
             op,
         )
     } else {
-        match (&observed.brokers, &membership) {
-            (
-                _,
-                Some(Membership {
-                    problem: Some((reason, message)),
-                    ..
-                }),
-            ) => {
-                degraded = Condition::new(DEGRADED, ConditionStatus::True, reason, message.clone());
-                waiting(reason, message.clone(), "WaitingForBrokers")
-            }
-            (BrokerView::Described(_), _) => (
+        match (&observed.brokers, problem) {
+            (_, Some((reason, message))) => waiting(reason, message.clone(), "WaitingForBrokers"),
+            (BrokerView::Described(_), None) => (
                 Condition::new(
                     READY,
                     ConditionStatus::True,
@@ -118,6 +105,40 @@ pub fn compute(
     }
 }
 
+/// Degraded: the brokers do not form one cluster of every desired broker
+/// (`problem`, from [`membership::judge`]). A broker of another cluster
+/// always degrades it; a broker missing from the registered set does once
+/// every Pod is Ready, or when the cluster was Ready (or already degraded
+/// so) before: not while the brokers of a new cluster start one by one.
+fn degraded(
+    problem: Option<&(&'static str, String)>,
+    all_pods_ready: bool,
+    previous: Option<&KafkaClusterStatus>,
+) -> Condition {
+    let was_whole_or_degraded = previous.is_some_and(|p| {
+        find(&p.conditions, READY).is_some_and(|c| c.status == ConditionStatus::True)
+            || find(&p.conditions, DEGRADED).is_some_and(|c| {
+                c.status == ConditionStatus::True
+                    && membership::REASONS.contains(&c.reason.as_str())
+            })
+    });
+    match problem {
+        Some((reason, message))
+            if *reason == membership::CLUSTER_ID_MISMATCH
+                || all_pods_ready
+                || was_whole_or_degraded =>
+        {
+            Condition::new(DEGRADED, ConditionStatus::True, reason, message.clone())
+        }
+        _ => Condition::new(
+            DEGRADED,
+            ConditionStatus::False,
+            "AsExpected",
+            "spec is valid and applied",
+        ),
+    }
+}
+
 /// Status of a cluster whose reconcile failed for `reason`: Ready=False and
 /// Degraded=True carry the message (which names the field), the status is
 /// marked as describing this generation, and what is still observed (ready
@@ -160,12 +181,9 @@ pub fn paused(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        cluster::{
-            dereference::{Described, ObservedPod},
-            validate::tests::ClusterFixture,
-        },
-        crd::conditions::find,
+    use crate::cluster::{
+        dereference::{Described, ObservedPod},
+        validate::tests::ClusterFixture,
     };
 
     fn observed(ready: &[bool]) -> ObservedCluster {
@@ -248,6 +266,39 @@ mod tests {
             "ClusterIdMismatch"
         );
         assert_eq!(s.cluster_id.as_deref(), Some("uid-1"));
+    }
+
+    #[test]
+    fn a_broker_lost_by_a_ready_cluster_degrades_it_but_a_starting_one_does_not() {
+        let v = ClusterFixture::new("demo", 3).validated();
+        let mut starting = observed(&[true, false, false]);
+        answers_of(&mut starting)[0].brokers = vec![0];
+        let s = compute(&v, &starting, None, "t1");
+        assert_eq!(
+            find(&s.conditions, DEGRADED).unwrap().status,
+            ConditionStatus::False,
+            "brokers of a new cluster start one by one"
+        );
+        let whole = compute(&v, &observed(&[true, true, true]), None, "t1");
+        let mut lost = observed(&[true, true, false]);
+        answers_of(&mut lost)[0].brokers = vec![0, 1];
+        let s = compute(&v, &lost, Some(&whole), "t2");
+        let degraded = find(&s.conditions, DEGRADED).unwrap();
+        assert_eq!(
+            (degraded.status, degraded.reason.as_str()),
+            (ConditionStatus::True, "BrokersNotRegistered")
+        );
+        assert!(
+            degraded.message.starts_with("brokers 2 are not"),
+            "{}",
+            degraded.message
+        );
+        let again = compute(&v, &lost, Some(&s), "t3");
+        assert_eq!(
+            find(&again.conditions, DEGRADED).unwrap().status,
+            ConditionStatus::True,
+            "stays degraded until the broker is back"
+        );
     }
 
     fn answers_of(o: &mut ObservedCluster) -> &mut Vec<Described> {
