@@ -11,7 +11,7 @@ use k8s_openapi::api::{
     core::v1::{ConfigMap, Service, ServiceAccount},
     policy::v1::PodDisruptionBudget,
 };
-use karst_operator::crd::{ConditionStatus, KafkaCluster, conditions::find};
+use karst_operator::crd::{ConditionStatus, KafkaCluster, KafkaClusterStatus, conditions::find};
 use kube::Api;
 use serde_json::json;
 
@@ -20,10 +20,17 @@ const ETCD_PORT: u16 = 12379;
 const OPERATOR_HTTP: u16 = 18431;
 const LOOPBACK_OCTET: u8 = 31;
 const WAIT: Duration = Duration::from_secs(90);
+/// Three brokers start, form their quorum and register well within this.
+const ONE_CLUSTER_WAIT: Duration = Duration::from_secs(60);
 
 fn condition(kc: &KafkaCluster, type_: &str) -> Option<(ConditionStatus, String, String)> {
     let c = find(&kc.status.as_ref()?.conditions, type_)?;
     Some((c.status, c.reason.clone(), c.message.clone()))
+}
+
+fn condition_of(status: &KafkaClusterStatus, type_: &str) -> (ConditionStatus, String) {
+    let c = find(&status.conditions, type_).expect("condition set");
+    (c.status, c.message.clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,19 +297,21 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
         [0]
     );
 
-    // Three brokers: each Pod's broker takes its node id from the Pod ordinal.
+    // Three brokers form ONE cluster: one metadata quorum whose voters are
+    // the three Pods, one cluster id derived from the resource; each broker
+    // takes its node id from the Pod ordinal and lists all three.
     apply_json(
         &clusters,
         "trio",
         json!({
             "apiVersion": "kafka.karst.dev/v1alpha1", "kind": "KafkaCluster",
             "metadata": { "name": "trio" },
-            "spec": { "replicas": 3, "listeners": { "kafkaPort": 19095, "httpPort": 19647 } },
+            "spec": { "replicas": 3, "listeners": { "kafkaPort": 19095, "httpPort": 19647, "controllerPort": 19096 } },
         }),
     )
     .await
     .unwrap();
-    let kc = wait_for("trio Ready", WAIT, || {
+    let kc = wait_for("trio Ready", ONE_CLUSTER_WAIT, || {
         let clusters = clusters.clone();
         async move {
             let kc = clusters.get("trio").await.ok()?;
@@ -310,7 +319,12 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
         }
     })
     .await;
-    assert_eq!(kc.status.unwrap().ready_brokers, 3);
+    let uid = kc.metadata.uid.clone().unwrap();
+    let status = kc.status.unwrap();
+    assert_eq!(status.ready_brokers, 3);
+    assert_eq!(status.cluster_id.as_deref(), Some(uid.as_str()));
+    assert_eq!(status.brokers, [0, 1, 2]);
+    assert_eq!(condition_of(&status, "Degraded").0, ConditionStatus::False);
     for ordinal in 0..3 {
         let ip = kubelet
             .pod_ip(&format!("trio-broker-{ordinal}"))
@@ -319,12 +333,52 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
             .await
             .unwrap();
         let described = admin.describe_cluster().await.unwrap();
-        assert!(
-            described
-                .brokers
-                .iter()
-                .any(|b| b.node_id == ordinal && b.host == ip.to_string()),
-            "trio-broker-{ordinal}: {described:?}"
-        );
+        assert_eq!(described.cluster_id, uid, "trio-broker-{ordinal}");
+        let mut brokers: Vec<(i32, String)> = described
+            .brokers
+            .iter()
+            .map(|b| (b.node_id, b.host.clone()))
+            .collect();
+        brokers.sort();
+        let expected: Vec<(i32, String)> = (0..3)
+            .map(|i| {
+                let ip = kubelet.pod_ip(&format!("trio-broker-{i}")).unwrap();
+                (i, ip.to_string())
+            })
+            .collect();
+        assert_eq!(brokers, expected, "trio-broker-{ordinal} lists all three");
     }
+
+    // The voter set is fixed: a replicas change is refused with a clear condition.
+    apply_json(
+        &clusters,
+        "trio",
+        json!({
+            "apiVersion": "kafka.karst.dev/v1alpha1", "kind": "KafkaCluster",
+            "metadata": { "name": "trio" },
+            "spec": { "replicas": 4, "listeners": { "kafkaPort": 19095, "httpPort": 19647, "controllerPort": 19096 } },
+        }),
+    )
+    .await
+    .unwrap();
+    let (_, message) = wait_for("scaling refused", ONE_CLUSTER_WAIT, || {
+        let clusters = clusters.clone();
+        async move {
+            let kc = clusters.get("trio").await.ok()?;
+            let (status, reason, message) = condition(&kc, "Degraded")?;
+            (status == ConditionStatus::True && reason == "ScalingUnsupported")
+                .then_some((reason, message))
+        }
+    })
+    .await;
+    assert!(
+        message.starts_with("spec.replicas: the cluster runs 3 brokers and 4 were asked for"),
+        "{message}"
+    );
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    assert_eq!(
+        sts.get("trio-broker").await.unwrap().spec.unwrap().replicas,
+        Some(3),
+        "nothing applied"
+    );
 }

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::EnvVar;
 use karst_broker::config::BrokerConfig;
 
-use super::validate::ValidationError;
+use super::{
+    quorum::{self, CONTROLLER_LISTENER, Quorum},
+    validate::ValidationError,
+};
 
 /// Properties the operator renders itself; users must not set them in `spec.config`.
 pub const RESERVED_BROKER_PROPERTIES: &[&str] = &[
@@ -20,6 +23,11 @@ pub const RESERVED_BROKER_PROPERTIES: &[&str] = &[
     "log.dirs",
     "log.dir",
     "karst.http.listener",
+    "process.roles",
+    "controller.listener.names",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "cluster.id",
 ];
 
 /// Environment variables the operator sets in the broker container itself.
@@ -35,19 +43,35 @@ const REPLICA_COUNT_PROPERTIES: &[&str] = &[
 /// `log.dirs` inside the data volume.
 pub const LOG_DIRS: &str = "/var/lib/karst/data";
 
-/// The properties the operator writes into `server.properties` itself.
-pub fn operator_properties(kafka_port: i32, http_port: i32) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (
-            "listeners".to_owned(),
-            format!("PLAINTEXT://0.0.0.0:{kafka_port}"),
-        ),
+/// The properties the operator writes into `server.properties` itself; with
+/// a `quorum`, the controller listener and the quorum settings too.
+pub fn operator_properties(
+    kafka_port: i32,
+    http_port: i32,
+    quorum: Option<&Quorum>,
+) -> BTreeMap<String, String> {
+    let mut listeners = format!("PLAINTEXT://0.0.0.0:{kafka_port}");
+    if let Some(q) = quorum {
+        listeners.push_str(&format!(
+            ",{CONTROLLER_LISTENER}://0.0.0.0:{}",
+            q.controller_port
+        ));
+    }
+    let mut props = BTreeMap::from([
+        ("listeners".to_owned(), listeners),
         ("log.dirs".to_owned(), LOG_DIRS.to_owned()),
         (
             "karst.http.listener".to_owned(),
             format!("0.0.0.0:{http_port}"),
         ),
-    ])
+    ]);
+    props.extend(
+        quorum
+            .into_iter()
+            .flat_map(quorum::properties)
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
+    props
 }
 
 /// Checks `config` (the user's `spec.config`) and the user's extra `env`
@@ -61,8 +85,10 @@ pub fn check(
     replicas: i32,
     kafka_port: i32,
     http_port: i32,
+    quorum: Option<&Quorum>,
 ) -> Result<(), ValidationError> {
-    check_config(config, replicas, kafka_port, http_port, &[])?;
+    let ports = (kafka_port, http_port);
+    check_config(config, replicas, ports, quorum, &[])?;
     let mut karst_env = Vec::new();
     for var in env {
         let property = var
@@ -79,7 +105,7 @@ pub fn check(
         }
     }
     // The config alone passed: a refusal now is about the environment.
-    check_config(config, replicas, kafka_port, http_port, &karst_env).map_err(|e| match e {
+    check_config(config, replicas, ports, quorum, &karst_env).map_err(|e| match e {
         ValidationError::BrokerConfig { message, .. } => ValidationError::BrokerConfig {
             field: "spec.podTemplate.env".to_owned(),
             message,
@@ -91,8 +117,8 @@ pub fn check(
 fn check_config(
     config: &BTreeMap<String, String>,
     replicas: i32,
-    kafka_port: i32,
-    http_port: i32,
+    (kafka_port, http_port): (i32, i32),
+    quorum: Option<&Quorum>,
     karst_env: &[(String, String)],
 ) -> Result<(), ValidationError> {
     if let Some(key) = config
@@ -102,7 +128,7 @@ fn check_config(
         return Err(ValidationError::ReservedProperty(key.clone()));
     }
     check_replica_counts(config, replicas)?;
-    let mut properties: Vec<(String, String)> = operator_properties(kafka_port, http_port)
+    let mut properties: Vec<(String, String)> = operator_properties(kafka_port, http_port, quorum)
         .into_iter()
         .chain(config.iter().map(|(k, v)| (k.clone(), v.clone())))
         .collect();
@@ -166,12 +192,20 @@ mod tests {
     #[test]
     fn settings_the_broker_accepts_pass() {
         let ok = config(&[("log.retention.hours", "24"), ("num.partitions", "3")]);
-        assert_eq!(check(&ok, &[], 1, 9092, 9644), Ok(()));
+        assert_eq!(check(&ok, &[], 1, 9092, 9644, None), Ok(()));
     }
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused_naming_the_key() {
-        let err = check(&config(&[("no.such.property", "x")]), &[], 1, 9092, 9644).unwrap_err();
+        let err = check(
+            &config(&[("no.such.property", "x")]),
+            &[],
+            1,
+            9092,
+            9644,
+            None,
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(
             text.starts_with("spec.config[\"no.such.property\"]: unknown configuration"),
@@ -183,6 +217,7 @@ mod tests {
             1,
             9092,
             9644,
+            None,
         )
         .unwrap_err();
         let text = err.to_string();
@@ -195,7 +230,7 @@ mod tests {
 
     #[test]
     fn typos_carry_the_broker_suggestion() {
-        let err = check(&config(&[("num.partitons", "3")]), &[], 1, 9092, 9644).unwrap_err();
+        let err = check(&config(&[("num.partitons", "3")]), &[], 1, 9092, 9644, None).unwrap_err();
         assert!(
             err.to_string().contains("did you mean num.partitions?"),
             "{err}"
@@ -204,11 +239,29 @@ mod tests {
 
     #[test]
     fn reserved_and_replica_count_properties_are_refused() {
-        let err = check(&config(&[("listeners", "x")]), &[], 1, 9092, 9644).unwrap_err();
+        let err = check(&config(&[("listeners", "x")]), &[], 1, 9092, 9644, None).unwrap_err();
         assert_eq!(err, ValidationError::ReservedProperty("listeners".into()));
-        let err = check(&config(&[("min.insync.replicas", "2")]), &[], 1, 9092, 9644).unwrap_err();
+        let err = check(
+            &config(&[("min.insync.replicas", "2")]),
+            &[],
+            1,
+            9092,
+            9644,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err.metric_label(), "invalid_replica_count");
-        assert!(check(&config(&[("min.insync.replicas", "2")]), &[], 3, 9092, 9644).is_ok());
+        assert!(
+            check(
+                &config(&[("min.insync.replicas", "2")]),
+                &[],
+                3,
+                9092,
+                9644,
+                None
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -220,13 +273,14 @@ mod tests {
         };
         let none = BTreeMap::new();
         let ok = [var("KARST_LOG_RETENTION_HOURS", "24"), var("TZ", "UTC")];
-        assert_eq!(check(&none, &ok, 1, 9092, 9644), Ok(()));
+        assert_eq!(check(&none, &ok, 1, 9092, 9644, None), Ok(()));
         let err = check(
             &none,
             &[var("KARST_LOG_RETENTION_HOURS", "x")],
             1,
             9092,
             9644,
+            None,
         )
         .unwrap_err();
         assert!(
@@ -236,7 +290,7 @@ mod tests {
         );
         for reserved in ["KARST_NODE_ID", "POD_NAME", "KARST_LISTENERS"] {
             assert_eq!(
-                check(&none, &[var(reserved, "1")], 1, 9092, 9644),
+                check(&none, &[var(reserved, "1")], 1, 9092, 9644, None),
                 Err(ValidationError::ReservedEnv(reserved.to_owned()))
             );
         }

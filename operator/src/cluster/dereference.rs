@@ -35,15 +35,21 @@ pub struct ObservedPod {
 pub enum BrokerView {
     /// No broker is ready, so none was asked.
     NotAsked,
-    /// DescribeCluster answered.
-    Described {
-        /// Cluster id.
-        cluster_id: String,
-        /// Node ids of the registered brokers.
-        brokers: Vec<i32>,
-    },
+    /// DescribeCluster answered, from each ready broker that answered.
+    Described(Vec<Described>),
     /// No ready broker answered; the error of the last one tried.
     Unreachable(String),
+}
+
+/// One broker's DescribeCluster answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// The Pod asked.
+    pub pod: String,
+    /// The cluster id it reports.
+    pub cluster_id: String,
+    /// Node ids of the brokers it reports registered, sorted.
+    pub brokers: Vec<i32>,
 }
 
 /// The brokers' volumes as they exist.
@@ -65,6 +71,8 @@ pub struct ObservedCluster {
     pub brokers: BrokerView,
     /// Volumes.
     pub storage: ObservedStorage,
+    /// `spec.replicas` of the existing StatefulSet: the brokers' voter set.
+    pub running_replicas: Option<i32>,
 }
 
 impl Default for ObservedCluster {
@@ -73,6 +81,7 @@ impl Default for ObservedCluster {
             pods: Vec::new(),
             brokers: BrokerView::NotAsked,
             storage: ObservedStorage::default(),
+            running_replicas: None,
         }
     }
 }
@@ -97,11 +106,18 @@ impl ObservedCluster {
 
     /// `ip:port` of every ready broker: how the operator itself reaches the cluster.
     pub fn ready_addresses(&self, kafka_port: i32) -> Vec<String> {
+        self.ready_pod_addresses(kafka_port)
+            .into_iter()
+            .map(|(_, addr)| addr)
+            .collect()
+    }
+
+    /// Pod name and `ip:port` of every ready broker.
+    pub fn ready_pod_addresses(&self, kafka_port: i32) -> Vec<(String, String)> {
         self.pods
             .iter()
             .filter(|p| p.ready)
-            .filter_map(|p| p.ip.as_ref())
-            .map(|ip| format!("{ip}:{kafka_port}"))
+            .filter_map(|p| Some((p.name.clone(), format!("{}:{kafka_port}", p.ip.as_ref()?))))
             .collect()
     }
 }
@@ -157,13 +173,22 @@ pub async fn observe(
             source,
         })?;
     let mut observed = observed_from_pods(list.items);
-    observed.storage = observe_storage(client, namespace, cluster)
+    let storage_error = |source| DereferenceError::Storage {
+        namespace: namespace.to_owned(),
+        cluster: cluster.to_owned(),
+        source,
+    };
+    let sts = Api::<StatefulSet>::namespaced(client.clone(), namespace)
+        .get_opt(&stateful_set_name(cluster))
         .await
-        .map_err(|source| DereferenceError::Storage {
-            namespace: namespace.to_owned(),
-            cluster: cluster.to_owned(),
-            source,
-        })?;
+        .map_err(storage_error)?;
+    observed.running_replicas = sts
+        .as_ref()
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.replicas);
+    observed.storage = observe_storage(client, namespace, cluster, sts)
+        .await
+        .map_err(storage_error)?;
     Ok(observed)
 }
 
@@ -171,10 +196,8 @@ async fn observe_storage(
     client: &Client,
     namespace: &str,
     cluster: &str,
+    sts: Option<StatefulSet>,
 ) -> Result<ObservedStorage, kube::Error> {
-    let sts = Api::<StatefulSet>::namespaced(client.clone(), namespace)
-        .get_opt(&stateful_set_name(cluster))
-        .await?;
     let claim_template_size = sts
         .and_then(|s| s.spec)
         .and_then(|s| s.volume_claim_templates)
@@ -233,13 +256,18 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
     }
 }
 
-/// Asks the ready brokers (in turn) for DescribeCluster.
-pub async fn observe_brokers(addresses: &[String], timeout: std::time::Duration) -> BrokerView {
+/// Asks every ready broker (`(pod, address)`) for DescribeCluster: each
+/// must report the same cluster, so one answer is not enough.
+pub async fn observe_brokers(
+    addresses: &[(String, String)],
+    timeout: std::time::Duration,
+) -> BrokerView {
     if addresses.is_empty() {
         return BrokerView::NotAsked;
     }
+    let mut answers = Vec::new();
     let mut last = String::new();
-    for addr in addresses {
+    for (pod, addr) in addresses {
         let described = tokio::time::timeout(timeout, async {
             karst_client::AdminClient::connect(addr.clone())
                 .await?
@@ -251,16 +279,21 @@ pub async fn observe_brokers(addresses: &[String], timeout: std::time::Duration)
             Ok(Ok(d)) => {
                 let mut brokers: Vec<i32> = d.brokers.iter().map(|b| b.node_id).collect();
                 brokers.sort_unstable();
-                return BrokerView::Described {
+                answers.push(Described {
+                    pod: pod.clone(),
                     cluster_id: d.cluster_id,
                     brokers,
-                };
+                });
             }
-            Ok(Err(e)) => last = format!("{addr}: {e}"),
-            Err(_) => last = format!("{addr}: no answer within {timeout:?}"),
+            Ok(Err(e)) => last = format!("{pod} ({addr}): {e}"),
+            Err(_) => last = format!("{pod} ({addr}): no answer within {timeout:?}"),
         }
     }
-    BrokerView::Unreachable(last)
+    if answers.is_empty() {
+        BrokerView::Unreachable(last)
+    } else {
+        BrokerView::Described(answers)
+    }
 }
 
 #[cfg(test)]

@@ -134,6 +134,9 @@ impl ReconcileError {
     /// failure cannot be written to the status at all.
     pub fn condition_reason(&self) -> Option<&'static str> {
         match self {
+            ReconcileError::Invalid(ValidationError::ScalingUnsupported { .. }) => {
+                Some("ScalingUnsupported")
+            }
             ReconcileError::Invalid(_) => Some("InvalidSpec"),
             ReconcileError::Apply(_) => Some("ApplyFailed"),
             ReconcileError::Ownership(OwnershipError::NotOwned { .. }) => Some("ResourceConflict"),
@@ -268,6 +271,7 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
 
     // 2. dereference
     let mut observed = dereference::observe(&ctx.client, &namespace, &name).await?;
+    validate::check_replicas_unchanged(&validated, observed.running_replicas)?;
 
     // 3. build (pure)
     let desired = build::desired(&validated, observed.storage.claim_template_size.as_deref());
@@ -305,7 +309,7 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
 
     // 5. status from what is observed: Pods, then the brokers themselves
     observed.brokers = dereference::observe_brokers(
-        &observed.ready_addresses(validated.kafka_port),
+        &observed.ready_pod_addresses(validated.kafka_port),
         Duration::from_secs(5),
     )
     .await;

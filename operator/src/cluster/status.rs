@@ -3,11 +3,12 @@
 use super::{
     build::service::bootstrap_servers,
     dereference::{BrokerView, ObservedCluster},
+    membership::{self, Membership},
     validate::ValidatedCluster,
 };
 use crate::crd::{
     Condition, ConditionStatus, KafkaClusterStatus,
-    conditions::{DEGRADED, PROGRESSING, READY, merge_conditions},
+    conditions::{DEGRADED, PROGRESSING, READY, find, merge_conditions},
 };
 
 /// Status of a cluster whose objects were applied.
@@ -19,6 +20,16 @@ pub fn compute(
 ) -> KafkaClusterStatus {
     let ready_brokers = observed.ready_brokers();
     let generation = cluster.generation;
+    let membership: Option<Membership> = match &observed.brokers {
+        BrokerView::Described(answers) => Some(membership::judge(
+            cluster.quorum.as_ref().map(|q| q.cluster_id.as_str()),
+            cluster.replicas,
+            answers,
+        )),
+        _ => None,
+    };
+    let problem = membership.as_ref().and_then(|m| m.problem.as_ref());
+    let degraded = degraded(problem, ready_brokers >= cluster.replicas, previous);
     let waiting = |reason: &str, message: String, op: &'static str| {
         (
             Condition::new(READY, ConditionStatus::False, reason, message.clone()),
@@ -38,8 +49,9 @@ pub fn compute(
             op,
         )
     } else {
-        match &observed.brokers {
-            BrokerView::Described { .. } => (
+        match (&observed.brokers, problem) {
+            (_, Some((reason, message))) => waiting(reason, message.clone(), "WaitingForBrokers"),
+            (BrokerView::Described(_), None) => (
                 Condition::new(
                     READY,
                     ConditionStatus::True,
@@ -54,24 +66,18 @@ pub fn compute(
                 ),
                 "Idle",
             ),
-            BrokerView::Unreachable(error) => waiting(
+            (BrokerView::Unreachable(error), _) => waiting(
                 "BrokersUnreachable",
                 format!("pods are ready but no broker answers: {error}"),
                 "WaitingForBrokers",
             ),
-            BrokerView::NotAsked => waiting(
+            (BrokerView::NotAsked, _) => waiting(
                 "BrokersNotAsked",
                 "brokers not asked yet".to_owned(),
                 "WaitingForBrokers",
             ),
         }
     };
-    let degraded = Condition::new(
-        DEGRADED,
-        ConditionStatus::False,
-        "AsExpected",
-        "spec is valid and applied",
-    );
     let fresh = [ready, progressing, degraded]
         .into_iter()
         .map(|c| c.at_generation(generation))
@@ -88,14 +94,48 @@ pub fn compute(
             .running_version()
             .or_else(|| previous.and_then(|p| p.version.clone())),
         operation: Some(operation.to_owned()),
-        cluster_id: match &observed.brokers {
-            BrokerView::Described { cluster_id, .. } => Some(cluster_id.clone()),
-            _ => previous.and_then(|p| p.cluster_id.clone()),
+        cluster_id: match &membership {
+            Some(m) => Some(m.cluster_id.clone()),
+            None => previous.and_then(|p| p.cluster_id.clone()),
         },
-        brokers: match &observed.brokers {
-            BrokerView::Described { brokers, .. } => brokers.clone(),
-            _ => previous.map(|p| p.brokers.clone()).unwrap_or_default(),
+        brokers: match membership {
+            Some(m) => m.brokers,
+            None => previous.map(|p| p.brokers.clone()).unwrap_or_default(),
         },
+    }
+}
+
+/// Degraded: the brokers do not form one cluster of every desired broker
+/// (`problem`, from [`membership::judge`]). A broker of another cluster
+/// always degrades it; a broker missing from the registered set does once
+/// every Pod is Ready, or when the cluster was Ready (or already degraded
+/// so) before: not while the brokers of a new cluster start one by one.
+fn degraded(
+    problem: Option<&(&'static str, String)>,
+    all_pods_ready: bool,
+    previous: Option<&KafkaClusterStatus>,
+) -> Condition {
+    let was_whole_or_degraded = previous.is_some_and(|p| {
+        find(&p.conditions, READY).is_some_and(|c| c.status == ConditionStatus::True)
+            || find(&p.conditions, DEGRADED).is_some_and(|c| {
+                c.status == ConditionStatus::True
+                    && membership::REASONS.contains(&c.reason.as_str())
+            })
+    });
+    match problem {
+        Some((reason, message))
+            if *reason == membership::CLUSTER_ID_MISMATCH
+                || all_pods_ready
+                || was_whole_or_degraded =>
+        {
+            Condition::new(DEGRADED, ConditionStatus::True, reason, message.clone())
+        }
+        _ => Condition::new(
+            DEGRADED,
+            ConditionStatus::False,
+            "AsExpected",
+            "spec is valid and applied",
+        ),
     }
 }
 
@@ -141,17 +181,18 @@ pub fn paused(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        cluster::{dereference::ObservedPod, validate::tests::ClusterFixture},
-        crd::conditions::find,
+    use crate::cluster::{
+        dereference::{Described, ObservedPod},
+        validate::tests::ClusterFixture,
     };
 
     fn observed(ready: &[bool]) -> ObservedCluster {
         ObservedCluster {
-            brokers: BrokerView::Described {
-                cluster_id: "c1".into(),
-                brokers: vec![0],
-            },
+            brokers: BrokerView::Described(vec![Described {
+                pod: "demo-0".into(),
+                cluster_id: "uid-1".into(),
+                brokers: (0..i32::try_from(ready.len()).unwrap()).collect(),
+            }]),
             pods: ready
                 .iter()
                 .enumerate()
@@ -190,8 +231,81 @@ mod tests {
         assert_eq!(s.operation.as_deref(), Some("Idle"));
         assert_eq!(
             (s.cluster_id.as_deref(), s.brokers.as_slice()),
-            (Some("c1"), &[0][..])
+            (Some("uid-1"), &[0, 1, 2][..])
         );
+    }
+
+    #[test]
+    fn ready_pods_of_a_split_cluster_are_degraded_naming_the_broker() {
+        let v = ClusterFixture::new("demo", 3).validated();
+        let mut o = observed(&[true, true, true]);
+        answers_of(&mut o)[0].brokers = vec![0, 2];
+        let s = compute(&v, &o, None, "t1");
+        let degraded = find(&s.conditions, DEGRADED).unwrap();
+        assert_eq!(
+            (degraded.status, degraded.reason.as_str()),
+            (ConditionStatus::True, "BrokersNotRegistered")
+        );
+        assert!(
+            degraded.message.starts_with("brokers 1 are not"),
+            "{}",
+            degraded.message
+        );
+        assert_eq!(
+            find(&s.conditions, READY).unwrap().status,
+            ConditionStatus::False
+        );
+        answers_of(&mut o).push(Described {
+            pod: "demo-2".into(),
+            cluster_id: "elsewhere".into(),
+            brokers: vec![2],
+        });
+        let s = compute(&v, &o, None, "t1");
+        assert_eq!(
+            find(&s.conditions, DEGRADED).unwrap().reason,
+            "ClusterIdMismatch"
+        );
+        assert_eq!(s.cluster_id.as_deref(), Some("uid-1"));
+    }
+
+    #[test]
+    fn a_broker_lost_by_a_ready_cluster_degrades_it_but_a_starting_one_does_not() {
+        let v = ClusterFixture::new("demo", 3).validated();
+        let mut starting = observed(&[true, false, false]);
+        answers_of(&mut starting)[0].brokers = vec![0];
+        let s = compute(&v, &starting, None, "t1");
+        assert_eq!(
+            find(&s.conditions, DEGRADED).unwrap().status,
+            ConditionStatus::False,
+            "brokers of a new cluster start one by one"
+        );
+        let whole = compute(&v, &observed(&[true, true, true]), None, "t1");
+        let mut lost = observed(&[true, true, false]);
+        answers_of(&mut lost)[0].brokers = vec![0, 1];
+        let s = compute(&v, &lost, Some(&whole), "t2");
+        let degraded = find(&s.conditions, DEGRADED).unwrap();
+        assert_eq!(
+            (degraded.status, degraded.reason.as_str()),
+            (ConditionStatus::True, "BrokersNotRegistered")
+        );
+        assert!(
+            degraded.message.starts_with("brokers 2 are not"),
+            "{}",
+            degraded.message
+        );
+        let again = compute(&v, &lost, Some(&s), "t3");
+        assert_eq!(
+            find(&again.conditions, DEGRADED).unwrap().status,
+            ConditionStatus::True,
+            "stays degraded until the broker is back"
+        );
+    }
+
+    fn answers_of(o: &mut ObservedCluster) -> &mut Vec<Described> {
+        match &mut o.brokers {
+            BrokerView::Described(answers) => answers,
+            _ => unreachable!(),
+        }
     }
 
     #[test]
@@ -253,7 +367,7 @@ mod tests {
             ConditionStatus::False
         );
         assert_eq!(s.ready_brokers, 1, "brokers still serve");
-        assert_eq!(s.cluster_id.as_deref(), Some("c1"));
+        assert_eq!(s.cluster_id.as_deref(), Some("uid-1"));
         assert_eq!(s.observed_generation, Some(4));
     }
 }

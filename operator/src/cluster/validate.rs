@@ -10,6 +10,7 @@ use super::{
     broker_config,
     build::labels::{MAX_STATEFUL_SET_NAME, child_names, stateful_set_name},
     quantity::is_quantity,
+    quorum::{self, PodNaming, Quorum},
 };
 use crate::{
     context::Settings,
@@ -53,6 +54,10 @@ pub struct ValidatedCluster {
     pub kafka_port: i32,
     /// HTTP port.
     pub http_port: i32,
+    /// Controller (metadata quorum) port.
+    pub controller_port: i32,
+    /// The metadata quorum; `None` for a single broker (embedded mode).
+    pub quorum: Option<Quorum>,
     /// Rack topology key.
     pub rack_topology_key: Option<String>,
     /// Pod template additions.
@@ -95,9 +100,27 @@ pub enum ValidationError {
     },
     /// Two listeners on one port: the broker could bind only one.
     #[error(
-        "spec.listeners.httpPort: {0} is also spec.listeners.kafkaPort; the broker cannot listen for Kafka and HTTP on one port"
+        "spec.listeners.{field}: {port} is also spec.listeners.{other}; the broker cannot listen on one port twice"
     )]
-    PortConflict(i32),
+    PortConflict {
+        /// The field refused.
+        field: &'static str,
+        /// The field it collides with.
+        other: &'static str,
+        /// The port.
+        port: i32,
+    },
+    /// `spec.replicas` of a running cluster changed: its voter set would
+    /// change, which the brokers cannot do yet (the membership on disk wins).
+    #[error(
+        "spec.replicas: the cluster runs {running} brokers and {wanted} were asked for; scaling needs the operator's scaling support, not yet available (set spec.replicas back to {running})"
+    )]
+    ScalingUnsupported {
+        /// Brokers of the existing StatefulSet.
+        running: i32,
+        /// `spec.replicas`.
+        wanted: i32,
+    },
     /// A child object's name would exceed what Kubernetes accepts.
     #[error(
         "metadata.name: {name:?} is {length} characters, so {object} {child:?} would exceed the {limit} characters Kubernetes allows; use a name of at most {max_name} characters"
@@ -138,7 +161,8 @@ impl ValidationError {
             ValidationError::InvalidReplicaCount { .. } => "invalid_replica_count",
             ValidationError::BrokerConfig { .. } => "invalid_broker_config",
             ValidationError::ReservedEnv(_) => "reserved_env",
-            ValidationError::PortConflict(_) => "port_conflict",
+            ValidationError::PortConflict { .. } => "port_conflict",
+            ValidationError::ScalingUnsupported { .. } => "scaling_unsupported",
             ValidationError::NameTooLong { .. } => "name_too_long",
             ValidationError::InvalidQuantity { .. } => "invalid_quantity",
             ValidationError::InvalidImage(_) => "invalid_image",
@@ -168,16 +192,23 @@ pub fn validate(
     let spec = &cluster.spec;
 
     check_name_length(&name)?;
-    let (kafka_port, http_port) = (spec.listeners.kafka_port, spec.listeners.http_port);
-    if kafka_port == http_port {
-        return Err(ValidationError::PortConflict(http_port));
-    }
+    let listeners = &spec.listeners;
+    let (kafka_port, http_port) = (listeners.kafka_port, listeners.http_port);
+    let controller_port = listeners.controller_port;
+    check_ports(kafka_port, http_port, controller_port)?;
+    let naming = PodNaming {
+        cluster: &name,
+        namespace: &namespace,
+        cluster_domain: &settings.cluster_domain,
+    };
+    let quorum = quorum::quorum(naming, &uid, spec.replicas, controller_port);
     broker_config::check(
         &spec.config,
         &spec.pod_template.env,
         spec.replicas,
         kafka_port,
         http_port,
+        quorum.as_ref(),
     )?;
     check_quantity("spec.storage.size", &spec.storage.size)?;
     for (section, values) in spec
@@ -216,11 +247,54 @@ pub fn validate(
         broker_config: spec.config.clone(),
         kafka_port,
         http_port,
+        controller_port,
+        quorum,
         rack_topology_key: spec.rack_awareness.as_ref().map(|r| r.topology_key.clone()),
         pod_template: spec.pod_template.clone(),
         metrics_enabled: spec.metrics.enabled,
         cluster_domain: settings.cluster_domain.clone(),
     })
+}
+
+impl ValidatedCluster {
+    /// How this cluster's Pods are named in DNS.
+    pub fn pod_naming(&self) -> PodNaming<'_> {
+        PodNaming {
+            cluster: &self.name,
+            namespace: &self.namespace,
+            cluster_domain: &self.cluster_domain,
+        }
+    }
+}
+
+fn check_ports(kafka: i32, http: i32, controller: i32) -> Result<(), ValidationError> {
+    let conflict = |field, other, port| Err(ValidationError::PortConflict { field, other, port });
+    if http == kafka {
+        return conflict("httpPort", "kafkaPort", http);
+    }
+    if controller == kafka {
+        return conflict("controllerPort", "kafkaPort", controller);
+    }
+    if controller == http {
+        return conflict("controllerPort", "httpPort", controller);
+    }
+    Ok(())
+}
+
+/// Refuses a change of `spec.replicas` once the StatefulSet exists
+/// (`running` is its replica count): every broker is a voter, and the
+/// brokers keep the voter set they started with.
+pub fn check_replicas_unchanged(
+    cluster: &ValidatedCluster,
+    running: Option<i32>,
+) -> Result<(), ValidationError> {
+    match running {
+        Some(running) if running != cluster.replicas => Err(ValidationError::ScalingUnsupported {
+            running,
+            wanted: cluster.replicas,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn check_quantity(field: &str, value: &str) -> Result<(), ValidationError> {
@@ -402,9 +476,41 @@ pub(crate) mod tests {
         let mut f = ClusterFixture::new("demo", 1);
         f.0.spec.listeners.http_port = 9092;
         let err = validate(&f.0, &settings()).unwrap_err();
-        assert_eq!(err, ValidationError::PortConflict(9092));
+        assert_eq!(
+            err,
+            ValidationError::PortConflict {
+                field: "httpPort",
+                other: "kafkaPort",
+                port: 9092
+            }
+        );
         assert!(
             err.to_string().starts_with("spec.listeners.httpPort: 9092"),
+            "{err}"
+        );
+        let mut f = ClusterFixture::new("demo", 3);
+        f.0.spec.listeners.controller_port = 9644;
+        let err = validate(&f.0, &settings()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("spec.listeners.controllerPort: 9644 is also spec.listeners.httpPort"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_multi_broker_cluster_renders_one_quorum_and_cannot_be_scaled() {
+        let v = ClusterFixture::new("demo", 3).validated();
+        let q = v.quorum.as_ref().expect("three brokers: a quorum");
+        assert_eq!((q.cluster_id.as_str(), q.controller_port), ("uid-1", 9093));
+        assert!(ClusterFixture::new("demo", 1).validated().quorum.is_none());
+        assert_eq!(check_replicas_unchanged(&v, None), Ok(()));
+        assert_eq!(check_replicas_unchanged(&v, Some(3)), Ok(()));
+        let err = check_replicas_unchanged(&v, Some(1)).unwrap_err();
+        assert_eq!(err.metric_label(), "scaling_unsupported");
+        assert!(
+            err.to_string()
+                .contains("scaling needs the operator's scaling support, not yet available"),
             "{err}"
         );
     }

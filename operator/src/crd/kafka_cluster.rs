@@ -134,6 +134,11 @@ pub struct ListenersSpec {
     #[serde(default = "default_http_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub http_port: i32,
+    /// Port of the controller listener, where the brokers' metadata quorum
+    /// (Raft) talks; only Pods of the cluster connect to it.
+    #[serde(default = "default_controller_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub controller_port: i32,
 }
 
 impl Default for ListenersSpec {
@@ -141,8 +146,13 @@ impl Default for ListenersSpec {
         Self {
             kafka_port: default_kafka_port(),
             http_port: default_http_port(),
+            controller_port: default_controller_port(),
         }
     }
+}
+
+fn default_controller_port() -> i32 {
+    9093
 }
 
 fn default_kafka_port() -> i32 {

@@ -113,11 +113,20 @@ async fn kubelet_pass(
 
     // StatefulSet controller: create missing Pods.
     let mut wanted = BTreeMap::new();
+    // The DNS name the headless Service gives each Pod -> the Pod.
+    let mut dns_names: HashMap<String, String> = HashMap::new();
     for sts in sts_api.list(&ListParams::default()).await?.items {
         let spec = sts.spec.clone().unwrap_or_default();
         for i in 0..spec.replicas.unwrap_or(1) {
             let name = format!("{}-{i}", sts.name_any());
             wanted.insert(name.clone(), ());
+            dns_names.insert(
+                format!(
+                    "{name}.{}.{ns}.svc.cluster.local",
+                    spec.service_name.clone().unwrap_or_default()
+                ),
+                name.clone(),
+            );
             if pod_api.get_opt(&name).await?.is_some() {
                 continue;
             }
@@ -145,6 +154,24 @@ async fn kubelet_pass(
             .get(name)
             .is_some_and(|p| p.uid().as_deref() == Some(running.uid.as_str()))
     });
+    // Address every Pod before starting any: a broker's quorum voters are its peers.
+    let mut addresses: HashMap<String, Ipv4Addr> =
+        pods.iter().map(|(name, p)| (name.clone(), p.ip)).collect();
+    for pod in listed
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+    {
+        addresses.entry(pod.name_any()).or_insert_with(|| {
+            *next_ip += 1;
+            Ipv4Addr::new(127, octet, 0, *next_ip - 1)
+        });
+    }
+    let resolve = |host: &str| {
+        dns_names
+            .get(host)
+            .and_then(|pod| addresses.get(pod))
+            .copied()
+    };
     for pod in &listed {
         let name = pod.name_any();
         if pod.metadata.deletion_timestamp.is_some() {
@@ -162,9 +189,8 @@ async fn kubelet_pass(
             continue;
         }
         if !pods.contains_key(&name) {
-            let ip = Ipv4Addr::new(127, octet, 0, *next_ip);
-            *next_ip += 1;
-            let child = start_broker(client, &cm_api, pod, ip, &work_dir.join(&name)).await?;
+            let ip = addresses[&name];
+            let child = start_broker(&cm_api, pod, ip, &resolve, &work_dir.join(&name)).await?;
             pods.insert(
                 name.clone(),
                 RunningPod {
@@ -260,11 +286,30 @@ pub fn resolve_env(pod: &Pod) -> Vec<(String, String)> {
     out
 }
 
+/// `controller.quorum.voters` with each Pod DNS name replaced by that Pod's
+/// loopback address: Pod names do not resolve on the host. Only names
+/// spelled exactly as the headless Service publishes them (with the
+/// default `cluster.local` domain) are replaced, so a wrongly rendered name
+/// stays unresolvable and the quorum never forms.
+fn voters_on_loopback(voters: &str, resolve: &(dyn Fn(&str) -> Option<Ipv4Addr> + Sync)) -> String {
+    voters
+        .split(',')
+        .map(|voter| {
+            let rewritten = voter.split_once('@').and_then(|(id, endpoint)| {
+                let (host, port) = endpoint.rsplit_once(':')?;
+                Some(format!("{id}@{}:{port}", resolve(host)?))
+            });
+            rewritten.unwrap_or_else(|| voter.to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 async fn start_broker(
-    _client: &Client,
     cm_api: &Api<k8s_openapi::api::core::v1::ConfigMap>,
     pod: &Pod,
     ip: Ipv4Addr,
+    resolve: &(dyn Fn(&str) -> Option<Ipv4Addr> + Sync),
     dir: &Path,
 ) -> Result<Child, BoxError> {
     let spec = pod.spec.as_ref().ok_or("pod without spec")?;
@@ -294,6 +339,25 @@ async fn start_broker(
     }
     let kafka_port = container_port(pod, "kafka").ok_or("no kafka port")?;
     let http_port = container_port(pod, "http").ok_or("no http port")?;
+    let mut listeners = format!("PLAINTEXT://{ip}:{kafka_port}");
+    let mut quorum_overrides = Vec::new();
+    if let Some(controller_port) = container_port(pod, "controller") {
+        listeners.push_str(&format!(",CONTROLLER://{ip}:{controller_port}"));
+        let voters = cm
+            .data
+            .iter()
+            .flatten()
+            .flat_map(|(_, file)| file.lines())
+            .find_map(|l| l.strip_prefix("controller.quorum.voters="))
+            .ok_or("a controller port but no controller.quorum.voters")?;
+        quorum_overrides.extend([
+            "--override".to_owned(),
+            format!(
+                "controller.quorum.voters={}",
+                voters_on_loopback(voters, resolve)
+            ),
+        ]);
+    }
     let log = std::fs::File::create(dir.join("broker.log"))?;
     let data_dir = dir.join("data");
     std::fs::create_dir_all(&data_dir)?;
@@ -304,10 +368,8 @@ async fn start_broker(
         cmd.env_remove(key);
     }
     cmd.args(&command[1..])
-        .args([
-            "--override",
-            &format!("listeners=PLAINTEXT://{ip}:{kafka_port}"),
-        ])
+        .args(["--override", &format!("listeners={listeners}")])
+        .args(&quorum_overrides)
         .args([
             "--override",
             &format!("advertised.listeners=PLAINTEXT://{ip}:{kafka_port}"),

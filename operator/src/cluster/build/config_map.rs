@@ -20,7 +20,11 @@ pub const DATA_DIR: &str = "/var/lib/karst";
 
 /// Renders `server.properties`: the operator's properties, then the user's, sorted.
 pub fn render_server_properties(cluster: &ValidatedCluster) -> String {
-    let mut props = operator_properties(cluster.kafka_port, cluster.http_port);
+    let mut props = operator_properties(
+        cluster.kafka_port,
+        cluster.http_port,
+        cluster.quorum.as_ref(),
+    );
     for (k, v) in &cluster.broker_config {
         props.insert(k.clone(), v.clone());
     }
@@ -100,6 +104,25 @@ mod tests {
                 "log.retention.hours=24",
             ]
         );
+    }
+
+    #[test]
+    fn brokers_of_a_multi_broker_cluster_share_one_quorum() {
+        let props = render_server_properties(&ClusterFixture::new("demo", 3).validated());
+        for line in [
+            "listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093",
+            "process.roles=broker,controller",
+            "controller.listener.names=CONTROLLER",
+            "cluster.id=uid-1",
+        ] {
+            assert!(props.lines().any(|l| l == line), "{line} in {props}");
+        }
+        let voters = props
+            .lines()
+            .find_map(|l| l.strip_prefix("controller.quorum.voters="))
+            .expect("voters rendered");
+        assert_eq!(voters.split(',').count(), 3, "{voters}");
+        assert!(voters.starts_with("0@demo-broker-0.demo-brokers.ns1.svc.cluster.local:9093"));
     }
 
     #[test]

@@ -29,7 +29,23 @@ fn ports(cluster: &ValidatedCluster, with_http: bool) -> Vec<ServicePort> {
     ports
 }
 
-/// `<cluster>-headless`: publishes not-ready addresses so brokers find each other while starting.
+/// The controller port, which only the brokers themselves connect to (the
+/// quorum's voters are the Pods' names under the headless Service).
+fn controller_port(cluster: &ValidatedCluster) -> Option<ServicePort> {
+    cluster.quorum.as_ref().map(|q| ServicePort {
+        name: Some(CONTROLLER_PORT_NAME.to_owned()),
+        port: q.controller_port,
+        target_port: Some(IntOrString::String(CONTROLLER_PORT_NAME.to_owned())),
+        protocol: Some("TCP".to_owned()),
+        ..ServicePort::default()
+    })
+}
+
+/// Name of the controller port of the container and the headless Service.
+pub const CONTROLLER_PORT_NAME: &str = "controller";
+
+/// `<cluster>-brokers`: publishes not-ready addresses so brokers find each
+/// other while starting (a quorum forms before any broker is ready).
 pub fn headless(cluster: &ValidatedCluster) -> Service {
     Service {
         metadata: object_meta(cluster, headless_service_name(&cluster.name)),
@@ -37,7 +53,12 @@ pub fn headless(cluster: &ValidatedCluster) -> Service {
             cluster_ip: Some("None".to_owned()),
             publish_not_ready_addresses: Some(true),
             selector: Some(selector_labels(&cluster.name)),
-            ports: Some(ports(cluster, true)),
+            ports: Some(
+                ports(cluster, true)
+                    .into_iter()
+                    .chain(controller_port(cluster))
+                    .collect(),
+            ),
             ..ServiceSpec::default()
         }),
         ..Service::default()
@@ -81,6 +102,18 @@ mod tests {
         assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
         assert_eq!(spec.publish_not_ready_addresses, Some(true));
         assert_eq!(spec.selector.unwrap()["app.kubernetes.io/instance"], "demo");
+        let controller = spec.ports.unwrap().into_iter().find(|p| p.port == 9093);
+        assert_eq!(
+            controller.and_then(|p| p.name).as_deref(),
+            Some(CONTROLLER_PORT_NAME),
+            "voters reach each other through the headless Service"
+        );
+        let single = headless(&ClusterFixture::new("demo", 1).validated());
+        assert_eq!(
+            single.spec.unwrap().ports.unwrap().len(),
+            2,
+            "no quorum, no controller port"
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ use super::{
     },
     probes, scheduling,
     security::{container_security_context, pod_security_context},
+    service::CONTROLLER_PORT_NAME,
 };
 use crate::{
     cluster::{node_id::POD_INDEX_LABEL, validate::ValidatedCluster},
@@ -81,15 +82,34 @@ pub fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
         EnvVar {
             name: "KARST_ADVERTISED_LISTENERS".to_owned(),
             value: Some(format!(
-                "PLAINTEXT://$(POD_NAME).{}.{}.svc.{}:{}",
-                headless_service_name(&cluster.name),
-                cluster.namespace,
-                cluster.cluster_domain,
+                "PLAINTEXT://{}:{}",
+                cluster.pod_naming().dns_name("$(POD_NAME)"),
                 cluster.kafka_port
             )),
             ..EnvVar::default()
         },
     ]
+}
+
+/// Kafka and HTTP; the controller port too when the brokers form a quorum.
+fn container_ports(cluster: &ValidatedCluster) -> Vec<ContainerPort> {
+    let port = |name: &str, container_port| ContainerPort {
+        name: Some(name.to_owned()),
+        container_port,
+        protocol: Some("TCP".to_owned()),
+        ..ContainerPort::default()
+    };
+    [
+        Some(port("kafka", cluster.kafka_port)),
+        Some(port("http", cluster.http_port)),
+        cluster
+            .quorum
+            .as_ref()
+            .map(|q| port(CONTROLLER_PORT_NAME, q.controller_port)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn container(cluster: &ValidatedCluster) -> Container {
@@ -107,20 +127,7 @@ fn container(cluster: &ValidatedCluster) -> Container {
                 .chain(cluster.pod_template.env.iter().cloned())
                 .collect(),
         ),
-        ports: Some(vec![
-            ContainerPort {
-                name: Some("kafka".to_owned()),
-                container_port: cluster.kafka_port,
-                protocol: Some("TCP".to_owned()),
-                ..ContainerPort::default()
-            },
-            ContainerPort {
-                name: Some("http".to_owned()),
-                container_port: cluster.http_port,
-                protocol: Some("TCP".to_owned()),
-                ..ContainerPort::default()
-            },
-        ]),
+        ports: Some(container_ports(cluster)),
         readiness_probe: Some(probes::readiness(cluster.pod_template.readiness_probe)),
         liveness_probe: Some(probes::liveness(cluster.pod_template.liveness_probe)),
         startup_probe: Some(probes::startup(cluster.pod_template.startup_probe)),
