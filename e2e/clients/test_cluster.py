@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster import CLUSTER_ID, Cluster
@@ -166,3 +166,83 @@ def test_bad_cluster_settings_are_refused_with_a_message(tmp_path):
                              capture_output=True, text=True, timeout=30)
         assert out.returncode != 0, setting
         assert named in out.stderr, (setting, out.stderr)
+
+
+KAFKAJS_MEMBER = """
+import { Kafka, logLevel } from "kafkajs";
+const kafka = new Kafka({ clientId: NAME, brokers: [BROKER], logLevel: logLevel.NOTHING });
+const consumer = kafka.consumer({ groupId: GROUP, sessionTimeout: 10000, heartbeatInterval: 500 });
+await consumer.connect();
+await consumer.subscribe({ topic: "grouped", fromBeginning: true });
+process.on("SIGTERM", async () => { await consumer.disconnect(); process.exit(0); });
+await consumer.run({
+  autoCommit: false,
+  eachBatch: async ({ batch, resolveOffset }) => {
+    for (const m of batch.messages) { console.log(m.value.toString()); resolveOffset(m.offset); }
+    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition,
+      offset: (BigInt(batch.messages[batch.messages.length - 1].offset) + 1n).toString() }]);
+  },
+});
+"""
+
+
+def java_hash_partition(group, partitions):
+    """Kafka's coordinator partition: Java's String.hashCode, non-negative, modulo."""
+    h = 0
+    for unit in group.encode("utf-16-be").hex(" ", 2).split():
+        h = (h * 31 + int(unit, 16)) & 0xFFFFFFFF
+    return (h & 0x7FFFFFFF) % partitions
+
+
+def test_a_kafkajs_group_coordinated_by_another_broker_keeps_its_offsets_over_a_cluster_restart(cluster):
+    total = 3_000
+    b1 = cluster.brokers[0]
+    admin = AdminClient({"bootstrap.servers": b1.bootstrap})
+    create(admin, "grouped", 6)
+    producer = Producer({"bootstrap.servers": b1.bootstrap})
+    for i in range(total):
+        producer.produce("grouped", key=str(i).encode(), value=str(i).encode())
+    assert producer.flush(30) == 0
+    # __consumer_offsets exists once a group has looked for its coordinator.
+    probe = Consumer({"bootstrap.servers": b1.bootstrap, "group.id": "probe"})
+    probe.list_topics(timeout=10)
+    probe.committed([TopicPartition("grouped", 0)], timeout=30)
+    probe.close()
+    offsets = admin.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"].partitions
+    leaders = {p.id: p.leader for p in offsets.values()}
+    # A group coordinated by broker 2 or 3, joined through broker 1 only.
+    group = next(g for g in (f"readers-{i}" for i in range(1000))
+                 if leaders[java_hash_partition(g, len(leaders))] != 1)
+
+    lines, procs = [], []
+    for name in ("m1", "m2", "m3"):
+        script = KAFKAJS_MEMBER.replace("NAME", f'"{name}"').replace("BROKER", f'"{b1.bootstrap}"') \
+                               .replace("GROUP", f'"{group}"')
+        path = node_script(script, f"{name}.mjs")
+        proc = subprocess.Popen(["node", str(path)], cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=lambda p=proc: lines.extend(iter(p.stdout.readline, "")), daemon=True).start()
+        procs.append(proc)
+    try:
+        wait_until(lambda: len({line.strip() for line in lines}) >= total, timeout=120,
+                   what="the three members to process every record")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+    assert {int(line) for line in lines if line.strip()} == set(range(total))
+
+    for node in cluster.nodes:
+        node.stop()
+    for node in cluster.nodes:
+        node.launch()
+    for node in cluster.nodes:
+        node.wait_ready()
+    reader = Consumer({"bootstrap.servers": cluster.brokers[2].bootstrap, "group.id": group})
+    try:
+        committed = reader.committed([TopicPartition("grouped", p) for p in range(6)], timeout=30)
+        ends = [reader.get_watermark_offsets(TopicPartition("grouped", p), timeout=10)[1] for p in range(6)]
+    finally:
+        reader.close()
+    assert [tp.offset for tp in committed] == ends
+    assert sum(ends) == total
