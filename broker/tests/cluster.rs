@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{RawClient, create_topic, produce, record_batch, topic_name, wait_until};
+use common::{
+    RawClient, create_topic, describe_producers, produce, record_batch, topic_name, wait_until,
+};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::MetadataRequest;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -109,7 +111,7 @@ async fn brokers_share_topics_and_refuse_partitions_they_do_not_lead() {
         assert_eq!(led, 2, "broker {broker} leads {led} of 6: {seen:?}");
     }
 
-    // Each partition takes records at its leader only.
+    // Each partition takes records, and describes its producers, at its leader only.
     for (partition, leader) in seen[0].clone() {
         let at_leader = &mut clients[(leader - 1) as usize];
         let ok = produce(at_leader, "orders", partition, record_batch(&[b"v"])).await;
@@ -126,6 +128,23 @@ async fn brokers_share_topics_and_refuse_partitions_they_do_not_lead() {
             refused,
             ResponseError::NotLeaderOrFollower.code(),
             "partition {partition} at broker {}",
+            other + 1
+        );
+        let leader_client = &mut clients[(leader - 1) as usize];
+        let at_leader = describe_producers(leader_client, "orders", partition).await;
+        assert_eq!(
+            at_leader.error_code, 0,
+            "partition {partition} at its leader"
+        );
+        assert!(
+            at_leader.active_producers.is_empty(),
+            "no idempotent producer"
+        );
+        let elsewhere = describe_producers(&mut clients[other], "orders", partition).await;
+        assert_eq!(
+            elsewhere.error_code,
+            ResponseError::NotLeaderOrFollower.code(),
+            "DescribeProducers of partition {partition} at broker {}",
             other + 1
         );
     }

@@ -1,7 +1,7 @@
 """Admin APIs with single-node answers, called by real clients the way ops
 tools call them, and answered as a Kafka 4.x broker would: ACLs without an
 authorizer, leader elections, partition reassignments, paginated topic
-descriptions, the metadata quorum, transactions, log dirs."""
+descriptions, the metadata quorum, transactions, log dirs, producers."""
 
 import pytest
 from confluent_kafka import ElectionType, KafkaError, KafkaException, TopicCollection, TopicPartition
@@ -15,6 +15,7 @@ from confluent_kafka.admin import (
     ResourcePatternType,
     ResourceType,
 )
+from kafka import KafkaProducer
 from kafka import TopicPartition as PyTopicPartition
 from kafka import errors as py_errors
 from kafka.admin import (
@@ -189,4 +190,35 @@ def test_config_resources_and_replica_log_dirs(broker):
     assert list(moved.values()) == [py_errors.NoError], moved
     refused = py.alter_replica_log_dirs(dict([away]))
     assert list(refused.values()) == [py_errors.LogDirNotFoundError], refused
+    py.close()
+
+
+def test_describe_producers_shows_an_idempotent_producers_last_batch(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    create(admin, "produced", partitions=2)
+    me = node_id(admin)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=True, acks="all")
+    for i in range(5):
+        producer.send("produced", value=b"v%d" % i, partition=0, timestamp_ms=1_000 + i)
+    producer.flush()
+    # A batch of its own: its max timestamp is what DescribeProducers reports.
+    producer.send("produced", value=b"last", partition=0, timestamp_ms=2_000).get(timeout=30)
+    producer.close()
+
+    py = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    states = py.describe_producers([PyTopicPartition("produced", 0), PyTopicPartition("produced", 1)])
+    (active,) = states[PyTopicPartition("produced", 0)].active_producers
+    assert active.producer_id >= 0 and active.producer_epoch == 0
+    assert (active.last_sequence, active.last_timestamp) == (5, 2_000), active
+    # No transactions: Kafka's "none" for the coordinator epoch and transaction start.
+    assert (active.coordinator_epoch, active.current_transaction_start_offset) == (-1, -1)
+    assert states[PyTopicPartition("produced", 1)].active_producers == []
+
+    with pytest.raises(py_errors.UnknownTopicOrPartitionError):
+        py.describe_producers([PyTopicPartition("produced", 7)], broker_id=me)
+    with pytest.raises(py_errors.UnknownTopicOrPartitionError):
+        py.describe_producers([PyTopicPartition("never-created", 0)], broker_id=me)
+    # The broker keeps serving after the errors.
+    again = py.describe_producers([PyTopicPartition("produced", 0)], broker_id=me)
+    assert again[PyTopicPartition("produced", 0)].active_producers == [active]
     py.close()

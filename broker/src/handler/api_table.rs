@@ -194,10 +194,10 @@ pub(crate) const API_TABLE: &[ApiRow] = &[
         "cluster id, controller, brokers",
         "every registered broker; the active controller",
     ),
-    not_served(
+    single_node(
         K::DescribeProducers,
-        "active producers of partitions",
-        "not yet: needs producer state behind `replica::Partition`",
+        "active idempotent producers of partitions",
+        "leaders answer, followers too once replication exists; NOT_LEADER_OR_FOLLOWER elsewhere",
     ),
     not_served(K::BrokerRegistration, "broker registration", KRAFT_INTERNAL),
     not_served(K::BrokerHeartbeat, "broker liveness", KRAFT_INTERNAL),

@@ -277,6 +277,16 @@ fn probes(api: ApiKey) -> Vec<RequestKind> {
             ])),
             R::DescribeQuorum(DescribeQuorumRequest::default()),
         ],
+        ApiKey::DescribeProducers => vec![R::DescribeProducers(
+            DescribeProducersRequest::default().with_topics(vec![
+                describe_producers_request::TopicRequest::default()
+                    .with_name(topic(TOPIC))
+                    .with_partition_indexes(vec![0, 99]),
+                describe_producers_request::TopicRequest::default()
+                    .with_name(topic(MISSING))
+                    .with_partition_indexes(vec![0]),
+            ]),
+        )],
         ApiKey::ListTransactions => vec![R::ListTransactions(
             ListTransactionsRequest::default().with_state_filters(vec![s("Ongoing"), s("Bogus")]),
         )],

@@ -27,6 +27,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_log_dirs;
+mod describe_producers;
 mod describe_quorum;
 mod describe_topic_partitions;
 mod elect_leaders;
@@ -140,6 +141,9 @@ async fn route(ctx: RequestContext, request: RequestKind) -> Reply {
             describe_topic_partitions::handle(&ctx, req),
         )),
         R::DescribeQuorum(req) => now(S::DescribeQuorum(describe_quorum::handle(&ctx, req))),
+        R::DescribeProducers(req) => {
+            now(S::DescribeProducers(describe_producers::handle(&ctx, req)))
+        }
         R::ListTransactions(req) => now(S::ListTransactions(transactions::list(&ctx, req))),
         R::DescribeTransactions(req) => {
             now(S::DescribeTransactions(transactions::describe(&ctx, req)))

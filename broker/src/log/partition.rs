@@ -14,7 +14,7 @@ use super::config::LogConfig;
 use super::segment::{Segment, read_header};
 use super::slice::FileSlice;
 use super::{LogError, checkpoint, producer_snapshot};
-use crate::producer::ProducerStateTable;
+use crate::producer::{ActiveProducer, ProducerStateTable};
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +174,11 @@ impl PartitionLog {
     /// Bytes of all segments.
     pub fn size_bytes(&self) -> u64 {
         self.state.read().segments.values().map(Segment::size).sum()
+    }
+
+    /// The idempotent producers this log remembers (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        self.state.read().producers.active()
     }
 
     pub fn config(&self) -> LogConfig {

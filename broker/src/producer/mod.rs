@@ -8,4 +8,4 @@ mod allocator;
 mod state;
 
 pub use allocator::ProducerIdAllocator;
-pub use state::{BatchVerdict, ProducerStateTable, SequenceError};
+pub use state::{ActiveProducer, BatchVerdict, ProducerStateTable, SequenceError};

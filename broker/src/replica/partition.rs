@@ -12,6 +12,7 @@ use tokio::sync::futures::Notified;
 use uuid::Uuid;
 
 use crate::log::{AppendInfo, FileSlice, LogConfig, LogError, PartitionLog};
+use crate::producer::ActiveProducer;
 
 /// ListOffsets' special timestamps (Kafka's `ListOffsetsRequest` constants).
 pub mod offset_spec {
@@ -101,6 +102,11 @@ impl Partition {
     /// be read whole), naming the file; `None` when the log is sound.
     pub fn damage(&self) -> Option<String> {
         self.log.damage()
+    }
+
+    /// The partition's active idempotent producers (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        self.log.active_producers()
     }
 
     /// Bytes of the partition's log on disk.

@@ -197,6 +197,26 @@ pub async fn produce(client: &mut RawClient, name: &str, partition: i32, records
         .error_code
 }
 
+/// DescribeProducers (v0) of one partition: its answer.
+pub async fn describe_producers(
+    client: &mut RawClient,
+    name: &str,
+    partition: i32,
+) -> kafka_protocol::messages::describe_producers_response::PartitionResponse {
+    use kafka_protocol::messages::DescribeProducersRequest;
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    let request = DescribeProducersRequest::default().with_topics(vec![
+        TopicRequest::default()
+            .with_name(topic_name(name))
+            .with_partition_indexes(vec![partition]),
+    ]);
+    let mut topic = client.send(&request, 0).await.topics.remove(0);
+    assert_eq!(topic.name.0.as_str(), name);
+    let answer = topic.partitions.remove(0);
+    assert_eq!(answer.partition_index, partition);
+    answer
+}
+
 /// The number of partitions of `name` in Metadata, or its error code.
 pub async fn partition_count(client: &mut RawClient, name: &str) -> Result<usize, i16> {
     use kafka_protocol::messages::{MetadataRequest, metadata_request::MetadataRequestTopic};
