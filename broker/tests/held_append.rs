@@ -13,21 +13,34 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use karst_broker::io_pool::test_hooks::hold_appends;
 
-/// One async worker: before appends left the workers, a held append here
-/// stopped every connection.
-#[tokio::test(flavor = "current_thread")]
+/// One async worker, as the broker runs it (multi-thread runtime): before
+/// appends left the workers, a held append here stopped every connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_held_append_leaves_other_connections_answered() {
+    held_append_leaves_others_answered("held-multi").await;
+}
+
+/// The same on a current-thread runtime, where appends go to a blocking
+/// thread instead.
+#[tokio::test(flavor = "current_thread")]
+async fn a_held_append_leaves_other_connections_answered_on_one_thread() {
+    held_append_leaves_others_answered("held-current").await;
+}
+
+/// Holds appends to `held` (a topic name of this test alone: holds are
+/// process-wide) and asks another connection for what it may still get.
+async fn held_append_leaves_others_answered(held: &'static str) {
     let dir = tempfile::tempdir().unwrap();
     let broker = start_broker(dir.path(), &[]).await;
     let mut other = RawClient::connect(broker.kafka_addr()).await;
-    assert_eq!(create_topic(&mut other, "held", 1).await.0, 0);
+    assert_eq!(create_topic(&mut other, held, 1).await.0, 0);
     assert_eq!(create_topic(&mut other, "free", 1).await.0, 0);
     assert_eq!(
         produce(&mut other, "free", 0, record_batch(&[b"a", b"b"])).await,
         0
     );
 
-    let hold = hold_appends("held");
+    let hold = hold_appends(held);
     let mut writer = RawClient::connect(broker.kafka_addr()).await;
     let held_produce = tokio::spawn(async move {
         let request = ProduceRequest::default()
@@ -35,7 +48,7 @@ async fn a_held_append_leaves_other_connections_answered() {
             .with_timeout_ms(30_000)
             .with_topic_data(vec![
                 TopicProduceData::default()
-                    .with_name(topic_name("held"))
+                    .with_name(topic_name(held))
                     .with_partition_data(vec![
                         PartitionProduceData::default()
                             .with_index(0)
@@ -68,7 +81,7 @@ async fn a_held_append_leaves_other_connections_answered() {
     let metadata = other
         .send(
             &MetadataRequest::default().with_topics(Some(vec![
-                MetadataRequestTopic::default().with_name(Some(topic_name("held"))),
+                MetadataRequestTopic::default().with_name(Some(topic_name(held))),
             ])),
             12,
         )
