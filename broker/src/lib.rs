@@ -16,7 +16,6 @@ mod frame;
 pub mod group;
 pub(crate) mod handler;
 pub mod http;
-pub mod io_pool;
 pub mod log;
 pub mod metadata;
 pub mod metrics;

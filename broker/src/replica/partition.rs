@@ -111,10 +111,6 @@ impl Partition {
     /// watermark to what the ISR holds. On one node the ISR is this broker
     /// alone, so everything appended is committed at once; replication will
     /// make the high watermark wait for followers here, not in the callers.
-    /// It blocks on file I/O (the write, a segment roll's fsync): the
-    /// produce path calls it on the I/O pool ([`crate::io_pool`]), never on
-    /// an async worker, and the high watermark moves here, so an append
-    /// completes its bookkeeping even when the request was abandoned.
     pub fn append_as_leader(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
         let info = self.log.append(records, now_ms)?;
         self.advance_high_watermark(self.log.log_end_offset());
