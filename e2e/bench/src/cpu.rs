@@ -42,8 +42,8 @@ pub(crate) fn cpu_secs(pid: Option<u32>) -> Option<f64> {
 /// The CPU seconds of the broker and of this harness at one moment.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sample {
-    broker: Option<f64>,
-    client: Option<f64>,
+    pub(crate) broker: Option<f64>,
+    pub(crate) client: Option<f64>,
 }
 
 /// CPU seconds per GB (1e9 bytes) moved between two samples.

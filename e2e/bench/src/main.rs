@@ -5,6 +5,7 @@
 
 mod ceilings;
 mod cpu;
+mod many_clients;
 mod report;
 mod stats;
 mod target;
@@ -51,6 +52,25 @@ struct Cli {
     /// W1's, W3 sends 4096 records of 100 B per MiB).
     #[arg(long, default_value_t = 512)]
     mib: u64,
+    /// Which workloads run: `all`, or only `w9` (start-up, then W9).
+    #[arg(long, value_enum, default_value_t = Only::All)]
+    only: Only,
+    /// W9: small producers (`linger.ms=0`, 1 KB records); ignored with --quick.
+    #[arg(long, default_value_t = 50)]
+    w9_producers: usize,
+    /// W9: records/s offered by all small producers together.
+    #[arg(long, default_value_t = 10_000)]
+    w9_rate: u32,
+    /// W9: seconds of load per variant (acks=all, acks=1, with a heavy producer).
+    #[arg(long, default_value_t = 60)]
+    w9_secs: u64,
+}
+
+/// Workload selections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Only {
+    All,
+    W9,
 }
 
 /// Workload sizes of one run.
@@ -62,10 +82,22 @@ pub(crate) struct Sizes {
     w5_rate: u32,
     w5_secs: u64,
     ceiling_mib: usize,
+    w9: many_clients::Shape,
 }
 
 impl Sizes {
     fn new(quick: bool, mib: u64) -> Self {
+        // Issue 17's shape: 10 topics x 4 partitions, two groups of 10.
+        let w9 = many_clients::Shape {
+            producers: 50,
+            topics: 10,
+            partitions: 4,
+            groups: 2,
+            consumers_per_group: 10,
+            rate: 10_000,
+            secs: 60,
+            heavy_mb_per_s: 10,
+        };
         if quick {
             Self {
                 w1_bytes: 8 << 20,
@@ -74,6 +106,16 @@ impl Sizes {
                 w5_rate: 500,
                 w5_secs: 2,
                 ceiling_mib: 16,
+                w9: many_clients::Shape {
+                    producers: 5,
+                    topics: 2,
+                    partitions: 2,
+                    groups: 1,
+                    consumers_per_group: 2,
+                    rate: 500,
+                    secs: 2,
+                    heavy_mb_per_s: 2,
+                },
             }
         } else {
             Self {
@@ -83,6 +125,7 @@ impl Sizes {
                 w5_rate: 1000,
                 w5_secs: 20,
                 ceiling_mib: 512,
+                w9,
             }
         }
     }
@@ -119,10 +162,26 @@ fn costed(
     Ok(t)
 }
 
-fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
+fn run_once(target: &mut Target, sizes: Sizes, only: Only) -> anyhow::Result<Figures> {
     let mut f = Figures::new();
     let startup = timed("W7 start-up", || target.start())?;
     f.insert("w7_startup_ms".into(), startup.as_secs_f64() * 1e3);
+    if only == Only::All {
+        run_w1_to_w7(target, sizes, &mut f)?;
+    }
+    // Last: its topics change neither W6's memory nor W7's log.
+    for &variant in many_clients::VARIANTS {
+        let figures = timed(&format!("W9 {}", variant.key), || {
+            many_clients::run(&target.bootstrap(), target.pid(), sizes.w9, variant)
+        })?;
+        f.extend(figures);
+    }
+    timed("stop", || target.stop())?;
+    Ok(f)
+}
+
+/// W1-W6 and W7's recovery, on a started target.
+fn run_w1_to_w7(target: &mut Target, sizes: Sizes, f: &mut Figures) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(200));
     if let Some(rss) = target.rss_mb() {
         f.insert("w6_idle_rss_mb".into(), rss);
@@ -134,7 +193,7 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         let w1 = format!("w1-p{partitions}");
         let t = timed(&format!("W1 {partitions}p"), || {
             workloads::create_topic(&bootstrap, &w1, partitions)?;
-            costed(&mut f, &format!("w1_p{partitions}"), pid, || {
+            costed(f, &format!("w1_p{partitions}"), pid, || {
                 workloads::produce(&bootstrap, &w1, 1024, sizes.w1_bytes, "1", 5)
             })
         })?;
@@ -142,7 +201,7 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         f.insert(format!("w1_p{partitions}_mbps"), t.mb_per_s());
         f.insert(format!("w1_p{partitions}_records_per_s"), t.records_per_s());
         let c = timed(&format!("W4 {partitions}p"), || {
-            costed(&mut f, &format!("w4_p{partitions}"), pid, || {
+            costed(f, &format!("w4_p{partitions}"), pid, || {
                 workloads::consume(&bootstrap, &w1, partitions, t.records)
             })
         })?;
@@ -159,7 +218,7 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         let w2 = format!("w2-p{partitions}");
         let t = timed(&format!("W2 {partitions}p"), || {
             workloads::create_topic(&bootstrap, &w2, partitions)?;
-            costed(&mut f, &format!("w2_p{partitions}"), pid, || {
+            costed(f, &format!("w2_p{partitions}"), pid, || {
                 workloads::produce(&bootstrap, &w2, 1024, sizes.w2_bytes, "all", 5)
             })
         })?;
@@ -169,7 +228,7 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         let w3 = format!("w3-p{partitions}");
         let t = timed(&format!("W3 {partitions}p"), || {
             workloads::create_topic(&bootstrap, &w3, partitions)?;
-            costed(&mut f, &format!("w3_p{partitions}"), pid, || {
+            costed(f, &format!("w3_p{partitions}"), pid, || {
                 workloads::produce(&bootstrap, &w3, 100, sizes.w3_records * 100, "1", 5)
             })
         })?;
@@ -206,8 +265,7 @@ fn run_once(target: &mut Target, sizes: Sizes) -> anyhow::Result<Figures> {
         let recovery = timed("W7 recovery", || target.start())?;
         f.insert("w7_recovery_ms".into(), recovery.as_secs_f64() * 1e3);
     }
-    timed("stop", || target.stop())?;
-    Ok(f)
+    Ok(())
 }
 
 /// The machine's ceilings (see `ceilings`), measured in `dir`.
@@ -238,7 +296,12 @@ fn measure_ceilings(dir: &std::path::Path, sizes: Sizes) -> anyhow::Result<Figur
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let sizes = Sizes::new(cli.quick, cli.mib);
+    let mut sizes = Sizes::new(cli.quick, cli.mib);
+    if !cli.quick {
+        sizes.w9.producers = cli.w9_producers;
+        sizes.w9.rate = cli.w9_rate;
+        sizes.w9.secs = cli.w9_secs;
+    }
     let runs = if cli.quick { 1 } else { cli.runs.max(1) };
     anyhow::ensure!(
         cli.karst_bin.exists(),
@@ -270,7 +333,8 @@ fn main() -> anyhow::Result<()> {
                 ceilings::drop_page_cache()?;
             }
             let mut target = Target::new(name, launch.clone(), scratch.path())?;
-            let figures = run_once(&mut target, sizes).map_err(|e| e.context(name.clone()))?;
+            let figures =
+                run_once(&mut target, sizes, cli.only).map_err(|e| e.context(name.clone()))?;
             results.entry(name.clone()).or_default().push(figures);
         }
     }

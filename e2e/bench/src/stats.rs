@@ -39,6 +39,11 @@ impl Latencies {
         self.0.saturating_record(micros.max(1));
     }
 
+    /// Adds `other`'s samples (the histograms share their bounds).
+    pub(crate) fn merge(&mut self, other: &Self) {
+        self.0.add(&other.0).expect("same bounds");
+    }
+
     pub(crate) fn len(&self) -> u64 {
         self.0.len()
     }

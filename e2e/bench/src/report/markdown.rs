@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::rows::{CPU_WORKLOADS, ROWS, meta};
+use super::w9::is_w9;
 use super::{Report, fmt_ratio, fmt_value};
 use crate::stats::ratio;
 use crate::{Figures, cpu};
@@ -62,7 +63,8 @@ impl Report {
                 .keys()
                 .map(String::as_str)
                 // Client CPU goes to the table of CPU per GB.
-                .filter(|n| meta(n).is_none() && !n.ends_with(cpu::CLIENT)),
+                // W9 has a table of its own.
+                .filter(|n| meta(n).is_none() && !n.ends_with(cpu::CLIENT) && !is_w9(n)),
         );
         for name in names {
             let value = karst[name];
@@ -99,6 +101,7 @@ impl Report {
             );
         }
         out.push_str(&self.cpu_table());
+        out.push_str(&self.w9_table());
         if peer.is_none() {
             out.push_str(
                 "\nNo peer in this run. To add Tansu 0.6.0 with memory storage \

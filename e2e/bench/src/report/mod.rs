@@ -5,6 +5,7 @@ mod chart;
 mod format;
 mod markdown;
 mod rows;
+mod w9;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
