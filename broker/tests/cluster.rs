@@ -96,7 +96,23 @@ async fn brokers_share_topics_and_refuse_partitions_they_do_not_lead() {
     let (code, message) = create_topic(&mut clients[1], "orders", 6).await;
     assert_eq!(code, 0, "{message:?}");
 
-    // Every node sees the same leaders, spread two per broker.
+    // Every node sees the same leaders, spread two per broker. The node
+    // that took the request has applied the change when it answers; the
+    // others apply it as the quorum replicates it, a moment later.
+    for node in &nodes {
+        let addr = node.kafka_addr();
+        wait_until(
+            Duration::from_secs(10),
+            "every node to see the topic",
+            || async move {
+                leaders(&mut RawClient::connect(addr).await, "orders")
+                    .await
+                    .len()
+                    == 6
+            },
+        )
+        .await;
+    }
     let mut seen = Vec::new();
     for client in &mut clients {
         seen.push(leaders(client, "orders").await);

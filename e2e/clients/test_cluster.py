@@ -38,7 +38,9 @@ def create(admin, name, partitions):
 
 def test_every_broker_lists_the_same_cluster(cluster):
     for node in cluster.nodes:
-        assert kcat_brokers(node.bootstrap) == [1, 2, 3]
+        # Each node applies the others' registrations as the quorum replicates them.
+        wait_until(lambda: kcat_brokers(node.bootstrap) == [1, 2, 3], timeout=30,
+                   what=f"{node.bootstrap} to list brokers 1-3")
         admin = AdminClient({"bootstrap.servers": node.bootstrap})
         described = admin.describe_cluster(request_timeout=10).result(timeout=30)
         assert described.cluster_id == CLUSTER_ID
@@ -132,14 +134,15 @@ def test_create_topics_works_again_soon_after_the_active_controller_is_killed(cl
         active.restart()
     print(f"CreateTopics after kill -9 of the active controller: median {statistics.median(times):.2f}s, {times}")
     for node in cluster.nodes:
-        assert kcat_brokers(node.bootstrap) == [1, 2, 3]
+        wait_until(lambda: kcat_brokers(node.bootstrap) == [1, 2, 3], timeout=30,
+                   what=f"{node.bootstrap} to list brokers 1-3")
 
 
 def test_controller_only_nodes_and_broker_only_nodes(tmp_path):
     c = Cluster(tmp_path, controllers=3, brokers=2, combined=False).start()
     try:
         broker4, broker5 = c.brokers
-        assert kcat_brokers(broker4.bootstrap) == [4, 5]
+        wait_until(lambda: kcat_brokers(broker4.bootstrap) == [4, 5], timeout=30, what="brokers 4 and 5")
         admin = AdminClient({"bootstrap.servers": broker5.bootstrap})
         create(admin, "on-brokers", 4)
         wait_until(lambda: len(admin.list_topics("on-brokers", timeout=10).topics["on-brokers"].partitions) == 4,
