@@ -52,7 +52,9 @@ struct Cli {
     /// W1's, W3 sends 4096 records of 100 B per MiB).
     #[arg(long, default_value_t = 512)]
     mib: u64,
-    /// Which workloads run: `all`, or only `w9` (start-up, then W9).
+    /// Which workloads run: `all`, only `w9` (start-up, then W9), or only
+    /// `w1-w4` (the single-node throughput workloads, for a quick same-run
+    /// comparison with an earlier binary as the peer).
     #[arg(long, value_enum, default_value_t = Only::All)]
     only: Only,
     /// W9: small producers (`linger.ms=0`, 1 KB records); ignored with --quick.
@@ -71,6 +73,8 @@ struct Cli {
 enum Only {
     All,
     W9,
+    #[value(name = "w1-w4")]
+    W1W4,
 }
 
 /// Workload sizes of one run.
@@ -166,11 +170,20 @@ fn run_once(target: &mut Target, sizes: Sizes, only: Only) -> anyhow::Result<Fig
     let mut f = Figures::new();
     let startup = timed("W7 start-up", || target.start())?;
     f.insert("w7_startup_ms".into(), startup.as_secs_f64() * 1e3);
-    if only == Only::All {
-        run_w1_to_w7(target, sizes, &mut f)?;
+    match only {
+        Only::All => run_w1_to_w7(target, sizes, &mut f)?,
+        Only::W1W4 => {
+            run_w1_to_w4(target, sizes, &mut f)?;
+        }
+        Only::W9 => {}
     }
     // Last: its topics change neither W6's memory nor W7's log.
-    for &variant in many_clients::VARIANTS {
+    let w9 = if only == Only::W1W4 {
+        &[][..]
+    } else {
+        many_clients::VARIANTS
+    };
+    for &variant in w9 {
         let figures = timed(&format!("W9 {}", variant.key), || {
             many_clients::run(&target.bootstrap(), target.pid(), sizes.w9, variant)
         })?;
@@ -186,6 +199,43 @@ fn run_w1_to_w7(target: &mut Target, sizes: Sizes, f: &mut Figures) -> anyhow::R
     if let Some(rss) = target.rss_mb() {
         f.insert("w6_idle_rss_mb".into(), rss);
     }
+    let produced = run_w1_to_w4(target, sizes, f)?;
+    let bootstrap = target.bootstrap();
+    let l = timed("W5 latency", || {
+        workloads::create_topic(&bootstrap, "w5", 1)?;
+        workloads::latency(
+            &bootstrap,
+            "w5",
+            sizes.w5_rate,
+            Duration::from_secs(sizes.w5_secs),
+        )
+    })?;
+    f.insert("w5_p50_ms".into(), l.p50);
+    f.insert("w5_p99_ms".into(), l.p99);
+    f.insert("w5_p999_ms".into(), l.p999);
+    f.insert("w5_max_ms".into(), l.max);
+    if let Some(rss) = target.rss_mb() {
+        f.insert("w6_loaded_rss_mb".into(), rss);
+        f.insert(
+            "w6_produced_mib".into(),
+            produced as f64 / f64::from(1 << 20),
+        );
+    }
+    if target.is_karst() {
+        // Kill -9 with the log of every workload above, then start again.
+        f.insert(
+            "w7_log_mib".into(),
+            target.data_bytes() as f64 / f64::from(1 << 20),
+        );
+        target.kill9();
+        let recovery = timed("W7 recovery", || target.start())?;
+        f.insert("w7_recovery_ms".into(), recovery.as_secs_f64() * 1e3);
+    }
+    Ok(())
+}
+
+/// W1-W4 at 1 and 8 partitions; returns the bytes produced.
+fn run_w1_to_w4(target: &mut Target, sizes: Sizes, f: &mut Figures) -> anyhow::Result<u64> {
     let bootstrap = target.bootstrap();
     let pid = target.pid();
     let mut produced = 0u64;
@@ -235,37 +285,7 @@ fn run_w1_to_w7(target: &mut Target, sizes: Sizes, f: &mut Figures) -> anyhow::R
         produced += t.bytes;
         f.insert(format!("w3_p{partitions}_records_per_s"), t.records_per_s());
     }
-    let l = timed("W5 latency", || {
-        workloads::create_topic(&bootstrap, "w5", 1)?;
-        workloads::latency(
-            &bootstrap,
-            "w5",
-            sizes.w5_rate,
-            Duration::from_secs(sizes.w5_secs),
-        )
-    })?;
-    f.insert("w5_p50_ms".into(), l.p50);
-    f.insert("w5_p99_ms".into(), l.p99);
-    f.insert("w5_p999_ms".into(), l.p999);
-    f.insert("w5_max_ms".into(), l.max);
-    if let Some(rss) = target.rss_mb() {
-        f.insert("w6_loaded_rss_mb".into(), rss);
-        f.insert(
-            "w6_produced_mib".into(),
-            produced as f64 / f64::from(1 << 20),
-        );
-    }
-    if target.is_karst() {
-        // Kill -9 with the log of every workload above, then start again.
-        f.insert(
-            "w7_log_mib".into(),
-            target.data_bytes() as f64 / f64::from(1 << 20),
-        );
-        target.kill9();
-        let recovery = timed("W7 recovery", || target.start())?;
-        f.insert("w7_recovery_ms".into(), recovery.as_secs_f64() * 1e3);
-    }
-    Ok(())
+    Ok(produced)
 }
 
 /// The machine's ceilings (see `ceilings`), measured in `dir`.
