@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kafka_protocol::ResponseError;
 
 use crate::config::BrokerConfig;
-use crate::controller::{Command, CommandOutcome, ControllerChannel, NewTopic, TopicError};
+use crate::controller::{ControllerChannel, NewTopic, TopicError};
 use crate::group::GroupCoordinator;
 use crate::metadata::{MetadataImage, MetadataStore, TopicImage};
 use crate::metrics::Metrics;
@@ -50,38 +50,6 @@ impl Broker {
         }
     }
 
-    /// Creates topics, each independently: one failing does not stop the
-    /// others. With `validate_only` nothing is written.
-    pub(crate) async fn create_topics(
-        &self,
-        topics: Vec<NewTopic>,
-        validate_only: bool,
-    ) -> Vec<Result<Arc<TopicImage>, TopicError>> {
-        let count = topics.len();
-        let command = Command::CreateTopics {
-            topics,
-            validate_only,
-        };
-        match self.controller.submit(command).await {
-            Ok((_, CommandOutcome::CreatedTopics(outcomes))) => outcomes,
-            Ok((_, other)) => unreachable!("CreateTopics answered with {other:?}"),
-            // One failed write answers every topic of the request with it.
-            Err(e) => {
-                let message = e.to_string();
-                let storage = e.code() == kafka_protocol::ResponseError::KafkaStorageError;
-                (0..count)
-                    .map(|_| {
-                        Err(if storage {
-                            TopicError::StorageFailed(message.clone())
-                        } else {
-                            TopicError::InvalidRequest(message.clone())
-                        })
-                    })
-                    .collect()
-            }
-        }
-    }
-
     /// Creates `name` with the broker defaults if `auto.create.topics.enable`.
     pub(crate) async fn auto_create_topic(
         &self,
@@ -97,7 +65,11 @@ impl Broker {
             assignments: vec![],
             configs: vec![],
         };
-        let outcome = self.create_topics(vec![topic], false).await.pop()?;
+        let outcome = self
+            .controller
+            .create_topics(vec![topic], false)
+            .await
+            .pop()?;
         Some(match outcome {
             // Lost a race with another creator: the topic exists, use it.
             Err(TopicError::AlreadyExists(_)) => self

@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::command::{Command, CommandOutcome, decide};
-use super::topics::TopicError;
+use super::topics::{NewTopic, TopicError};
 use crate::config::BrokerConfig;
 use crate::metadata::{MetadataImage, MetadataStore, TopicImage};
 use crate::raft::{ForwardHandler, MetadataQuorum, QuorumError, forward};
@@ -49,7 +49,7 @@ struct Inner {
 impl ControllerChannel {
     /// A single node: commands go to the local metadata log.
     pub fn new(metadata: Arc<MetadataStore>, config: Arc<BrokerConfig>) -> Self {
-        Self::build(metadata, config, None)
+        Self::build(metadata, config, None, String::new())
     }
 
     /// A node of a metadata quorum; it also answers commands forwarded to it
@@ -60,10 +60,7 @@ impl ControllerChannel {
         quorum: Arc<MetadataQuorum>,
         cluster_id: String,
     ) -> Self {
-        let mut channel = Self::build(metadata, config, Some(quorum.clone()));
-        Arc::get_mut(&mut channel.inner)
-            .expect("not shared yet")
-            .cluster_id = cluster_id;
+        let channel = Self::build(metadata, config, Some(quorum.clone()), cluster_id);
         quorum.serve_forwarded(Arc::new(channel.clone()));
         channel
     }
@@ -72,6 +69,7 @@ impl ControllerChannel {
         metadata: Arc<MetadataStore>,
         config: Arc<BrokerConfig>,
         quorum: Option<Arc<MetadataQuorum>>,
+        cluster_id: String,
     ) -> Self {
         let voters = config
             .controller_quorum_voters
@@ -84,7 +82,7 @@ impl ControllerChannel {
                 config,
                 quorum,
                 voters,
-                cluster_id: String::new(),
+                cluster_id,
                 deciding: tokio::sync::Mutex::new(()),
             }),
         }
@@ -96,6 +94,54 @@ impl ControllerChannel {
         match &self.inner.quorum {
             None => self.inner.config.node_id,
             Some(quorum) => quorum.leader_id().map_or(-1, |id| id as i32),
+        }
+    }
+
+    /// Creates topics, each independently: one failing does not stop the
+    /// others. With `validate_only` nothing is written. A failed write
+    /// answers every topic of the request with it.
+    pub async fn create_topics(
+        &self,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<Result<Arc<TopicImage>, TopicError>> {
+        let count = topics.len();
+        let command = Command::CreateTopics {
+            topics,
+            validate_only,
+        };
+        match self.submit(command).await {
+            Ok((_, CommandOutcome::CreatedTopics(outcomes))) => outcomes,
+            Ok((_, other)) => unreachable!("CreateTopics answered with {other:?}"),
+            Err(e) => {
+                let message = e.to_string();
+                let storage = e.code() == kafka_protocol::ResponseError::KafkaStorageError;
+                (0..count)
+                    .map(|_| {
+                        Err(if storage {
+                            TopicError::StorageFailed(message.clone())
+                        } else {
+                            TopicError::InvalidRequest(message.clone())
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Deletes topic `name`; returns its id.
+    pub async fn delete_topic(&self, name: String) -> Result<uuid::Uuid, TopicError> {
+        match self.submit(Command::DeleteTopic { name }).await? {
+            (_, CommandOutcome::DeletedTopic(id)) => Ok(id),
+            (_, other) => unreachable!("DeleteTopic answered with {other:?}"),
+        }
+    }
+
+    /// Reserves `size` producer ids; returns the first.
+    pub async fn allocate_producer_ids(&self, size: i64) -> Result<i64, TopicError> {
+        match self.submit(Command::AllocateProducerIds { size }).await? {
+            (_, CommandOutcome::ProducerIdBlock { first }) => Ok(first),
+            (_, other) => unreachable!("AllocateProducerIds answered with {other:?}"),
         }
     }
 

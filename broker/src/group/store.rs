@@ -13,7 +13,7 @@ use kafka_protocol::records::{
 use super::GroupCoordinator;
 use super::records::{OffsetsRecord, decode};
 
-use crate::controller::{Command, CommandOutcome, NewTopic};
+use crate::controller::NewTopic;
 
 /// Kafka's name for the internal offsets topic.
 pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -42,16 +42,12 @@ pub(crate) async fn ensure_offsets_topic(groups: &GroupCoordinator) -> Result<()
             ("segment.bytes".to_owned(), "104857600".to_owned()),
         ],
     };
-    let command = Command::CreateTopics {
-        topics: vec![topic],
-        validate_only: false,
-    };
-    let created = match groups.controller.submit(command).await {
-        Ok((_, CommandOutcome::CreatedTopics(mut outcomes))) => outcomes.pop(),
-        Ok((_, other)) => unreachable!("CreateTopics answered with {other:?}"),
-        Err(error) => Some(Err(error)),
-    };
-    match created {
+    match groups
+        .controller
+        .create_topics(vec![topic], false)
+        .await
+        .pop()
+    {
         Some(Ok(_)) | Some(Err(crate::controller::TopicError::AlreadyExists(_))) => Ok(()),
         Some(Err(error)) => {
             tracing::error!(%error, "could not create {OFFSETS_TOPIC}");

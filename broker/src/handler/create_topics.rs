@@ -61,7 +61,10 @@ pub(crate) async fn handle(
         ));
     }
     let topics: Vec<NewTopic> = to_create.iter().map(|(_, t)| t.clone()).collect();
-    let outcomes = broker.create_topics(topics, request.validate_only).await;
+    let outcomes = broker
+        .controller
+        .create_topics(topics, request.validate_only)
+        .await;
     for ((i, topic), outcome) in to_create.into_iter().zip(outcomes) {
         let name = request.topics[i].name.clone();
         results[i] = Some(match outcome {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::RequestContext;
 use super::util::str_bytes;
 use crate::config::topic_name;
-use crate::controller::{Command, CommandOutcome, TopicError};
+use crate::controller::TopicError;
 
 pub(crate) async fn handle(
     ctx: &RequestContext,
@@ -51,15 +51,11 @@ pub(crate) async fn handle(
             if topic_name::is_internal(&topic) {
                 break 'topic refused(result, &TopicError::Internal(topic));
             }
-            let command = Command::DeleteTopic {
-                name: topic.clone(),
-            };
-            match broker.controller.submit(command).await {
-                Ok((_, CommandOutcome::DeletedTopic(id))) => {
+            match broker.controller.delete_topic(topic.clone()).await {
+                Ok(id) => {
                     broker.metrics.remove_topic(&topic);
                     result.with_topic_id(id)
                 }
-                Ok((_, other)) => unreachable!("DeleteTopic answered with {other:?}"),
                 Err(e) => refused(result, &e),
             }
         };

@@ -3,7 +3,7 @@
 //! brokers form a cluster, across brokers) and a metadata write is needed
 //! only once per block.
 
-use crate::controller::{Command, CommandOutcome, ControllerChannel, TopicError};
+use crate::controller::{ControllerChannel, TopicError};
 
 /// Ids reserved per metadata record.
 const BLOCK_SIZE: i64 = 1000;
@@ -19,11 +19,7 @@ impl ProducerIdAllocator {
     pub async fn next(&self, controller: &ControllerChannel) -> Result<i64, TopicError> {
         let mut range = self.range.lock().await;
         if range.0 >= range.1 {
-            let command = Command::AllocateProducerIds { size: BLOCK_SIZE };
-            let first = match controller.submit(command).await? {
-                (_, CommandOutcome::ProducerIdBlock { first }) => first,
-                (_, other) => unreachable!("AllocateProducerIds answered with {other:?}"),
-            };
+            let first = controller.allocate_producer_ids(BLOCK_SIZE).await?;
             *range = (first, first + BLOCK_SIZE);
         }
         let id = range.0;
