@@ -16,6 +16,7 @@ mod frame;
 pub mod group;
 pub(crate) mod handler;
 pub mod http;
+mod lifecycle;
 mod limits;
 pub mod log;
 pub mod metadata;

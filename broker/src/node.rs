@@ -12,9 +12,10 @@ use tokio::task::JoinSet;
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
-use crate::controller::{Command, ControllerChannel, TopicError};
+use crate::controller::{ControllerChannel, Registration, TopicError};
 use crate::group::GroupCoordinator;
 use crate::http::{self, Health};
+use crate::lifecycle::BrokerLifecycle;
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::MetadataStore;
 use crate::metrics::Metrics;
@@ -66,6 +67,8 @@ pub struct Node {
     http_addr: SocketAddr,
     /// This node's part in the metadata quorum, when there is one.
     quorum: Option<Arc<MetadataQuorum>>,
+    /// Registration and heartbeats of a broker in a quorum.
+    lifecycle: Option<Arc<BrokerLifecycle>>,
     health: Health,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -154,8 +157,21 @@ impl Node {
             )),
             config: config.clone(),
         });
-        if config.process_roles.iter().any(|r| r == "broker") {
-            register(&broker, advertised(&config, kafka_addr)).await?;
+        let lifecycle = match config.process_roles.iter().any(|r| r == "broker") {
+            true => Some(register(&broker, advertised(&config, kafka_addr)).await?),
+            false => None,
+        };
+        if quorum.is_some() {
+            if let Some(lifecycle) = &lifecycle {
+                tasks.spawn(lifecycle.clone().run_heartbeats(shutdown_rx.clone()));
+            }
+            if config.process_roles.iter().any(|r| r == "controller") {
+                tasks.spawn(crate::lifecycle::run_fencing(
+                    controller.clone(),
+                    Duration::from_millis(config.broker_heartbeat_interval_ms),
+                    shutdown_rx.clone(),
+                ));
+            }
         }
         // Groups and committed offsets are rebuilt before any request is
         // served, so no client can read offsets that are not loaded yet.
@@ -219,6 +235,7 @@ impl Node {
         );
         Ok(Node {
             broker,
+            lifecycle: lifecycle.filter(|_| quorum.is_some()),
             quorum,
             kafka_addr,
             http_addr,
@@ -282,32 +299,43 @@ async fn follow_quorum(
     }
 }
 
-/// Registers (or re-registers, when the endpoint changed) this broker.
-async fn register(broker: &Broker, (host, port): (String, i32)) -> Result<(), StartError> {
+/// This broker's lifecycle: registered (or re-registered, when the
+/// endpoint changed) before it serves; in a quorum, unfenced by a first
+/// heartbeat, then heartbeating in the background.
+async fn register(
+    broker: &Broker,
+    (host, port): (String, i32),
+) -> Result<Arc<BrokerLifecycle>, StartError> {
+    let config = &broker.config;
     // A node that is not a voter follows the metadata log at its controller
     // listener; the active controller adds it as an observer there.
-    let controller_address = broker
-        .config
+    let controller_address = config
         .controller_listeners
         .first()
-        .filter(|_| !broker.config.controller_quorum_voters.is_empty())
+        .filter(|_| !config.controller_quorum_voters.is_empty())
         .map(|l| match l.host.as_str() {
             "" | "0.0.0.0" | "::" => format!("{host}:{}", l.port),
             listener_host => format!("{listener_host}:{}", l.port),
         });
-    let command = Command::RegisterBroker {
+    let registration = Registration {
         node_id: broker.node_id,
         host,
         port,
-        rack: broker.config.broker_rack.clone(),
-        controller_address,
+        rack: config.broker_rack.clone(),
+        incarnation: Some(uuid::Uuid::new_v4()),
     };
-    broker
-        .controller
-        .submit(command)
-        .await
-        .map(drop)
-        .map_err(StartError::Register)
+    let lifecycle = Arc::new(BrokerLifecycle::new(
+        broker.controller.clone(),
+        registration,
+        controller_address,
+        Duration::from_millis(config.broker_heartbeat_interval_ms),
+        Duration::from_millis(config.broker_session_timeout_ms),
+    ));
+    lifecycle.register().await.map_err(StartError::Register)?;
+    if !config.controller_quorum_voters.is_empty() {
+        lifecycle.heartbeat().await.map_err(StartError::Register)?;
+    }
+    Ok(lifecycle)
 }
 
 impl Node {
@@ -336,6 +364,10 @@ impl Node {
     /// the logs) and the process should exit non-zero.
     pub async fn shutdown_checked(mut self) -> Result<(), crate::log::LogError> {
         self.health.set_ready(false);
+        if let Some(lifecycle) = &self.lifecycle {
+            // Leadership moves away while this node still serves followers.
+            lifecycle.shut_down().await;
+        }
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(Duration::from_secs(10), async {
             while self.tasks.join_next().await.is_some() {}

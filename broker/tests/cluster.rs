@@ -165,14 +165,14 @@ async fn brokers_share_topics_and_refuse_partitions_they_do_not_lead() {
         );
     }
 
-    // Replication does not exist yet: a replication factor above one is refused.
+    // A replication factor above the number of brokers is refused.
     use kafka_protocol::messages::CreateTopicsRequest;
     use kafka_protocol::messages::create_topics_request::CreatableTopic;
     let request = CreateTopicsRequest::default().with_topics(vec![
         CreatableTopic::default()
             .with_name(topic_name("replicated"))
             .with_num_partitions(1)
-            .with_replication_factor(3),
+            .with_replication_factor(4),
     ]);
     let result = clients[0].send(&request, 7).await.topics.remove(0);
     assert_eq!(

@@ -93,6 +93,11 @@ pub struct BrokerConfig {
     /// `offsets.retention.minutes` in milliseconds.
     pub offsets_retention_ms: i64,
     pub group_initial_rebalance_delay_ms: u64,
+    /// `broker.session.timeout.ms`: a broker that has not heartbeated to
+    /// the active controller for this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`: how often a broker heartbeats.
+    pub broker_heartbeat_interval_ms: u64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub group_max_size: usize,
@@ -345,6 +350,18 @@ impl BrokerConfig {
                 ),
             ));
         }
+        let broker_session_timeout_ms: u64 = v.int("broker.session.timeout.ms");
+        let broker_heartbeat_interval_ms: u64 = v.int("broker.heartbeat.interval.ms");
+        if broker_heartbeat_interval_ms >= broker_session_timeout_ms {
+            return Err(invalid(
+                "broker.heartbeat.interval.ms",
+                v.str("broker.heartbeat.interval.ms"),
+                format!(
+                    "must be below broker.session.timeout.ms ({broker_session_timeout_ms}), \
+                     or every broker would be fenced between two heartbeats"
+                ),
+            ));
+        }
         if v.is_set("zookeeper.connect") {
             tracing::warn!("zookeeper.connect is ignored: Karst keeps metadata in its own log");
         }
@@ -394,6 +411,8 @@ impl BrokerConfig {
             group_initial_rebalance_delay_ms: v.int("group.initial.rebalance.delay.ms"),
             group_min_session_timeout_ms,
             group_max_session_timeout_ms,
+            broker_session_timeout_ms,
+            broker_heartbeat_interval_ms,
             group_max_size: v.int::<u32>("group.max.size") as usize,
             producer_id_expiration_ms: v.int("producer.id.expiration.ms"),
             transactional_id_expiration_ms: v.int("transactional.id.expiration.ms"),

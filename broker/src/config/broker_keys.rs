@@ -166,6 +166,8 @@ pub(super) const KEYS: &[Key] = &[
         Some("3000"),
         Kind::Int(0),
     ),
+    key("broker.session.timeout.ms", Some("9000"), Kind::Int(1)),
+    key("broker.heartbeat.interval.ms", Some("2000"), Kind::Int(1)),
     key("group.min.session.timeout.ms", Some("6000"), Kind::Int(0)),
     key(
         "group.max.session.timeout.ms",

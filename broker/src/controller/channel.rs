@@ -16,10 +16,13 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use super::brokers::Registration;
 use super::command::{Command, CommandOutcome, decide};
+use super::liveness::BrokerLiveness;
+use super::partition_change::AlterPartition;
 use super::topics::{NewTopic, TopicError};
 use crate::config::BrokerConfig;
-use crate::metadata::{MetadataImage, MetadataStore, TopicImage};
+use crate::metadata::{MetadataImage, MetadataStore, PartitionImage, TopicImage};
 use crate::raft::{ForwardHandler, MetadataQuorum, QuorumError, forward};
 
 /// How long a command may wait for an active controller (an election
@@ -44,6 +47,8 @@ struct Inner {
     /// Serializes decide + propose on the active controller, so each
     /// command is decided on an image that holds every earlier one.
     deciding: tokio::sync::Mutex<()>,
+    /// Broker sessions, used while this node is the active controller.
+    liveness: BrokerLiveness,
 }
 
 impl ControllerChannel {
@@ -79,11 +84,14 @@ impl ControllerChannel {
         Self {
             inner: Arc::new(Inner {
                 metadata,
-                config,
                 quorum,
                 voters,
                 cluster_id,
                 deciding: tokio::sync::Mutex::new(()),
+                liveness: BrokerLiveness::new(Duration::from_millis(
+                    config.broker_session_timeout_ms,
+                )),
+                config,
             }),
         }
     }
@@ -145,6 +153,81 @@ impl ControllerChannel {
         }
     }
 
+    /// Registers this broker (see [`Registration`]); returns its broker epoch.
+    pub async fn register(
+        &self,
+        registration: Registration,
+        controller_address: Option<String>,
+    ) -> Result<i64, TopicError> {
+        let command = Command::RegisterBroker {
+            node_id: registration.node_id,
+            host: registration.host,
+            port: registration.port,
+            rack: registration.rack,
+            controller_address,
+            incarnation: registration.incarnation,
+        };
+        match self.submit(command).await? {
+            (_, CommandOutcome::Registered { epoch }) => Ok(epoch),
+            (_, other) => unreachable!("RegisterBroker answered with {other:?}"),
+        }
+    }
+
+    /// Heartbeats broker `node_id` of `epoch`; returns whether it is fenced.
+    pub async fn heartbeat(
+        &self,
+        node_id: i32,
+        epoch: i64,
+        want_shutdown: bool,
+    ) -> Result<bool, TopicError> {
+        let command = Command::BrokerHeartbeat {
+            node_id,
+            epoch,
+            metadata_offset: self.inner.metadata.image().offset,
+            want_shutdown,
+        };
+        match self.submit(command).await? {
+            (_, CommandOutcome::Heartbeat { fenced }) => Ok(fenced),
+            (_, other) => unreachable!("BrokerHeartbeat answered with {other:?}"),
+        }
+    }
+
+    /// Asks the controller to change a partition's ISR (the leader's
+    /// AlterPartition); returns the partition as it now is.
+    pub async fn alter_partition(
+        &self,
+        request: AlterPartition,
+    ) -> Result<PartitionImage, TopicError> {
+        match self.submit(Command::AlterPartition(request)).await? {
+            (_, CommandOutcome::PartitionChanged(partition)) => Ok(partition),
+            (_, other) => unreachable!("AlterPartition answered with {other:?}"),
+        }
+    }
+
+    /// On the active controller, fences every broker whose session ran
+    /// out; elsewhere does nothing. Called every heartbeat interval.
+    pub async fn fence_expired_brokers(&self) {
+        let Some(quorum) = &self.inner.quorum else {
+            return;
+        };
+        let active = quorum.leader_id() == Some(quorum.node_id());
+        self.inner.liveness.set_active(active);
+        if !active {
+            return;
+        }
+        let expired = self.inner.liveness.expired(&self.inner.metadata.image());
+        for node_id in expired {
+            tracing::warn!(
+                node_id,
+                timeout_ms = self.inner.config.broker_session_timeout_ms,
+                "fencing a broker that missed its heartbeats (broker.session.timeout.ms)"
+            );
+            if let Err(e) = self.submit(Command::FenceBroker { node_id }).await {
+                tracing::warn!(node_id, error = %e, "could not fence a broker");
+            }
+        }
+    }
+
     /// Runs `command` on the active controller and resolves once its records
     /// are durable in the metadata log and published to this node's
     /// listeners (so a topic just created is hosted before the answer).
@@ -197,6 +280,7 @@ impl ControllerChannel {
             .await
             .map_err(not_controller)?;
         let image = quorum.subscribe().borrow().image.clone();
+        self.track_liveness(&image, command)?;
         let (records, outcome) = decide(&image, &inner.config, command)?;
         let image = if records.is_empty() {
             image
@@ -222,6 +306,49 @@ impl ControllerChannel {
                 .map_err(not_controller)?;
         }
         Ok((image, outcome))
+    }
+
+    /// The active controller's side of broker sessions: a heartbeat renews
+    /// one; a new process may not register a node id whose session is still
+    /// alive (KIP-631: DUPLICATE_BROKER_REGISTRATION; it retries until the
+    /// old session ends); fencing or a shutdown ends one.
+    fn track_liveness(&self, image: &MetadataImage, command: &Command) -> Result<(), TopicError> {
+        let liveness = &self.inner.liveness;
+        liveness.set_active(true);
+        match command {
+            Command::BrokerHeartbeat {
+                node_id,
+                want_shutdown,
+                ..
+            } => {
+                if *want_shutdown {
+                    liveness.end_session(*node_id);
+                } else {
+                    liveness.heartbeat(*node_id);
+                }
+            }
+            Command::RegisterBroker {
+                node_id,
+                incarnation,
+                ..
+            } => {
+                let other_process = image
+                    .brokers
+                    .get(node_id)
+                    .is_some_and(|b| b.incarnation != *incarnation);
+                if other_process && liveness.has_session(*node_id) {
+                    return Err(TopicError::DuplicateBrokerRegistration(format!(
+                        "node id {node_id} is registered by another live process; \
+                         two brokers have the same node.id, or this one restarted less than \
+                         broker.session.timeout.ms ago"
+                    )));
+                }
+                liveness.heartbeat(*node_id);
+            }
+            Command::FenceBroker { node_id } => liveness.end_session(*node_id),
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Tries each voter in turn; the active controller answers, the others
@@ -343,6 +470,9 @@ enum ForwardedOutcome {
     CreatedTopics(Vec<Result<TopicImage, RemoteError>>),
     DeletedTopic(uuid::Uuid),
     ProducerIdBlock { first: i64 },
+    Registered { epoch: i64 },
+    Heartbeat { fenced: bool },
+    PartitionChanged(PartitionImage),
     Done,
 }
 
@@ -357,6 +487,9 @@ impl From<CommandOutcome> for ForwardedOutcome {
             ),
             CommandOutcome::DeletedTopic(id) => Self::DeletedTopic(id),
             CommandOutcome::ProducerIdBlock { first } => Self::ProducerIdBlock { first },
+            CommandOutcome::Registered { epoch } => Self::Registered { epoch },
+            CommandOutcome::Heartbeat { fenced } => Self::Heartbeat { fenced },
+            CommandOutcome::PartitionChanged(p) => Self::PartitionChanged(p),
             CommandOutcome::Done => Self::Done,
         }
     }
@@ -373,6 +506,9 @@ impl From<ForwardedOutcome> for CommandOutcome {
             ),
             ForwardedOutcome::DeletedTopic(id) => Self::DeletedTopic(id),
             ForwardedOutcome::ProducerIdBlock { first } => Self::ProducerIdBlock { first },
+            ForwardedOutcome::Registered { epoch } => Self::Registered { epoch },
+            ForwardedOutcome::Heartbeat { fenced } => Self::Heartbeat { fenced },
+            ForwardedOutcome::PartitionChanged(p) => Self::PartitionChanged(p),
             ForwardedOutcome::Done => Self::Done,
         }
     }

@@ -4,12 +4,16 @@
 
 use std::sync::Arc;
 
+use super::brokers::{self, Registration};
 use super::configs::{ConfigChange, alter_config_records};
+use super::partition_change::{AlterPartition, alter_partition};
 use super::topics::{
     NewTopic, TopicError, create_partition_records, create_topic_records, delete_topic_records,
 };
 use crate::config::BrokerConfig;
-use crate::metadata::{ConfigResourceKey, MetadataImage, MetadataRecord, TopicImage};
+use crate::metadata::{
+    ConfigResourceKey, MetadataImage, MetadataRecord, PartitionImage, TopicImage,
+};
 
 /// One metadata write. A command is decided against the image as a whole:
 /// its records are applied together or not at all. Serializable: a node
@@ -50,7 +54,24 @@ pub enum Command {
         rack: Option<String>,
         #[serde(default)]
         controller_address: Option<String>,
+        /// The registering process; see [`Registration::incarnation`].
+        #[serde(default)]
+        incarnation: Option<uuid::Uuid>,
     },
+    /// A registered broker is alive; it has applied the metadata log up to
+    /// `metadata_offset`. With `want_shutdown` it asks to be fenced before
+    /// it stops (leadership moves away first).
+    BrokerHeartbeat {
+        node_id: i32,
+        epoch: i64,
+        metadata_offset: i64,
+        #[serde(default)]
+        want_shutdown: bool,
+    },
+    /// The active controller fences a broker whose session ran out.
+    FenceBroker { node_id: i32 },
+    /// A partition leader changes the partition's ISR.
+    AlterPartition(AlterPartition),
 }
 
 /// What a command produced, besides its records.
@@ -62,6 +83,12 @@ pub enum CommandOutcome {
     DeletedTopic(uuid::Uuid),
     /// The first id of a reserved producer-id block.
     ProducerIdBlock { first: i64 },
+    /// A broker's epoch after registering.
+    Registered { epoch: i64 },
+    /// Whether a heartbeating broker is fenced.
+    Heartbeat { fenced: bool },
+    /// The partition after an AlterPartition.
+    PartitionChanged(PartitionImage),
     /// Nothing to report beyond success.
     Done,
 }
@@ -115,21 +142,35 @@ pub fn decide(
             port,
             rack,
             controller_address: _,
+            incarnation,
         } => {
-            let unchanged = image.brokers.get(node_id).is_some_and(|b| {
-                b.host == *host && b.port == *port && b.rack.as_ref() == rack.as_ref()
-            });
-            let records = if unchanged {
-                vec![]
-            } else {
-                vec![MetadataRecord::RegisterBroker {
-                    node_id: *node_id,
-                    host: host.clone(),
-                    port: *port,
-                    rack: rack.clone(),
-                }]
+            let registration = Registration {
+                node_id: *node_id,
+                host: host.clone(),
+                port: *port,
+                rack: rack.clone(),
+                incarnation: *incarnation,
             };
-            Ok((records, CommandOutcome::Done))
+            let (records, epoch) = brokers::register(image, config, &registration);
+            Ok((records, CommandOutcome::Registered { epoch }))
+        }
+        Command::BrokerHeartbeat {
+            node_id,
+            epoch,
+            metadata_offset,
+            want_shutdown,
+        } => {
+            let (records, fenced) =
+                brokers::heartbeat(image, *node_id, *epoch, *metadata_offset, *want_shutdown)?;
+            Ok((records, CommandOutcome::Heartbeat { fenced }))
+        }
+        Command::FenceBroker { node_id } => Ok((
+            brokers::fence(image, *node_id),
+            CommandOutcome::Heartbeat { fenced: true },
+        )),
+        Command::AlterPartition(request) => {
+            let (records, next) = alter_partition(image, request)?;
+            Ok((records, CommandOutcome::PartitionChanged(next)))
         }
     }
 }
@@ -191,6 +232,7 @@ mod tests {
             port: 9092,
             rack: None,
             controller_address: None,
+            incarnation: None,
         };
         for record in decide(&image, &config, &register).unwrap().0 {
             image.apply(&record);
@@ -224,6 +266,7 @@ mod tests {
             port: 1,
             rack: None,
             controller_address: None,
+            incarnation: None,
         };
         let (records, _) = decide(&image, &config, &register).unwrap();
         assert_eq!(records.len(), 1);

@@ -4,13 +4,19 @@
 //! without a broker, and a Raft quorum leader can run them unchanged.
 //! Writers reach them only through the [`ControllerChannel`].
 
+mod brokers;
 mod channel;
 mod command;
 mod configs;
+mod liveness;
+mod partition_change;
+mod placement;
 mod topics;
 
+pub use brokers::Registration;
 pub use channel::ControllerChannel;
 pub use command::{Command, CommandOutcome, decide};
+pub use partition_change::AlterPartition;
 
 pub use configs::{ConfigChange, ConfigOp, alter_config_records};
 pub use topics::{

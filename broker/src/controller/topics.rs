@@ -3,6 +3,7 @@
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use super::placement::place_replicas;
 use crate::config::topic_name;
 use crate::config::{BrokerConfig, validate_topic_config};
 use crate::metadata::{MetadataError, MetadataImage, MetadataRecord};
@@ -59,6 +60,23 @@ pub enum TopicError {
     /// No active controller answered in time (an election, or no quorum).
     #[error("{0}")]
     NotController(String),
+    /// A heartbeat or request from a broker epoch that is not current.
+    #[error("{0}")]
+    StaleBrokerEpoch(String),
+    /// Another live process is registered with this node id.
+    #[error("{0}")]
+    DuplicateBrokerRegistration(String),
+    /// AlterPartition from a broker that does not lead the partition.
+    #[error("{0}")]
+    NotLeader(String),
+    #[error("{0}")]
+    FencedLeaderEpoch(String),
+    /// AlterPartition from an older view of the partition.
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
+    /// A fenced or unknown broker cannot join an ISR.
+    #[error("{0}")]
+    IneligibleReplica(String),
 }
 
 impl TopicError {
@@ -80,6 +98,12 @@ impl TopicError {
                 ResponseError::try_from_code(*code).unwrap_or(ResponseError::UnknownServerError)
             }
             Self::NotController(_) => ResponseError::NotController,
+            Self::StaleBrokerEpoch(_) => ResponseError::StaleBrokerEpoch,
+            Self::DuplicateBrokerRegistration(_) => ResponseError::DuplicateBrokerRegistration,
+            Self::NotLeader(_) => ResponseError::NotLeaderOrFollower,
+            Self::FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch,
+            Self::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion,
+            Self::IneligibleReplica(_) => ResponseError::IneligibleReplica,
         }
     }
 }
@@ -163,7 +187,7 @@ pub fn create_topic_records(
         name: topic.name.clone(),
         id,
     }];
-    records.extend(partition_records(id, 0, assignments));
+    records.extend(partition_records(image, id, 0, assignments));
     records.extend(
         topic
             .configs
@@ -218,7 +242,7 @@ pub fn create_partition_records(
         assignments.to_vec()
     };
     check_broker_partitions(image, config, &new)?;
-    Ok(partition_records(existing.id, current, new).collect())
+    Ok(partition_records(image, existing.id, current, new))
 }
 
 /// Records that delete `topic`.
@@ -236,64 +260,35 @@ pub fn delete_topic_records(
     Ok(vec![MetadataRecord::RemoveTopic { id: existing.id }])
 }
 
+/// New partitions: in sync are the live replicas (all of them, unless an
+/// explicit assignment names a fenced broker), the first of them leads.
 fn partition_records(
+    image: &MetadataImage,
     topic_id: Uuid,
     first: i32,
     assignments: Vec<Vec<i32>>,
-) -> impl Iterator<Item = MetadataRecord> {
+) -> Vec<MetadataRecord> {
+    let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
     assignments
         .into_iter()
         .enumerate()
-        .map(move |(i, replicas)| MetadataRecord::Partition {
-            topic_id,
-            partition: first + i as i32,
-            leader: replicas[0],
-            isr: replicas.clone(),
-            replicas,
-            leader_epoch: 0,
+        .map(|(i, replicas)| {
+            let isr: Vec<i32> = replicas.iter().copied().filter(live).collect();
+            MetadataRecord::Partition {
+                topic_id,
+                partition: first + i as i32,
+                leader: isr[0],
+                isr,
+                replicas,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            }
         })
-}
-
-/// Round-robin placement over registered brokers, shifted per partition so
-/// leadership spreads evenly.
-fn place_replicas(
-    image: &MetadataImage,
-    first_partition: i32,
-    count: i32,
-    replication_factor: i16,
-) -> Result<Vec<Vec<i32>>, TopicError> {
-    let brokers: Vec<i32> = image.brokers.keys().copied().collect();
-    refuse_replication(replication_factor as usize)?;
-    if replication_factor < 1 || replication_factor as usize > brokers.len() {
-        return Err(TopicError::InvalidReplicationFactor(format!(
-            "replication factor {replication_factor} is not between 1 and the {} available brokers",
-            brokers.len()
-        )));
-    }
-    Ok((first_partition..first_partition + count)
-        .map(|p| {
-            (0..replication_factor as usize)
-                .map(|r| brokers[(p as usize + r) % brokers.len()])
-                .collect()
-        })
-        .collect())
-}
-
-/// Partitions are not replicated between brokers yet ("Cluster II"): a
-/// replication factor above 1 would promise copies that do not exist.
-fn refuse_replication(replication_factor: usize) -> Result<(), TopicError> {
-    if replication_factor > 1 {
-        return Err(TopicError::InvalidReplicationFactor(format!(
-            "replication factor {replication_factor}: Karst does not replicate partitions \
-             between brokers yet; use replication factor 1"
-        )));
-    }
-    Ok(())
+        .collect()
 }
 
 fn check_assignments(image: &MetadataImage, assignments: &[Vec<i32>]) -> Result<(), TopicError> {
     let rf = assignments.first().map_or(0, Vec::len);
-    refuse_replication(rf)?;
     for replicas in assignments {
         if replicas.is_empty() || replicas.len() != rf {
             return Err(TopicError::InvalidReplicaAssignment(
@@ -313,6 +308,11 @@ fn check_assignments(image: &MetadataImage, assignments: &[Vec<i32>]) -> Result<
                 "broker {unknown} in the replica assignment is not registered"
             )));
         }
+        if replicas.iter().all(|b| image.brokers[b].fenced) {
+            return Err(TopicError::InvalidReplicaAssignment(format!(
+                "every broker of replica assignment {replicas:?} is fenced: none could lead"
+            )));
+        }
     }
     Ok(())
 }
@@ -329,6 +329,9 @@ mod tests {
                 host: "localhost".into(),
                 port: 9092,
                 rack: None,
+                fenced: false,
+                epoch: 0,
+                incarnation: None,
             });
         }
         image
@@ -369,15 +372,19 @@ mod tests {
     }
 
     #[test]
-    fn a_replication_factor_above_one_is_refused_until_replication_exists() {
-        let image = image_with_brokers(&[1, 2, 3]);
-        let refused = create_topic_records(&image, &BrokerConfig::default(), &new_topic("t", 6, 2))
+    fn replicated_partitions_start_with_every_replica_in_sync() {
+        let mut image = image_with_brokers(&[1, 2, 3]);
+        let records =
+            create_topic_records(&image, &BrokerConfig::default(), &new_topic("t", 6, 3)).unwrap();
+        apply(&mut image, &records);
+        for p in &image.topic("t").unwrap().partitions {
+            assert_eq!(p.replicas.len(), 3);
+            assert_eq!(p.isr, p.replicas);
+            assert_eq!(p.leader, p.replicas[0]);
+        }
+        let refused = create_topic_records(&image, &BrokerConfig::default(), &new_topic("u", 1, 4))
             .unwrap_err();
         assert_eq!(refused.code(), ResponseError::InvalidReplicationFactor);
-        assert!(
-            refused.to_string().contains("does not replicate"),
-            "{refused}"
-        );
     }
 
     #[test]

@@ -15,6 +15,15 @@ pub struct BrokerImage {
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+    /// Fenced: missed its heartbeats or shut down (KIP-631).
+    #[serde(default)]
+    pub fenced: bool,
+    /// The broker epoch: new with every registration.
+    #[serde(default)]
+    pub epoch: i64,
+    /// The process that registered (a random id per start).
+    #[serde(default)]
+    pub incarnation: Option<Uuid>,
 }
 
 /// A partition's placement and leadership.
@@ -26,6 +35,9 @@ pub struct PartitionImage {
     pub isr: Vec<i32>,
     pub leader: i32,
     pub leader_epoch: i32,
+    /// Bumped by every leader or ISR change.
+    #[serde(default)]
+    pub partition_epoch: i32,
 }
 
 /// A topic: its permanent id, partitions (index = partition number) and
@@ -68,6 +80,12 @@ impl MetadataImage {
         }
     }
 
+    /// Registered brokers that are not fenced: those that may lead, be
+    /// placed on and be listed in Metadata.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerImage> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
         self.topics.get(name)
     }
@@ -91,6 +109,9 @@ impl MetadataImage {
                 host: broker.host.clone(),
                 port: broker.port,
                 rack: broker.rack.clone(),
+                fenced: broker.fenced,
+                epoch: broker.epoch,
+                incarnation: broker.incarnation,
             });
         }
         if self.next_producer_id != 0 {
@@ -114,6 +135,7 @@ impl MetadataImage {
                     isr: p.isr.clone(),
                     leader: p.leader,
                     leader_epoch: p.leader_epoch,
+                    partition_epoch: p.partition_epoch,
                 });
             }
             push_configs(
@@ -135,6 +157,9 @@ impl MetadataImage {
                 host,
                 port,
                 rack,
+                fenced,
+                epoch,
+                incarnation,
             } => {
                 self.brokers.insert(
                     *node_id,
@@ -143,8 +168,17 @@ impl MetadataImage {
                         host: host.clone(),
                         port: *port,
                         rack: rack.clone(),
+                        fenced: *fenced,
+                        epoch: *epoch,
+                        incarnation: *incarnation,
                     },
                 );
+            }
+            MetadataRecord::FenceBroker { node_id } | MetadataRecord::UnfenceBroker { node_id } => {
+                let fenced = matches!(record, MetadataRecord::FenceBroker { .. });
+                if let Some(broker) = self.brokers.get_mut(node_id) {
+                    broker.fenced = fenced;
+                }
             }
             MetadataRecord::Topic { name, id } => {
                 self.topic_names_by_id.insert(*id, name.clone());
@@ -165,6 +199,7 @@ impl MetadataImage {
                 isr,
                 leader,
                 leader_epoch,
+                partition_epoch,
             } => {
                 let Some(name) = self.topic_names_by_id.get(topic_id) else {
                     return;
@@ -179,6 +214,7 @@ impl MetadataImage {
                     isr: isr.clone(),
                     leader: *leader,
                     leader_epoch: *leader_epoch,
+                    partition_epoch: *partition_epoch,
                 };
                 let index = *partition as usize;
                 if index < topic.partitions.len() {
@@ -251,6 +287,7 @@ mod tests {
                 isr: vec![1],
                 leader: 1,
                 leader_epoch: 0,
+                partition_epoch: 0,
             });
         }
         image.apply(&MetadataRecord::Config {
@@ -279,6 +316,9 @@ mod tests {
                 host: "a".into(),
                 port: 9092,
                 rack: Some("r1".into()),
+                fenced: true,
+                epoch: 4,
+                incarnation: Some(Uuid::new_v4()),
             },
             MetadataRecord::Topic {
                 name: "t".into(),
@@ -291,6 +331,7 @@ mod tests {
                 isr: vec![1],
                 leader: 1,
                 leader_epoch: 3,
+                partition_epoch: 2,
             },
             MetadataRecord::Config {
                 resource: ConfigResourceKey::Topic("t".into()),

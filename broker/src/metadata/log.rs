@@ -36,7 +36,10 @@ fn may_use_reserve(records: &[MetadataRecord]) -> bool {
     records.iter().all(|r| {
         matches!(
             r,
-            MetadataRecord::RemoveTopic { .. } | MetadataRecord::RegisterBroker { .. }
+            MetadataRecord::RemoveTopic { .. }
+                | MetadataRecord::RegisterBroker { .. }
+                | MetadataRecord::FenceBroker { .. }
+                | MetadataRecord::UnfenceBroker { .. }
         )
     })
 }

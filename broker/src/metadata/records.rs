@@ -18,13 +18,27 @@ pub enum ConfigResourceKey {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MetadataRecord {
-    /// A broker announced itself with its advertised Kafka endpoint.
+    /// A broker announced itself with its advertised Kafka endpoint. In a
+    /// quorum it registers fenced and is unfenced by its first heartbeat
+    /// once it has caught up; `epoch` (the broker epoch) is new with every
+    /// registration, `incarnation` names the process that registered.
     RegisterBroker {
         node_id: i32,
         host: String,
         port: i32,
         rack: Option<String>,
+        #[serde(default)]
+        fenced: bool,
+        #[serde(default)]
+        epoch: i64,
+        #[serde(default)]
+        incarnation: Option<Uuid>,
     },
+    /// A broker missed heartbeats for `broker.session.timeout.ms` or shut
+    /// down: it leads nothing and is left out of placement and Metadata.
+    FenceBroker { node_id: i32 },
+    /// A fenced broker heartbeats again and has caught up.
+    UnfenceBroker { node_id: i32 },
     /// A topic came into being with a permanent id.
     Topic { name: String, id: Uuid },
     /// A partition of a topic: its replicas, in-sync replicas and leader.
@@ -36,6 +50,10 @@ pub enum MetadataRecord {
         isr: Vec<i32>,
         leader: i32,
         leader_epoch: i32,
+        /// Bumped by every change of the partition (leader or ISR); an
+        /// AlterPartition from an older view is refused.
+        #[serde(default)]
+        partition_epoch: i32,
     },
     /// A config override set (`Some`) or removed (`None`).
     Config {

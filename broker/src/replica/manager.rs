@@ -220,6 +220,7 @@ mod tests {
                 leader: replicas[0],
                 replicas,
                 leader_epoch: 0,
+                partition_epoch: 0,
             });
         }
         image

@@ -236,6 +236,7 @@ fn create_topic(name: &str) -> Vec<MetadataRecord> {
             isr: vec![1],
             leader: 1,
             leader_epoch: 0,
+            partition_epoch: 0,
         },
     ]
 }
