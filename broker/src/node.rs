@@ -141,6 +141,8 @@ impl Node {
                 )
             }
         };
+        replicas.set_controller(controller.clone());
+        tasks.spawn(replicas.clone().run_isr_expiry(shutdown_rx.clone()));
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id,

@@ -93,6 +93,9 @@ pub struct BrokerConfig {
     /// `offsets.retention.minutes` in milliseconds.
     pub offsets_retention_ms: i64,
     pub group_initial_rebalance_delay_ms: u64,
+    /// `replica.lag.time.max.ms`: an in-sync follower that has not caught
+    /// up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
     /// `broker.session.timeout.ms`: a broker that has not heartbeated to
     /// the active controller for this long is fenced.
     pub broker_session_timeout_ms: u64,
@@ -413,6 +416,7 @@ impl BrokerConfig {
             group_max_session_timeout_ms,
             broker_session_timeout_ms,
             broker_heartbeat_interval_ms,
+            replica_lag_time_max_ms: v.int("replica.lag.time.max.ms"),
             group_max_size: v.int::<u32>("group.max.size") as usize,
             producer_id_expiration_ms: v.int("producer.id.expiration.ms"),
             transactional_id_expiration_ms: v.int("transactional.id.expiration.ms"),

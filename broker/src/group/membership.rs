@@ -79,7 +79,11 @@ pub(crate) fn join(
     }
     // Only the leader of the group's offsets partition coordinates it.
     let index = store::partition_for(&p.group_id, config.offsets_topic_num_partitions);
-    if groups.replicas.get(store::OFFSETS_TOPIC, index).is_none() {
+    if groups
+        .replicas
+        .leader(store::OFFSETS_TOPIC, index)
+        .is_none()
+    {
         return fail(ResponseError::NotCoordinator);
     }
     let group = groups.group_or_create(&p.group_id);

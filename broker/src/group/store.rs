@@ -74,10 +74,18 @@ pub(crate) async fn flush(
     group_id: &str,
     end: i64,
 ) -> Result<(), ResponseError> {
-    partition.wait_committed(end).await.map_err(|error| {
-        tracing::error!(%error, group_id, "could not fsync {OFFSETS_TOPIC}");
-        ResponseError::CoordinatorNotAvailable
-    })
+    // offsets.commit.timeout.ms (Kafka's default)
+    let timeout = std::time::Duration::from_secs(5);
+    partition
+        .wait_committed(end, timeout)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, group_id, "{OFFSETS_TOPIC} write not committed");
+            match error {
+                crate::replica::ProduceError::NotLeader => ResponseError::NotCoordinator,
+                _ => ResponseError::CoordinatorNotAvailable,
+            }
+        })
 }
 
 /// Appends `records` for `group_id` at once (in the caller's order, so
@@ -127,10 +135,13 @@ pub(crate) fn append_now(
     RecordBatchEncoder::encode(&mut buf, &records, &options)
         .map_err(|_| ResponseError::UnknownServerError)?;
     let info = partition
-        .append_as_leader(buf.freeze(), now)
+        .append_as_leader(buf.freeze(), now, -1)
         .map_err(|error| {
             tracing::error!(%error, group_id, "could not append to {OFFSETS_TOPIC}");
-            ResponseError::CoordinatorNotAvailable
+            match error {
+                crate::replica::ProduceError::NotLeader => ResponseError::NotCoordinator,
+                _ => ResponseError::CoordinatorNotAvailable,
+            }
         })?;
     Ok((partition, info.last_offset + 1))
 }

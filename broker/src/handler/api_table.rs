@@ -106,10 +106,9 @@ pub(crate) const API_TABLE: &[ApiRow] = &[
         K::InitProducerId,
         "producer id and epoch for idempotent producers; a transactional id gets UNSUPPORTED_VERSION",
     ),
-    not_served(
+    served(
         K::OffsetForLeaderEpoch,
-        "follower truncation by leader epoch",
-        "replication is not served yet",
+        "where a leader epoch ends: follower truncation (KIP-101/279)",
     ),
     not_served(K::AddPartitionsToTxn, "transactions", TRANSACTIONS),
     not_served(K::AddOffsetsToTxn, "transactions", TRANSACTIONS),

@@ -23,7 +23,7 @@ pub(crate) fn handle(ctx: &RequestContext, request: DeleteRecordsRequest) -> Del
                     let Some(partition) = ctx
                         .broker
                         .replicas
-                        .get(topic.name.0.as_str(), p.partition_index)
+                        .leader(topic.name.0.as_str(), p.partition_index)
                     else {
                         return result.with_low_watermark(-1).with_error_code(
                             ctx.broker

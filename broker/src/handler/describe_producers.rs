@@ -26,7 +26,7 @@ pub(crate) fn handle(
                 .iter()
                 .map(|&index| {
                     let base = PartitionResponse::default().with_partition_index(index);
-                    match broker.replicas.get(name, index) {
+                    match broker.replicas.leader(name, index) {
                         None => base.with_error_code(broker.not_hosted_error(name, index).code()),
                         Some(partition) => base.with_active_producers(
                             partition

@@ -22,7 +22,7 @@ pub(crate) fn handle(ctx: &RequestContext, request: ListOffsetsRequest) -> ListO
                     match ctx
                         .broker
                         .replicas
-                        .get(topic.name.0.as_str(), p.partition_index)
+                        .leader(topic.name.0.as_str(), p.partition_index)
                     {
                         None => base
                             .with_error_code(

@@ -37,6 +37,7 @@ mod init_producer_id;
 mod list_config_resources;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod produce;
 mod reassignments;
 mod transactions;
@@ -111,6 +112,9 @@ async fn route(ctx: RequestContext, request: RequestKind) -> Reply {
             Reply::Fetch(Box::new(reply))
         }
         R::ListOffsets(req) => now(S::ListOffsets(list_offsets::handle(&ctx, req))),
+        R::OffsetForLeaderEpoch(req) => now(S::OffsetForLeaderEpoch(
+            offset_for_leader_epoch::handle(&ctx, req),
+        )),
         R::CreateTopics(req) => now(S::CreateTopics(create_topics::handle(&ctx, req).await)),
         R::DeleteTopics(req) => now(S::DeleteTopics(delete_topics::handle(&ctx, req).await)),
         R::CreatePartitions(req) => now(S::CreatePartitions(

@@ -82,16 +82,17 @@ pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Rep
                 .collect(),
         )));
     }
+    let timeout = std::time::Duration::from_millis(request.timeout_ms.max(0) as u64);
     Reply::Later(Box::pin(async move {
         let mut done = Vec::with_capacity(topics.len());
         for (name, id, partitions) in topics {
             let responses = join_all(partitions.into_iter().map(|p| async move {
                 match p.durable_to {
                     None => p.response,
-                    Some((partition, offset)) => match partition.wait_committed(offset).await {
+                    Some((partition, offset)) => match partition.wait_committed(offset, timeout).await {
                         Ok(()) => p.response,
                         Err(e) => {
-                            tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fsync failed");
+                            tracing::warn!(topic = %partition.topic, partition = partition.index, error = %e, "acks=all not met");
                             p.response
                                 .with_error_code(e.error_code().code())
                                 .with_base_offset(-1)
@@ -130,7 +131,7 @@ fn append(
         return error(index, ResponseError::CorruptMessage);
     };
     let bytes = records.len() as u64;
-    match partition.append_as_leader(records, now_ms()) {
+    match partition.append_as_leader(records, now_ms(), acks) {
         Ok(info) => {
             broker.metrics.topic_bytes_in(
                 topic,

@@ -46,29 +46,118 @@ impl PartitionLog {
         };
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let leader_epoch = self.leader_epoch.load(Ordering::Acquire);
         // Only the 61-byte headers are patched (copied); the records are
         // written straight from the request's buffer.
         let mut next = first_offset;
-        let mut record_count = 0i64;
         let mut pos = 0;
         let mut patched = Vec::with_capacity(headers.len());
         for header in &mut headers {
             let batch = &records[pos..pos + header.size];
-            patched.push(batch::patched_header(batch, next, log_append_time));
+            patched.push(batch::patched_header(
+                batch,
+                next,
+                leader_epoch,
+                log_append_time,
+            ));
             header.base_offset = next;
             if let Some(now) = log_append_time {
                 header.max_timestamp = now;
             }
             next = header.last_offset() + 1;
-            record_count += i64::from(header.last_offset_delta) + 1;
             pos += header.size;
         }
+        self.write_batches(
+            &records,
+            &headers,
+            Some(&patched),
+            first_offset,
+            roll,
+            now_ms,
+        )?;
+        Ok(AppendInfo {
+            first_offset,
+            last_offset: next - 1,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: self.log_start_offset(),
+            duplicate: false,
+        })
+    }
+
+    /// Appends batches a follower fetched from its leader, keeping their
+    /// offsets and leader epochs (they must start at this log's end).
+    /// Producer state is updated, not checked: the leader checked it.
+    pub fn append_as_follower(&self, records: Bytes, now_ms: i64) -> Result<(), LogError> {
+        let headers = batch::validate_all(&records)?;
+        let Some(first) = headers.first() else {
+            return Ok(());
+        };
+        let _append = self.append_lock.lock();
+        let (roll, expected) = {
+            let state = self.state.read();
+            let active = state.active();
+            let age = now_ms.saturating_sub(active.created_ms);
+            let roll = !active.is_empty()
+                && (active.size() + records.len() as u64 > state.config.segment_bytes
+                    || age >= state.config.segment_ms);
+            (roll, active.next_offset)
+        };
+        if first.base_offset != expected {
+            return Err(LogError::OffsetOutOfOrder {
+                expected,
+                got: first.base_offset,
+            });
+        }
+        for header in &headers {
+            self.epochs
+                .assign(header.partition_leader_epoch, header.base_offset)?;
+        }
+        self.write_batches(&records, &headers, None, expected, roll, now_ms)
+    }
+
+    /// Makes `epoch` the leader epoch of batches appended from now on and
+    /// records where it starts (a new leader's first offset).
+    pub fn assign_leader_epoch(&self, epoch: i32) -> Result<(), LogError> {
+        let _append = self.append_lock.lock();
+        self.leader_epoch.store(epoch, Ordering::Release);
+        self.epochs.assign(epoch, self.log_end_offset())
+    }
+
+    /// The latest leader epoch this log has seen.
+    pub fn latest_leader_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// OffsetForLeaderEpoch: `(the largest epoch <= epoch, where it ends)`.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// Writes validated batches at the end of the log (rolling first when
+    /// due) and records them: indexes, producer state, log end offset.
+    /// `patched` holds new headers (leader appends); without it the batches
+    /// are written as they are (follower appends).
+    fn write_batches(
+        &self,
+        records: &Bytes,
+        headers: &[BatchHeader],
+        patched: Option<&[[u8; HEADER_SIZE]]>,
+        first_offset: i64,
+        roll: bool,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let index_interval_bytes = self.state.read().config.index_interval_bytes;
         let mut pieces = Vec::with_capacity(2 * headers.len());
         let mut pos = 0;
-        for (head, header) in patched.iter().zip(&headers) {
-            pieces.push(IoSlice::new(head));
-            pieces.push(IoSlice::new(&records[pos + HEADER_SIZE..pos + header.size]));
-            pos += header.size;
+        match patched {
+            Some(patched) => {
+                for (head, header) in patched.iter().zip(headers) {
+                    pieces.push(IoSlice::new(head));
+                    pieces.push(IoSlice::new(&records[pos + HEADER_SIZE..pos + header.size]));
+                    pos += header.size;
+                }
+            }
+            None => pieces.push(IoSlice::new(records)),
         }
         if roll {
             // The bulk of the roll's fsync, without the state lock: reads
@@ -91,22 +180,18 @@ impl PartitionLog {
             ));
         }
         let mut state = self.state.write();
-        state
-            .active_mut()
-            .appended(&headers, config.index_interval_bytes);
-        for header in &headers {
+        state.active_mut().appended(headers, index_interval_bytes);
+        for header in headers {
             state.producers.update(header);
         }
-        state.unflushed_records += record_count;
+        state.unflushed_records += headers
+            .iter()
+            .map(|h| i64::from(h.last_offset_delta) + 1)
+            .sum::<i64>();
         state.unflushed_since_ms.get_or_insert(now_ms);
+        let next = headers.last().map_or(first_offset, |h| h.last_offset() + 1);
         self.log_end_offset.store(next, Ordering::Release);
-        Ok(AppendInfo {
-            first_offset,
-            last_offset: next - 1,
-            log_append_time: log_append_time.unwrap_or(-1),
-            log_start_offset: self.log_start_offset(),
-            duplicate: false,
-        })
+        Ok(())
     }
 
     /// Checks idempotent producers' sequences. `Some` when the request is a

@@ -178,12 +178,15 @@ pub(crate) fn require_keys(records: &bytes::Bytes) -> Result<(), LogError> {
 pub(crate) fn patched_header(
     batch: &[u8],
     base_offset: i64,
+    partition_leader_epoch: i32,
     log_append_time: Option<i64>,
 ) -> [u8; HEADER_SIZE] {
     let mut head: [u8; HEADER_SIZE] = batch[..HEADER_SIZE]
         .try_into()
         .expect("a validated batch holds its header");
     head[..8].copy_from_slice(&base_offset.to_be_bytes());
+    // Not covered by the CRC (it starts at the attributes).
+    head[12..16].copy_from_slice(&partition_leader_epoch.to_be_bytes());
     if let Some(now_ms) = log_append_time {
         let attributes = i16_at(&head, ATTRIBUTES_AT) | TIMESTAMP_TYPE_BIT;
         head[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
@@ -258,14 +261,14 @@ pub(crate) mod tests {
     #[test]
     fn patches_keep_the_batch_valid() {
         let original = batch(2, 5, Compression::Gzip);
-        let mut b = patched_header(&original, 42, Some(99)).to_vec();
+        let mut b = patched_header(&original, 42, 0, Some(99)).to_vec();
         b.extend_from_slice(&original[HEADER_SIZE..]);
         let h = validate_all(&b).unwrap()[0];
         assert_eq!(h.base_offset, 42);
         assert_eq!(h.max_timestamp, 99);
         assert!(h.is_log_append_time());
         assert_eq!(h.compression(), 1);
-        let plain = patched_header(&original, 7, None);
+        let plain = patched_header(&original, 7, 0, None);
         assert_eq!(plain[..8], 7i64.to_be_bytes());
         assert_eq!(plain[8..], original[8..HEADER_SIZE]);
     }

@@ -19,6 +19,9 @@ pub enum LogError {
         log_start_offset: i64,
         log_end_offset: i64,
     },
+    /// A follower's fetched batches do not start at its log end.
+    #[error("fetched batches start at offset {got}, not at the log end offset {expected}")]
+    OffsetOutOfOrder { expected: i64, got: i64 },
     #[error(transparent)]
     Sequence(#[from] crate::producer::SequenceError),
     #[error("a request mixes duplicate and new batches of an idempotent producer")]
@@ -59,7 +62,9 @@ impl LogError {
             Self::CorruptMessage(_) => ResponseError::CorruptMessage,
             Self::UnsupportedMagic(_) | Self::InvalidRecord(_) => ResponseError::InvalidRecord,
             Self::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
-            Self::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            Self::OffsetOutOfRange { .. } | Self::OffsetOutOfOrder { .. } => {
+                ResponseError::OffsetOutOfRange
+            }
             Self::Sequence(crate::producer::SequenceError::InvalidProducerEpoch { .. }) => {
                 ResponseError::InvalidProducerEpoch
             }

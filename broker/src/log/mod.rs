@@ -20,6 +20,7 @@ mod cleaner;
 mod config;
 mod error;
 mod index;
+mod leader_epoch;
 mod manager;
 mod partition;
 mod producer_snapshot;

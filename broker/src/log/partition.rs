@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use super::batch::BatchHeader;
 use super::config::LogConfig;
+use super::leader_epoch::LeaderEpochCache;
 use super::segment::{Segment, read_header};
 use super::slice::FileSlice;
 use super::{LogError, checkpoint, producer_snapshot};
@@ -84,6 +85,10 @@ pub struct PartitionLog {
     /// Why part of the log cannot be read, naming the file: found at start
     /// or by a read. Reported (metrics, `/readyz`), never fatal to the broker.
     damage: Mutex<Option<String>>,
+    /// Where each leader epoch starts (KIP-101).
+    pub(super) epochs: LeaderEpochCache,
+    /// The leader epoch stamped on batches appended as leader.
+    pub(super) leader_epoch: AtomicI32,
 }
 
 impl PartitionLog {
@@ -133,6 +138,8 @@ impl PartitionLog {
         let damage = state.segments.values().find_map(|s| s.damage.clone());
         let log_end = state.active().next_offset;
         state.producers = producer_snapshot::rebuild(dir, &state.segments, log_start, log_end)?;
+        let epochs = LeaderEpochCache::open(dir)?;
+        epochs.truncate_from(log_end)?;
         Ok(Arc::new(Self {
             dir: dir.to_owned(),
             log_start_offset: AtomicI64::new(log_start.min(log_end)),
@@ -143,6 +150,8 @@ impl PartitionLog {
             state: RwLock::new(state),
             append_lock: Mutex::new(()),
             damage: Mutex::new(damage),
+            leader_epoch: AtomicI32::new(epochs.latest_epoch().unwrap_or(0)),
+            epochs,
         }))
     }
 
@@ -475,6 +484,7 @@ impl PartitionLog {
             state.producers =
                 producer_snapshot::rebuild(&self.dir, &state.segments, log_start, new_end)?;
             producer_snapshot::write(&self.dir, new_end, &state.producers)?;
+            self.epochs.truncate_from(new_end)?;
             removed
         };
         for segment in removed {

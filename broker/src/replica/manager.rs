@@ -4,10 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use std::sync::OnceLock;
+
 use parking_lot::{Mutex, RwLock};
 
+use super::fetcher::ReplicaFetchers;
+use super::leader::Transition;
 use super::partition::Partition;
 use crate::config::{BrokerConfig, effective_topic_config};
+use crate::controller::{AlterPartition, ControllerChannel};
 use crate::log::{LogConfig, LogError, LogManager};
 use crate::metadata::{MetadataImage, MetadataListener, MetadataRecord, TopicImage};
 
@@ -44,6 +49,10 @@ pub struct ReplicaManager {
     /// persisted, deleted again if it is aborted (the metadata store's
     /// writer lock serializes changes).
     prepared: Mutex<Vec<(String, i32)>>,
+    /// Follower fetchers, by leader.
+    fetchers: ReplicaFetchers,
+    /// Where ISR changes go (set once the node has its controller channel).
+    controller: OnceLock<ControllerChannel>,
 }
 
 impl ReplicaManager {
@@ -54,6 +63,71 @@ impl ReplicaManager {
             logs,
             partitions: RwLock::new(HashMap::new()),
             prepared: Mutex::new(Vec::new()),
+            fetchers: ReplicaFetchers::new(node_id),
+            controller: OnceLock::new(),
+        }
+    }
+
+    /// Gives the replica manager the controller channel its partition
+    /// leaders send ISR changes (AlterPartition) through.
+    pub fn set_controller(&self, controller: ControllerChannel) {
+        let _ = self.controller.set(controller);
+    }
+
+    /// Sends an ISR change to the controller in the background; on refusal
+    /// the partition may propose again (the next image tells it the truth).
+    pub fn propose_isr_change(&self, partition: &Arc<Partition>, change: AlterPartition) {
+        let Some(controller) = self.controller.get().cloned() else {
+            partition.isr_change_failed();
+            return;
+        };
+        let partition = partition.clone();
+        tokio::spawn(async move {
+            tracing::info!(topic = %partition.topic, partition = partition.index, isr = ?change.new_isr, "asking the controller to change the ISR");
+            if let Err(error) = controller.alter_partition(change).await {
+                tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "ISR change refused");
+                partition.isr_change_failed();
+            }
+        });
+    }
+
+    /// Every `replica.lag.time.max.ms / 2`: partitions led here drop ISR
+    /// members that have not caught up for `replica.lag.time.max.ms`.
+    pub async fn run_isr_expiry(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let lag_max_ms = self.broker_config.replica_lag_time_max_ms;
+        let period = std::time::Duration::from_millis((lag_max_ms / 2).max(100) as u64);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.wait_for(|stop| *stop) => {
+                    self.fetchers.stop_all();
+                    return;
+                }
+            }
+            let now = crate::clock::now_ms();
+            for partition in self.all() {
+                if let Some(change) = partition.isr_shrink(now, lag_max_ms) {
+                    self.propose_isr_change(&partition, change);
+                }
+            }
+        }
+    }
+
+    /// Starts or stops following `partition` after a leadership change.
+    fn follow(&self, image: &MetadataImage, partition: &Arc<Partition>, transition: Transition) {
+        match transition {
+            Transition::Unchanged => {}
+            Transition::BecameLeader | Transition::Offline => {
+                self.fetchers.unfollow(&partition.topic, partition.index);
+            }
+            Transition::BecameFollower { leader } => match image.brokers.get(&leader) {
+                Some(broker) => self.fetchers.follow(
+                    partition.clone(),
+                    leader,
+                    format!("{}:{}", broker.host, broker.port),
+                ),
+                None => self.fetchers.unfollow(&partition.topic, partition.index),
+            },
         }
     }
 
@@ -64,6 +138,12 @@ impl ReplicaManager {
     /// The partition, if this broker hosts it.
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.partitions.read().get(topic)?.get(&partition).cloned()
+    }
+
+    /// The partition, if this broker hosts it and leads it: the only replica
+    /// clients read, list offsets of or delete records from.
+    pub fn leader(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.get(topic, partition).filter(|p| p.is_leader())
     }
 
     /// Every hosted partition.
@@ -82,6 +162,15 @@ impl ReplicaManager {
             topic: topic.name.clone(),
             source,
         })
+    }
+
+    /// `min.insync.replicas` of a topic (its override or the broker's).
+    fn min_insync_replicas(&self, topic: &TopicImage) -> i32 {
+        topic
+            .configs
+            .get("min.insync.replicas")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.broker_config.min_insync_replicas)
     }
 
     /// Partitions that `next` places on this broker and `current` does not
@@ -131,14 +220,20 @@ impl ReplicaManager {
         });
         for topic in image.topics.values() {
             let config = self.log_config(topic)?;
+            let min_insync = self.min_insync_replicas(topic);
             let name: Arc<str> = Arc::from(topic.name.as_str());
             let hosted = partitions.entry(name.clone()).or_default();
             for p in &topic.partitions {
                 if !p.replicas.contains(&self.node_id) {
+                    if hosted.remove(&p.partition).is_some() {
+                        self.fetchers.unfollow(&topic.name, p.partition);
+                    }
                     continue;
                 }
                 if let Some(partition) = hosted.get(&p.partition) {
-                    partition.update_config(config.clone());
+                    partition.update_config(config.clone(), min_insync);
+                    let transition = partition.apply_leadership(p);
+                    self.follow(image, partition, transition);
                     continue;
                 }
                 let log = self
@@ -149,16 +244,17 @@ impl ReplicaManager {
                         partition: p.partition,
                         source,
                     })?;
-                hosted.insert(
+                let partition = Arc::new(Partition::new(
+                    name.clone(),
+                    topic.id,
                     p.partition,
-                    Arc::new(Partition::new(
-                        name.clone(),
-                        topic.id,
-                        p.partition,
-                        log,
-                        p.leader_epoch,
-                    )),
-                );
+                    log,
+                    self.node_id,
+                    min_insync,
+                ));
+                let transition = partition.apply_leadership(p);
+                self.follow(image, &partition, transition);
+                hosted.insert(p.partition, partition);
             }
         }
         Ok(())
@@ -250,7 +346,7 @@ mod tests {
         on_one.as_mut().enable();
         on_two.as_mut().enable();
         let batch = crate::log::test_batch(3, 0, kafka_protocol::records::Compression::None);
-        let info = two.append_as_leader(batch, 0).unwrap();
+        let info = two.append_as_leader(batch, 0, 1).unwrap();
         assert_eq!(two.high_watermark(), info.last_offset + 1);
         tokio::time::timeout(std::time::Duration::from_secs(5), on_two)
             .await

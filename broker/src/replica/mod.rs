@@ -5,8 +5,11 @@
 //! watermark follows the log end offset. Replication will add follower fetch
 //! state here without changing the handlers.
 
+mod fetcher;
+mod leader;
 mod manager;
 mod partition;
 
+pub use leader::{Leadership, ProduceError, Transition};
 pub use manager::{ReplicaError, ReplicaManager};
 pub use partition::{DeleteRecordsError, FetchRead, Partition, offset_spec};

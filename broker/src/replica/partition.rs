@@ -4,13 +4,16 @@
 //! "committed" means here and nowhere else.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 use uuid::Uuid;
 
+use super::leader::{Followers, Leadership, ProduceError};
 use crate::log::{AppendInfo, FileSlice, LogConfig, LogError, PartitionLog};
 use crate::producer::ActiveProducer;
 
@@ -52,34 +55,68 @@ pub struct Partition {
     pub topic: Arc<str>,
     pub topic_id: Uuid,
     pub index: i32,
-    log: Arc<PartitionLog>,
-    leader_epoch: AtomicI32,
+    /// This broker.
+    pub(super) node_id: i32,
+    pub(super) log: Arc<PartitionLog>,
+    pub(super) leader_epoch: AtomicI32,
+    pub(super) leadership: RwLock<Leadership>,
+    /// On the leader: each follower's fetch progress.
+    pub(super) followers: Mutex<Followers>,
+    /// When this broker last became leader: followers that have not fetched
+    /// yet get `replica.lag.time.max.ms` from here before leaving the ISR.
+    pub(super) led_since_ms: AtomicI64,
+    /// One AlterPartition at a time; cleared when the image changes.
+    pub(super) isr_change_in_flight: AtomicBool,
+    /// `min.insync.replicas` of the topic.
+    min_insync_replicas: AtomicI32,
     /// Offset below which records are committed (replicated to the ISR) and
     /// visible to consumers. Invariant: log start <= high watermark <= log end.
-    high_watermark: AtomicI64,
+    pub(super) high_watermark: AtomicI64,
     /// Woken when this partition's high watermark moves: long-polling
     /// fetches wait here, so an append wakes only the fetches that read it.
-    high_watermark_moved: Notify,
+    pub(super) high_watermark_moved: Notify,
+    /// Woken by every append as leader: followers' fetches wait here.
+    log_end_moved: Notify,
 }
 
 impl Partition {
+    /// A hosted replica, with no leadership yet: the replica manager
+    /// applies the image's with [`Self::apply_leadership`] right after.
     pub(crate) fn new(
         topic: Arc<str>,
         topic_id: Uuid,
         index: i32,
         log: Arc<PartitionLog>,
-        leader_epoch: i32,
+        node_id: i32,
+        min_insync_replicas: i32,
     ) -> Self {
         let high_watermark = AtomicI64::new(log.log_end_offset());
         Self {
             topic,
             topic_id,
             index,
+            node_id,
             log,
-            leader_epoch: AtomicI32::new(leader_epoch),
+            leader_epoch: AtomicI32::new(-1),
+            leadership: RwLock::new(Leadership {
+                leader: -1,
+                leader_epoch: -1,
+                partition_epoch: -1,
+                replicas: vec![],
+                isr: vec![],
+            }),
+            followers: Mutex::new(Followers::default()),
+            led_since_ms: AtomicI64::new(0),
+            isr_change_in_flight: AtomicBool::new(false),
+            min_insync_replicas: AtomicI32::new(min_insync_replicas),
             high_watermark,
             high_watermark_moved: Notify::new(),
+            log_end_moved: Notify::new(),
         }
+    }
+
+    pub(super) fn led_since_ms(&self) -> i64 {
+        self.led_since_ms.load(Ordering::Acquire)
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -114,28 +151,90 @@ impl Partition {
         self.log.size_bytes()
     }
 
-    /// Applies a changed topic config (retention, segment size, flush...).
-    pub(crate) fn update_config(&self, config: LogConfig) {
+    /// Applies a changed topic config (retention, segment size, flush,
+    /// min.insync.replicas...).
+    pub(crate) fn update_config(&self, config: LogConfig, min_insync_replicas: i32) {
         self.log.update_config(config);
+        self.min_insync_replicas
+            .store(min_insync_replicas, Ordering::Release);
     }
 
-    /// Appends record batches as the partition leader and advances the high
-    /// watermark to what the ISR holds. On one node the ISR is this broker
-    /// alone, so everything appended is committed at once; replication will
-    /// make the high watermark wait for followers here, not in the callers.
-    pub fn append_as_leader(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
+    /// Appends record batches as the partition leader, stamped with its
+    /// leader epoch, and advances the high watermark to what the ISR holds
+    /// (at once when the ISR is this broker alone). With acks=all, refused
+    /// up front when the ISR is smaller than `min.insync.replicas`.
+    pub fn append_as_leader(
+        &self,
+        records: Bytes,
+        now_ms: i64,
+        acks: i16,
+    ) -> Result<AppendInfo, ProduceError> {
+        {
+            let leadership = self.leadership.read();
+            if leadership.leader != self.node_id {
+                return Err(ProduceError::NotLeader);
+            }
+            let min = self.min_insync_replicas.load(Ordering::Acquire);
+            if acks == -1 && (leadership.isr.len() as i32) < min {
+                return Err(ProduceError::NotEnoughReplicas {
+                    isr: leadership.isr.len(),
+                    min,
+                });
+            }
+        }
         let info = self.log.append(records, now_ms)?;
-        self.advance_high_watermark(self.log.log_end_offset());
+        self.log_end_moved.notify_waiters();
+        self.maybe_advance_high_watermark();
         Ok(info)
     }
 
     /// Resolves once the records below `end_offset` are as safe as acks=all
-    /// promises: on one node, fsynced (group commit shares the fsyncs).
-    pub async fn wait_committed(&self, end_offset: i64) -> Result<(), LogError> {
-        self.log.flush_to(end_offset).await
+    /// promises. A partition with one replica: fsynced (group commit
+    /// shares the fsyncs). Replicated: every ISR member has them (the high
+    /// watermark covers them), as Kafka, which leaves fsync to `flush.*`;
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below
+    /// `min.insync.replicas` meanwhile, REQUEST_TIMED_OUT after `timeout`.
+    pub async fn wait_committed(
+        &self,
+        end_offset: i64,
+        timeout: Duration,
+    ) -> Result<(), ProduceError> {
+        if self.leadership.read().replicas.len() <= 1 {
+            return Ok(self.log.flush_to(end_offset).await?);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let moved = self.high_watermark_moved.notified();
+            tokio::pin!(moved);
+            moved.as_mut().enable();
+            let leadership = self.leadership();
+            if leadership.leader != self.node_id {
+                return Err(ProduceError::NotLeader);
+            }
+            if self.high_watermark() >= end_offset {
+                let min = self.min_insync_replicas.load(Ordering::Acquire);
+                if (leadership.isr.len() as i32) < min {
+                    return Err(ProduceError::NotEnoughReplicasAfterAppend {
+                        isr: leadership.isr.len(),
+                        min,
+                    });
+                }
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, moved).await.is_err() {
+                return Err(ProduceError::TimedOut);
+            }
+        }
     }
 
-    fn advance_high_watermark(&self, to: i64) {
+    /// A future that resolves on the next append as leader (followers'
+    /// fetches long-poll here); enable it before reading, as for
+    /// [`Self::high_watermark_moved`].
+    pub fn log_end_moved(&self) -> Notified<'_> {
+        self.log_end_moved.notified()
+    }
+
+    pub(super) fn advance_high_watermark(&self, to: i64) {
         if self.high_watermark.fetch_max(to, Ordering::AcqRel) < to {
             self.high_watermark_moved.notify_waiters();
         }

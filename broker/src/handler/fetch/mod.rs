@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use uuid::Uuid;
@@ -33,9 +34,10 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
         tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let satisfied =
         |bytes: usize, errored: bool| bytes >= request.min_bytes.max(1) as usize || errored;
+    let replica = follower_id(&request);
     // A fetch that finds enough at once (the busy consumer's case) answers
     // without setting up any wait.
-    let (reply, bytes, errored) = read_all(broker, &request);
+    let (reply, bytes, errored) = read_all(broker, &request, replica);
     if satisfied(bytes, errored) || tokio::time::Instant::now() >= deadline {
         count_bytes_out(broker, &reply);
         return reply;
@@ -45,14 +47,18 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
     loop {
         // Register for wake-ups before reading, so an append between the
         // read and the wait is not missed.
+        // Followers wait for appends, consumers for the high watermark.
         let mut moved: Vec<_> = watched
             .iter()
-            .map(|p| Box::pin(p.high_watermark_moved()))
+            .map(|p| match replica {
+                Some(_) => Box::pin(p.log_end_moved()),
+                None => Box::pin(p.high_watermark_moved()),
+            })
             .collect();
         for notified in &mut moved {
             notified.as_mut().enable();
         }
-        let (reply, bytes, errored) = read_all(broker, &request);
+        let (reply, bytes, errored) = read_all(broker, &request, replica);
         if satisfied(bytes, errored) || tokio::time::Instant::now() >= deadline {
             count_bytes_out(broker, &reply);
             return reply;
@@ -65,11 +71,22 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
         };
         if tokio::time::timeout_at(deadline, any_moved).await.is_err() {
             // Deadline: one last read, then answer with what there is.
-            let reply = read_all(broker, &request).0;
+            let reply = read_all(broker, &request, replica).0;
             count_bytes_out(broker, &reply);
             return reply;
         }
     }
+}
+
+/// The broker id of a follower's fetch (replica id >= 0), `None` for a
+/// consumer. Before v15 it is in the request; from v15 in `replica_state`.
+fn follower_id(request: &FetchRequest) -> Option<i32> {
+    let id = if request.replica_state.replica_id.0 >= 0 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    (id >= 0).then_some(id)
 }
 
 /// The hosted partitions a fetch reads (unknown ones are answered with an
@@ -112,7 +129,11 @@ fn count_bytes_out(broker: &Broker, reply: &FetchReply) {
 
 /// Reads every requested partition once. Returns the reply, the bytes
 /// read and whether any partition reported an error.
-fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchReply, usize, bool) {
+fn read_all(
+    broker: &Broker,
+    request: &FetchRequest,
+    replica: Option<i32>,
+) -> (FetchReply, usize, bool) {
     let image = broker.image();
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
@@ -138,14 +159,7 @@ fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchReply, usize, bool
                         remaining
                     };
                     let limit = (wanted.partition_max_bytes.max(0) as usize).min(budget);
-                    read_partition(
-                        broker,
-                        name,
-                        wanted.partition,
-                        wanted.fetch_offset,
-                        limit,
-                        request.isolation_level,
-                    )
+                    read_partition(broker, name, wanted, limit, replica)
                 }
             };
             errored |= data.error_code != 0;
@@ -169,18 +183,46 @@ fn read_all(broker: &Broker, request: &FetchRequest) -> (FetchReply, usize, bool
     (reply, total, errored)
 }
 
+/// Reads one partition: for a consumer up to the high watermark, for a
+/// follower up to the log end (recording its progress at the leader).
+/// Only the leader serves either; a request from an older or newer leader
+/// epoch than this broker's is refused (KIP-320).
 fn read_partition(
     broker: &Broker,
     topic: &str,
-    index: i32,
-    fetch_offset: i64,
+    wanted: &FetchPartition,
     max_bytes: usize,
-    _isolation_level: i8,
+    replica: Option<i32>,
 ) -> (PartitionData, Option<FileSlice>) {
+    let index = wanted.partition;
+    let fetch_offset = wanted.fetch_offset;
     let Some(partition) = broker.replicas.get(topic, index) else {
         return (error(index, broker.not_hosted_error(topic, index)), None);
     };
-    match partition.read_for_consumer(fetch_offset, max_bytes) {
+    if !partition.is_leader() {
+        return (error(index, ResponseError::NotLeaderOrFollower), None);
+    }
+    let epoch = partition.leader_epoch();
+    if wanted.current_leader_epoch >= 0 && wanted.current_leader_epoch != epoch {
+        let code = if wanted.current_leader_epoch < epoch {
+            ResponseError::FencedLeaderEpoch
+        } else {
+            ResponseError::UnknownLeaderEpoch
+        };
+        return (error(index, code), None);
+    }
+    let read = match replica {
+        None => partition.read_for_consumer(fetch_offset, max_bytes),
+        Some(replica) => partition
+            .read_for_follower(replica, fetch_offset, max_bytes, crate::clock::now_ms())
+            .map(|(read, expand)| {
+                if let Some(change) = expand {
+                    broker.replicas.propose_isr_change(&partition, change);
+                }
+                read
+            }),
+    };
+    match read {
         // No transactions yet: the last stable offset is the high watermark.
         Ok(read) => (
             PartitionData::default()
