@@ -305,6 +305,16 @@ fn probes(api: ApiKey) -> Vec<RequestKind> {
                     ]),
             ]),
         )],
+        ApiKey::OffsetForLeaderEpoch => vec![R::OffsetForLeaderEpoch(
+            OffsetForLeaderEpochRequest::default().with_topics(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(topic(TOPIC))
+                    .with_partitions(vec![Default::default()]),
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(topic(MISSING))
+                    .with_partitions(vec![Default::default()]),
+            ]),
+        )],
         ApiKey::ListConfigResources => {
             vec![R::ListConfigResources(ListConfigResourcesRequest::default())]
         }
