@@ -440,7 +440,7 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
     wait_for("demo Paused", WAIT, || async {
         let status = clusters.get("demo").await.ok()?.status?;
         (find(&status.conditions, "Progressing")?.reason == "ReconciliationPaused"
-            && status.operation.as_deref() == Some("Paused"))
+            && status.operation.as_ref().map(|o| o.name.as_str()) == Some("Paused"))
         .then_some(())
     })
     .await;

@@ -10,8 +10,9 @@ use crate::events::api_error_message;
 
 use super::build::{
     labels::{selector_string, stateful_set_name},
-    statefulset::{CONFIG_HASH_ANNOTATION, DATA_VOLUME, VERSION_ANNOTATION},
+    statefulset::{CONFIG_HASH_ANNOTATION, CONTAINER_NAME, DATA_VOLUME, VERSION_ANNOTATION},
 };
+use crate::crd::MANUAL_ROLLING_UPDATE_ANNOTATION;
 
 /// One broker Pod as observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,13 @@ pub struct ObservedPod {
     pub version: Option<String>,
     /// The `apps.kubernetes.io/pod-index` label (absent before Kubernetes 1.28).
     pub pod_index: Option<String>,
+    /// Image of the broker container.
+    pub image: Option<String>,
+    /// Carries the manual rolling-update annotation: restart it.
+    pub manual_restart: bool,
+    /// Why the broker container does not run, as the kubelet reports it
+    /// (e.g. `ErrImagePull: ...`), for the messages of a stuck roll.
+    pub container_problem: Option<String>,
 }
 
 /// What the brokers themselves report.
@@ -235,6 +243,29 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
                 .flatten()
                 .any(|c| c.type_ == "Ready" && c.status == "True");
             let mut annotations = p.metadata.annotations.unwrap_or_default();
+            let image = p.spec.as_ref().and_then(|s| {
+                s.containers
+                    .iter()
+                    .find(|c| c.name == CONTAINER_NAME)
+                    .and_then(|c| c.image.clone())
+            });
+            let container_problem = status
+                .container_statuses
+                .iter()
+                .flatten()
+                .filter(|c| c.name == CONTAINER_NAME)
+                .find_map(|c| {
+                    let state = c.state.as_ref()?;
+                    let (reason, message) = match (&state.waiting, &state.terminated) {
+                        (Some(w), _) => (w.reason.clone()?, w.message.clone()),
+                        (None, Some(t)) => (t.reason.clone()?, t.message.clone()),
+                        _ => return None,
+                    };
+                    Some(match message {
+                        Some(m) => format!("{reason}: {m}"),
+                        None => reason,
+                    })
+                });
             let pod_index = p
                 .metadata
                 .labels
@@ -246,6 +277,11 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
                 config_hash: annotations.remove(CONFIG_HASH_ANNOTATION),
                 version: annotations.remove(VERSION_ANNOTATION),
                 pod_index,
+                image,
+                manual_restart: annotations
+                    .get(MANUAL_ROLLING_UPDATE_ANNOTATION)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                container_problem,
             }
         })
         .collect();

@@ -66,6 +66,8 @@ pub struct ValidatedCluster {
     pub metrics_enabled: bool,
     /// The Kubernetes cluster's DNS domain (`cluster.local` by default).
     pub cluster_domain: String,
+    /// How long a rolling restart waits for a broker before it stops.
+    pub ready_timeout: std::time::Duration,
 }
 
 /// Why a cluster spec cannot be run; each message starts with the field path.
@@ -253,6 +255,9 @@ pub fn validate(
         pod_template: spec.pod_template.clone(),
         metrics_enabled: spec.metrics.enabled,
         cluster_domain: settings.cluster_domain.clone(),
+        ready_timeout: std::time::Duration::from_secs(
+            u64::try_from(spec.rolling_update.ready_timeout_seconds).unwrap_or(1),
+        ),
     })
 }
 
