@@ -52,7 +52,8 @@ pub struct KafkaClusterSpec {
     /// Ports the brokers listen on.
     #[serde(default)]
     pub listeners: ListenersSpec,
-    /// Spread brokers over failure domains.
+    /// Spread brokers over failure domains, each broker's `broker.rack`
+    /// being its node's value of `topologyKey`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack_awareness: Option<RackAwarenessSpec>,
     /// Additions to the broker Pod template.
@@ -191,7 +192,11 @@ fn default_http_port() -> i32 {
     9644
 }
 
-/// Rack awareness: brokers are spread over the values of a node label.
+/// Rack awareness: brokers are spread over the values of a node label, and
+/// each broker's `broker.rack` is its node's value of that label (read at
+/// start by the Pod's init container, `karst-operator rack`; the broker
+/// ServiceAccount `<name>-broker` needs `get nodes`). `broker.rack` must not
+/// be given in `spec.config` then.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RackAwarenessSpec {
