@@ -282,9 +282,13 @@ async fn an_image_change_rolls_one_broker_at_a_time_controller_last_and_a_stuck_
         "-o",
         "jsonpath={.items[*].reason}",
     ]);
-    for reason in ["RollingUpdate", "RollingUpdateFinished"] {
-        assert!(events.contains(reason), "no {reason} event: {events}");
-    }
+    let reasons: Vec<&str> = events.split_whitespace().collect();
+    assert_eq!(
+        reasons.iter().filter(|r| **r == "RollingUpdate").count(),
+        3,
+        "one event per restarted broker: {events}"
+    );
+    assert!(reasons.contains(&"RollingUpdateFinished"), "{events}");
 
     // An image the kubelet cannot run: the first broker restarted does not
     // come back, so the roll stops there (two brokers keep serving) and
