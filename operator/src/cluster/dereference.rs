@@ -265,7 +265,8 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
                         Some(m) => format!("{reason}: {m}"),
                         None => reason,
                     })
-                });
+                })
+                .or_else(|| unscheduled(&status));
             let pod_index = p
                 .metadata
                 .labels
@@ -290,6 +291,25 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
         pods,
         ..ObservedCluster::default()
     }
+}
+
+/// Why a Pod that has no container state yet is not running: the
+/// scheduler's `PodScheduled=False` reason and message (`Unschedulable: 0/3
+/// nodes are available: ...`).
+fn unscheduled(status: &k8s_openapi::api::core::v1::PodStatus) -> Option<String> {
+    let c = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    let reason = c
+        .reason
+        .clone()
+        .unwrap_or_else(|| "NotScheduled".to_owned());
+    Some(match &c.message {
+        Some(m) => format!("{reason}: {m}"),
+        None => reason,
+    })
 }
 
 /// Asks every ready broker (`(pod, address)`) for DescribeCluster: each
@@ -370,6 +390,37 @@ mod tests {
         assert_eq!(observed.ready_brokers(), 2);
         assert_eq!(observed.ready_addresses(9092), ["10.0.0.1:9092"]);
         assert_eq!(observed.pods[0].config_hash.as_deref(), Some("h1"));
+    }
+
+    #[test]
+    fn why_a_broker_container_does_not_run_is_kept() {
+        let mut waiting = pod("demo-0", "False", None, false);
+        waiting.spec = serde_json::from_value(serde_json::json!({
+            "containers": [{ "name": CONTAINER_NAME, "image": "karst:2" }]
+        }))
+        .unwrap();
+        waiting.status.as_mut().unwrap().container_statuses =
+            serde_json::from_value(serde_json::json!([{
+                "name": CONTAINER_NAME, "ready": false, "restartCount": 0, "image": "", "imageID": "",
+                "state": { "waiting": { "reason": "ErrImagePull", "message": "not found" } },
+            }]))
+            .unwrap();
+        let mut pending = pod("demo-1", "False", None, false);
+        pending.status.as_mut().unwrap().conditions = serde_json::from_value(serde_json::json!([{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/3 nodes are available",
+        }]))
+        .unwrap();
+        let observed = observed_from_pods(vec![waiting, pending]);
+        assert_eq!(observed.pods[0].image.as_deref(), Some("karst:2"));
+        assert_eq!(
+            observed.pods[0].container_problem.as_deref(),
+            Some("ErrImagePull: not found")
+        );
+        assert_eq!(
+            observed.pods[1].container_problem.as_deref(),
+            Some("Unschedulable: 0/3 nodes are available")
+        );
     }
 
     #[test]

@@ -191,3 +191,19 @@ async fn move_manual_trigger_to_pods(
     .await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{build, validate::tests::ClusterFixture};
+
+    #[test]
+    fn the_desired_pod_is_the_statefulset_templates_hash_and_image() {
+        let v = ClusterFixture::new("demo", 3).validated();
+        let desired = build::desired(&v, None);
+        let expected_hash = build::config_map::config_hash(&desired.config_map);
+        let d = desired_of(&desired.stateful_set);
+        assert_eq!(d.config_hash, expected_hash);
+        assert_eq!(d.image, "karst:0.1.0");
+    }
+}
