@@ -12,6 +12,8 @@ use std::{collections::BTreeMap, path::Path};
 use k8s_openapi::api::core::v1::Node;
 use kube::{Api, Client};
 
+use crate::events::api_error_message;
+
 /// Why the rack cannot be determined.
 #[derive(Debug, thiserror::Error)]
 pub enum RackError {
@@ -39,7 +41,7 @@ pub enum RackError {
     #[error("no node name: NODE_NAME must come from the Pod's spec.nodeName")]
     NoNodeName,
     /// Reading the Node failed.
-    #[error("reading node {node:?} (the broker ServiceAccount needs `get nodes`): {source}")]
+    #[error("reading node {node:?}: {}{}", api_error_message(.source), rbac_hint(.source))]
     ReadNode {
         /// Node name.
         node: String,
@@ -54,6 +56,16 @@ pub enum RackError {
         /// I/O error.
         source: std::io::Error,
     },
+}
+
+/// What to do about a refusal: the binding this step needs.
+fn rbac_hint(error: &kube::Error) -> &'static str {
+    match error {
+        kube::Error::Api(status) if status.code == 403 => {
+            " (bind a ClusterRole with `get nodes` to the broker ServiceAccount, see the operator README)"
+        }
+        _ => "",
+    }
 }
 
 /// `base` (the rendered `server.properties`) with `broker.rack` set to the
