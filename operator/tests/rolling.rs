@@ -135,7 +135,7 @@ fn down(events: &[PodEvent]) -> (usize, usize) {
     let mut most = 0;
     for e in events {
         match e {
-            PodEvent::Stopped(p) | PodEvent::NotReady(p) => {
+            PodEvent::Stopped(p) | PodEvent::Killed(p) | PodEvent::NotReady(p) => {
                 down.insert(p.clone());
             }
             PodEvent::Ready(p) => {
@@ -152,11 +152,14 @@ fn most_down_at_once(events: &[PodEvent]) -> usize {
     down(events).0
 }
 
+/// The Pods whose broker was stopped, in order; each must have exited on
+/// SIGTERM (the broker's controlled shutdown), not been killed.
 fn stopped(events: &[PodEvent]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
             PodEvent::Stopped(p) => Some(p.clone()),
+            PodEvent::Killed(p) => panic!("{p} did not stop within its grace period: {events:?}"),
             _ => None,
         })
         .collect()

@@ -64,8 +64,10 @@ pub enum PodEvent {
     Ready(String),
     /// The Pod was reported not Ready (after being Ready).
     NotReady(String),
-    /// The Pod's broker was stopped (SIGTERM, then SIGKILL after the grace period).
+    /// The Pod's broker exited after SIGTERM, within the Pod's grace period.
     Stopped(String),
+    /// The Pod's broker outlived its grace period and was killed (SIGKILL).
+    Killed(String),
 }
 
 /// The image repository the stand-in kubelet can "pull": `karst:<tag>`
@@ -160,10 +162,11 @@ impl Node {
     }
 }
 
-/// Stops a Pod's broker as a kubelet does: SIGTERM, SIGKILL after the grace period.
-async fn stop(name: &str, mut running: RunningPod) {
+/// Stops a Pod's broker as a kubelet does: SIGTERM, SIGKILL after the
+/// grace period; says which it took.
+async fn stop(name: &str, mut running: RunningPod) -> PodEvent {
     let Some(mut child) = running.child.take() else {
-        return;
+        return PodEvent::Stopped(name.to_owned());
     };
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
@@ -179,7 +182,9 @@ async fn stop(name: &str, mut running: RunningPod) {
             running.grace
         );
         let _ = child.kill().await;
+        return PodEvent::Killed(name.to_owned());
     }
+    PodEvent::Stopped(name.to_owned())
 }
 
 async fn kubelet_pass(client: &Client, ns: &str, node: &mut Node) -> Result<(), BoxError> {
@@ -240,8 +245,8 @@ async fn kubelet_pass(client: &Client, ns: &str, node: &mut Node) -> Result<(), 
         .collect();
     for name in gone {
         let running = node.pods.remove(&name).expect("listed above");
-        stop(&name, running).await;
-        node.record(PodEvent::Stopped(name));
+        let event = stop(&name, running).await;
+        node.record(event);
     }
     // Address every Pod before starting any: a broker's quorum voters are its peers.
     for pod in listed
@@ -264,8 +269,8 @@ async fn kubelet_pass(client: &Client, ns: &str, node: &mut Node) -> Result<(), 
         let name = pod.name_any();
         if pod.metadata.deletion_timestamp.is_some() {
             if let Some(running) = node.pods.remove(&name) {
-                stop(&name, running).await;
-                node.record(PodEvent::Stopped(name.clone()));
+                let event = stop(&name, running).await;
+                node.record(event);
             }
             pod_api
                 .delete(
