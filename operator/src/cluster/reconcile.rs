@@ -61,6 +61,14 @@ pub enum ApplyError {
         /// API error.
         source: kube::Error,
     },
+    /// Deleting a broker Pod for its rolling restart was refused.
+    #[error("deleting Pod {pod:?} for its rolling restart: {}", api_error_message(.source))]
+    RestartPod {
+        /// Pod name.
+        pod: String,
+        /// API error.
+        source: kube::Error,
+    },
 }
 
 impl ApplyError {
@@ -69,6 +77,7 @@ impl ApplyError {
         match self {
             ApplyError::Apply { .. } => "apply",
             ApplyError::ExpandClaim { .. } => "expand_claim",
+            ApplyError::RestartPod { .. } => "restart_pod",
         }
     }
 }

@@ -100,9 +100,8 @@ pub async fn roll(
             Api::<Pod>::namespaced(ctx.client.clone(), namespace)
                 .delete(pod, &DeleteParams::default())
                 .await
-                .map_err(|source| ApplyError::Apply {
-                    kind: "Pod".to_owned(),
-                    name: pod.clone(),
+                .map_err(|source| ApplyError::RestartPod {
+                    pod: pod.clone(),
                     source,
                 })?;
             ctx.metrics
