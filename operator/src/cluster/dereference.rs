@@ -249,22 +249,14 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
                     .find(|c| c.name == CONTAINER_NAME)
                     .and_then(|c| c.image.clone())
             });
-            let container_problem = status
-                .container_statuses
-                .iter()
-                .flatten()
-                .filter(|c| c.name == CONTAINER_NAME)
-                .find_map(|c| {
-                    let state = c.state.as_ref()?;
-                    let (reason, message) = match (&state.waiting, &state.terminated) {
-                        (Some(w), _) => (w.reason.clone()?, w.message.clone()),
-                        (None, Some(t)) => (t.reason.clone()?, t.message.clone()),
-                        _ => return None,
-                    };
-                    Some(match message {
-                        Some(m) => format!("{reason}: {m}"),
-                        None => reason,
-                    })
+            let container_problem = init_problem(&status)
+                .or_else(|| {
+                    status
+                        .container_statuses
+                        .iter()
+                        .flatten()
+                        .filter(|c| c.name == CONTAINER_NAME)
+                        .find_map(|c| state_problem(c.state.as_ref()?))
                 })
                 .or_else(|| unscheduled(&status));
             let pod_index = p
@@ -291,6 +283,44 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
         pods,
         ..ObservedCluster::default()
     }
+}
+
+/// `reason: message` of a container that waits or has terminated.
+fn state_problem(state: &k8s_openapi::api::core::v1::ContainerState) -> Option<String> {
+    let (reason, message) = match (&state.waiting, &state.terminated) {
+        (Some(w), _) => (w.reason.clone()?, w.message.clone()),
+        (None, Some(t)) => (t.reason.clone()?, t.message.clone()),
+        _ => return None,
+    };
+    Some(match message {
+        Some(m) => format!("{reason}: {m}"),
+        None => reason,
+    })
+}
+
+/// An init container (the rack step) that failed or waits after a failure:
+/// the broker cannot start until it succeeds.
+fn init_problem(status: &k8s_openapi::api::core::v1::PodStatus) -> Option<String> {
+    status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .find_map(|c| {
+            let state = c.state.as_ref()?;
+            let failed = state.terminated.as_ref().is_some_and(|t| t.exit_code != 0)
+                || state
+                    .waiting
+                    .as_ref()
+                    .is_some_and(|w| w.reason.as_deref() != Some("PodInitializing"));
+            if !failed {
+                return None;
+            }
+            Some(format!(
+                "init container {}: {}",
+                c.name,
+                state_problem(state)?
+            ))
+        })
 }
 
 /// Why a Pod that has no container state yet is not running: the
@@ -411,7 +441,18 @@ mod tests {
             "message": "0/3 nodes are available",
         }]))
         .unwrap();
-        let observed = observed_from_pods(vec![waiting, pending]);
+        let mut init_failed = pod("demo-2", "False", None, false);
+        init_failed.status.as_mut().unwrap().init_container_statuses =
+            serde_json::from_value(serde_json::json!([{
+                "name": "rack", "ready": false, "restartCount": 3, "image": "", "imageID": "",
+                "state": { "waiting": { "reason": "CrashLoopBackOff", "message": "back-off 40s" } },
+            }]))
+            .unwrap();
+        let observed = observed_from_pods(vec![waiting, pending, init_failed]);
+        assert_eq!(
+            observed.pods[2].container_problem.as_deref(),
+            Some("init container rack: CrashLoopBackOff: back-off 40s")
+        );
         assert_eq!(observed.pods[0].image.as_deref(), Some("karst:2"));
         assert_eq!(
             observed.pods[0].container_problem.as_deref(),
