@@ -38,6 +38,7 @@ pub struct Metrics {
     ready_brokers: IntGaugeVec,
     broker_restarts: IntCounterVec,
     rolling_update: IntGaugeVec,
+    rolls_finished: IntCounterVec,
     leader: IntGauge,
     clusters: Arc<Mutex<ClusterSeries>>,
 }
@@ -103,6 +104,14 @@ impl Metrics {
             &["namespace", "cluster"],
         )
         .expect("valid metric");
+        let rolls_finished = IntCounterVec::new(
+            Opts::new(
+                "karst_operator_rolling_updates_finished_total",
+                "Rolling updates of the KafkaCluster that finished (every broker back on the current template)",
+            ),
+            &["namespace", "cluster"],
+        )
+        .expect("valid metric");
         let leader = IntGauge::new(
             "karst_operator_leader",
             "1 while this process holds the leader Lease",
@@ -116,6 +125,7 @@ impl Metrics {
             Box::new(ready_brokers.clone()),
             Box::new(broker_restarts.clone()),
             Box::new(rolling_update.clone()),
+            Box::new(rolls_finished.clone()),
             Box::new(leader.clone()),
         ] {
             registry.register(c).expect("metric registered once");
@@ -129,6 +139,7 @@ impl Metrics {
             ready_brokers,
             broker_restarts,
             rolling_update,
+            rolls_finished,
             leader,
             clusters: Arc::default(),
         }
@@ -176,6 +187,19 @@ impl Metrics {
         }
         self.broker_restarts
             .with_label_values(&[namespace, cluster, reason])
+            .inc();
+        series.known.insert(key);
+    }
+
+    /// Counts a finished rolling update.
+    pub fn roll_finished(&self, namespace: &str, cluster: &str) {
+        let key = (namespace.to_owned(), cluster.to_owned());
+        let mut series = self.cluster_series();
+        if series.deleted.contains(&key) {
+            return;
+        }
+        self.rolls_finished
+            .with_label_values(&[namespace, cluster])
             .inc();
         series.known.insert(key);
     }
@@ -232,6 +256,9 @@ impl Metrics {
             .remove_label_values(&[namespace, cluster]);
         let _ = self
             .rolling_update
+            .remove_label_values(&[namespace, cluster]);
+        let _ = self
+            .rolls_finished
             .remove_label_values(&[namespace, cluster]);
         for reason in crate::cluster::rollout::plan::RestartReason::ALL {
             let _ = self
@@ -297,6 +324,7 @@ mod tests {
         m.set_cluster_state("ns", "gone", false, 0);
         m.broker_restarted("ns", "gone", "config_changed");
         m.set_rolling_update("ns", "gone", true);
+        m.roll_finished("ns", "gone");
         assert!(m.remove_cluster("ns", "kept"));
         assert!(!m.remove_cluster("ns", "kept"), "already gone");
         m.set_cluster_state("ns", "kept", true, 1);

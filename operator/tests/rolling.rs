@@ -277,6 +277,12 @@ async fn an_image_change_rolls_one_broker_at_a_time_controller_last_and_a_stuck_
         )
         .await;
     assert_eq!(restarts, Some(3.0));
+    let finished = operator
+        .metric(
+            "karst_operator_rolling_updates_finished_total{cluster=\"demo\",namespace=\"rolling\"}",
+        )
+        .await;
+    assert_eq!(finished, Some(1.0));
     let events = api.kubectl(&[
         "get",
         "events.events.k8s.io",

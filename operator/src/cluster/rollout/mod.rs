@@ -118,6 +118,7 @@ pub async fn roll(
             .await;
         }
         Step::Idle { finished: true } => {
+            ctx.metrics.roll_finished(namespace, cluster_name);
             tracing::info!(%namespace, cluster = %cluster_name, "rolling update finished");
             events::publish(
                 ctx,
