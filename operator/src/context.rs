@@ -19,6 +19,9 @@ pub struct Settings {
     pub max_backoff: Duration,
     /// The Kubernetes cluster's DNS domain, in the brokers' advertised names.
     pub cluster_domain: String,
+    /// The operator's own image: rack-aware broker Pods run it as their
+    /// init container (`karst-operator rack`).
+    pub operator_image: String,
 }
 
 impl Default for Settings {
@@ -29,8 +32,14 @@ impl Default for Settings {
             topic_resync: Duration::from_secs(60),
             max_backoff: Duration::from_secs(300),
             cluster_domain: "cluster.local".to_owned(),
+            operator_image: default_operator_image(),
         }
     }
+}
+
+/// `karst-operator:<version>`, the image this operator would be released as.
+pub fn default_operator_image() -> String {
+    concat!("karst-operator:", env!("CARGO_PKG_VERSION")).to_owned()
 }
 
 /// Shared by both controllers.

@@ -10,4 +10,5 @@ pub mod crd;
 pub mod events;
 pub mod leader;
 pub mod metrics;
+pub mod rack;
 pub mod topic;

@@ -32,12 +32,31 @@ struct Cli {
 enum Command {
     /// Run the controllers.
     Run(RunArgs),
+    /// Init step of a rack-aware broker Pod: write `server.properties` with
+    /// `broker.rack` set to the node's topology label.
+    Rack(RackArgs),
     /// Print the CRDs as YAML, or write one file per CRD into --out.
     Crd {
         /// Directory to write into (e.g. `crds/`); stdout when absent.
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct RackArgs {
+    /// The Pod's node (downward API `spec.nodeName`).
+    #[arg(long, env = "NODE_NAME")]
+    node: String,
+    /// Node label whose value is the rack.
+    #[arg(long)]
+    topology_key: String,
+    /// The rendered `server.properties` (from the ConfigMap).
+    #[arg(long)]
+    config: PathBuf,
+    /// Where to write it with `broker.rack`.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -72,6 +91,10 @@ struct RunArgs {
     /// The Kubernetes cluster's DNS domain, used in the brokers' advertised names.
     #[arg(long, env = "KARST_CLUSTER_DOMAIN", default_value = "cluster.local")]
     cluster_domain: String,
+    /// The operator's own image, run by rack-aware broker Pods as their
+    /// init container (`karst-operator rack`).
+    #[arg(long, env = "KARST_OPERATOR_IMAGE", default_value_t = karst_operator::context::default_operator_image())]
+    operator_image: String,
     /// Log format: `text` (no colour unless stdout is a terminal) or `json`.
     #[arg(long, env = "KARST_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -92,6 +115,18 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd { out } => write_crds(out),
         Command::Run(args) => run(args).await,
+        Command::Rack(args) => {
+            let rack =
+                karst_operator::rack::run(&args.node, &args.topology_key, &args.config, &args.out)
+                    .await?;
+            println!(
+                "broker.rack={rack} (node {}, label {}) written to {}",
+                args.node,
+                args.topology_key,
+                args.out.display()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -138,6 +173,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         topic_resync: Duration::from_secs(args.topic_resync_seconds),
         cluster_resync: Duration::from_secs(args.cluster_resync_seconds),
         cluster_domain: args.cluster_domain.clone(),
+        operator_image: args.operator_image.clone(),
         ..Settings::default()
     };
     let reporter = Reporter {

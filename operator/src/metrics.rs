@@ -36,6 +36,9 @@ pub struct Metrics {
     duration: HistogramVec,
     cluster_ready: IntGaugeVec,
     ready_brokers: IntGaugeVec,
+    broker_restarts: IntCounterVec,
+    rolling_update: IntGaugeVec,
+    rolls_finished: IntCounterVec,
     leader: IntGauge,
     clusters: Arc<Mutex<ClusterSeries>>,
 }
@@ -85,6 +88,30 @@ impl Metrics {
             &["namespace", "cluster"],
         )
         .expect("valid metric");
+        let broker_restarts = IntCounterVec::new(
+            Opts::new(
+                "karst_operator_broker_restarts_total",
+                "Broker Pods restarted by rolling updates, by reason (config_changed, image_changed, manual)",
+            ),
+            &["namespace", "cluster", "reason"],
+        )
+        .expect("valid metric");
+        let rolling_update = IntGaugeVec::new(
+            Opts::new(
+                "karst_operator_cluster_rolling_update",
+                "1 while a rolling update of the KafkaCluster runs (or is stopped on a broker)",
+            ),
+            &["namespace", "cluster"],
+        )
+        .expect("valid metric");
+        let rolls_finished = IntCounterVec::new(
+            Opts::new(
+                "karst_operator_rolling_updates_finished_total",
+                "Rolling updates of the KafkaCluster that finished (every broker back on the current template)",
+            ),
+            &["namespace", "cluster"],
+        )
+        .expect("valid metric");
         let leader = IntGauge::new(
             "karst_operator_leader",
             "1 while this process holds the leader Lease",
@@ -96,6 +123,9 @@ impl Metrics {
             Box::new(duration.clone()),
             Box::new(cluster_ready.clone()),
             Box::new(ready_brokers.clone()),
+            Box::new(broker_restarts.clone()),
+            Box::new(rolling_update.clone()),
+            Box::new(rolls_finished.clone()),
             Box::new(leader.clone()),
         ] {
             registry.register(c).expect("metric registered once");
@@ -107,6 +137,9 @@ impl Metrics {
             duration,
             cluster_ready,
             ready_brokers,
+            broker_restarts,
+            rolling_update,
+            rolls_finished,
             leader,
             clusters: Arc::default(),
         }
@@ -142,6 +175,45 @@ impl Metrics {
         self.ready_brokers
             .with_label_values(&[namespace, cluster])
             .set(i64::from(ready_brokers));
+        series.known.insert(key);
+    }
+
+    /// Counts a broker restarted by a rolling update (ignored once the cluster is seen deleted).
+    pub fn broker_restarted(&self, namespace: &str, cluster: &str, reason: &str) {
+        let key = (namespace.to_owned(), cluster.to_owned());
+        let mut series = self.cluster_series();
+        if series.deleted.contains(&key) {
+            return;
+        }
+        self.broker_restarts
+            .with_label_values(&[namespace, cluster, reason])
+            .inc();
+        series.known.insert(key);
+    }
+
+    /// Counts a finished rolling update.
+    pub fn roll_finished(&self, namespace: &str, cluster: &str) {
+        let key = (namespace.to_owned(), cluster.to_owned());
+        let mut series = self.cluster_series();
+        if series.deleted.contains(&key) {
+            return;
+        }
+        self.rolls_finished
+            .with_label_values(&[namespace, cluster])
+            .inc();
+        series.known.insert(key);
+    }
+
+    /// Records whether a rolling update of the cluster runs.
+    pub fn set_rolling_update(&self, namespace: &str, cluster: &str, rolling: bool) {
+        let key = (namespace.to_owned(), cluster.to_owned());
+        let mut series = self.cluster_series();
+        if series.deleted.contains(&key) {
+            return;
+        }
+        self.rolling_update
+            .with_label_values(&[namespace, cluster])
+            .set(i64::from(rolling));
         series.known.insert(key);
     }
 
@@ -182,6 +254,17 @@ impl Metrics {
         let _ = self
             .ready_brokers
             .remove_label_values(&[namespace, cluster]);
+        let _ = self
+            .rolling_update
+            .remove_label_values(&[namespace, cluster]);
+        let _ = self
+            .rolls_finished
+            .remove_label_values(&[namespace, cluster]);
+        for reason in crate::cluster::rollout::plan::RestartReason::ALL {
+            let _ = self
+                .broker_restarts
+                .remove_label_values(&[namespace, cluster, reason.label()]);
+        }
         series.deleted.insert(key.clone());
         series.known.remove(&key)
     }
@@ -239,6 +322,9 @@ mod tests {
         let m = Metrics::new();
         m.set_cluster_state("ns", "kept", true, 1);
         m.set_cluster_state("ns", "gone", false, 0);
+        m.broker_restarted("ns", "gone", "config_changed");
+        m.set_rolling_update("ns", "gone", true);
+        m.roll_finished("ns", "gone");
         assert!(m.remove_cluster("ns", "kept"));
         assert!(!m.remove_cluster("ns", "kept"), "already gone");
         m.set_cluster_state("ns", "kept", true, 1);
@@ -251,6 +337,10 @@ mod tests {
         m.retain_clusters(&BTreeSet::from([("ns".to_owned(), "kept".to_owned())]));
         let text = m.render();
         assert!(text.contains("cluster=\"kept\""), "{text}");
+        assert!(
+            !text.contains("karst_operator_broker_restarts_total{"),
+            "{text}"
+        );
         assert!(!text.contains("cluster=\"gone\""), "{text}");
     }
 }

@@ -82,7 +82,10 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
         Some("demo-bootstrap.kc-test.svc:19092")
     );
     assert_eq!(status.version.as_deref(), Some(env!("CARGO_PKG_VERSION")));
-    assert_eq!(status.operation.as_deref(), Some("Idle"));
+    assert_eq!(
+        status.operation.as_ref().map(|o| o.name.as_str()),
+        Some("Idle")
+    );
     assert_eq!(
         condition(&kc, "Progressing").unwrap().0,
         ConditionStatus::False

@@ -440,7 +440,7 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
     wait_for("demo Paused", WAIT, || async {
         let status = clusters.get("demo").await.ok()?.status?;
         (find(&status.conditions, "Progressing")?.reason == "ReconciliationPaused"
-            && status.operation.as_deref() == Some("Paused"))
+            && status.operation.as_ref().map(|o| o.name.as_str()) == Some("Paused"))
         .then_some(())
     })
     .await;
@@ -455,9 +455,13 @@ async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation()
     })
     .await;
 
-    // Deleting a cluster removes its series from /metrics.
+    // Deleting a cluster removes its series from /metrics (once the
+    // config change above has rolled the broker and it is Ready again).
     let series = "karst_operator_cluster_ready{cluster=\"demo\",namespace=\"failures\"}";
-    assert_eq!(operator.metric(series).await, Some(1.0));
+    wait_for("demo Ready again after its roll", WAIT, || async {
+        (operator.metric(series).await? == 1.0).then_some(())
+    })
+    .await;
     clusters
         .delete("demo", &DeleteParams::default())
         .await

@@ -10,8 +10,9 @@ use crate::events::api_error_message;
 
 use super::build::{
     labels::{selector_string, stateful_set_name},
-    statefulset::{CONFIG_HASH_ANNOTATION, DATA_VOLUME, VERSION_ANNOTATION},
+    statefulset::{CONFIG_HASH_ANNOTATION, CONTAINER_NAME, DATA_VOLUME, VERSION_ANNOTATION},
 };
+use crate::crd::MANUAL_ROLLING_UPDATE_ANNOTATION;
 
 /// One broker Pod as observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,13 @@ pub struct ObservedPod {
     pub version: Option<String>,
     /// The `apps.kubernetes.io/pod-index` label (absent before Kubernetes 1.28).
     pub pod_index: Option<String>,
+    /// Image of the broker container.
+    pub image: Option<String>,
+    /// Carries the manual rolling-update annotation: restart it.
+    pub manual_restart: bool,
+    /// Why the broker container does not run, as the kubelet reports it
+    /// (e.g. `ErrImagePull: ...`), for the messages of a stuck roll.
+    pub container_problem: Option<String>,
 }
 
 /// What the brokers themselves report.
@@ -235,6 +243,22 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
                 .flatten()
                 .any(|c| c.type_ == "Ready" && c.status == "True");
             let mut annotations = p.metadata.annotations.unwrap_or_default();
+            let image = p.spec.as_ref().and_then(|s| {
+                s.containers
+                    .iter()
+                    .find(|c| c.name == CONTAINER_NAME)
+                    .and_then(|c| c.image.clone())
+            });
+            let container_problem = init_problem(&status)
+                .or_else(|| {
+                    status
+                        .container_statuses
+                        .iter()
+                        .flatten()
+                        .filter(|c| c.name == CONTAINER_NAME)
+                        .find_map(|c| state_problem(c.state.as_ref()?))
+                })
+                .or_else(|| unscheduled(&status));
             let pod_index = p
                 .metadata
                 .labels
@@ -246,6 +270,11 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
                 config_hash: annotations.remove(CONFIG_HASH_ANNOTATION),
                 version: annotations.remove(VERSION_ANNOTATION),
                 pod_index,
+                image,
+                manual_restart: annotations
+                    .get(MANUAL_ROLLING_UPDATE_ANNOTATION)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                container_problem,
             }
         })
         .collect();
@@ -254,6 +283,63 @@ pub fn observed_from_pods(pods: Vec<Pod>) -> ObservedCluster {
         pods,
         ..ObservedCluster::default()
     }
+}
+
+/// `reason: message` of a container that waits or has terminated.
+fn state_problem(state: &k8s_openapi::api::core::v1::ContainerState) -> Option<String> {
+    let (reason, message) = match (&state.waiting, &state.terminated) {
+        (Some(w), _) => (w.reason.clone()?, w.message.clone()),
+        (None, Some(t)) => (t.reason.clone()?, t.message.clone()),
+        _ => return None,
+    };
+    Some(match message {
+        Some(m) => format!("{reason}: {m}"),
+        None => reason,
+    })
+}
+
+/// An init container (the rack step) that failed or waits after a failure:
+/// the broker cannot start until it succeeds.
+fn init_problem(status: &k8s_openapi::api::core::v1::PodStatus) -> Option<String> {
+    status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .find_map(|c| {
+            let state = c.state.as_ref()?;
+            let failed = state.terminated.as_ref().is_some_and(|t| t.exit_code != 0)
+                || state
+                    .waiting
+                    .as_ref()
+                    .is_some_and(|w| w.reason.as_deref() != Some("PodInitializing"));
+            if !failed {
+                return None;
+            }
+            Some(format!(
+                "init container {}: {}",
+                c.name,
+                state_problem(state)?
+            ))
+        })
+}
+
+/// Why a Pod that has no container state yet is not running: the
+/// scheduler's `PodScheduled=False` reason and message (`Unschedulable: 0/3
+/// nodes are available: ...`).
+fn unscheduled(status: &k8s_openapi::api::core::v1::PodStatus) -> Option<String> {
+    let c = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    let reason = c
+        .reason
+        .clone()
+        .unwrap_or_else(|| "NotScheduled".to_owned());
+    Some(match &c.message {
+        Some(m) => format!("{reason}: {m}"),
+        None => reason,
+    })
 }
 
 /// Asks every ready broker (`(pod, address)`) for DescribeCluster: each
@@ -334,6 +420,48 @@ mod tests {
         assert_eq!(observed.ready_brokers(), 2);
         assert_eq!(observed.ready_addresses(9092), ["10.0.0.1:9092"]);
         assert_eq!(observed.pods[0].config_hash.as_deref(), Some("h1"));
+    }
+
+    #[test]
+    fn why_a_broker_container_does_not_run_is_kept() {
+        let mut waiting = pod("demo-0", "False", None, false);
+        waiting.spec = serde_json::from_value(serde_json::json!({
+            "containers": [{ "name": CONTAINER_NAME, "image": "karst:2" }]
+        }))
+        .unwrap();
+        waiting.status.as_mut().unwrap().container_statuses =
+            serde_json::from_value(serde_json::json!([{
+                "name": CONTAINER_NAME, "ready": false, "restartCount": 0, "image": "", "imageID": "",
+                "state": { "waiting": { "reason": "ErrImagePull", "message": "not found" } },
+            }]))
+            .unwrap();
+        let mut pending = pod("demo-1", "False", None, false);
+        pending.status.as_mut().unwrap().conditions = serde_json::from_value(serde_json::json!([{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/3 nodes are available",
+        }]))
+        .unwrap();
+        let mut init_failed = pod("demo-2", "False", None, false);
+        init_failed.status.as_mut().unwrap().init_container_statuses =
+            serde_json::from_value(serde_json::json!([{
+                "name": "rack", "ready": false, "restartCount": 3, "image": "", "imageID": "",
+                "state": { "waiting": { "reason": "CrashLoopBackOff", "message": "back-off 40s" } },
+            }]))
+            .unwrap();
+        let observed = observed_from_pods(vec![waiting, pending, init_failed]);
+        assert_eq!(
+            observed.pods[2].container_problem.as_deref(),
+            Some("init container rack: CrashLoopBackOff: back-off 40s")
+        );
+        assert_eq!(observed.pods[0].image.as_deref(), Some("karst:2"));
+        assert_eq!(
+            observed.pods[0].container_problem.as_deref(),
+            Some("ErrImagePull: not found")
+        );
+        assert_eq!(
+            observed.pods[1].container_problem.as_deref(),
+            Some("Unschedulable: 0/3 nodes are available")
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod ownership;
 pub mod quantity;
 pub mod quorum;
 pub mod reconcile;
+pub mod rollout;
 pub mod status;
 pub mod storage;
 pub mod validate;

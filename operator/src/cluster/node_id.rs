@@ -80,6 +80,9 @@ mod tests {
             config_hash: None,
             version: None,
             pod_index: index.map(Into::into),
+            image: None,
+            manual_restart: false,
+            container_problem: None,
         };
         let pods = [pod("demo-broker-0", Some("0")), pod("demo-broker-1", None)];
         assert_eq!(missing_labels(&pods, "demo-broker"), [("demo-broker-1", 1)]);

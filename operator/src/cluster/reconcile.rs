@@ -21,6 +21,7 @@ use super::{
     dereference::{self, DereferenceError},
     node_id,
     ownership::{self, ExistingVersions, OwnershipError},
+    rollout::{self, plan::Step},
     status, storage,
     validate::{self, ValidationError},
 };
@@ -60,6 +61,14 @@ pub enum ApplyError {
         /// API error.
         source: kube::Error,
     },
+    /// Deleting a broker Pod for its rolling restart was refused.
+    #[error("deleting Pod {pod:?} for its rolling restart: {}", api_error_message(.source))]
+    RestartPod {
+        /// Pod name.
+        pod: String,
+        /// API error.
+        source: kube::Error,
+    },
 }
 
 impl ApplyError {
@@ -68,6 +77,7 @@ impl ApplyError {
         match self {
             ApplyError::Apply { .. } => "apply",
             ApplyError::ExpandClaim { .. } => "expand_claim",
+            ApplyError::RestartPod { .. } => "restart_pod",
         }
     }
 }
@@ -313,7 +323,9 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
         Duration::from_secs(5),
     )
     .await;
-    let status = status::compute(&validated, &observed, previous, &now_rfc3339());
+    // 6. rolling restart of the Pods that run an outdated template
+    let roll = rollout::roll(ctx, kc, &validated, &desired.stateful_set, &mut observed).await?;
+    let status = status::compute(&validated, &observed, &roll, previous, &now_rfc3339());
     let was_ready = previous
         .and_then(|p| find(&p.conditions, READY))
         .map(|c| c.status);
@@ -336,10 +348,30 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
         )
         .await;
     }
-    Ok(Action::requeue(if is_ready {
-        ctx.settings.cluster_resync
-    } else {
-        Duration::from_secs(10)
+    if let Step::Stuck(waiting) = &roll {
+        let degraded = find(&status.conditions, DEGRADED).map(|c| c.message.as_str());
+        let before = previous
+            .and_then(|p| find(&p.conditions, DEGRADED))
+            .map(|c| c.message.as_str());
+        if degraded != before {
+            tracing::warn!(%namespace, cluster = %name, broker = ?waiting.broker, message = %waiting.message, "rolling update stopped");
+            events::publish(
+                ctx,
+                kc,
+                EventType::Warning,
+                status::ROLLING_UPDATE_STUCK,
+                "RestartBroker",
+                waiting.message.clone(),
+            )
+            .await;
+        }
+    }
+    Ok(Action::requeue(match roll {
+        // Pod changes trigger a reconcile too; this re-checks the bound and the ISRs.
+        Step::Restart { .. } | Step::Wait(_) => Duration::from_secs(5),
+        Step::Stuck(_) => Duration::from_secs(30),
+        Step::Idle { .. } if is_ready => ctx.settings.cluster_resync,
+        Step::Idle { .. } => Duration::from_secs(10),
     }))
 }
 

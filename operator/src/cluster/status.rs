@@ -4,17 +4,26 @@ use super::{
     build::service::bootstrap_servers,
     dereference::{BrokerView, ObservedCluster},
     membership::{self, Membership},
+    rollout::plan::Step,
     validate::ValidatedCluster,
 };
 use crate::crd::{
     Condition, ConditionStatus, KafkaClusterStatus,
     conditions::{DEGRADED, PROGRESSING, READY, find, merge_conditions},
+    kafka_cluster::Operation,
 };
 
-/// Status of a cluster whose objects were applied.
+/// Reason of Progressing while a rolling update runs.
+pub const ROLLING_UPDATE_REASON: &str = "RollingUpdate";
+/// Reason of Degraded (and Progressing=False) when a roll waited past its bound.
+pub const ROLLING_UPDATE_STUCK: &str = "RollingUpdateStuck";
+
+/// Status of a cluster whose objects were applied; `roll` is the step the
+/// rolling update took.
 pub fn compute(
     cluster: &ValidatedCluster,
     observed: &ObservedCluster,
+    roll: &Step,
     previous: Option<&KafkaClusterStatus>,
     now: &str,
 ) -> KafkaClusterStatus {
@@ -29,7 +38,12 @@ pub fn compute(
         _ => None,
     };
     let problem = membership.as_ref().and_then(|m| m.problem.as_ref());
-    let degraded = degraded(problem, ready_brokers >= cluster.replicas, previous);
+    let rolling = matches!(roll, Step::Restart { .. } | Step::Wait(_));
+    // A broker restarted by the roll is missing on purpose, within the
+    // roll's bound (past it, the roll itself is Degraded, naming it).
+    let unplanned =
+        problem.filter(|(reason, _)| !rolling || *reason != membership::BROKERS_NOT_REGISTERED);
+    let degraded = degraded(unplanned, ready_brokers >= cluster.replicas, previous);
     let waiting = |reason: &str, message: String, op: &'static str| {
         (
             Condition::new(READY, ConditionStatus::False, reason, message.clone()),
@@ -78,6 +92,45 @@ pub fn compute(
             ),
         }
     };
+    let (progressing, degraded, operation) = match (roll, roll.operation(now)) {
+        (Step::Stuck(w), Some(op)) => (
+            Condition::new(
+                PROGRESSING,
+                ConditionStatus::False,
+                ROLLING_UPDATE_STUCK,
+                w.message.clone(),
+            ),
+            Condition::new(
+                DEGRADED,
+                ConditionStatus::True,
+                ROLLING_UPDATE_STUCK,
+                w.message.clone(),
+            ),
+            op,
+        ),
+        (_, Some(op)) => (
+            Condition::new(
+                PROGRESSING,
+                ConditionStatus::True,
+                ROLLING_UPDATE_REASON,
+                op.message.clone().unwrap_or_default(),
+            ),
+            degraded,
+            op,
+        ),
+        (_, None) => {
+            let message =
+                (progressing.status == ConditionStatus::True).then(|| progressing.message.clone());
+            (
+                progressing,
+                degraded,
+                Operation {
+                    message,
+                    ..Operation::named(operation)
+                },
+            )
+        }
+    };
     let fresh = [ready, progressing, degraded]
         .into_iter()
         .map(|c| c.at_generation(generation))
@@ -93,7 +146,7 @@ pub fn compute(
         version: observed
             .running_version()
             .or_else(|| previous.and_then(|p| p.version.clone())),
-        operation: Some(operation.to_owned()),
+        operation: Some(with_since(operation, previous, now)),
         cluster_id: match &membership {
             Some(m) => Some(m.cluster_id.clone()),
             None => previous.and_then(|p| p.cluster_id.clone()),
@@ -103,6 +156,20 @@ pub fn compute(
             None => previous.map(|p| p.brokers.clone()).unwrap_or_default(),
         },
     }
+}
+
+/// `op` with its start: that of the previous operation when it is the
+/// same step (name and broker), `now` otherwise.
+fn with_since(mut op: Operation, previous: Option<&KafkaClusterStatus>, now: &str) -> Operation {
+    if op.since.is_none() {
+        let same = previous
+            .and_then(|p| p.operation.as_ref())
+            .filter(|p| p.name == op.name && p.broker == op.broker);
+        op.since = same
+            .and_then(|p| p.since.clone())
+            .or_else(|| Some(now.to_owned()));
+    }
+    op
 }
 
 /// Degraded: the brokers do not form one cluster of every desired broker
@@ -161,7 +228,7 @@ pub fn failed(
     .collect();
     status.conditions = merge_conditions(&status.conditions, fresh, now);
     status.observed_generation = generation;
-    status.operation = Some("Blocked".to_owned());
+    status.operation = Some(with_since(Operation::named("Blocked"), previous, now));
     status
 }
 
@@ -174,7 +241,7 @@ pub fn paused(
 ) -> KafkaClusterStatus {
     let mut status = previous.cloned().unwrap_or_default();
     status.conditions = crate::crd::paused_conditions(&status.conditions, generation, now);
-    status.operation = Some("Paused".to_owned());
+    status.operation = Some(with_since(Operation::named("Paused"), previous, now));
     status
 }
 
@@ -185,6 +252,8 @@ mod tests {
         dereference::{Described, ObservedPod},
         validate::tests::ClusterFixture,
     };
+
+    const IDLE: Step = Step::Idle { finished: false };
 
     fn observed(ready: &[bool]) -> ObservedCluster {
         ObservedCluster {
@@ -203,6 +272,9 @@ mod tests {
                     config_hash: None,
                     version: Some("0.1.0".into()),
                     pod_index: Some(i.to_string()),
+                    image: None,
+                    manual_restart: false,
+                    container_problem: None,
                 })
                 .collect(),
             ..ObservedCluster::default()
@@ -212,7 +284,7 @@ mod tests {
     #[test]
     fn ready_when_every_broker_is_ready() {
         let v = ClusterFixture::new("demo", 3).validated();
-        let s = compute(&v, &observed(&[true, true, true]), None, "t1");
+        let s = compute(&v, &observed(&[true, true, true]), &IDLE, None, "t1");
         assert_eq!(
             find(&s.conditions, READY).unwrap().status,
             ConditionStatus::True
@@ -228,7 +300,7 @@ mod tests {
             Some("demo-bootstrap.ns1.svc:9092")
         );
         assert_eq!(s.version.as_deref(), Some("0.1.0"));
-        assert_eq!(s.operation.as_deref(), Some("Idle"));
+        assert_eq!(s.operation.as_ref().map(|o| o.name.as_str()), Some("Idle"));
         assert_eq!(
             (s.cluster_id.as_deref(), s.brokers.as_slice()),
             (Some("uid-1"), &[0, 1, 2][..])
@@ -240,7 +312,7 @@ mod tests {
         let v = ClusterFixture::new("demo", 3).validated();
         let mut o = observed(&[true, true, true]);
         answers_of(&mut o)[0].brokers = vec![0, 2];
-        let s = compute(&v, &o, None, "t1");
+        let s = compute(&v, &o, &IDLE, None, "t1");
         let degraded = find(&s.conditions, DEGRADED).unwrap();
         assert_eq!(
             (degraded.status, degraded.reason.as_str()),
@@ -260,7 +332,7 @@ mod tests {
             cluster_id: "elsewhere".into(),
             brokers: vec![2],
         });
-        let s = compute(&v, &o, None, "t1");
+        let s = compute(&v, &o, &IDLE, None, "t1");
         assert_eq!(
             find(&s.conditions, DEGRADED).unwrap().reason,
             "ClusterIdMismatch"
@@ -273,16 +345,16 @@ mod tests {
         let v = ClusterFixture::new("demo", 3).validated();
         let mut starting = observed(&[true, false, false]);
         answers_of(&mut starting)[0].brokers = vec![0];
-        let s = compute(&v, &starting, None, "t1");
+        let s = compute(&v, &starting, &IDLE, None, "t1");
         assert_eq!(
             find(&s.conditions, DEGRADED).unwrap().status,
             ConditionStatus::False,
             "brokers of a new cluster start one by one"
         );
-        let whole = compute(&v, &observed(&[true, true, true]), None, "t1");
+        let whole = compute(&v, &observed(&[true, true, true]), &IDLE, None, "t1");
         let mut lost = observed(&[true, true, false]);
         answers_of(&mut lost)[0].brokers = vec![0, 1];
-        let s = compute(&v, &lost, Some(&whole), "t2");
+        let s = compute(&v, &lost, &IDLE, Some(&whole), "t2");
         let degraded = find(&s.conditions, DEGRADED).unwrap();
         assert_eq!(
             (degraded.status, degraded.reason.as_str()),
@@ -293,7 +365,7 @@ mod tests {
             "{}",
             degraded.message
         );
-        let again = compute(&v, &lost, Some(&s), "t3");
+        let again = compute(&v, &lost, &IDLE, Some(&s), "t3");
         assert_eq!(
             find(&again.conditions, DEGRADED).unwrap().status,
             ConditionStatus::True,
@@ -313,7 +385,7 @@ mod tests {
         let v = ClusterFixture::new("demo", 1).validated();
         let mut o = observed(&[true]);
         o.brokers = BrokerView::Unreachable("10.0.0.1:9092: connection refused".into());
-        let s = compute(&v, &o, None, "t1");
+        let s = compute(&v, &o, &IDLE, None, "t1");
         let ready = find(&s.conditions, READY).unwrap();
         assert_eq!(
             (ready.status, ready.reason.as_str()),
@@ -325,7 +397,7 @@ mod tests {
     #[test]
     fn progressing_while_brokers_start() {
         let v = ClusterFixture::new("demo", 3).validated();
-        let s = compute(&v, &observed(&[true, false]), None, "t1");
+        let s = compute(&v, &observed(&[true, false]), &IDLE, None, "t1");
         let ready = find(&s.conditions, READY).unwrap();
         assert_eq!(
             (ready.status, ready.message.as_str()),
@@ -336,15 +408,78 @@ mod tests {
             ConditionStatus::True
         );
         assert_eq!(
-            compute(&v, &observed(&[]), None, "t").operation.as_deref(),
+            compute(&v, &observed(&[]), &IDLE, None, "t")
+                .operation
+                .map(|o| o.name)
+                .as_deref(),
             Some("Creating")
         );
     }
 
     #[test]
+    fn a_roll_shows_in_progressing_and_operation_and_a_stuck_one_degrades() {
+        use crate::cluster::rollout::plan::Waiting;
+        let v = ClusterFixture::new("demo", 3).validated();
+        let mut o = observed(&[true, false, true]);
+        answers_of(&mut o)[0].brokers = vec![0, 2];
+        let whole = compute(&v, &observed(&[true, true, true]), &IDLE, None, "t0");
+        let waiting = Waiting {
+            broker: Some(1),
+            since: "t1".into(),
+            message: "waiting for broker 1: Pod demo-broker-1 is not Ready".into(),
+        };
+        let s = compute(&v, &o, &Step::Wait(waiting.clone()), Some(&whole), "t2");
+        let progressing = find(&s.conditions, PROGRESSING).unwrap();
+        assert_eq!(
+            (progressing.status, progressing.reason.as_str()),
+            (ConditionStatus::True, ROLLING_UPDATE_REASON)
+        );
+        assert_eq!(
+            find(&s.conditions, DEGRADED).unwrap().status,
+            ConditionStatus::False,
+            "a broker restarted on purpose is not a fault"
+        );
+        let op = s.operation.unwrap();
+        assert_eq!(
+            (op.name.as_str(), op.broker, op.since.as_deref()),
+            ("RollingUpdate", Some(1), Some("t1"))
+        );
+        assert_eq!(op.message.as_deref(), Some(waiting.message.as_str()));
+
+        let s = compute(&v, &o, &Step::Stuck(waiting.clone()), Some(&whole), "t3");
+        let degraded = find(&s.conditions, DEGRADED).unwrap();
+        assert_eq!(
+            (degraded.status, degraded.reason.as_str()),
+            (ConditionStatus::True, ROLLING_UPDATE_STUCK)
+        );
+        assert!(degraded.message.contains("demo-broker-1"));
+        assert_eq!(
+            find(&s.conditions, PROGRESSING).unwrap().status,
+            ConditionStatus::False
+        );
+    }
+
+    #[test]
+    fn an_operation_keeps_its_start_while_it_lasts() {
+        let v = ClusterFixture::new("demo", 3).validated();
+        let first = compute(&v, &observed(&[true, false, false]), &IDLE, None, "t1");
+        let later = compute(
+            &v,
+            &observed(&[true, true, false]),
+            &IDLE,
+            Some(&first),
+            "t2",
+        );
+        let op = later.operation.unwrap();
+        assert_eq!(op.name, "WaitingForBrokers");
+        assert_eq!(op.since.as_deref(), Some("t1"));
+        assert_eq!(op.message.as_deref(), Some("2/3 brokers ready"));
+    }
+
+    #[test]
     fn a_failure_is_not_ready_names_the_field_and_keeps_what_runs() {
         let v = ClusterFixture::new("demo", 1).validated();
-        let running = compute(&v, &observed(&[true]), None, "t1");
+        let running = compute(&v, &observed(&[true]), &IDLE, None, "t1");
         let s = failed(
             "InvalidSpec",
             "spec.config[\"listeners\"] is set by the operator",

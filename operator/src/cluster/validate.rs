@@ -66,6 +66,10 @@ pub struct ValidatedCluster {
     pub metrics_enabled: bool,
     /// The Kubernetes cluster's DNS domain (`cluster.local` by default).
     pub cluster_domain: String,
+    /// How long a rolling restart waits for a broker before it stops.
+    pub ready_timeout: std::time::Duration,
+    /// The operator's image (the rack-aware Pods' init container).
+    pub operator_image: String,
 }
 
 /// Why a cluster spec cannot be run; each message starts with the field path.
@@ -150,6 +154,11 @@ pub enum ValidationError {
     /// The image reference is empty or has whitespace.
     #[error("spec.image {0:?} is not an image reference")]
     InvalidImage(String),
+    /// `broker.rack` given while rack awareness sets it from the Node.
+    #[error(
+        "{0}: broker.rack comes from the node label spec.rackAwareness.topologyKey; remove one of the two"
+    )]
+    RackConflict(String),
 }
 
 impl ValidationError {
@@ -166,6 +175,7 @@ impl ValidationError {
             ValidationError::NameTooLong { .. } => "name_too_long",
             ValidationError::InvalidQuantity { .. } => "invalid_quantity",
             ValidationError::InvalidImage(_) => "invalid_image",
+            ValidationError::RackConflict(_) => "rack_conflict",
         }
     }
 }
@@ -210,6 +220,9 @@ pub fn validate(
         http_port,
         quorum.as_ref(),
     )?;
+    if spec.rack_awareness.is_some() {
+        check_rack_not_given(&spec.config, &spec.pod_template.env)?;
+    }
     check_quantity("spec.storage.size", &spec.storage.size)?;
     for (section, values) in spec
         .resources
@@ -253,6 +266,10 @@ pub fn validate(
         pod_template: spec.pod_template.clone(),
         metrics_enabled: spec.metrics.enabled,
         cluster_domain: settings.cluster_domain.clone(),
+        ready_timeout: std::time::Duration::from_secs(
+            u64::try_from(spec.rolling_update.ready_timeout_seconds).unwrap_or(1),
+        ),
+        operator_image: settings.operator_image.clone(),
     })
 }
 
@@ -295,6 +312,26 @@ pub fn check_replicas_unchanged(
         }),
         _ => Ok(()),
     }
+}
+
+/// With rack awareness the rack comes from the Node: a `broker.rack` in
+/// `spec.config` (or `KARST_BROKER_RACK`, which would override the file)
+/// would contradict it.
+fn check_rack_not_given(
+    config: &BTreeMap<String, String>,
+    env: &[k8s_openapi::api::core::v1::EnvVar],
+) -> Result<(), ValidationError> {
+    if config.contains_key("broker.rack") {
+        return Err(ValidationError::RackConflict(
+            "spec.config[\"broker.rack\"]".to_owned(),
+        ));
+    }
+    if env.iter().any(|e| e.name == "KARST_BROKER_RACK") {
+        return Err(ValidationError::RackConflict(
+            "spec.podTemplate.env[\"KARST_BROKER_RACK\"]".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_quantity(field: &str, value: &str) -> Result<(), ValidationError> {
@@ -385,6 +422,24 @@ pub(crate) mod tests {
         pub(crate) fn validated(&self) -> ValidatedCluster {
             validate(&self.0, &settings()).expect("valid fixture")
         }
+    }
+
+    #[test]
+    fn a_rack_given_beside_rack_awareness_is_refused() {
+        let f = ClusterFixture::new("demo", 3)
+            .rack("zone")
+            .config("broker.rack", "a");
+        let err = validate(&f.0, &settings()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("spec.config[\"broker.rack\"]: broker.rack comes from"),
+            "{err}"
+        );
+        let plain = ClusterFixture::new("demo", 3).config("broker.rack", "a");
+        assert!(
+            validate(&plain.0, &settings()).is_ok(),
+            "without rack awareness it is the user's"
+        );
     }
 
     #[test]

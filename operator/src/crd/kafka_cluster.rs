@@ -52,7 +52,8 @@ pub struct KafkaClusterSpec {
     /// Ports the brokers listen on.
     #[serde(default)]
     pub listeners: ListenersSpec,
-    /// Spread brokers over failure domains.
+    /// Spread brokers over failure domains, each broker's `broker.rack`
+    /// being its node's value of `topologyKey`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack_awareness: Option<RackAwarenessSpec>,
     /// Additions to the broker Pod template.
@@ -61,6 +62,34 @@ pub struct KafkaClusterSpec {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: MetricsSpec,
+    /// How brokers are restarted when their config or image changes.
+    #[serde(default)]
+    pub rolling_update: RollingUpdateSpec,
+}
+
+/// Rolling restarts: one broker at a time, the active controller last.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollingUpdateSpec {
+    /// Seconds a restarted broker gets to come back (Pod Ready, registered
+    /// with the cluster, back in the ISR of its partitions) before the roll
+    /// stops with `Degraded=True` naming it; also the bound of any other wait
+    /// of the roll. Fixing the cause (e.g. the image) lets the roll finish.
+    #[serde(default = "default_ready_timeout_seconds")]
+    #[schemars(range(min = 1))]
+    pub ready_timeout_seconds: i64,
+}
+
+impl Default for RollingUpdateSpec {
+    fn default() -> Self {
+        Self {
+            ready_timeout_seconds: default_ready_timeout_seconds(),
+        }
+    }
+}
+
+fn default_ready_timeout_seconds() -> i64 {
+    300
 }
 
 /// Broker storage. The class cannot change and the size can only grow:
@@ -163,7 +192,11 @@ fn default_http_port() -> i32 {
     9644
 }
 
-/// Rack awareness: brokers are spread over the values of a node label.
+/// Rack awareness: brokers are spread over the values of a node label, and
+/// each broker's `broker.rack` is its node's value of that label (read at
+/// start by the Pod's init container, `karst-operator rack`; the broker
+/// ServiceAccount `<name>-broker` needs `get nodes`). `broker.rack` must not
+/// be given in `spec.config` then.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RackAwarenessSpec {
@@ -279,13 +312,86 @@ pub struct KafkaClusterStatus {
     /// Version the brokers run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// What the operator is doing now (e.g. `Creating`, `Idle`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation: Option<String>,
+    /// What the operator is doing now, on which broker, since when and why
+    /// it waits.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "operation_or_name"
+    )]
+    pub operation: Option<Operation>,
     /// Cluster id reported by the brokers (DescribeCluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
     /// Node ids of the brokers the cluster reports (DescribeCluster).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brokers: Vec<i32>,
+}
+
+/// The operation in progress (`status.operation`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    /// `Creating`, `WaitingForBrokers`, `RollingUpdate`, `Idle`, `Blocked`
+    /// or `Paused`.
+    pub name: String,
+    /// Node id of the broker the operation acts on or waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<i32>,
+    /// When this step started (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// What the step does, or why it waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Operation {
+    /// An operation with only a name.
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Reads `status.operation` as written by this operator (an object) or by
+/// an earlier one (its name as a plain string), so that an operator upgrade
+/// does not make existing clusters unreadable.
+fn operation_or_name<'de, D>(deserializer: D) -> Result<Option<Operation>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Name(String),
+        Full(Operation),
+    }
+    Ok(
+        Option::<Stored>::deserialize(deserializer)?.map(|stored| match stored {
+            Stored::Name(name) => Operation::named(&name),
+            Stored::Full(op) => op,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_stored_by_an_earlier_operator_is_read_by_name() {
+        let old: KafkaClusterStatus =
+            serde_json::from_value(serde_json::json!({ "operation": "Idle" })).unwrap();
+        assert_eq!(old.operation, Some(Operation::named("Idle")));
+        let new: KafkaClusterStatus = serde_json::from_value(serde_json::json!({
+            "operation": { "name": "RollingUpdate", "broker": 2, "since": "t", "message": "m" }
+        }))
+        .unwrap();
+        assert_eq!(new.operation.unwrap().broker, Some(2));
+        let none: KafkaClusterStatus = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(none.operation, None);
+    }
 }

@@ -17,16 +17,28 @@ pub const GROUP: &str = "kafka.karst.dev";
 /// it resumes. Deleting a paused KafkaTopic still deletes its topic.
 pub const PAUSE_ANNOTATION: &str = "kafka.karst.dev/pause-reconciliation";
 
+/// Annotation that asks for a rolling restart (as Strimzi's
+/// `strimzi.io/manual-rolling-update`): `"true"` on a KafkaCluster restarts
+/// every broker once (the operator moves it onto the broker Pods and removes
+/// it from the cluster); `"true"` on one broker Pod restarts that broker.
+/// A restarted Pod comes back without it, so none left means done.
+pub const MANUAL_ROLLING_UPDATE_ANNOTATION: &str = "kafka.karst.dev/manual-rolling-update";
+
 /// Reason of the Progressing condition while a resource is paused.
 pub const PAUSED_REASON: &str = "ReconciliationPaused";
 
 /// Whether `object` carries the pause annotation set to `true`.
 pub fn is_paused(object: &impl kube::Resource) -> bool {
+    has_true_annotation(object, PAUSE_ANNOTATION)
+}
+
+/// Whether `object` carries `annotation` set to `true` (any case).
+pub fn has_true_annotation(object: &impl kube::Resource, annotation: &str) -> bool {
     object
         .meta()
         .annotations
         .as_ref()
-        .and_then(|a| a.get(PAUSE_ANNOTATION))
+        .and_then(|a| a.get(annotation))
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 

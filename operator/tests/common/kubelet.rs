@@ -43,12 +43,42 @@ pub fn broker_binary() -> PathBuf {
     .clone()
 }
 
-/// One simulated Pod: its broker process and address.
+/// One simulated Pod: its broker process (none when its image cannot be
+/// "pulled") and address.
 struct RunningPod {
-    child: Child,
+    child: Option<Child>,
     ip: Ipv4Addr,
     ready: bool,
     uid: String,
+    /// Seconds the broker gets after SIGTERM (the Pod's grace period).
+    grace: Duration,
+}
+
+/// What the stand-in kubelet did to a Pod, in order: the history a test
+/// checks a rolling restart against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodEvent {
+    /// A broker process started for the Pod.
+    Started(String),
+    /// The Pod was reported Ready.
+    Ready(String),
+    /// The Pod was reported not Ready (after being Ready).
+    NotReady(String),
+    /// The Pod's broker exited after SIGTERM, within the Pod's grace period.
+    Stopped(String),
+    /// The Pod's broker outlived its grace period and was killed (SIGKILL).
+    Killed(String),
+}
+
+/// The image repository the stand-in kubelet can "pull": `karst:<tag>`
+/// runs the broker binary under test; any other image fails as
+/// `ErrImagePull`, so a test can roll out an image that does not come up.
+pub const RUNNABLE_IMAGE_REPOSITORY: &str = "karst";
+
+fn runnable(image: Option<&str>) -> bool {
+    image
+        .and_then(|i| i.rsplit_once(':'))
+        .is_some_and(|(repo, _)| repo == RUNNABLE_IMAGE_REPOSITORY)
 }
 
 /// Plays the StatefulSet controller and kubelet for one namespace: creates the
@@ -58,6 +88,7 @@ struct RunningPod {
 pub struct Kubelet {
     task: tokio::task::JoinHandle<()>,
     state: Arc<Mutex<HashMap<String, Ipv4Addr>>>,
+    history: Arc<Mutex<Vec<PodEvent>>>,
 }
 
 impl Kubelet {
@@ -66,22 +97,36 @@ impl Kubelet {
         // Build (or locate) the broker first, so a broken build fails the test here.
         let _ = broker_binary();
         let state = Arc::new(Mutex::new(HashMap::new()));
+        let history = Arc::new(Mutex::new(Vec::new()));
         let ns = namespace.to_owned();
         let shared = state.clone();
+        let mut node = Node {
+            octet,
+            work_dir,
+            pods: HashMap::new(),
+            addresses: HashMap::new(),
+            history: history.clone(),
+        };
         let task = tokio::spawn(async move {
-            let mut pods: HashMap<String, RunningPod> = HashMap::new();
-            let mut next_ip: u8 = 1;
             loop {
-                if let Err(e) =
-                    kubelet_pass(&client, &ns, octet, &work_dir, &mut pods, &mut next_ip).await
-                {
+                if let Err(e) = kubelet_pass(&client, &ns, &mut node).await {
                     eprintln!("kubelet pass: {e}");
                 }
-                *shared.lock().unwrap() = pods.iter().map(|(k, v)| (k.clone(), v.ip)).collect();
+                *shared.lock().unwrap() =
+                    node.pods.iter().map(|(k, v)| (k.clone(), v.ip)).collect();
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         });
-        Self { task, state }
+        Self {
+            task,
+            state,
+            history,
+        }
+    }
+
+    /// Everything done to Pods so far, in order.
+    pub fn history(&self) -> Vec<PodEvent> {
+        self.history.lock().unwrap().clone()
     }
 
     /// Loopback address of a running Pod.
@@ -99,14 +144,51 @@ impl Drop for Kubelet {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn kubelet_pass(
-    client: &Client,
-    ns: &str,
+/// The node's state between passes.
+struct Node {
     octet: u8,
-    work_dir: &Path,
-    pods: &mut HashMap<String, RunningPod>,
-    next_ip: &mut u8,
-) -> Result<(), BoxError> {
+    work_dir: PathBuf,
+    pods: HashMap<String, RunningPod>,
+    /// Each Pod name keeps its loopback address across re-creations: the
+    /// brokers' quorum voters were resolved to it when they started, where
+    /// in a cluster they would re-resolve the Pod's DNS name.
+    addresses: HashMap<String, Ipv4Addr>,
+    history: Arc<Mutex<Vec<PodEvent>>>,
+}
+
+impl Node {
+    fn record(&self, event: PodEvent) {
+        self.history.lock().unwrap().push(event);
+    }
+}
+
+/// Stops a Pod's broker as a kubelet does: SIGTERM, SIGKILL after the
+/// grace period; says which it took.
+async fn stop(name: &str, mut running: RunningPod) -> PodEvent {
+    let Some(mut child) = running.child.take() else {
+        return PodEvent::Stopped(name.to_owned());
+    };
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    if tokio::time::timeout(running.grace, child.wait())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "kubelet: {name} did not stop within {:?}; killing it",
+            running.grace
+        );
+        let _ = child.kill().await;
+        return PodEvent::Killed(name.to_owned());
+    }
+    PodEvent::Stopped(name.to_owned())
+}
+
+async fn kubelet_pass(client: &Client, ns: &str, node: &mut Node) -> Result<(), BoxError> {
+    let octet = node.octet;
     let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), ns);
     let cm_api: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), ns);
@@ -149,23 +231,34 @@ async fn kubelet_pass(
     // Kubelet: run a broker for each Pod; stop those whose Pod is gone.
     let listed = pod_api.list(&ListParams::default()).await?.items;
     let present: HashMap<String, &Pod> = listed.iter().map(|p| (p.name_any(), p)).collect();
-    pods.retain(|name, running| {
-        present
-            .get(name)
-            .is_some_and(|p| p.uid().as_deref() == Some(running.uid.as_str()))
-    });
+    // Pods deleted (or deleted and re-created: another uid) lose their
+    // broker, which stops before a new one starts on the same volume.
+    let gone: Vec<String> = node
+        .pods
+        .iter()
+        .filter(|(name, running)| {
+            present
+                .get(*name)
+                .is_none_or(|p| p.uid().as_deref() != Some(running.uid.as_str()))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in gone {
+        let running = node.pods.remove(&name).expect("listed above");
+        let event = stop(&name, running).await;
+        node.record(event);
+    }
     // Address every Pod before starting any: a broker's quorum voters are its peers.
-    let mut addresses: HashMap<String, Ipv4Addr> =
-        pods.iter().map(|(name, p)| (name.clone(), p.ip)).collect();
     for pod in listed
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
     {
-        addresses.entry(pod.name_any()).or_insert_with(|| {
-            *next_ip += 1;
-            Ipv4Addr::new(127, octet, 0, *next_ip - 1)
-        });
+        let next = u8::try_from(node.addresses.len() + 1).expect("fewer than 255 Pods");
+        node.addresses
+            .entry(pod.name_any())
+            .or_insert_with(|| Ipv4Addr::new(127, octet, 0, next));
     }
+    let addresses = &node.addresses;
     let resolve = |host: &str| {
         dns_names
             .get(host)
@@ -175,7 +268,10 @@ async fn kubelet_pass(
     for pod in &listed {
         let name = pod.name_any();
         if pod.metadata.deletion_timestamp.is_some() {
-            pods.remove(&name);
+            if let Some(running) = node.pods.remove(&name) {
+                let event = stop(&name, running).await;
+                node.record(event);
+            }
             pod_api
                 .delete(
                     &name,
@@ -188,21 +284,43 @@ async fn kubelet_pass(
                 .ok();
             continue;
         }
-        if !pods.contains_key(&name) {
+        let image = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers[0].image.clone());
+        if !node.pods.contains_key(&name) {
             let ip = addresses[&name];
-            let child = start_broker(&cm_api, pod, ip, &resolve, &work_dir.join(&name)).await?;
-            pods.insert(
+            let child = if runnable(image.as_deref()) {
+                let dir = node.work_dir.join(&name);
+                Some(start_broker(&cm_api, pod, ip, &resolve, &dir).await?)
+            } else {
+                None
+            };
+            let grace = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(30);
+            node.pods.insert(
                 name.clone(),
                 RunningPod {
                     child,
                     ip,
                     ready: false,
                     uid: pod.uid().unwrap_or_default(),
+                    grace: Duration::from_secs(grace),
                 },
             );
+            if runnable(image.as_deref()) {
+                node.record(PodEvent::Started(name.clone()));
+            }
         }
-        let running = pods.get_mut(&name).expect("inserted");
-        let exited = running.child.try_wait()?.is_some();
+        let running = node.pods.get_mut(&name).expect("inserted");
+        let exited = match running.child.as_mut() {
+            Some(child) => child.try_wait()?.is_some(),
+            None => true,
+        };
         let http_port = container_port(pod, "http").unwrap_or(9644);
         let ready = !exited
             && http_get(
@@ -221,10 +339,25 @@ async fn kubelet_pass(
                 })
             });
         if ready != running.ready || !reported {
+            let was_ready = running.ready;
             running.ready = ready;
             let status = if ready { "True" } else { "False" };
+            // The container's state, as a kubelet reports an image it cannot pull.
+            let state = if running.child.is_none() {
+                json!({ "waiting": {
+                    "reason": "ErrImagePull",
+                    "message": format!("the test kubelet runs only {RUNNABLE_IMAGE_REPOSITORY}:<tag> images, not {:?}", image.unwrap_or_default()),
+                } })
+            } else {
+                json!({ "running": {} })
+            };
             let patch = json!({ "status": {
-                "phase": if exited { "Failed" } else { "Running" },
+                "phase": if running.child.is_none() { "Pending" } else if exited { "Failed" } else { "Running" },
+                "containerStatuses": [{
+                    "name": pod.spec.as_ref().map(|s| s.containers[0].name.clone()).unwrap_or_default(),
+                    "ready": ready, "restartCount": 0, "image": "", "imageID": "",
+                    "state": state,
+                }],
                 "podIP": running.ip.to_string(),
                 "podIPs": [{ "ip": running.ip.to_string() }],
                 "conditions": [
@@ -235,6 +368,11 @@ async fn kubelet_pass(
             pod_api
                 .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
                 .await?;
+            if ready {
+                node.record(PodEvent::Ready(name.clone()));
+            } else if was_ready {
+                node.record(PodEvent::NotReady(name.clone()));
+            }
         }
     }
     Ok(())

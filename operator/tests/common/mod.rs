@@ -10,7 +10,7 @@
 pub mod expect;
 mod kubelet;
 
-pub use kubelet::{Kubelet, running_as_root};
+pub use kubelet::{Kubelet, PodEvent, RUNNABLE_IMAGE_REPOSITORY, running_as_root};
 
 use std::{
     future::Future,

@@ -5,6 +5,7 @@ pub mod config_map;
 pub mod labels;
 pub mod pdb;
 pub mod probes;
+pub mod rack;
 pub mod scheduling;
 pub mod security;
 pub mod service;

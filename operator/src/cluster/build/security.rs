@@ -172,6 +172,15 @@ mod tests {
 
     #[test]
     fn the_broker_pod_passes_the_restricted_profile() {
+        let rack_aware = ClusterFixture::new("demo", 3).rack("zone").validated();
+        let sts = statefulset::build(&rack_aware, "h", "10Gi");
+        let pod = sts.spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.init_containers.as_ref().map(Vec::len), Some(1));
+        assert_eq!(
+            restricted_violations(&pod),
+            Vec::<String>::new(),
+            "with the rack init container and its projected token"
+        );
         let v = ClusterFixture::new("demo", 3).validated();
         let sts = statefulset::build(&v, "h", "10Gi");
         let pod = sts.spec.unwrap().template.spec.unwrap();

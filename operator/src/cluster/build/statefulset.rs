@@ -1,7 +1,7 @@
 //! The broker StatefulSet.
 //!
 //! `updateStrategy: OnDelete`: the operator, not the StatefulSet controller,
-//! decides when each broker restarts (rolling upgrades come later). Each Pod
+//! decides when each broker restarts (`cluster::rollout`). Each Pod
 //! learns its node id from the ordinal (`apps.kubernetes.io/pod-index`) and
 //! advertises its stable DNS name under the headless Service.
 
@@ -27,12 +27,12 @@ use k8s_openapi::{
 };
 
 use super::{
-    config_map::{CONFIG_DIR, DATA_DIR, SERVER_PROPERTIES},
+    config_map::{CONFIG_DIR, DATA_DIR},
     labels::{
         config_map_name, headless_service_name, object_meta, selector_labels, service_account_name,
         stateful_set_name,
     },
-    probes, scheduling,
+    probes, rack, scheduling,
     security::{container_security_context, pod_security_context},
     service::CONTROLLER_PORT_NAME,
 };
@@ -119,7 +119,7 @@ fn container(cluster: &ValidatedCluster) -> Container {
         command: Some(vec![
             "karst".to_owned(),
             "--config".to_owned(),
-            format!("{CONFIG_DIR}/{SERVER_PROPERTIES}"),
+            rack::broker_config_path(cluster),
         ]),
         env: Some(
             broker_env(cluster)
@@ -133,26 +133,31 @@ fn container(cluster: &ValidatedCluster) -> Container {
         startup_probe: Some(probes::startup(cluster.pod_template.startup_probe)),
         resources: cluster.resources.clone(),
         security_context: Some(container_security_context()),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: DATA_VOLUME.to_owned(),
-                mount_path: DATA_DIR.to_owned(),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "config".to_owned(),
-                mount_path: CONFIG_DIR.to_owned(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            // The root filesystem is read-only: scratch space for anything
-            // (a panic dump, a library's temp file) that writes to /tmp.
-            VolumeMount {
-                name: TMP_VOLUME.to_owned(),
-                mount_path: "/tmp".to_owned(),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(
+            vec![
+                VolumeMount {
+                    name: DATA_VOLUME.to_owned(),
+                    mount_path: DATA_DIR.to_owned(),
+                    ..VolumeMount::default()
+                },
+                VolumeMount {
+                    name: "config".to_owned(),
+                    mount_path: CONFIG_DIR.to_owned(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                },
+                // The root filesystem is read-only: scratch space for anything
+                // (a panic dump, a library's temp file) that writes to /tmp.
+                VolumeMount {
+                    name: TMP_VOLUME.to_owned(),
+                    mount_path: "/tmp".to_owned(),
+                    ..VolumeMount::default()
+                },
+            ]
+            .into_iter()
+            .chain(rack::broker_mounts(cluster))
+            .collect(),
+        ),
         ..Container::default()
     }
 }
@@ -198,6 +203,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
             // Service links inject `<SERVICE>_*` variables; a Service named
             // `karst...` would otherwise hand the broker unknown `KARST_*` settings.
             enable_service_links: Some(false),
+            init_containers: rack::init_container(cluster).map(|c| vec![c]),
             containers: vec![container(cluster)],
             affinity: Some(scheduling::affinity(cluster)),
             tolerations: non_empty(&cluster.pod_template.tolerations),
@@ -213,21 +219,26 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
                     .unwrap_or(DEFAULT_TERMINATION_GRACE_SECONDS),
             ),
             security_context: Some(pod_security_context()),
-            volumes: Some(vec![
-                Volume {
-                    name: "config".to_owned(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: config_map_name(&cluster.name),
-                        ..ConfigMapVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
-                Volume {
-                    name: TMP_VOLUME.to_owned(),
-                    empty_dir: Some(EmptyDirVolumeSource::default()),
-                    ..Volume::default()
-                },
-            ]),
+            volumes: Some(
+                vec![
+                    Volume {
+                        name: "config".to_owned(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: config_map_name(&cluster.name),
+                            ..ConfigMapVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    },
+                    Volume {
+                        name: TMP_VOLUME.to_owned(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Volume::default()
+                    },
+                ]
+                .into_iter()
+                .chain(rack::volumes(cluster))
+                .collect(),
+            ),
             ..PodSpec::default()
         }),
     }
