@@ -46,6 +46,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Registers collectors owned elsewhere (the replica manager's).
+    pub fn register(&self, collectors: Vec<Box<dyn prometheus::core::Collector>>) {
+        for collector in collectors {
+            self.registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+    }
+
     pub fn new() -> Self {
         let registry = Registry::new();
         let requests = IntCounterVec::new(

@@ -142,7 +142,8 @@ impl Node {
             }
         };
         replicas.set_controller(controller.clone());
-        tasks.spawn(replicas.clone().run_isr_expiry(shutdown_rx.clone()));
+        metrics.register(replicas.metrics().collectors());
+        tasks.spawn(replicas.clone().run_background(shutdown_rx.clone()));
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id,
@@ -412,9 +413,11 @@ async fn report_cluster(
             .as_ref()
             .and_then(|q| q.subscribe().borrow().applied.map(|id| id.index))
             .unwrap_or(0);
+        let image = broker.image();
         broker
             .metrics
-            .set_cluster(active, broker.image().brokers.len(), applied);
+            .set_cluster(active, image.brokers.len(), applied);
+        broker.replicas.report_metrics(&image, active);
     }
 }
 

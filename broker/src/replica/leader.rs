@@ -297,5 +297,48 @@ impl Partition {
     }
 }
 
+/// One partition's replication health, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ReplicationStatus {
+    pub(super) leader: bool,
+    pub(super) under_replicated: bool,
+    pub(super) under_min_isr: bool,
+    /// On a follower: leader's high watermark (as last fetched) - log end.
+    pub(super) lag_records: i64,
+    /// On the leader: longest time since an in-sync follower caught up.
+    pub(super) follower_lag_ms: i64,
+}
+
+impl Partition {
+    pub(super) fn replication_status(&self, now_ms: i64) -> ReplicationStatus {
+        let leadership = self.leadership.read();
+        if leadership.leader != self.node_id {
+            return ReplicationStatus {
+                lag_records: (self.high_watermark() - self.log.log_end_offset()).max(0),
+                ..Default::default()
+            };
+        }
+        let followers = self.followers.lock();
+        let follower_lag_ms = leadership
+            .isr
+            .iter()
+            .filter(|id| **id != self.node_id)
+            .map(|id| {
+                let caught_up = followers.get(id).map_or(0, |f| f.last_caught_up_ms);
+                now_ms - caught_up.max(self.led_since_ms())
+            })
+            .max()
+            .unwrap_or(0);
+        ReplicationStatus {
+            leader: true,
+            under_replicated: leadership.isr.len() < leadership.replicas.len(),
+            under_min_isr: (leadership.isr.len() as i32)
+                < self.min_insync_replicas.load(Ordering::Acquire),
+            lag_records: 0,
+            follower_lag_ms,
+        }
+    }
+}
+
 /// Follower progress by replica id.
 pub(super) type Followers = HashMap<i32, FollowerProgress>;

@@ -5,11 +5,14 @@
 //! watermark follows the log end offset. Replication will add follower fetch
 //! state here without changing the handlers.
 
+mod checkpoint;
 mod fetcher;
 mod leader;
 mod manager;
+mod metrics;
 mod partition;
 
 pub use leader::{Leadership, ProduceError, Transition};
 pub use manager::{ReplicaError, ReplicaManager};
+pub use metrics::ReplicationMetrics;
 pub use partition::{DeleteRecordsError, FetchRead, Partition, offset_spec};
