@@ -3,6 +3,7 @@ confluent-kafka idempotent acks=all producer keeps every acknowledged
 record through a kill -9 of a partition leader; followers hold the same
 log as the leader; min.insync.replicas is enforced."""
 
+import signal
 import struct
 import threading
 import time
@@ -183,3 +184,55 @@ def test_too_few_in_sync_replicas_refuse_acks_all(cluster):
     producer.flush(30)
     assert errors and errors[0] is not None
     assert errors[0].name() in ("NOT_ENOUGH_REPLICAS", "_MSG_TIMED_OUT"), errors[0]
+
+
+def send(bootstrap, topic, values, acks):
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "enable.idempotence": False,
+                         "message.timeout.ms": 30000})
+    errors = []
+    for v in values:
+        producer.produce(topic, value=v.encode(), on_delivery=lambda err, msg: err and errors.append(err))
+    assert producer.flush(60) == 0
+    assert errors == [], errors
+
+
+def test_an_isolated_leader_truncates_its_divergent_tail_when_it_returns(cluster):
+    """The leader takes acks=1 writes its followers never see (they are
+    stopped); then it is stopped itself and a follower is elected and takes
+    other writes. When the old leader returns it truncates the tail of the
+    old epoch (KIP-101) and every replica ends equal."""
+    admin = create(cluster.bootstrap, "diverge", 1, 3, {"min.insync.replicas": "1"})
+    wait_full_isr(admin, "diverge")
+    send(cluster.bootstrap, "diverge", [f"a{i}" for i in range(100)], "all")
+    leader_id = partition_state(admin, "diverge")[0][0]
+    leader = next(n for n in cluster.nodes if n.node_id == leader_id)
+    followers = [n for n in cluster.nodes if n is not leader]
+    stopped = []
+    try:
+        for f in followers:
+            f.proc.send_signal(signal.SIGSTOP)
+            stopped.append(f)
+        # The followers' fetches already at the leader are answered within
+        # their 500 ms long poll (into socket buffers the stopped processes
+        # read later); only records appended after that stay on the leader.
+        time.sleep(1.5)
+        send(leader.bootstrap, "diverge", [f"lost{i}" for i in range(50)], "1")
+        leader.proc.send_signal(signal.SIGSTOP)
+        stopped.append(leader)
+        for f in followers:
+            f.proc.send_signal(signal.SIGCONT)
+            stopped.remove(f)
+        others = AdminClient({"bootstrap.servers": ",".join(f.bootstrap for f in followers)})
+        wait_until(lambda: partition_state(others, "diverge")[0][0] in [f.node_id for f in followers],
+                   timeout=60, what="a follower elected while the old leader is stopped")
+        send(",".join(f.bootstrap for f in followers), "diverge", [f"b{i}" for i in range(30)], "all")
+    finally:
+        for n in stopped:
+            n.proc.send_signal(signal.SIGCONT)
+    wait_full_isr(admin, "diverge")
+    hw = high_watermarks(cluster.bootstrap, "diverge", 1)[0]
+    assert hw == 130, f"high watermark {hw}: 100 + 30 committed, the 50 acks=1 records of the old epoch gone"
+    logs = [replica_batches(n, "diverge", 0, 1 << 62) for n in cluster.nodes]
+    assert logs[0] == logs[1] == logs[2], "the old leader kept a divergent tail"
+    seen = consume_all(cluster.bootstrap, "diverge", 130, "diverge-reader")
+    assert sorted(seen) == sorted([f"a{i}" for i in range(100)] + [f"b{i}" for i in range(30)])
