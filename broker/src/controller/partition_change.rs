@@ -132,7 +132,11 @@ pub(crate) fn leave_broker(image: &MetadataImage, gone: i32) -> Vec<MetadataReco
                 records.push(record(topic.id, changed(p, p.leader, isr)));
                 continue;
             }
-            let clean = p.replicas.iter().copied().find(|id| isr.contains(id) && live(id));
+            let clean = p
+                .replicas
+                .iter()
+                .copied()
+                .find(|id| isr.contains(id) && live(id));
             let next = match (clean, unclean) {
                 (Some(leader), _) => changed(p, leader, isr),
                 (None, true) => match p.replicas.iter().copied().find(live) {

@@ -92,9 +92,10 @@ impl Partition {
         checkpointed_high_watermark: Option<i64>,
     ) -> Self {
         let log_end = log.log_end_offset();
-        let high_watermark = AtomicI64::new(checkpointed_high_watermark.map_or(log_end, |hw| {
-            hw.clamp(log.log_start_offset(), log_end)
-        }));
+        let high_watermark = AtomicI64::new(
+            checkpointed_high_watermark
+                .map_or(log_end, |hw| hw.clamp(log.log_start_offset(), log_end)),
+        );
         Self {
             topic,
             topic_id,

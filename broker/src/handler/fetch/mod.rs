@@ -199,7 +199,11 @@ fn read_partition(
     let Some(partition) = broker.replicas.get(topic, index) else {
         return (error(index, broker.not_hosted_error(topic, index)), None);
     };
-    if !partition.is_leader() {
+    // Only the leader serves, and a follower only for a partition it is
+    // a replica of.
+    if !partition.is_leader()
+        || replica.is_some_and(|r| !partition.leadership().replicas.contains(&r))
+    {
         return (error(index, ResponseError::NotLeaderOrFollower), None);
     }
     let epoch = partition.leader_epoch();
