@@ -52,7 +52,7 @@ pub enum StartError {
     #[error("invalid default log config: {0}")]
     LogConfig(#[from] crate::log::LogConfigError),
     #[error("registering this broker: {0}")]
-    Register(#[source] TopicError),
+    Register(TopicError),
     #[error("metadata quorum: {0}")]
     Quorum(#[from] crate::raft::QuorumError),
     #[error(transparent)]

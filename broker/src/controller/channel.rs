@@ -531,14 +531,21 @@ impl From<&TopicError> for RemoteError {
 }
 
 impl RemoteError {
+    /// The typed error for the codes a caller acts on (retry elsewhere,
+    /// register again, wait for a session to end); [`TopicError::Remote`]
+    /// for the rest.
     fn into_topic_error(self) -> TopicError {
-        if self.code == kafka_protocol::ResponseError::NotController.code() {
-            TopicError::NotController(self.message)
-        } else {
-            TopicError::Remote {
+        use kafka_protocol::ResponseError as E;
+        match E::try_from_code(self.code) {
+            Some(E::NotController) => TopicError::NotController(self.message),
+            Some(E::StaleBrokerEpoch) => TopicError::StaleBrokerEpoch(self.message),
+            Some(E::DuplicateBrokerRegistration) => {
+                TopicError::DuplicateBrokerRegistration(self.message)
+            }
+            _ => TopicError::Remote {
                 code: self.code,
                 message: self.message,
-            }
+            },
         }
     }
 }

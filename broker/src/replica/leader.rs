@@ -223,10 +223,8 @@ impl Partition {
         }
         let followers = self.followers.lock();
         let lagging = |id: &i32| {
-            *id != self.node_id
-                && followers.get(id).is_none_or(|f| {
-                    now_ms - f.last_caught_up_ms.max(self.led_since_ms()) > lag_max_ms
-                })
+            let caught_up = followers.get(id).map_or(0, |f| f.last_caught_up_ms);
+            *id != self.node_id && now_ms - caught_up.max(self.led_since_ms()) > lag_max_ms
         };
         if !leadership.isr.iter().any(lagging) {
             return None;
