@@ -7,7 +7,10 @@
 #   3. the client suite (pytest e2e/clients): kafkajs, confluent-kafka,
 #      kafka-python, aiokafka and kcat against the built `karst` binary
 #      (or $KARST_BIN);
-#   4. a quick benchmark smoke run.
+#   4. the Helm chart (e2e/chart/check.sh: helm lint/template, schema
+#      validation, server-side dry-run against a local API server, the
+#      operator run from the rendered Deployment);
+#   5. a quick benchmark smoke run.
 # kcat comes from apt (see .ci/run). Missing tools fail the run: nothing is
 # skipped. Safe to run again and again (installs are idempotent).
 set -euo pipefail
@@ -54,6 +57,9 @@ cargo build --workspace --bins --locked
 step "cargo test (unit, integration, operator against an API server)"
 cargo test --workspace --locked
 
+step "Helm chart (e2e/chart/check.sh)"
+KARST_OPERATOR_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/karst-operator" ./e2e/chart/check.sh
+
 step "real Kafka clients against the karst binary (pytest e2e/clients)"
 export KARST_BIN="${KARST_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/karst}"
 [ -x "$KARST_BIN" ] || { echo "karst binary not found at $KARST_BIN" >&2; exit 1; }
@@ -69,4 +75,4 @@ fi
 # ---------------------------------------------------------------------------
 
 current="done"
-printf '\nAll Karst tests passed: fmt, clippy, build, cargo test, client suite (%s), bench smoke.\n' "$KARST_BIN"
+printf '\nAll Karst tests passed: fmt, clippy, build, cargo test, Helm chart, client suite (%s), bench smoke.\n' "$KARST_BIN"
