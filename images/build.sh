@@ -46,6 +46,13 @@ for image in broker operator; do
   echo 'karst:x:10001:10001:karst:/var/lib/karst:/sbin/nologin' > "$stage/$image/etc/passwd"
   echo 'karst:x:10001:' > "$stage/$image/etc/group"
 done
+# The operator's Kubernetes client (kube with rustls) refuses to start
+# without system root certificates, even when the cluster's own CA comes
+# from the service account: the image carries Debian's bundle.
+ca_bundle=/etc/ssl/certs/ca-certificates.crt
+[ -s "$ca_bundle" ] || { echo "$ca_bundle missing: apt-get install -y ca-certificates" >&2; exit 1; }
+mkdir -p "$stage/operator/etc/ssl/certs"
+cp "$ca_bundle" "$stage/operator/etc/ssl/certs/ca-certificates.crt"
 mkdir -p "$stage/broker/etc/karst" "$stage/broker/var/lib/karst" "$stage/broker/tmp"
 chmod 1777 "$stage/broker/tmp"
 # The image's own configuration (a KafkaCluster's ConfigMap is mounted over

@@ -6,7 +6,9 @@
 #      its data in a volume at /var/lib/karst (as the operator's Pods run it);
 #      kcat produces one record on a 127.0.0.1 port and consumes it, and reads
 #      it again after the container restarted on the same volume;
-#   3. the operator image's `crd` prints exactly the files of crds/;
+#   3. the operator image's `crd` prints exactly the files of crds/, and its
+#      `run` (read-only root filesystem, host network) takes its Lease and
+#      serves /metrics against a local API server (../shared/k8s);
 #   4. each image is under KARST_IMAGE_MAX_BYTES (20,000,000 by default).
 # Starts dockerd when none answers and stops it at the end (images/dockerd.sh).
 set -euo pipefail
@@ -19,8 +21,13 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/karst-images.XXXXXX")
 
 # shellcheck source=images/dockerd.sh
 . "$root/images/dockerd.sh"
+api_port=${KARST_IMAGES_API_PORT:-16563}
+etcd_port=${KARST_IMAGES_ETCD_PORT:-12599}
 cleanup() {
-  docker rm -f "$name" >/dev/null 2>&1 || true
+  docker rm -f "$name" "$name-operator" >/dev/null 2>&1 || true
+  for p in apiserver etcd; do
+    if [ -f "$work/k8s/$p.pid" ]; then kill "$(cat "$work/k8s/$p.pid")" 2>/dev/null || true; fi
+  done
   docker volume rm "$name" >/dev/null 2>&1 || true
   docker_stop_if_started
   rm -rf "$work"
@@ -71,4 +78,18 @@ docker run --rm --read-only "karst-operator:$version" crd > "$work/crds.yaml"
 for f in "$root"/crds/*.yaml; do printf -- '---\n'; cat "$f"; done > "$work/expected.yaml"
 cmp -s "$work/crds.yaml" "$work/expected.yaml" || { diff "$work/expected.yaml" "$work/crds.yaml" | head -20; fail "the image's crd output differs from crds/"; }
 echo "karst-operator:$version crd == crds/*.yaml"
+"$root/../shared/k8s/start-apiserver.sh" "$work/k8s" "$api_port" "$etcd_port" >/dev/null
+KUBECONFIG="$work/k8s/kubeconfig" kubectl apply --server-side -f "$root/crds/" >/dev/null
+chmod 644 "$work/k8s/kubeconfig"
+metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+docker run -d --name "$name-operator" --network host --read-only \
+  -v "$work/k8s/kubeconfig:/etc/karst/kubeconfig:ro" -e KUBECONFIG=/etc/karst/kubeconfig \
+  -e POD_NAME=image-check -e POD_NAMESPACE=default \
+  "karst-operator:$version" run --http-addr="127.0.0.1:$metrics_port" >/dev/null
+leads() { curl -sf "http://127.0.0.1:$metrics_port/metrics" | grep -qx 'karst_operator_leader 1'; }
+for _ in $(seq 1 300); do leads && break; sleep 0.1; done
+leads || { docker logs "$name-operator" >&2; fail "the operator container did not take its Lease"; }
+holder=$(KUBECONFIG="$work/k8s/kubeconfig" kubectl get lease karst-operator -o 'jsonpath={.spec.holderIdentity}')
+[ "$holder" = image-check ] || fail "Lease held by '$holder'"
+echo "karst-operator:$version run: Lease taken, /metrics served (read-only root filesystem)"
 echo "image checks passed"
