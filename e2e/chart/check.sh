@@ -75,7 +75,10 @@ say "helm lint --strict (default and non-default values)"
 
 say "helm template"
 "$helm" template karst "$chart" --namespace karst-system > "$work/default.yaml"
-"$helm" template karst "$chart" --namespace karst-system -f "$here/values-custom.yaml" > "$work/custom.yaml"
+# The operator run below serves /metrics on the rendered port: a free one.
+metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$helm" template karst "$chart" --namespace karst-system -f "$here/values-custom.yaml" \
+  --set "metrics.port=$metrics_port" > "$work/custom.yaml"
 for f in default custom; do
   echo "$f: $(grep -c '^kind:' "$work/$f.yaml") objects: $(grep '^kind:' "$work/$f.yaml" | awk '{print $2}' | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')"
 done
@@ -123,7 +126,7 @@ done
 
 say "the operator from the rendered Deployment's command line"
 # The custom rendering: watches namespace apps, Lease karst-check-leader in
-# karst-system, metrics on port 18091, text logs.
+# karst-system, metrics on $metrics_port, text logs.
 mapfile -t cmd < <("$py" "$here/manifests.py" command "$work/custom.yaml")
 [ "${cmd[0]}" = karst-operator ] || fail "the Deployment runs ${cmd[0]}, not the image's karst-operator"
 lease=$(printf '%s\n' "${cmd[@]}" | sed -n 's/^--lease-name=//p')
