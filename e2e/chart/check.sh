@@ -13,7 +13,8 @@
 #   5. the operator binary run with the rendered Deployment's command line
 #      and env against that API server: it starts, takes its Lease, serves
 #      /metrics, reconciles the example KafkaCluster, stops on SIGTERM.
-# Also: every karst_* metric the alerts and dashboard use is exported.
+# Also: every karst_* metric the alerts and dashboard use is exported, and
+# every alert expression and dashboard query parses as PromQL.
 # The operator binary is $KARST_OPERATOR_BIN (default target/debug/karst-operator).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -104,6 +105,7 @@ done
 "$py" "$here/manifests.py" restricted "$work/default.yaml"
 "$py" "$here/manifests.py" restricted "$work/custom.yaml"
 "$py" "$here/manifests.py" metrics "$work/custom.yaml" "$root/broker/src" "$root/operator/src"
+"$py" "$here/manifests.py" promql "$work/custom.yaml"
 
 say "local API server with the chart's CRDs"
 "$root/../shared/k8s/start-apiserver.sh" "$work/k8s" "$api_port" "$etcd_port" >/dev/null

@@ -8,6 +8,7 @@
   manifests.py metrics RENDERED SRC_DIR...       every karst_* metric the alerts and the dashboard
                                                  use is exported by the code in SRC_DIR (or is one
                                                  that replication, issue 11, adds)
+  manifests.py promql RENDERED                   every alert expression and dashboard query parses as PromQL
   manifests.py restricted RENDERED               checks every Pod template against the restricted
                                                  Pod Security Standard (+ read-only root filesystem)
 """
@@ -97,6 +98,39 @@ def metrics(rendered, *src_dirs):
     print(f"{len(used)} karst_* metrics used, all exported; waiting for issue 11: {sorted(PENDING_METRICS & used - exported)}")
 
 
+# Grafana's variables, replaced by values of the same type before parsing.
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$namespace": ".*", "$cluster": ".*"}
+
+
+def promql(rendered):
+    import json
+
+    import promql_parser
+
+    exprs = []
+    for d in docs(rendered):
+        if d["kind"] == "PrometheusRule":
+            for group in d["spec"]["groups"]:
+                exprs += [(f'alert {r["alert"]}', r["expr"]) for r in group["rules"]]
+        elif d["kind"] == "ConfigMap" and any(k.endswith(".json") for k in d.get("data", {})):
+            for text in d["data"].values():
+                for panel in json.loads(text)["panels"]:
+                    exprs += [(f'panel "{panel["title"]}"', t["expr"]) for t in panel.get("targets", [])]
+    if not any(w.startswith("alert") for w, _ in exprs) or not any(w.startswith("panel") for w, _ in exprs):
+        sys.exit("expected both alerts and dashboard panels in the rendering")
+    problems = []
+    for where, expr in exprs:
+        for var, value in GRAFANA_VARIABLES.items():
+            expr = expr.replace(var, value)
+        try:
+            promql_parser.parse(expr)
+        except ValueError as e:
+            problems.append(f"{where}: {e}: {expr}")
+    if problems:
+        sys.exit("PromQL that does not parse:\n" + "\n".join(problems))
+    print(f"{len(exprs)} PromQL expressions parse (alerts and dashboard)")
+
+
 def restricted(rendered):
     """The restricted profile's rules (kubernetes.io/docs/concepts/security/pod-security-standards)."""
     problems = []
@@ -149,5 +183,6 @@ if __name__ == "__main__":
         "command": command,
         "exec": exec_operator,
         "metrics": metrics,
+        "promql": promql,
         "restricted": restricted,
     }[cmd](*args)
