@@ -282,3 +282,24 @@ fn the_chart_carries_the_generated_crds() {
         );
     }
 }
+
+/// The chart's appVersion is the tag of both images it expects:
+/// `karst-operator:<appVersion>` (its default image) and the broker image
+/// `karst:<version>` the operator uses when a KafkaCluster names none, where
+/// `<version>` is the operator's own; images/build.sh tags both with the
+/// workspace version.
+#[test]
+fn the_chart_app_version_is_the_operators_version() {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Chart {
+        app_version: String,
+    }
+    let text = std::fs::read_to_string(root().join("charts/karst/Chart.yaml")).expect("Chart.yaml");
+    let chart: Chart = serde_yaml::from_str(&text).expect("Chart.yaml parses");
+    assert_eq!(
+        chart.app_version,
+        env!("CARGO_PKG_VERSION"),
+        "charts/karst/Chart.yaml appVersion must be the operator's version (image tags)"
+    );
+}
