@@ -7,9 +7,10 @@
 #      non-default ones (values-custom.yaml), and refusal of values-bad.yaml;
 #   3. kubernetes-validate -k 1.33.0 --strict on every rendered built-in kind;
 #      the restricted Pod Security Standard on the operator Pod;
-#   4. a local API server (../shared/k8s, started and stopped here) with the
-#      chart's CRDs: kubectl apply --server-side --dry-run=server of both
-#      renderings and of the chart's examples;
+#   4. a local API server (../shared/k8s, started and stopped here): helm
+#      install (CRDs from the chart), upgrade and uninstall for real (RBAC
+#      left out: the server has no RBAC kinds), then kubectl apply
+#      --server-side --dry-run=server of both renderings and the examples;
 #   5. the operator binary run with the rendered Deployment's command line
 #      and env against that API server: it starts, takes its Lease, serves
 #      /metrics, reconciles the example KafkaCluster, stops on SIGTERM.
@@ -107,13 +108,29 @@ done
 "$py" "$here/manifests.py" metrics "$work/custom.yaml" "$root/broker/src" "$root/operator/src"
 "$py" "$here/manifests.py" promql "$work/custom.yaml"
 
-say "local API server with the chart's CRDs"
+say "helm install / upgrade / uninstall against a local API server"
 "$root/../shared/k8s/start-apiserver.sh" "$work/k8s" "$api_port" "$etcd_port" >/dev/null
 export KUBECONFIG="$work/k8s/kubeconfig"
-"$kubectl" apply --server-side -f "$chart/crds/" >/dev/null
+# The test API server has no RBAC kinds: the release leaves them out here.
+# No --wait: nothing runs the Deployment's Pods.
+"$helm" install karst "$chart" --namespace karst-system --create-namespace --set rbac.create=false \
+  > "$work/install.out"
+grep -q '^STATUS: deployed' "$work/install.out" || { cat "$work/install.out"; fail "helm install"; }
+grep -q 'kubectl apply -f charts/karst/examples/kafkacluster.yaml' "$work/install.out" \
+  || fail "NOTES.txt does not give the next step"
+echo "helm install: deployed; NOTES give the next step"
 "$kubectl" wait --for=condition=Established --timeout=60s \
   crd/kafkaclusters.kafka.karst.dev crd/kafkatopics.kafka.karst.dev >/dev/null
-for ns in karst-system apps monitoring; do "$kubectl" create namespace "$ns" >/dev/null; done
+"$kubectl" -n karst-system get deployment/karst-operator serviceaccount/karst-operator service/karst-operator-metrics -o name
+"$helm" upgrade karst "$chart" --namespace karst-system --set rbac.create=false --set replicaCount=2 \
+  | grep '^STATUS'
+[ "$("$kubectl" -n karst-system get deployment karst-operator -o 'jsonpath={.spec.replicas}')" = 2 ] \
+  || fail "helm upgrade did not change the Deployment"
+"$helm" uninstall karst --namespace karst-system
+! "$kubectl" -n karst-system get deployment karst-operator >/dev/null 2>&1 || fail "helm uninstall left the Deployment"
+# Helm keeps the CRDs (and so every KafkaCluster) on uninstall, by design.
+"$kubectl" get crd kafkaclusters.kafka.karst.dev -o name
+for ns in apps monitoring; do "$kubectl" create namespace "$ns" >/dev/null; done
 "$kubectl" api-versions > "$work/api-versions"
 
 say "kubectl apply --server-side --dry-run=server"
