@@ -1,8 +1,9 @@
 # Sourced by images/build.sh and e2e/images/check.sh: makes a Docker engine
 # available and remembers whether it started one.
 #
-# DOCKER_HOST, when set and answering, is used as it is. Otherwise the engine
-# at unix:///tmp/dockerd.sock (../shared/TOOLING.md) is used if it answers,
+# An engine that answers as the environment says ($DOCKER_HOST or the default
+# socket) is used as it is. Otherwise the engine at
+# unix:///tmp/dockerd.sock (../shared/TOOLING.md) is used if it answers,
 # or dockerd is started there (there is no systemd on our machines);
 # `docker_stop_if_started` stops it again only if this script started it.
 # docker.io comes from apt (.ci/run installs it); a missing engine fails.
@@ -10,7 +11,9 @@
 karst_dockerd_started=""
 
 docker_ensure() {
-  if [ -n "${DOCKER_HOST:-}" ] && docker version >/dev/null 2>&1; then
+  # An engine the environment already points at ($DOCKER_HOST, or the
+  # default socket of a machine that runs Docker as a service).
+  if docker version >/dev/null 2>&1; then
     return 0
   fi
   export DOCKER_HOST=unix:///tmp/dockerd.sock
