@@ -71,6 +71,9 @@ fi
 py="$tools/venv/bin/python"
 "$helm" version --short
 
+say "values.yaml documented and typed"
+"$py" "$here/manifests.py" documented "$chart/values.yaml" "$chart/values.schema.json"
+
 say "helm lint --strict (default and non-default values)"
 "$helm" lint --strict "$chart"
 "$helm" lint --strict "$chart" -f "$here/values-custom.yaml"

@@ -9,6 +9,8 @@
                                                  use is exported by the code in SRC_DIR (or is one
                                                  that replication, issue 11, adds)
   manifests.py promql RENDERED                   every alert expression and dashboard query parses as PromQL
+  manifests.py documented VALUES SCHEMA          every value in values.yaml has a comment above it and
+                                                 is in the schema, and the schema has nothing else
   manifests.py restricted RENDERED               checks every Pod template against the restricted
                                                  Pod Security Standard (+ read-only root filesystem)
 """
@@ -131,6 +133,48 @@ def promql(rendered):
     print(f"{len(exprs)} PromQL expressions parse (alerts and dashboard)")
 
 
+def documented(values_file, schema_file):
+    """Walks values.yaml line by line: a key's path comes from indentation."""
+    import json
+
+    with open(schema_file) as f:
+        schema = json.load(f)
+    problems, stack, seen = [], [], set()
+    with open(values_file) as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^( *)([A-Za-z][A-Za-z0-9_]*):", line)
+        if not m:
+            continue
+        depth = len(m.group(1)) // 2
+        stack = stack[:depth] + [m.group(2)]
+        node = schema
+        for key in stack[:-1]:
+            node = node.get("properties", {}).get(key, {})
+        if "properties" not in node:
+            continue  # inside a free-form value (resources, labels, ...), documented as a whole
+        path = ".".join(stack)
+        seen.add(path)
+        if stack[-1] not in node["properties"]:
+            problems.append(f"{path}: not in values.schema.json")
+        previous = next((lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+        if not previous.startswith("#"):
+            problems.append(f"{path}: no comment above it")
+
+    def schema_paths(node, prefix):
+        for key, sub in node.get("properties", {}).items():
+            path = f"{prefix}{key}"
+            if not sub.get("description"):
+                problems.append(f"{path}: no description in values.schema.json")
+            yield path
+            yield from schema_paths(sub, f"{path}.")
+
+    problems += [f"{p}: in the schema, not in values.yaml" for p in schema_paths(schema, "") if p not in seen]
+    if problems:
+        sys.exit("values.yaml / values.schema.json:\n" + "\n".join(problems))
+    print(f"{len(seen)} values, each documented and typed")
+
+
 def restricted(rendered):
     """The restricted profile's rules (kubernetes.io/docs/concepts/security/pod-security-standards)."""
     problems = []
@@ -184,5 +228,6 @@ if __name__ == "__main__":
         "exec": exec_operator,
         "metrics": metrics,
         "promql": promql,
+        "documented": documented,
         "restricted": restricted,
     }[cmd](*args)
