@@ -6,8 +6,7 @@
   manifests.py exec RENDERED BIN POD NAMESPACE   runs BIN with the Deployment's arguments and env
                                                  (downward-API fields resolved to POD and NAMESPACE)
   manifests.py metrics RENDERED SRC_DIR...       every karst_* metric the alerts and the dashboard
-                                                 use is exported by the code in SRC_DIR (or is one
-                                                 that replication, issue 11, adds)
+                                                 use is exported by the code in SRC_DIR
   manifests.py promql RENDERED                   every alert expression and dashboard query parses as PromQL
   manifests.py documented VALUES SCHEMA          every value in values.yaml has a comment above it and
                                                  is in the schema, and the schema has nothing else
@@ -20,13 +19,6 @@ import sys
 
 import yaml
 
-# Gauges the alerts and dashboard use before they exist: replication (issue 11)
-# adds them. Listed here so that any other unknown name fails the check.
-PENDING_METRICS = {
-    "karst_under_replicated_partitions",
-    "karst_under_min_isr_partitions",
-    "karst_offline_partitions",
-}
 
 
 def docs(path):
@@ -91,13 +83,10 @@ def metrics(rendered, *src_dirs):
     used = {re.sub(r"_(bucket|count|sum)$", "", m) for m in used}
     if not used:
         sys.exit("no karst_* metric found in the alerts and dashboard")
-    unknown = used - exported - PENDING_METRICS
+    unknown = used - exported
     if unknown:
         sys.exit(f"alerts/dashboard use metrics nobody exports: {sorted(unknown)}")
-    now_exported = PENDING_METRICS & exported
-    if now_exported:
-        print(f"note: {sorted(now_exported)} are exported now; remove them from PENDING_METRICS")
-    print(f"{len(used)} karst_* metrics used, all exported; waiting for issue 11: {sorted(PENDING_METRICS & used - exported)}")
+    print(f"{len(used)} karst_* metrics used, all exported")
 
 
 # Grafana's variables, replaced by values of the same type before parsing.

@@ -16,12 +16,10 @@
 #      and checks zero failed sends and every acknowledged record read back;
 #   5. deletes the cluster (KARST_KIND_KEEP=1 keeps it).
 #
-# Zero failed sends across the roll needs replication (issue 11), controlled
-# shutdown (issue 12) and the operator's rolling upgrade (issue 14). Until
-# the operator restarts brokers itself, this script deletes the Pods one at a
-# time (KARST_KIND_MANUAL_ROLL=1, the default); set it to 0 to watch the
-# operator do it. KARST_KIND_TOPIC_REPLICAS (default 3) is the load topic's
-# replication factor: brokers refuse more than 1 until issue 11.
+# The operator rolls the brokers itself (one at a time, active controller
+# last); KARST_KIND_MANUAL_ROLL=1 deletes the Pods one at a time from this
+# script instead. KARST_KIND_TOPIC_REPLICAS (default 3) is the load topic's
+# replication factor.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -32,7 +30,7 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 roll_tag="$version-roll"
 tutorial=${KARST_TUTORIAL:-$root/../shared/seed/000_64fc9b0151cb7bed.txt}
 topic_replicas=${KARST_KIND_TOPIC_REPLICAS:-3}
-manual_roll=${KARST_KIND_MANUAL_ROLL:-1}
+manual_roll=${KARST_KIND_MANUAL_ROLL:-0}
 bootstrap="demo-bootstrap.$ns.svc:9092"
 
 need() {
