@@ -377,3 +377,50 @@ def test_acks_all_needs_min_insync_replicas_and_acks_1_does_not(tmp_path):
         for n in c.nodes:
             if n.proc.poll() is None:
                 n.stop()
+
+
+def test_sigterm_moves_leadership_first_so_acks_all_producers_see_no_failure(cluster):
+    """Controlled shutdown: a SIGTERM'd leader is fenced before it stops, so
+    its partitions move to in-sync replicas at once; an idempotent acks=all
+    producer sees only retriable errors (none fail) while each broker in turn
+    restarts."""
+    topic = "rolling"
+    admin = create(cluster.bootstrap, topic, 3, 3, {"min.insync.replicas": "2"})
+    wait_full_isr(admin, topic)
+    acked, failed = [], []
+    stop = threading.Event()
+
+    def produce():
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all",
+                             "enable.idempotence": True, "linger.ms": 5, "message.timeout.ms": 120000})
+        i = 0
+        while not stop.is_set():
+            try:
+                producer.produce(topic, value=f"{i}".encode(),
+                                 on_delivery=lambda err, msg: (failed if err else acked).append(err or msg.value()))
+                i += 1
+            except BufferError:
+                pass
+            producer.poll(0.002)
+        assert producer.flush(120) == 0
+
+    writer = threading.Thread(target=produce)
+    writer.start()
+    try:
+        for node in cluster.nodes:
+            led = [p for p, (leader, _, _) in partition_state(admin, topic).items() if leader == node.node_id]
+            node.stop()
+            other = AdminClient({"bootstrap.servers": next(n for n in cluster.nodes if n is not node).bootstrap})
+            # Leadership has moved by the time the process is gone: no wait
+            # for the session timeout.
+            state = partition_state(other, topic)
+            assert all(state[p][0] not in (-1, node.node_id) for p in led), state
+            node.restart()
+            wait_full_isr(other, topic)
+            admin = other
+    finally:
+        stop.set()
+        writer.join(180)
+    assert failed == [], failed[:5]
+    seen = consume_all(cluster.bootstrap, topic, len(acked), "after-roll")
+    assert sorted(seen) == sorted(v.decode() for v in acked)
