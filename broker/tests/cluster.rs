@@ -146,6 +146,15 @@ async fn brokers_share_topics_and_refuse_partitions_they_do_not_lead() {
             "partition {partition} at broker {}",
             other + 1
         );
+        // KIP-951: from Produce v10 the refusal names the leader and where it is.
+        let hinted = produce_v10(&mut clients[other], "orders", partition).await;
+        let p = &hinted.responses[0].partition_responses[0];
+        assert_eq!(p.current_leader.leader_id.0, leader, "{hinted:?}");
+        assert_eq!(hinted.node_endpoints.len(), 1, "{hinted:?}");
+        assert_eq!(
+            hinted.node_endpoints[0].port,
+            nodes[(leader - 1) as usize].kafka_addr().port() as i32
+        );
         let leader_client = &mut clients[(leader - 1) as usize];
         let at_leader = describe_producers(leader_client, "orders", partition).await;
         assert_eq!(
@@ -203,4 +212,27 @@ async fn brokers_share_topics_and_refuse_partitions_they_do_not_lead() {
     for node in nodes {
         node.shutdown().await;
     }
+}
+
+/// Produce v10 (acks=1) of one record; the whole response.
+async fn produce_v10(
+    client: &mut RawClient,
+    topic: &str,
+    partition: i32,
+) -> kafka_protocol::messages::ProduceResponse {
+    use kafka_protocol::messages::ProduceRequest;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(topic_name(topic))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(record_batch(&[b"v"]))),
+                ]),
+        ]);
+    client.send(&request, 10).await
 }
