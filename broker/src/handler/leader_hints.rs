@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response;
 use kafka_protocol::messages::{BrokerId, FetchResponse, ProduceResponse, fetch_response};
+use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::util::str_bytes;
@@ -29,10 +30,24 @@ fn leader_of(image: &MetadataImage, topic: &str, id: Uuid, partition: i32) -> Op
     (p.leader >= 0).then_some((p.leader, p.leader_epoch))
 }
 
-fn endpoints<'a>(image: &'a MetadataImage, leaders: &BTreeSet<i32>) -> Vec<&'a BrokerImage> {
+/// The endpoints of `leaders`, built by `endpoint` (each response version
+/// of the protocol has its own NodeEndpoint type).
+fn endpoints<T>(
+    image: &MetadataImage,
+    leaders: &BTreeSet<i32>,
+    endpoint: impl Fn(BrokerId, StrBytes, i32, Option<StrBytes>) -> T,
+) -> Vec<T> {
     leaders
         .iter()
         .filter_map(|id| image.brokers.get(id))
+        .map(|b: &BrokerImage| {
+            endpoint(
+                BrokerId(b.node_id),
+                str_bytes(b.host.clone()),
+                b.port,
+                b.rack.clone().map(str_bytes),
+            )
+        })
         .collect()
 }
 
@@ -52,16 +67,13 @@ pub(crate) fn add_to_produce(image: &MetadataImage, response: &mut ProduceRespon
             }
         }
     }
-    response.node_endpoints = endpoints(image, &leaders)
-        .into_iter()
-        .map(|b| {
-            produce_response::NodeEndpoint::default()
-                .with_node_id(BrokerId(b.node_id))
-                .with_host(str_bytes(b.host.clone()))
-                .with_port(b.port)
-                .with_rack(b.rack.clone().map(str_bytes))
-        })
-        .collect();
+    response.node_endpoints = endpoints(image, &leaders, |id, host, port, rack| {
+        produce_response::NodeEndpoint::default()
+            .with_node_id(id)
+            .with_host(host)
+            .with_port(port)
+            .with_rack(rack)
+    });
 }
 
 pub(crate) fn add_to_fetch(image: &MetadataImage, response: &mut FetchResponse) {
@@ -80,14 +92,11 @@ pub(crate) fn add_to_fetch(image: &MetadataImage, response: &mut FetchResponse) 
             }
         }
     }
-    response.node_endpoints = endpoints(image, &leaders)
-        .into_iter()
-        .map(|b| {
-            fetch_response::NodeEndpoint::default()
-                .with_node_id(BrokerId(b.node_id))
-                .with_host(str_bytes(b.host.clone()))
-                .with_port(b.port)
-                .with_rack(b.rack.clone().map(str_bytes))
-        })
-        .collect();
+    response.node_endpoints = endpoints(image, &leaders, |id, host, port, rack| {
+        fetch_response::NodeEndpoint::default()
+            .with_node_id(id)
+            .with_host(host)
+            .with_port(port)
+            .with_rack(rack)
+    });
 }
