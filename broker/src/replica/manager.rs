@@ -290,8 +290,13 @@ impl ReplicaManager {
             let keep = image
                 .topic(name)
                 .is_some_and(|t| hosted.values().next().is_none_or(|p| p.topic_id == t.id));
-            if !keep && let Err(error) = self.logs.delete_topic(name) {
-                tracing::error!(topic = %name, %error, "could not delete the logs of a deleted topic");
+            if !keep {
+                for index in hosted.keys() {
+                    self.fetchers.unfollow(name, *index);
+                }
+                if let Err(error) = self.logs.delete_topic(name) {
+                    tracing::error!(topic = %name, %error, "could not delete the logs of a deleted topic");
+                }
             }
             keep
         });
