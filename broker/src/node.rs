@@ -370,6 +370,9 @@ impl Node {
         if let Some(lifecycle) = &self.lifecycle {
             // Leadership moves away while this node still serves followers.
             lifecycle.shut_down().await;
+            // Whatever the controller could do: nothing waits on followers
+            // any more (acks=all waits end with a retriable error).
+            self.broker.replicas.resign_all();
         }
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(Duration::from_secs(10), async {

@@ -9,7 +9,10 @@
 #   3. the operator image's `crd` prints exactly the files of crds/, and its
 #      `run` (read-only root filesystem, host network) takes its Lease and
 #      serves /metrics against a local API server (../shared/k8s);
-#   4. each image is under KARST_IMAGE_MAX_BYTES (20,000,000 by default).
+#   4. each image is under KARST_IMAGE_MAX_BYTES (20,000,000 by default);
+#   5. three broker containers on a user-defined network form one cluster
+#      (voters by container DNS name); `docker kill` + `docker start` of one
+#      under an acks=all load loses nothing (e2e/images/docker_cluster.py).
 # Starts dockerd when none answers and stops it at the end (images/dockerd.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -92,4 +95,9 @@ leads || { docker logs "$name-operator" >&2; fail "the operator container did no
 holder=$(KUBECONFIG="$work/k8s/kubeconfig" kubectl get lease karst-operator -o 'jsonpath={.spec.holderIdentity}')
 [ "$holder" = image-check ] || fail "Lease held by '$holder'"
 echo "karst-operator:$version run: Lease taken, /metrics served (read-only root filesystem)"
+echo "--- three broker containers on a Docker network: one cluster, a docker kill under load"
+venv_python="$root/e2e/clients/.venv/bin/python"
+[ -x "$venv_python" ] || fail "the client venv is missing ($venv_python): run e2e/test-all.sh, which creates it first"
+"$venv_python" "$root/e2e/images/docker_cluster.py" "karst:$version" || fail "the Docker cluster check"
+
 echo "image checks passed"

@@ -137,6 +137,19 @@ impl Partition {
         }
     }
 
+    /// This broker stops leading (it is shutting down): appends are refused
+    /// and producers waiting for acks=all get NOT_LEADER_OR_FOLLOWER at once
+    /// (retriable: they find the new leader), instead of holding the
+    /// shutdown until their request timeout when no follower fetches.
+    pub fn resign(&self) {
+        let mut leadership = self.leadership.write();
+        if leadership.leader == self.node_id {
+            leadership.leader = -1;
+        }
+        drop(leadership);
+        self.high_watermark_moved.notify_waiters();
+    }
+
     pub fn leadership(&self) -> Leadership {
         self.leadership.read().clone()
     }

@@ -155,6 +155,15 @@ impl ReplicaManager {
         });
     }
 
+    /// At shutdown: every partition led here resigns (see
+    /// [`Partition::resign`]) and follower fetching stops.
+    pub fn resign_all(&self) {
+        self.fetchers.stop_all();
+        for partition in self.all() {
+            partition.resign();
+        }
+    }
+
     /// The replica manager's timers until shutdown: every
     /// `replica.lag.time.max.ms / 2`, partitions led here drop ISR members
     /// that have not caught up for `replica.lag.time.max.ms`; every
