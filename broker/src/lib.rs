@@ -12,8 +12,8 @@ mod clock;
 pub mod config;
 mod connection;
 pub mod controller;
-#[cfg(test)]
-mod doc_section;
+#[doc(hidden)]
+pub mod doc_section;
 mod frame;
 pub mod group;
 pub(crate) mod handler;

@@ -11,6 +11,7 @@ use super::{BROKER, Effect, TOPIC};
 use crate::doc_section::{cell, check};
 
 const DOC: &str = "docs/configuration.md";
+const RERUN: &str = "cargo test -p karst-broker --lib config_reference";
 
 /// The values a setting's check lets through, in words.
 fn valid_values(kind: Kind) -> String {
@@ -123,6 +124,7 @@ fn config_reference_broker_matches_the_code() {
         "config_reference_broker",
         "broker/src/config/broker_keys.rs and reference.rs",
         &broker_table(),
+        RERUN,
     );
 }
 
@@ -134,6 +136,7 @@ fn config_reference_topic_matches_the_code() {
         "config_reference_topic",
         "broker/src/config/topic.rs and reference.rs",
         &topic_table(),
+        RERUN,
     );
 }
 
