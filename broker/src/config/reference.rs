@@ -119,7 +119,7 @@ pub(super) const BROKER: &[(&str, Effect)] = &[
     ("replica.high.watermark.checkpoint.interval.ms", Acts("How often high watermarks are written to `replication-offset-checkpoint`.")),
     ("num.replica.fetchers", Inert("a follower keeps one fetch connection per leader broker")),
     ("queued.max.requests", Inert("requests in flight are bounded by `queued.max.request.bytes`")),
-    ("offsets.commit.timeout.ms", Inert("an offset commit is answered once written to the group's `__consumer_offsets` partition")),
+    ("offsets.commit.timeout.ms", Inert("an offset commit waits at most Kafka's default, 5000 ms, for its `__consumer_offsets` write")),
     ("share.coordinator.state.topic.replication.factor", Inert("share groups (KIP-932) are not supported")),
     ("share.coordinator.state.topic.min.isr", Inert("share groups (KIP-932) are not supported")),
     ("zookeeper.connect", Inert("metadata is kept in Karst's own log; a warning says so at start")),
