@@ -64,3 +64,91 @@ pub fn metrics_table(collectors: &[Box<dyn prometheus::core::Collector>]) -> Str
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// GitHub's anchor for a heading: lower case, spaces as `-`, other
+    /// punctuation dropped.
+    fn anchor(heading: &str) -> String {
+        heading
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The targets of the Markdown links `[text](target)` in `text`.
+    fn link_targets(text: &str) -> Vec<&str> {
+        text.match_indices("](")
+            .filter_map(|(at, _)| {
+                let rest = &text[at + 2..];
+                rest.find(')').map(|end| &rest[..end])
+            })
+            .collect()
+    }
+
+    /// Every relative link of the README and docs/ names a file that
+    /// exists, and every `#anchor` a heading of the file it points into.
+    #[test]
+    fn readme_and_docs_links_resolve() {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        let mut files = vec!["README.md".to_owned()];
+        for entry in std::fs::read_dir(root.join("docs")).expect("docs/") {
+            let name = entry.expect("docs/ entry").file_name();
+            files.push(format!("docs/{}", name.to_string_lossy()));
+        }
+        let mut broken = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(root.join(file)).expect("readable");
+            let dir = std::path::Path::new(file)
+                .parent()
+                .unwrap_or(std::path::Path::new(""));
+            for target in link_targets(&text) {
+                if target.starts_with("http://") || target.starts_with("https://") {
+                    continue;
+                }
+                let (path, fragment) = target.split_once('#').unwrap_or((target, ""));
+                let linked = if path.is_empty() {
+                    root.join(file)
+                } else {
+                    root.join(dir).join(path)
+                };
+                if !linked.exists() {
+                    broken.push(format!("{file}: {target} (no such file)"));
+                    continue;
+                }
+                if fragment.is_empty() || linked.is_dir() {
+                    continue;
+                }
+                let headings: BTreeSet<String> = std::fs::read_to_string(&linked)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.strip_prefix('#'))
+                    .map(|l| anchor(l.trim_start_matches('#').trim()))
+                    .collect();
+                if !headings.contains(fragment) {
+                    broken.push(format!("{file}: {target} (no such heading)"));
+                }
+            }
+        }
+        assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+    }
+
+    #[test]
+    fn anchors_follow_github() {
+        assert_eq!(
+            anchor("For developers: the Kafka tutorial, without the install"),
+            "for-developers-the-kafka-tutorial-without-the-install"
+        );
+        assert_eq!(
+            anchor("W9: many clients, small requests (issue 17)"),
+            "w9-many-clients-small-requests-issue-17"
+        );
+    }
+}
