@@ -3,6 +3,7 @@
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -17,6 +18,9 @@ pub struct Metrics {
     registry: Registry,
     /// Per-API request counter and latency, indexed by API key.
     per_api: Vec<Option<(IntCounter, Histogram)>>,
+    /// The families of `per_api`'s children.
+    requests: IntCounterVec,
+    request_latency: HistogramVec,
     /// Requests answered with an error, by API and Kafka error name.
     request_errors: IntCounterVec,
     bytes_in: IntCounterVec,
@@ -47,7 +51,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers collectors owned elsewhere (the replica manager's).
-    pub fn register(&self, collectors: Vec<Box<dyn prometheus::core::Collector>>) {
+    pub fn register(&self, collectors: Vec<Box<dyn Collector>>) {
         for collector in collectors {
             self.registry
                 .register(collector)
@@ -173,31 +177,6 @@ impl Metrics {
             "Connections waiting for request memory before reading their next request",
         )
         .expect("valid metric");
-        for collector in [
-            Box::new(active_controller.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(registered_brokers.clone()),
-            Box::new(metadata_applied_index.clone()),
-            Box::new(request_memory_held.clone()),
-            Box::new(request_memory_waiting.clone()),
-            Box::new(partition_damaged.clone()),
-            Box::new(connections_refused.clone()),
-            Box::new(connections_idle_closed.clone()),
-            Box::new(requests.clone()),
-            Box::new(request_latency.clone()),
-            Box::new(request_errors.clone()),
-            Box::new(bytes_in.clone()),
-            Box::new(bytes_out.clone()),
-            Box::new(messages_in.clone()),
-            Box::new(log_size.clone()),
-            Box::new(connections.clone()),
-            Box::new(connections_accepted.clone()),
-            Box::new(connections_closed.clone()),
-            Box::new(frames_rejected.clone()),
-        ] {
-            registry
-                .register(collector)
-                .expect("metric names are unique");
-        }
         let per_api = (0..MAX_API_KEY as i16)
             .map(|key| {
                 api_name(key).map(|name| {
@@ -208,9 +187,11 @@ impl Metrics {
                 })
             })
             .collect();
-        Self {
+        let metrics = Self {
             registry,
             per_api,
+            requests,
+            request_latency,
             request_errors,
             bytes_in,
             bytes_out,
@@ -228,7 +209,35 @@ impl Metrics {
             partition_damaged,
             request_memory_held,
             request_memory_waiting,
-        }
+        };
+        metrics.register(metrics.collectors());
+        metrics
+    }
+
+    /// Every collector of the broker's own metrics (the replica manager's
+    /// are added with [`Metrics::register`]); docs/metrics.md lists them.
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.active_controller.clone()),
+            Box::new(self.registered_brokers.clone()),
+            Box::new(self.metadata_applied_index.clone()),
+            Box::new(self.request_memory_held.clone()),
+            Box::new(self.request_memory_waiting.clone()),
+            Box::new(self.partition_damaged.clone()),
+            Box::new(self.connections_refused.clone()),
+            Box::new(self.connections_idle_closed.clone()),
+            Box::new(self.requests.clone()),
+            Box::new(self.request_latency.clone()),
+            Box::new(self.request_errors.clone()),
+            Box::new(self.bytes_in.clone()),
+            Box::new(self.bytes_out.clone()),
+            Box::new(self.messages_in.clone()),
+            Box::new(self.log_size.clone()),
+            Box::new(self.connections.clone()),
+            Box::new(self.connections_accepted.clone()),
+            Box::new(self.connections_closed.clone()),
+            Box::new(self.frames_rejected.clone()),
+        ]
     }
 
     /// Adds `bytes` (negative: gives back) to the request memory held.
@@ -390,6 +399,21 @@ fn error_name(code: i16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/metrics.md lists every metric the broker registers; set
+    /// `KARST_BLESS=1` to rewrite the list.
+    #[test]
+    fn metrics_broker_list_matches_the_code() {
+        let mut collectors = Metrics::new().collectors();
+        collectors.extend(crate::replica::ReplicationMetrics::new().collectors());
+        crate::doc_section::check(
+            "docs/metrics.md",
+            "metrics_broker",
+            "broker/src/metrics.rs and broker/src/replica/metrics.rs",
+            &crate::doc_section::metrics_table(&collectors),
+            "cargo test -p karst-broker --lib metrics_broker",
+        );
+    }
 
     #[test]
     fn requests_and_topics_show_in_the_text_format() {

@@ -26,7 +26,7 @@ fn counter(name: &str, help: &str) -> IntCounter {
 }
 
 impl ReplicationMetrics {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             under_replicated: gauge(
                 "karst_under_replicated_partitions",
