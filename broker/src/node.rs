@@ -173,9 +173,10 @@ impl Node {
                 ));
             }
         }
-        // Groups and committed offsets are rebuilt before any request is
-        // served, so no client can read offsets that are not loaded yet.
-        broker.groups.load();
+        // The group coordinator loads the groups of each offsets partition
+        // this node leads (now, and whenever leadership moves) and answers
+        // for a group only once its partition is loaded.
+        metadata.subscribe(broker.groups.clone());
 
         let limits = Arc::new(crate::limits::ConnectionLimits::new(
             &config,
