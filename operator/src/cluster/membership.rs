@@ -8,7 +8,8 @@ use super::dereference::Described;
 
 /// Reason: a broker answers with another cluster id.
 pub const CLUSTER_ID_MISMATCH: &str = "ClusterIdMismatch";
-/// Reason: a desired broker is not registered.
+/// Reason: a desired broker is not registered, or is fenced: brokers list
+/// only live brokers in DescribeCluster, so both look the same from here.
 pub const BROKERS_NOT_REGISTERED: &str = "BrokersNotRegistered";
 /// Every reason [`judge`] gives.
 pub const REASONS: &[&str] = &[CLUSTER_ID_MISMATCH, BROKERS_NOT_REGISTERED];
@@ -18,7 +19,7 @@ pub const REASONS: &[&str] = &[CLUSTER_ID_MISMATCH, BROKERS_NOT_REGISTERED];
 pub struct Membership {
     /// The cluster id of the reference answer.
     pub cluster_id: String,
-    /// The registered brokers of the reference answer.
+    /// The live (registered, unfenced) brokers of the reference answer.
     pub brokers: Vec<i32>,
     /// Why this is not one cluster of every desired broker: condition reason and message.
     pub problem: Option<(&'static str, String)>,
@@ -54,7 +55,8 @@ pub fn judge(expected_id: Option<&str>, replicas: i32, answers: &[Described]) ->
         Some((
             BROKERS_NOT_REGISTERED,
             format!(
-                "brokers {} are not registered in cluster {expected:?} (registered: {:?})",
+                "brokers {} are not live in cluster {expected:?}: not registered, or fenced \
+                 after missing their heartbeats (live: {:?})",
                 missing.join(", "),
                 reference.brokers
             ),
@@ -103,7 +105,8 @@ mod tests {
         let (reason, message) = m.problem.unwrap();
         assert_eq!(reason, "BrokersNotRegistered");
         assert!(
-            message.starts_with("brokers 1 are not registered in cluster \"c1\""),
+            message
+                .starts_with("brokers 1 are not live in cluster \"c1\": not registered, or fenced"),
             "{message}"
         );
     }
