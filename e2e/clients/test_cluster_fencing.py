@@ -6,6 +6,9 @@ keep taking records; when it comes back it registers with a new broker
 epoch and leads its partitions again, with every record. A SIGTERM fences a
 broker at once; a second process with a live broker's node.id is refused."""
 
+import os
+import signal
+import subprocess
 import threading
 import time
 
@@ -15,6 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster import FAST_FENCING, Cluster, _gauge, broker_epochs
 from conftest import wait_until
+from test_cluster import java_hash_partition
 
 LEADER_NOT_AVAILABLE = KafkaError.LEADER_NOT_AVAILABLE
 
@@ -149,6 +153,10 @@ def test_a_killed_broker_is_fenced_left_out_of_placement_and_returns_with_its_re
     # Gauges are sampled every second.
     wait_until(lambda: _gauge(survivor, "karst_fenced_brokers") == 1, what="karst_fenced_brokers 1")
     delivered_while_fenced = len(background.delivered)
+    # librdkafka 2.0 (kcat) reads a Metadata answer with a leaderless partition.
+    kcat = subprocess.run(["kcat", "-b", survivor.bootstrap, "-L", "-t", "fenced"],
+                          capture_output=True, text=True, timeout=30)
+    assert kcat.returncode == 0 and " 2 brokers:" in kcat.stdout, kcat.stdout + kcat.stderr
 
     # Placement skips the fenced broker.
     placed = create(survivor, "after-kill", 6)
@@ -237,3 +245,67 @@ def test_a_second_process_with_a_live_node_id_is_refused_and_disturbs_nothing(tm
         for n in c.nodes:
             if n.proc.poll() is None:
                 n.stop()
+
+
+def test_a_group_coordinator_fenced_and_back_reloads_its_committed_offsets(cluster):
+    """A coordinator that stops (SIGSTOP) past its session is fenced: it
+    drops the groups of its offsets partitions, and reloads them from the log
+    when it is unfenced and leads them again."""
+    coordinator = not_the_active_controller(cluster)
+    other = next(n for n in cluster.nodes if n is not coordinator)
+    create(other, "tracked", 3)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap})
+    for i in range(300):
+        producer.produce("tracked", value=str(i).encode(), partition=i % 3)
+    assert producer.flush(30) == 0
+    # __consumer_offsets exists once a group has looked for its coordinator.
+    probe = Consumer({"bootstrap.servers": other.bootstrap, "group.id": "probe"})
+    probe.committed([TopicPartition("tracked", 0)], timeout=30)
+    probe.close()
+    offsets = metadata(other, "__consumer_offsets")[1]
+    group = next(g for g in (f"tracked-{i}" for i in range(1000))
+                 if offsets[java_hash_partition(g, len(offsets))][0] == coordinator.node_id)
+    offsets_partition = java_hash_partition(group, len(offsets))
+
+    consumer = Consumer({"bootstrap.servers": other.bootstrap, "group.id": group,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe(["tracked"])
+    read = 0
+    deadline = time.monotonic() + 60
+    while read < 300 and time.monotonic() < deadline:
+        msg = consumer.poll(1)
+        if msg is not None and not msg.error():
+            read += 1
+    assert read == 300
+    consumer.commit(asynchronous=False)
+    consumer.close()
+
+    def leader():
+        seen = metadata(other, "__consumer_offsets")
+        return seen and seen[1][offsets_partition][0]
+
+    os.kill(coordinator.proc.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: leader() == -1, timeout=20, interval=0.2, what="the stopped coordinator to be fenced")
+    finally:
+        os.kill(coordinator.proc.pid, signal.SIGCONT)
+    wait_until(lambda: leader() == coordinator.node_id, timeout=30, interval=0.2,
+               what="the coordinator to lead its offsets partition again")
+    assert len(broker_epochs(coordinator)) == 1, "fenced and back, not registered again"
+
+    # The coordinator learns of both changes when its metadata catches up
+    # (until then it answers from what it had, as any lagging leader does).
+    def reloaded():
+        log = coordinator.log_path.read_text()
+        unloaded = log.find(f"its groups were unloaded partition={offsets_partition} ")
+        return unloaded >= 0 and f"loaded consumer groups from __consumer_offsets partition={offsets_partition} " \
+            in log[unloaded:]
+
+    wait_until(reloaded, timeout=30, interval=0.2, what="the coordinator to drop and reload the group")
+
+    reader = Consumer({"bootstrap.servers": other.bootstrap, "group.id": group})
+    try:
+        committed = reader.committed([TopicPartition("tracked", p) for p in range(3)], timeout=30)
+    finally:
+        reader.close()
+    assert [tp.offset for tp in committed] == [100, 100, 100]
