@@ -70,11 +70,11 @@ pub(crate) fn handle(
     DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
-        // As KRaft brokers do (KIP-590), the "controller" told to clients is
-        // a live broker, this one: it forwards admin writes to the active
-        // controller. Naming the real controller left librdkafka's admin
-        // client waiting minutes on a dead one after a controller failover.
-        .with_controller_id(BrokerId(broker.node_id))
+        // A live broker, as in Metadata (KIP-590).
+        .with_controller_id(BrokerId(super::metadata::controller_for_clients(
+            &image,
+            broker.node_id,
+        )))
         .with_brokers(brokers)
         .with_cluster_authorized_operations(authorized_operations::cluster(
             request.include_cluster_authorized_operations,

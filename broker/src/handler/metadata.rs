@@ -82,15 +82,24 @@ pub(crate) async fn handle(ctx: &RequestContext, request: MetadataRequest) -> Me
     MetadataResponse::default()
         .with_brokers(brokers(&image))
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
-        // As KRaft brokers do (KIP-590), the "controller" told to clients is
-        // a live broker, this one: it forwards admin writes to the active
-        // controller. Naming the real controller left librdkafka's admin
-        // client waiting minutes on a dead one after a controller failover.
-        .with_controller_id(BrokerId(broker.node_id))
+        .with_controller_id(BrokerId(controller_for_clients(&image, broker.node_id)))
         .with_topics(topics)
         .with_cluster_authorized_operations(authorized_operations::cluster(
             ctx.version <= 10 && request.include_cluster_authorized_operations,
         ))
+}
+
+/// The "controller" told to clients. As KRaft brokers do (KIP-590), a live
+/// broker: this one while it is live (it forwards admin writes to the
+/// active controller), else another live broker, else none (-1). Naming the
+/// real controller left librdkafka's admin client waiting minutes on a dead
+/// one after a controller failover; naming a fenced broker would name one
+/// that the broker list leaves out.
+pub(crate) fn controller_for_clients(image: &MetadataImage, node_id: i32) -> i32 {
+    match image.brokers.get(&node_id) {
+        Some(b) if !b.fenced => node_id,
+        _ => image.live_brokers().next().map_or(-1, |b| b.node_id),
+    }
 }
 
 /// The live brokers: fenced ones are left out until they return.
@@ -209,6 +218,23 @@ mod tests {
                 "leader {leader}"
             );
         }
+    }
+
+    #[test]
+    fn clients_are_told_a_live_controller() {
+        let image = image();
+        assert_eq!(controller_for_clients(&image, 3), 3);
+        assert_eq!(
+            controller_for_clients(&image, 2),
+            1,
+            "this broker is fenced"
+        );
+        assert_eq!(
+            controller_for_clients(&image, 9),
+            1,
+            "a controller-only node"
+        );
+        assert_eq!(controller_for_clients(&MetadataImage::empty(), 1), -1);
     }
 
     #[test]
