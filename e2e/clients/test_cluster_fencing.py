@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from cluster import FAST_FENCING, Cluster, _gauge, broker_epochs
@@ -153,6 +153,10 @@ def test_a_killed_broker_is_fenced_left_out_of_placement_and_returns_with_its_re
     # Gauges are sampled every second.
     wait_until(lambda: _gauge(survivor, "karst_fenced_brokers") == 1, what="karst_fenced_brokers 1")
     delivered_while_fenced = len(background.delivered)
+    # DescribeTopicPartitions (confluent-kafka's describe_topics) agrees.
+    admin = AdminClient({"bootstrap.servers": survivor.bootstrap})
+    described = admin.describe_topics(TopicCollection(["fenced"]), request_timeout=10)["fenced"].result(timeout=30)
+    assert sorted(p.id for p in described.partitions if p.leader is None) == theirs
     # librdkafka 2.0 (kcat) reads a Metadata answer with a leaderless partition.
     kcat = subprocess.run(["kcat", "-b", survivor.bootstrap, "-L", "-t", "fenced"],
                           capture_output=True, text=True, timeout=30)
