@@ -336,7 +336,7 @@ impl ControllerChannel {
                     .brokers
                     .get(node_id)
                     .is_some_and(|b| b.incarnation != *incarnation);
-                if other_process && liveness.has_session(*node_id) {
+                if other_process && liveness.has_session(image, *node_id) {
                     return Err(TopicError::DuplicateBrokerRegistration(format!(
                         "node id {node_id} is registered by another live process; \
                          two brokers have the same node.id, or this one restarted less than \
