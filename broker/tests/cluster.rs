@@ -16,6 +16,10 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use karst_broker::Node;
 use karst_broker::config::BrokerConfig;
 
+/// One cluster at a time: a cluster restarted on its ports must not find
+/// one taken meanwhile by another test's connections or listeners.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A loopback port nobody listens on right now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -109,6 +113,7 @@ async fn leaders(client: &mut RawClient, topic: &str) -> Vec<(i32, i32)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn brokers_share_topics_and_refuse_partitions_they_do_not_lead() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let configs = cluster_configs(dir.path());
     let nodes = start_cluster(&configs).await;
@@ -244,6 +249,7 @@ async fn find_coordinator(client: &mut RawClient, group: &str) -> Result<i32, i1
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopped_broker_is_fenced_and_leads_no_partition_or_group() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     use kafka_protocol::messages::{DescribeClusterRequest, OffsetFetchRequest};
     let dir = tempfile::tempdir().unwrap();
     let configs = cluster_configs(dir.path());
