@@ -21,6 +21,8 @@ pub struct ClusterView {
     pub fenced_brokers: usize,
     /// Whether this node's own broker is fenced (or not registered).
     pub broker_fenced: bool,
+    /// This node's broker epoch, -1 before it registers.
+    pub broker_epoch: i64,
     /// Raft log index of the image this node serves.
     pub applied_index: u64,
     /// Last Raft log index this node holds.
@@ -51,6 +53,8 @@ pub struct Metrics {
     fenced_brokers: IntGauge,
     /// 1 while this node's broker is fenced (or not registered yet).
     broker_fenced: IntGauge,
+    /// This node's broker epoch (-1 before it registers).
+    broker_epoch: IntGauge,
     /// Raft log index of the metadata image this node serves.
     metadata_applied_index: IntGauge,
     /// Last index in this node's copy of the metadata log.
@@ -164,6 +168,11 @@ impl Metrics {
             "1 while this node's broker is fenced or not registered, 0 while it is live",
         )
         .expect("valid metric");
+        let broker_epoch = IntGauge::new(
+            "karst_broker_epoch",
+            "This node's broker epoch: new with every registration (-1 before registering)",
+        )
+        .expect("valid metric");
         let metadata_applied_index = IntGauge::new(
             "karst_metadata_applied_index",
             "Raft log index of the metadata image this node serves (0 on a single node)",
@@ -218,6 +227,7 @@ impl Metrics {
             Box::new(registered_brokers.clone()),
             Box::new(fenced_brokers.clone()),
             Box::new(broker_fenced.clone()),
+            Box::new(broker_epoch.clone()),
             Box::new(metadata_applied_index.clone()),
             Box::new(metadata_log_end_index.clone()),
             Box::new(metadata_replica_lag.clone()),
@@ -268,6 +278,7 @@ impl Metrics {
             registered_brokers,
             fenced_brokers,
             broker_fenced,
+            broker_epoch,
             metadata_applied_index,
             metadata_log_end_index,
             metadata_replica_lag,
@@ -400,6 +411,7 @@ impl Metrics {
         self.registered_brokers.set(view.registered_brokers as i64);
         self.fenced_brokers.set(view.fenced_brokers as i64);
         self.broker_fenced.set(i64::from(view.broker_fenced));
+        self.broker_epoch.set(view.broker_epoch);
         self.metadata_applied_index.set(view.applied_index as i64);
         self.metadata_log_end_index.set(view.log_end_index as i64);
         // Only the active controller knows its followers' positions: a node
@@ -471,6 +483,7 @@ mod tests {
             registered_brokers: 3,
             fenced_brokers: 1,
             broker_fenced: false,
+            broker_epoch: 7,
             applied_index: 40,
             log_end_index: 42,
             replica_lag: vec![(1, 0), (2, 5)],
@@ -480,6 +493,7 @@ mod tests {
         for line in [
             "karst_fenced_brokers 1",
             "karst_broker_fenced 0",
+            "karst_broker_epoch 7",
             "karst_metadata_log_end_index 42",
             "karst_metadata_replica_lag{node_id=\"2\"} 5",
         ] {

@@ -413,6 +413,7 @@ async fn report_cluster(
             registered_brokers: image.brokers.len(),
             fenced_brokers: image.brokers.values().filter(|b| b.fenced).count(),
             broker_fenced: is_broker && image.brokers.get(&broker.node_id).is_none_or(|b| b.fenced),
+            broker_epoch: image.brokers.get(&broker.node_id).map_or(-1, |b| b.epoch),
             ..Default::default()
         };
         if let Some(quorum) = &quorum {

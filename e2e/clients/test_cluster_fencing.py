@@ -169,6 +169,8 @@ def test_a_killed_broker_is_fenced_left_out_of_placement_and_returns_with_its_re
     victim.restart()
     epochs_after = broker_epochs(victim)
     assert len(epochs_after) == 2 and epochs_after[1] > epochs_after[0], epochs_after
+    wait_until(lambda: _gauge(victim, "karst_broker_epoch") == epochs_after[1],
+               what=f"karst_broker_epoch {epochs_after[1]}")
 
     def back():
         seen = metadata(survivor, "fenced")
