@@ -116,5 +116,5 @@ def _gauge(node, name):
             text = r.read().decode()
     except OSError:
         return None
-    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
     return float(match.group(1)) if match else None

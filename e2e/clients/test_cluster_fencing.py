@@ -153,6 +153,10 @@ def test_a_killed_broker_is_fenced_left_out_of_placement_and_returns_with_its_re
     # Gauges are sampled every second.
     wait_until(lambda: _gauge(survivor, "karst_fenced_brokers") == 1, what="karst_fenced_brokers 1")
     delivered_while_fenced = len(background.delivered)
+    # The active controller sees the dead broker's copy of the metadata log fall behind.
+    active = wait_until(cluster.active_controller, timeout=30, what="an active controller")
+    victim_lag = f'karst_metadata_replica_lag{{node_id="{victim.node_id}"}}'
+    wait_until(lambda: (_gauge(active, victim_lag) or 0) >= 1, what=f"{victim_lag} >= 1")
     # DescribeTopicPartitions (confluent-kafka's describe_topics) agrees.
     admin = AdminClient({"bootstrap.servers": survivor.bootstrap})
     described = admin.describe_topics(TopicCollection(["fenced"]), request_timeout=10)["fenced"].result(timeout=30)
@@ -178,6 +182,7 @@ def test_a_killed_broker_is_fenced_left_out_of_placement_and_returns_with_its_re
                 and all(seen[1][p][:2] == (victim.node_id, None) for p in theirs))
 
     wait_until(back, timeout=30, interval=0.2, what="the returned broker to lead its partitions again")
+    wait_until(lambda: _gauge(active, victim_lag) == 0, what=f"{victim_lag} back to 0")
     wait_until(lambda: len(background.delivered) > delivered_while_fenced,
                what="records acknowledged after the broker returned")
     written += background.stop()
