@@ -192,6 +192,7 @@ mod tests {
                 pod: "demo-0".into(),
                 cluster_id: "uid-1".into(),
                 brokers: (0..i32::try_from(ready.len()).unwrap()).collect(),
+                fenced: vec![],
             }]),
             pods: ready
                 .iter()
@@ -259,6 +260,7 @@ mod tests {
             pod: "demo-2".into(),
             cluster_id: "elsewhere".into(),
             brokers: vec![2],
+            fenced: vec![],
         });
         let s = compute(&v, &o, None, "t1");
         assert_eq!(
