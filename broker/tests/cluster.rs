@@ -16,6 +16,10 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use karst_broker::Node;
 use karst_broker::config::BrokerConfig;
 
+/// One cluster at a time: a cluster restarted on its ports must not find
+/// one taken meanwhile by another test's connections or listeners.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A loopback port nobody listens on right now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -56,13 +60,38 @@ fn cluster_configs(dir: &std::path::Path) -> Vec<BrokerConfig> {
     configs.collect()
 }
 
-/// Starts the nodes at once (each waits for a quorum to register).
+/// Starts the nodes at once (each waits for a quorum to register), and
+/// waits until every node lists every broker: a broker registers fenced and
+/// is unfenced by a heartbeat once it has caught up, and only live brokers
+/// are listed and placed on.
 async fn start_cluster(configs: &[BrokerConfig]) -> Vec<Node> {
-    futures::future::join_all(configs.iter().cloned().map(Node::start))
+    let nodes: Vec<Node> = futures::future::join_all(configs.iter().cloned().map(Node::start))
         .await
         .into_iter()
         .map(|started| started.expect("a cluster node starts"))
-        .collect()
+        .collect();
+    for node in &nodes {
+        let addr = node.kafka_addr();
+        wait_until(
+            Duration::from_secs(20),
+            "every broker to be live",
+            || async move {
+                live_brokers(&mut RawClient::connect(addr).await)
+                    .await
+                    .len()
+                    == configs.len()
+            },
+        )
+        .await;
+    }
+    nodes
+}
+
+/// The brokers `client`'s broker lists in Metadata.
+async fn live_brokers(client: &mut RawClient) -> Vec<i32> {
+    let request = MetadataRequest::default().with_topics(Some(vec![]));
+    let response = client.send(&request, 12).await;
+    response.brokers.iter().map(|b| b.node_id.0).collect()
 }
 
 /// Partition index -> leader of `topic`, as `client`'s broker reports it.
@@ -84,6 +113,7 @@ async fn leaders(client: &mut RawClient, topic: &str) -> Vec<(i32, i32)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn brokers_share_topics_and_refuse_partitions_they_do_not_lead() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let configs = cluster_configs(dir.path());
     let nodes = start_cluster(&configs).await;
@@ -235,4 +265,109 @@ async fn produce_v10(
                 ]),
         ]);
     client.send(&request, 10).await
+}
+
+/// The node FindCoordinator names for `group` at `client`'s broker, or its error.
+async fn find_coordinator(client: &mut RawClient, group: &str) -> Result<i32, i16> {
+    use kafka_protocol::messages::FindCoordinatorRequest;
+    let key = kafka_protocol::protocol::StrBytes::from_string(group.to_owned());
+    let request = FindCoordinatorRequest::default().with_key(key);
+    let response = client.send(&request, 3).await;
+    match response.error_code {
+        0 => Ok(response.node_id.0),
+        code => Err(code),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_broker_is_fenced_and_leads_no_partition_or_group() {
+    let _turn = ONE_CLUSTER_AT_A_TIME.lock().await;
+    use kafka_protocol::messages::{DescribeClusterRequest, OffsetFetchRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let configs = cluster_configs(dir.path());
+    let mut nodes = start_cluster(&configs).await;
+    let mut client = RawClient::connect(nodes[0].kafka_addr()).await;
+    let (code, message) = create_topic(&mut client, "fenced", 6).await;
+    assert_eq!(code, 0, "{message:?}");
+    // A group coordinated by broker 3 (FindCoordinator creates the offsets topic).
+    let mut group = None;
+    for i in 0..1000 {
+        let id = format!("group-{i}");
+        let found = loop {
+            match find_coordinator(&mut client, &id).await {
+                Err(code) if code == ResponseError::CoordinatorNotAvailable.code() => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => break other,
+            }
+        };
+        if found == Ok(3) {
+            group = Some(id);
+            break;
+        }
+    }
+    let group = group.expect("some group is coordinated by broker 3");
+
+    // SIGTERM's path: the broker asks to be fenced before it stops.
+    nodes.pop().unwrap().shutdown().await;
+    wait_until(Duration::from_secs(10), "broker 3 to be fenced", || {
+        let addr = nodes[0].kafka_addr();
+        async move { live_brokers(&mut RawClient::connect(addr).await).await == [1, 2] }
+    })
+    .await;
+
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(topic_name("fenced"))),
+    ]));
+    let response = client.send(&request, 12).await;
+    let partitions = &response.topics[0].partitions;
+    let theirs: Vec<_> = partitions
+        .iter()
+        .filter(|p| p.replica_nodes[0].0 == 3)
+        .collect();
+    assert_eq!(theirs.len(), 2, "{partitions:?}");
+    for p in theirs {
+        assert_eq!(p.error_code, ResponseError::LeaderNotAvailable.code());
+        assert_eq!(p.leader_id.0, -1);
+        assert_eq!(
+            p.offline_replicas.iter().map(|b| b.0).collect::<Vec<_>>(),
+            [3]
+        );
+    }
+    for p in partitions.iter().filter(|p| p.replica_nodes[0].0 != 3) {
+        assert_eq!((p.error_code, p.leader_id.0), (0, p.replica_nodes[0].0));
+        assert!(p.offline_replicas.is_empty());
+    }
+
+    // DescribeCluster lists the fenced broker only when asked to (v2).
+    let request = DescribeClusterRequest::default().with_endpoint_type(1);
+    let live = client.send(&request, 2).await.brokers;
+    assert_eq!(
+        live.iter().map(|b| b.broker_id.0).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let all = client
+        .send(&request.with_include_fenced_brokers(true), 2)
+        .await
+        .brokers;
+    let fenced: Vec<_> = all.iter().map(|b| (b.broker_id.0, b.is_fenced)).collect();
+    assert_eq!(fenced, [(1, false), (2, false), (3, true)]);
+
+    // Its groups have no coordinator until it returns.
+    assert_eq!(
+        find_coordinator(&mut client, &group).await,
+        Err(ResponseError::CoordinatorNotAvailable.code())
+    );
+    let fetch = client
+        .send(
+            &OffsetFetchRequest::default().with_group_id(
+                kafka_protocol::protocol::StrBytes::from_string(group.clone()).into(),
+            ),
+            7,
+        )
+        .await;
+    assert_eq!(fetch.error_code, ResponseError::NotCoordinator.code());
+    for node in nodes {
+        node.shutdown().await;
+    }
 }

@@ -151,7 +151,7 @@ pub(super) const KEYS: &[Key] = &[
     key("offsets.topic.num.partitions", Some("50"), Kind::Int(1)),
     key(
         "offsets.topic.replication.factor",
-        Some("1"),
+        Some("3"),
         Kind::Short(1),
     ),
     key("offsets.retention.minutes", Some("10080"), Kind::Int(1)),

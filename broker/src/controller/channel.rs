@@ -336,7 +336,7 @@ impl ControllerChannel {
                     .brokers
                     .get(node_id)
                     .is_some_and(|b| b.incarnation != *incarnation);
-                if other_process && liveness.has_session(*node_id) {
+                if other_process && liveness.has_session(image, *node_id) {
                     return Err(TopicError::DuplicateBrokerRegistration(format!(
                         "node id {node_id} is registered by another live process; \
                          two brokers have the same node.id, or this one restarted less than \
@@ -531,9 +531,10 @@ impl From<&TopicError> for RemoteError {
 }
 
 impl RemoteError {
-    /// The typed error for the codes a caller acts on (retry elsewhere,
-    /// register again, wait for a session to end); [`TopicError::Remote`]
-    /// for the rest.
+    /// The refusals a caller acts on keep their variant across the wire: a
+    /// broker-only node retries NOT_CONTROLLER, waits out
+    /// DUPLICATE_BROKER_REGISTRATION and registers again on
+    /// STALE_BROKER_EPOCH, exactly as a voter does.
     fn into_topic_error(self) -> TopicError {
         use kafka_protocol::ResponseError as E;
         match E::try_from_code(self.code) {
@@ -547,5 +548,31 @@ impl RemoteError {
                 message: self.message,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod remote_error_tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_refusals_keep_their_variant_when_forwarded() {
+        let across = |e: TopicError| RemoteError::from(&e).into_topic_error();
+        assert!(matches!(
+            across(TopicError::DuplicateBrokerRegistration("d".into())),
+            TopicError::DuplicateBrokerRegistration(m) if m == "d"
+        ));
+        assert!(matches!(
+            across(TopicError::StaleBrokerEpoch("s".into())),
+            TopicError::StaleBrokerEpoch(_)
+        ));
+        assert!(matches!(
+            across(TopicError::NotController("n".into())),
+            TopicError::NotController(_)
+        ));
+        assert!(matches!(
+            across(TopicError::InvalidPartitions("p".into())),
+            TopicError::Remote { .. }
+        ));
     }
 }
