@@ -289,7 +289,8 @@ async fn a_stopped_broker_is_fenced_and_leads_no_partition_or_group() {
     let mut client = RawClient::connect(nodes[0].kafka_addr()).await;
     let (code, message) = create_topic(&mut client, "fenced", 6).await;
     assert_eq!(code, 0, "{message:?}");
-    // A group coordinated by broker 3 (FindCoordinator creates the offsets topic).
+    // A group coordinated by broker 3 (FindCoordinator creates the offsets
+    // topic, replicated on all three brokers).
     let mut group = None;
     for i in 0..1000 {
         let id = format!("group-{i}");
@@ -353,19 +354,27 @@ async fn a_stopped_broker_is_fenced_and_leads_no_partition_or_group() {
     let fenced: Vec<_> = all.iter().map(|b| (b.broker_id.0, b.is_fenced)).collect();
     assert_eq!(fenced, [(1, false), (2, false), (3, true)]);
 
-    // Its groups have no coordinator until it returns.
-    assert_eq!(
-        find_coordinator(&mut client, &group).await,
-        Err(ResponseError::CoordinatorNotAvailable.code())
-    );
-    let fetch = client
-        .send(
-            &OffsetFetchRequest::default().with_group_id(
-                kafka_protocol::protocol::StrBytes::from_string(group.clone()).into(),
-            ),
-            7,
-        )
-        .await;
+    // Its groups move with their replicated offsets partition: another
+    // live broker coordinates them (its offsets partition's new leader),
+    // and only that broker answers for them.
+    let coordinator = loop {
+        match find_coordinator(&mut client, &group).await {
+            Ok(3) | Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Ok(node) => break node,
+        }
+    };
+    assert!([1, 2].contains(&coordinator), "{coordinator}");
+    let offset_fetch = |group: String| {
+        OffsetFetchRequest::default()
+            .with_group_id(kafka_protocol::protocol::StrBytes::from_string(group).into())
+    };
+    let mut at_coordinator =
+        RawClient::connect(nodes[(coordinator - 1) as usize].kafka_addr()).await;
+    let fetch = at_coordinator.send(&offset_fetch(group.clone()), 7).await;
+    assert_eq!(fetch.error_code, 0);
+    let other = if coordinator == 1 { 2 } else { 1 };
+    let mut elsewhere = RawClient::connect(nodes[other - 1].kafka_addr()).await;
+    let fetch = elsewhere.send(&offset_fetch(group.clone()), 7).await;
     assert_eq!(fetch.error_code, ResponseError::NotCoordinator.code());
     for node in nodes {
         node.shutdown().await;
