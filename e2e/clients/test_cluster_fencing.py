@@ -258,10 +258,11 @@ def test_a_second_process_with_a_live_node_id_is_refused_and_disturbs_nothing(tm
                 n.stop()
 
 
-def test_a_group_coordinator_fenced_and_back_reloads_its_committed_offsets(cluster):
-    """A coordinator that stops (SIGSTOP) past its session is fenced: it
-    drops the groups of its offsets partitions, and reloads them from the log
-    when it is unfenced and leads them again."""
+def test_a_fenced_group_coordinator_hands_its_groups_and_offsets_to_another_broker(cluster):
+    """A coordinator that stops (SIGSTOP) past its session is fenced: its
+    offsets partition (replicated) gets another leader, which loads the
+    group's committed offsets from its replica and coordinates the group;
+    the old coordinator drops the group when it comes back."""
     coordinator = not_the_active_controller(cluster)
     other = next(n for n in cluster.nodes if n is not coordinator)
     create(other, "tracked", 3)
@@ -297,22 +298,28 @@ def test_a_group_coordinator_fenced_and_back_reloads_its_committed_offsets(clust
 
     os.kill(coordinator.proc.pid, signal.SIGSTOP)
     try:
-        wait_until(lambda: leader() == -1, timeout=20, interval=0.2, what="the stopped coordinator to be fenced")
+        # __consumer_offsets is replicated (offsets.topic.replication.factor
+        # 3): another in-sync replica leads the partition and coordinates
+        # the group, with its committed offsets.
+        wait_until(lambda: leader() not in (-1, coordinator.node_id, None), timeout=20, interval=0.2,
+                   what="another broker to lead the stopped coordinator's offsets partition")
+        reader = Consumer({"bootstrap.servers": other.bootstrap, "group.id": group})
+        try:
+            committed = reader.committed([TopicPartition("tracked", p) for p in range(3)], timeout=30)
+        finally:
+            reader.close()
+        assert [tp.offset for tp in committed] == [100, 100, 100]
     finally:
         os.kill(coordinator.proc.pid, signal.SIGCONT)
-    wait_until(lambda: leader() == coordinator.node_id, timeout=30, interval=0.2,
-               what="the coordinator to lead its offsets partition again")
     assert len(broker_epochs(coordinator)) == 1, "fenced and back, not registered again"
 
-    # The coordinator learns of both changes when its metadata catches up
-    # (until then it answers from what it had, as any lagging leader does).
-    def reloaded():
-        log = coordinator.log_path.read_text()
-        unloaded = log.find(f"its groups were unloaded partition={offsets_partition} ")
-        return unloaded >= 0 and f"loaded consumer groups from __consumer_offsets partition={offsets_partition} " \
-            in log[unloaded:]
+    # The old coordinator learns that it lost the partition when its
+    # metadata catches up, and drops the group (until then it answers from
+    # what it had, as any lagging leader does).
+    def unloaded():
+        return f"its groups were unloaded partition={offsets_partition} " in coordinator.log_path.read_text()
 
-    wait_until(reloaded, timeout=30, interval=0.2, what="the coordinator to drop and reload the group")
+    wait_until(unloaded, timeout=30, interval=0.2, what="the old coordinator to drop the group")
 
     reader = Consumer({"bootstrap.servers": other.bootstrap, "group.id": group})
     try:
