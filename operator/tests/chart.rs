@@ -84,6 +84,11 @@ fn is_leader_election(need: &(String, String, String)) -> bool {
     need.0 == "coordination.k8s.io"
 }
 
+/// The rack init step's need: the broker Pods', not the operator's.
+fn is_broker_rack(need: &(String, String, String)) -> bool {
+    need.1 == "nodes"
+}
+
 #[test]
 fn every_api_call_in_the_operator_is_mapped() {
     let code = operator_code();
@@ -134,9 +139,17 @@ fn the_chart_grants_exactly_what_the_calls_need() {
             "operator-rules.yaml",
             needs
                 .iter()
-                .filter(|n| !is_leader_election(n))
+                .filter(|n| !is_leader_election(n) && !is_broker_rack(n))
                 .cloned()
                 .collect::<BTreeSet<_>>(),
+        ),
+        (
+            "broker-rack-rules.yaml",
+            needs
+                .iter()
+                .filter(|n| is_broker_rack(n))
+                .cloned()
+                .collect(),
         ),
         (
             "leader-election-rules.yaml",
@@ -227,6 +240,7 @@ fn every_kind_the_operator_names_is_granted_and_no_other() {
     let granted_resources: BTreeSet<(String, String)> = granted("operator-rules.yaml")
         .into_iter()
         .chain(granted("leader-election-rules.yaml"))
+        .chain(granted("broker-rack-rules.yaml"))
         .map(|(group, resource, _)| {
             let base = resource.split('/').next().unwrap_or_default().to_owned();
             (group, base)

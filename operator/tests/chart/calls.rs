@@ -259,4 +259,30 @@ pub(crate) const CALLS: &[Call] = &[
             ("coordination.k8s.io", "leases", "patch"),
         ],
     },
+    // --- rolling restarts (cluster/rollout/) ---------------------------
+    // A broker Pod due for a restart is deleted (the StatefulSet controller
+    // re-creates it from the new template).
+    Call {
+        file: "cluster/rollout/mod.rs",
+        pattern: ".delete(",
+        count: 1,
+        needs: &[("", "pods", "delete")],
+    },
+    // The manual-roll annotation is copied onto the Pods (merge patch) and
+    // removed from the KafkaCluster once copied.
+    Call {
+        file: "cluster/rollout/mod.rs",
+        pattern: ".patch(",
+        count: 2,
+        needs: &[("", "pods", "patch"), (KARST, KC, "patch")],
+    },
+    // --- rack awareness: the broker Pods' init step --------------------
+    // Runs as the broker ServiceAccount, not the operator: granted by
+    // files/broker-rack-rules.yaml, not the operator's rules.
+    Call {
+        file: "rack.rs",
+        pattern: "Api::<Node>::all(",
+        count: 1,
+        needs: &[("", "nodes", "get")],
+    },
 ];
