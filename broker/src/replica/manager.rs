@@ -317,6 +317,8 @@ mod tests {
                 replicas,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             });
         }
         image
