@@ -9,6 +9,7 @@ mod fetcher;
 mod leader;
 mod manager;
 mod partition;
+mod throttle;
 
 pub use leader::{Leadership, ProduceError, Transition};
 pub use manager::{ReplicaError, ReplicaManager};
