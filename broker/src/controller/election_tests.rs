@@ -83,8 +83,8 @@ fn a_preferred_election_answers_why_it_did_nothing() {
         errors[2],
         TopicError::PreferredLeaderNotAvailable(_)
     ));
-    assert!(matches!(errors[3], TopicError::UnknownTopic(_)));
-    assert!(matches!(errors[4], TopicError::UnknownTopic(_)));
+    assert!(matches!(errors[3], TopicError::UnknownPartition(_)));
+    assert!(matches!(errors[4], TopicError::UnknownPartition(_)));
 }
 
 #[test]

@@ -90,12 +90,18 @@ pub(crate) fn find_partition<'a>(
     topic: &str,
     partition: i32,
 ) -> Result<(Uuid, &'a PartitionImage), TopicError> {
-    let unknown = || TopicError::UnknownTopic(format!("{topic}-{partition}"));
-    let topic = image.topic(topic).ok_or_else(unknown)?;
+    let topic = image
+        .topic(topic)
+        .ok_or_else(|| TopicError::UnknownPartition(format!("topic '{topic}' does not exist")))?;
     let current = usize::try_from(partition)
         .ok()
         .and_then(|i| topic.partitions.get(i))
-        .ok_or_else(unknown)?;
+        .ok_or_else(|| {
+            TopicError::UnknownPartition(format!(
+                "topic '{}' has no partition {partition}",
+                topic.name
+            ))
+        })?;
     Ok((topic.id, current))
 }
 

@@ -262,7 +262,7 @@ fn unknown_partitions_are_unknown_and_leave_the_others_alone() {
         ],
     );
     assert_eq!(records.len(), 1);
-    assert!(matches!(outcomes[0], Err(TopicError::UnknownTopic(_))));
+    assert!(matches!(outcomes[0], Err(TopicError::UnknownPartition(_))));
     assert!(outcomes[1].is_ok());
-    assert!(matches!(outcomes[2], Err(TopicError::UnknownTopic(_))));
+    assert!(matches!(outcomes[2], Err(TopicError::UnknownPartition(_))));
 }

@@ -77,6 +77,9 @@ pub enum TopicError {
     /// A fenced or unknown broker cannot join an ISR.
     #[error("{0}")]
     IneligibleReplica(String),
+    /// A partition that the topic does not have (or of no such topic).
+    #[error("{0}")]
+    UnknownPartition(String),
     /// A reassignment cancelled where none is in progress.
     #[error("{0}")]
     NoReassignmentInProgress(String),
@@ -116,6 +119,7 @@ impl TopicError {
             Self::FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch,
             Self::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion,
             Self::IneligibleReplica(_) => ResponseError::IneligibleReplica,
+            Self::UnknownPartition(_) => ResponseError::UnknownTopicOrPartition,
             Self::NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress,
             Self::ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
             Self::PreferredLeaderNotAvailable(_) => ResponseError::PreferredLeaderNotAvailable,
