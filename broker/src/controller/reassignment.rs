@@ -23,6 +23,14 @@ pub struct Reassignment {
     /// The replicas the partition should end up on, the first preferred as
     /// leader; `None` cancels the reassignment in progress.
     pub target: Option<Vec<i32>>,
+    /// KIP-860: when `false`, a target of another size than the replica
+    /// set is refused with INVALID_REPLICATION_FACTOR.
+    #[serde(default = "allowed")]
+    pub allow_replication_factor_change: bool,
+}
+
+fn allowed() -> bool {
+    true
 }
 
 /// Decides every partition of a request on its own: the records of those
@@ -58,6 +66,7 @@ fn reassign(
         topic,
         partition,
         target,
+        allow_replication_factor_change,
     } = reassignment;
     let (topic_id, current) = find_partition(image, topic, *partition)?;
     let next = match target {
@@ -74,6 +83,13 @@ fn reassign(
             } else {
                 current.clone()
             };
+            if !allow_replication_factor_change && target.len() != base.replicas.len() {
+                return Err(TopicError::InvalidReplicationFactor(format!(
+                    "the target replicas {target:?} would change the replication factor {} \
+                     and allow_replication_factor_change is false",
+                    base.replicas.len()
+                )));
+            }
             if base.replicas == *target && !current.is_reassigning() {
                 return Ok(None);
             }

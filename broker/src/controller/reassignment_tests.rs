@@ -44,6 +44,7 @@ fn move_to(target: Option<Vec<i32>>) -> Reassignment {
         topic: TOPIC.into(),
         partition: 0,
         target,
+        allow_replication_factor_change: true,
     }
 }
 
@@ -246,8 +247,7 @@ fn unknown_partitions_are_unknown_and_leave_the_others_alone() {
     let image = image();
     let unknown_topic = Reassignment {
         topic: "nope".into(),
-        partition: 0,
-        target: Some(vec![1]),
+        ..move_to(Some(vec![1]))
     };
     let unknown_partition = Reassignment {
         partition: 5,
@@ -265,4 +265,19 @@ fn unknown_partitions_are_unknown_and_leave_the_others_alone() {
     assert!(matches!(outcomes[0], Err(TopicError::UnknownPartition(_))));
     assert!(outcomes[1].is_ok());
     assert!(matches!(outcomes[2], Err(TopicError::UnknownPartition(_))));
+}
+
+#[test]
+fn a_replication_factor_change_can_be_refused() {
+    let image = image();
+    let strict = |target: Vec<i32>| Reassignment {
+        allow_replication_factor_change: false,
+        ..move_to(Some(target))
+    };
+    let (_, outcomes) = alter_reassignments(&image, &[strict(vec![2, 3]), strict(vec![2, 3, 4])]);
+    assert!(matches!(
+        outcomes[0],
+        Err(TopicError::InvalidReplicationFactor(_))
+    ));
+    assert!(outcomes[1].is_ok());
 }

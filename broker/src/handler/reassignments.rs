@@ -38,6 +38,7 @@ pub(crate) async fn alter(
                     .replicas
                     .as_ref()
                     .map(|ids| ids.iter().map(|b| b.0).collect()),
+                allow_replication_factor_change: request.allow_replication_factor_change,
             })
         })
         .collect();
