@@ -7,7 +7,13 @@
 #   3. the client suite (pytest e2e/clients): kafkajs, confluent-kafka,
 #      kafka-python, aiokafka and kcat against the built `karst` binary
 #      (or $KARST_BIN);
-#   4. a quick benchmark smoke run.
+#   4. the Helm chart (e2e/chart/check.sh: helm lint/template, schema
+#      validation, server-side dry-run against a local API server, the
+#      operator run from the rendered Deployment);
+#   5. the container images (e2e/images/check.sh: images/build.sh builds the
+#      static broker and operator images; kcat through the broker container,
+#      the operator image's `crd`; starts and stops dockerd if none runs);
+#   6. a quick benchmark smoke run.
 # kcat comes from apt (see .ci/run). Missing tools fail the run: nothing is
 # skipped. Safe to run again and again (installs are idempotent).
 set -euo pipefail
@@ -20,11 +26,11 @@ trap 'rc=$?; [ $rc -eq 0 ] || printf "\nKarst tests FAILED at step: %s (exit %s)
 
 step "checking tools"
 missing=()
-for tool in cargo node npm python3 kcat; do
+for tool in cargo node npm python3 kcat docker dockerd; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "missing tools: ${missing[*]} (kcat: apt-get install -y kcat; see .ci/run)" >&2
+  echo "missing tools: ${missing[*]} (kcat, docker.io: apt-get install -y kcat docker.io; see .ci/run)" >&2
   exit 1
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || { echo "python3 venv/ensurepip missing: apt-get install -y python3-venv" >&2; exit 1; }
@@ -54,6 +60,12 @@ cargo build --workspace --bins --locked
 step "cargo test (unit, integration, operator against an API server)"
 cargo test --workspace --locked
 
+step "Helm chart (e2e/chart/check.sh)"
+KARST_OPERATOR_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/karst-operator" ./e2e/chart/check.sh
+
+step "container images (e2e/images/check.sh)"
+./e2e/images/check.sh
+
 step "real Kafka clients against the karst binary (pytest e2e/clients)"
 export KARST_BIN="${KARST_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/karst}"
 [ -x "$KARST_BIN" ] || { echo "karst binary not found at $KARST_BIN" >&2; exit 1; }
@@ -69,4 +81,4 @@ fi
 # ---------------------------------------------------------------------------
 
 current="done"
-printf '\nAll Karst tests passed: fmt, clippy, build, cargo test, client suite (%s), bench smoke.\n' "$KARST_BIN"
+printf '\nAll Karst tests passed: fmt, clippy, build, cargo test, Helm chart, images, client suite (%s), bench smoke.\n' "$KARST_BIN"

@@ -12,6 +12,8 @@ mod clock;
 pub mod config;
 mod connection;
 pub mod controller;
+#[doc(hidden)]
+pub mod doc_section;
 mod frame;
 pub mod group;
 pub(crate) mod handler;

@@ -105,7 +105,12 @@ impl BrokerLifecycle {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
-            match self.heartbeat().await {
+            // A heartbeat waits for a controller; shutdown does not wait for it.
+            let beat = tokio::select! {
+                beat = self.heartbeat() => beat,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            match beat {
                 Ok(now_fenced) => {
                     if now_fenced != fenced {
                         tracing::info!(fenced = now_fenced, "broker fencing changed");
@@ -147,6 +152,9 @@ pub(crate) async fn run_fencing(
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        controller.fence_expired_brokers().await;
+        tokio::select! {
+            _ = controller.fence_expired_brokers() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
     }
 }

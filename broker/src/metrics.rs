@@ -3,6 +3,7 @@
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -11,12 +12,35 @@ use prometheus::{
 /// Highest API key number we keep a pre-created child for.
 const MAX_API_KEY: usize = 100;
 
+/// The cluster as one node sees it, sampled periodically.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ClusterView {
+    /// Whether this node is the active controller.
+    pub active_controller: bool,
+    /// Brokers in the metadata image, fenced or not.
+    pub registered_brokers: usize,
+    pub fenced_brokers: usize,
+    /// Whether this node's own broker is fenced (or not registered).
+    pub broker_fenced: bool,
+    /// This node's broker epoch, -1 before it registers.
+    pub broker_epoch: i64,
+    /// Raft log index of the image this node serves.
+    pub applied_index: u64,
+    /// Last Raft log index this node holds.
+    pub log_end_index: u64,
+    /// On the active controller: (node id, entries behind its log end).
+    pub replica_lag: Vec<(u64, u64)>,
+}
+
 /// The broker's metrics and the registry that serves them.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     /// Per-API request counter and latency, indexed by API key.
     per_api: Vec<Option<(IntCounter, Histogram)>>,
+    /// The families of `per_api`'s children.
+    requests: IntCounterVec,
+    request_latency: HistogramVec,
     /// Requests answered with an error, by API and Kafka error name.
     request_errors: IntCounterVec,
     bytes_in: IntCounterVec,
@@ -30,8 +54,18 @@ pub struct Metrics {
     /// 1 on the active controller, 0 elsewhere: sums to 1 over a cluster.
     active_controller: IntGauge,
     registered_brokers: IntGauge,
+    fenced_brokers: IntGauge,
+    /// 1 while this node's broker is fenced (or not registered yet).
+    broker_fenced: IntGauge,
+    /// This node's broker epoch (-1 before it registers).
+    broker_epoch: IntGauge,
     /// Raft log index of the metadata image this node serves.
     metadata_applied_index: IntGauge,
+    /// Last index in this node's copy of the metadata log.
+    metadata_log_end_index: IntGauge,
+    /// On the active controller only: per node, how many metadata log
+    /// entries it has not replicated yet.
+    metadata_replica_lag: IntGaugeVec,
     connections_refused: IntCounterVec,
     connections_idle_closed: IntCounter,
     partition_damaged: IntGaugeVec,
@@ -46,6 +80,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Registers collectors owned elsewhere (the replica manager's).
+    pub fn register(&self, collectors: Vec<Box<dyn Collector>>) {
+        for collector in collectors {
+            self.registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+    }
+
     pub fn new() -> Self {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
@@ -128,9 +171,37 @@ impl Metrics {
             "Brokers registered in the cluster metadata",
         )
         .expect("valid metric");
+        let fenced_brokers = IntGauge::new(
+            "karst_fenced_brokers",
+            "Registered brokers that are fenced (missed their heartbeats or shut down)",
+        )
+        .expect("valid metric");
+        let broker_fenced = IntGauge::new(
+            "karst_broker_fenced",
+            "1 while this node's broker is fenced or not registered, 0 while it is live",
+        )
+        .expect("valid metric");
+        let broker_epoch = IntGauge::new(
+            "karst_broker_epoch",
+            "This node's broker epoch: new with every registration (-1 before registering)",
+        )
+        .expect("valid metric");
         let metadata_applied_index = IntGauge::new(
             "karst_metadata_applied_index",
             "Raft log index of the metadata image this node serves (0 on a single node)",
+        )
+        .expect("valid metric");
+        let metadata_log_end_index = IntGauge::new(
+            "karst_metadata_log_end_index",
+            "Last Raft log index in this node's copy of the metadata log (0 on a single node)",
+        )
+        .expect("valid metric");
+        let metadata_replica_lag = IntGaugeVec::new(
+            Opts::new(
+                "karst_metadata_replica_lag",
+                "On the active controller: metadata log entries each node has yet to replicate",
+            ),
+            &["node_id"],
         )
         .expect("valid metric");
         let connections_refused = IntCounterVec::new(
@@ -164,31 +235,6 @@ impl Metrics {
             "Connections waiting for request memory before reading their next request",
         )
         .expect("valid metric");
-        for collector in [
-            Box::new(active_controller.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(registered_brokers.clone()),
-            Box::new(metadata_applied_index.clone()),
-            Box::new(request_memory_held.clone()),
-            Box::new(request_memory_waiting.clone()),
-            Box::new(partition_damaged.clone()),
-            Box::new(connections_refused.clone()),
-            Box::new(connections_idle_closed.clone()),
-            Box::new(requests.clone()),
-            Box::new(request_latency.clone()),
-            Box::new(request_errors.clone()),
-            Box::new(bytes_in.clone()),
-            Box::new(bytes_out.clone()),
-            Box::new(messages_in.clone()),
-            Box::new(log_size.clone()),
-            Box::new(connections.clone()),
-            Box::new(connections_accepted.clone()),
-            Box::new(connections_closed.clone()),
-            Box::new(frames_rejected.clone()),
-        ] {
-            registry
-                .register(collector)
-                .expect("metric names are unique");
-        }
         let per_api = (0..MAX_API_KEY as i16)
             .map(|key| {
                 api_name(key).map(|name| {
@@ -199,9 +245,11 @@ impl Metrics {
                 })
             })
             .collect();
-        Self {
+        let metrics = Self {
             registry,
             per_api,
+            requests,
+            request_latency,
             request_errors,
             bytes_in,
             bytes_out,
@@ -213,13 +261,51 @@ impl Metrics {
             frames_rejected,
             active_controller,
             registered_brokers,
+            fenced_brokers,
+            broker_fenced,
+            broker_epoch,
             metadata_applied_index,
+            metadata_log_end_index,
+            metadata_replica_lag,
             connections_refused,
             connections_idle_closed,
             partition_damaged,
             request_memory_held,
             request_memory_waiting,
-        }
+        };
+        metrics.register(metrics.collectors());
+        metrics
+    }
+
+    /// Every collector of the broker's own metrics (the replica manager's
+    /// are added with [`Metrics::register`]); docs/metrics.md lists them.
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.active_controller.clone()),
+            Box::new(self.registered_brokers.clone()),
+            Box::new(self.fenced_brokers.clone()),
+            Box::new(self.broker_fenced.clone()),
+            Box::new(self.broker_epoch.clone()),
+            Box::new(self.metadata_applied_index.clone()),
+            Box::new(self.metadata_log_end_index.clone()),
+            Box::new(self.metadata_replica_lag.clone()),
+            Box::new(self.request_memory_held.clone()),
+            Box::new(self.request_memory_waiting.clone()),
+            Box::new(self.partition_damaged.clone()),
+            Box::new(self.connections_refused.clone()),
+            Box::new(self.connections_idle_closed.clone()),
+            Box::new(self.requests.clone()),
+            Box::new(self.request_latency.clone()),
+            Box::new(self.request_errors.clone()),
+            Box::new(self.bytes_in.clone()),
+            Box::new(self.bytes_out.clone()),
+            Box::new(self.messages_in.clone()),
+            Box::new(self.log_size.clone()),
+            Box::new(self.connections.clone()),
+            Box::new(self.connections_accepted.clone()),
+            Box::new(self.connections_closed.clone()),
+            Box::new(self.frames_rejected.clone()),
+        ]
     }
 
     /// Adds `bytes` (negative: gives back) to the request memory held.
@@ -336,12 +422,24 @@ impl Metrics {
         self.frames_rejected.inc();
     }
 
-    /// The cluster as this node sees it: whether it is the active
-    /// controller, how many brokers are registered, how far its metadata is.
-    pub fn set_cluster(&self, active_controller: bool, registered_brokers: usize, applied: u64) {
-        self.active_controller.set(i64::from(active_controller));
-        self.registered_brokers.set(registered_brokers as i64);
-        self.metadata_applied_index.set(applied as i64);
+    /// The cluster as this node sees it (see [`ClusterView`]).
+    pub fn set_cluster(&self, view: &ClusterView) {
+        self.active_controller
+            .set(i64::from(view.active_controller));
+        self.registered_brokers.set(view.registered_brokers as i64);
+        self.fenced_brokers.set(view.fenced_brokers as i64);
+        self.broker_fenced.set(i64::from(view.broker_fenced));
+        self.broker_epoch.set(view.broker_epoch);
+        self.metadata_applied_index.set(view.applied_index as i64);
+        self.metadata_log_end_index.set(view.log_end_index as i64);
+        // Only the active controller knows its followers' positions: a node
+        // that lost the leadership drops its stale per-node figures.
+        self.metadata_replica_lag.reset();
+        for (node_id, lag) in &view.replica_lag {
+            self.metadata_replica_lag
+                .with_label_values(&[node_id.to_string().as_str()])
+                .set(*lag as i64);
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -382,6 +480,21 @@ fn error_name(code: i16) -> String {
 mod tests {
     use super::*;
 
+    /// docs/metrics.md lists every metric the broker registers; set
+    /// `KARST_BLESS=1` to rewrite the list.
+    #[test]
+    fn metrics_broker_list_matches_the_code() {
+        let mut collectors = Metrics::new().collectors();
+        collectors.extend(crate::replica::ReplicationMetrics::new().collectors());
+        crate::doc_section::check(
+            "docs/metrics.md",
+            "metrics_broker",
+            "broker/src/metrics.rs and broker/src/replica/metrics.rs",
+            &crate::doc_section::metrics_table(&collectors),
+            "cargo test -p karst-broker --lib metrics_broker",
+        );
+    }
+
     #[test]
     fn requests_and_topics_show_in_the_text_format() {
         let m = Metrics::new();
@@ -393,6 +506,36 @@ mod tests {
         assert!(text.contains("karst_topic_bytes_in_total{topic=\"orders\"} 100"));
         assert!(text.contains("karst_log_size_bytes{partition=\"0\",topic=\"orders\"} 4096"));
         assert!(text.contains("karst_request_duration_seconds_count{api=\"Produce\"} 1"));
+    }
+
+    #[test]
+    fn cluster_gauges_show_fencing_and_drop_lag_after_losing_leadership() {
+        let m = Metrics::new();
+        let mut view = ClusterView {
+            active_controller: true,
+            registered_brokers: 3,
+            fenced_brokers: 1,
+            broker_fenced: false,
+            broker_epoch: 7,
+            applied_index: 40,
+            log_end_index: 42,
+            replica_lag: vec![(1, 0), (2, 5)],
+        };
+        m.set_cluster(&view);
+        let text = m.encode_text();
+        for line in [
+            "karst_fenced_brokers 1",
+            "karst_broker_fenced 0",
+            "karst_broker_epoch 7",
+            "karst_metadata_log_end_index 42",
+            "karst_metadata_replica_lag{node_id=\"2\"} 5",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        view.active_controller = false;
+        view.replica_lag.clear();
+        m.set_cluster(&view);
+        assert!(!m.encode_text().contains("karst_metadata_replica_lag{"));
     }
 
     #[test]

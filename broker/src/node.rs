@@ -52,7 +52,7 @@ pub enum StartError {
     #[error("invalid default log config: {0}")]
     LogConfig(#[from] crate::log::LogConfigError),
     #[error("registering this broker: {0}")]
-    Register(#[source] TopicError),
+    Register(TopicError),
     #[error("metadata quorum: {0}")]
     Quorum(#[from] crate::raft::QuorumError),
     #[error(transparent)]
@@ -142,7 +142,8 @@ impl Node {
             }
         };
         replicas.set_controller(controller.clone());
-        tasks.spawn(replicas.clone().run_isr_expiry(shutdown_rx.clone()));
+        metrics.register(replicas.metrics().collectors());
+        tasks.spawn(replicas.clone().run_background(shutdown_rx.clone()));
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id,
@@ -181,9 +182,10 @@ impl Node {
                 ));
             }
         }
-        // Groups and committed offsets are rebuilt before any request is
-        // served, so no client can read offsets that are not loaded yet.
-        broker.groups.load();
+        // The group coordinator loads the groups of each offsets partition
+        // this node leads (now, and whenever leadership moves) and answers
+        // for a group only once its partition is loaded.
+        metadata.subscribe(broker.groups.clone());
 
         let limits = Arc::new(crate::limits::ConnectionLimits::new(
             &config,
@@ -375,6 +377,9 @@ impl Node {
         if let Some(lifecycle) = &self.lifecycle {
             // Leadership moves away while this node still serves followers.
             lifecycle.shut_down().await;
+            // Whatever the controller could do: nothing waits on followers
+            // any more (acks=all waits end with a retriable error).
+            self.broker.replicas.resign_all();
         }
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(Duration::from_secs(10), async {
@@ -407,20 +412,43 @@ async fn report_cluster(
     quorum: Option<Arc<MetadataQuorum>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let is_broker = broker.config.process_roles.iter().any(|r| r == "broker");
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        let active = broker.controller.active_controller() == broker.node_id;
-        let applied = quorum
-            .as_ref()
-            .and_then(|q| q.subscribe().borrow().applied.map(|id| id.index))
-            .unwrap_or(0);
+        let image = broker.image();
+        let mut view = crate::metrics::ClusterView {
+            active_controller: broker.controller.active_controller() == broker.node_id,
+            registered_brokers: image.brokers.len(),
+            fenced_brokers: image.brokers.values().filter(|b| b.fenced).count(),
+            broker_fenced: is_broker && image.brokers.get(&broker.node_id).is_none_or(|b| b.fenced),
+            broker_epoch: image.brokers.get(&broker.node_id).map_or(-1, |b| b.epoch),
+            ..Default::default()
+        };
+        if let Some(quorum) = &quorum {
+            let raft = quorum.raft_metrics().borrow().clone();
+            // The image this node serves (the state machine's publication).
+            view.applied_index = quorum.subscribe().borrow().applied.map_or(0, |id| id.index);
+            let log_end = raft.last_log_index.unwrap_or(0);
+            view.log_end_index = log_end;
+            // Raft reports its followers' matched positions only on the leader.
+            view.replica_lag = raft
+                .replication
+                .iter()
+                .flatten()
+                .map(|(node, matched)| {
+                    let matched = matched.map_or(0, |id| id.index);
+                    (*node, log_end.saturating_sub(matched))
+                })
+                .collect();
+        }
+        broker.metrics.set_cluster(&view);
         broker
-            .metrics
-            .set_cluster(active, broker.image().brokers.len(), applied);
+            .replicas
+            .report_metrics(&image, view.active_controller);
     }
 }
 

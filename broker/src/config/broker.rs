@@ -96,6 +96,8 @@ pub struct BrokerConfig {
     /// `replica.lag.time.max.ms`: an in-sync follower that has not caught
     /// up for this long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
+    /// `replica.high.watermark.checkpoint.interval.ms`.
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
     /// `broker.session.timeout.ms`: a broker that has not heartbeated to
     /// the active controller for this long is fenced.
     pub broker_session_timeout_ms: u64,
@@ -434,6 +436,8 @@ impl BrokerConfig {
                 .int::<u64>("leader.imbalance.check.interval.seconds")
                 .saturating_mul(1000),
             follower_replication_throttled_rate: v.int("follower.replication.throttled.rate"),
+            replica_high_watermark_checkpoint_interval_ms: v
+                .int("replica.high.watermark.checkpoint.interval.ms"),
             group_max_size: v.int::<u32>("group.max.size") as usize,
             producer_id_expiration_ms: v.int("producer.id.expiration.ms"),
             transactional_id_expiration_ms: v.int("transactional.id.expiration.ms"),

@@ -151,7 +151,7 @@ pub(super) const KEYS: &[Key] = &[
     key("offsets.topic.num.partitions", Some("50"), Kind::Int(1)),
     key(
         "offsets.topic.replication.factor",
-        Some("1"),
+        Some("3"),
         Kind::Short(1),
     ),
     key("offsets.retention.minutes", Some("10080"), Kind::Int(1)),
@@ -225,6 +225,11 @@ pub(super) const KEYS: &[Key] = &[
     ),
     key("transaction.max.timeout.ms", Some("900000"), Kind::Int(1)),
     key("replica.lag.time.max.ms", Some("30000"), Kind::Long(0)),
+    key(
+        "replica.high.watermark.checkpoint.interval.ms",
+        Some("5000"),
+        Kind::Long(1),
+    ),
     key("num.replica.fetchers", Some("1"), Kind::Int(1)),
     key("queued.max.requests", Some("500"), Kind::Int(1)),
     key("offsets.commit.timeout.ms", Some("5000"), Kind::Int(1)),

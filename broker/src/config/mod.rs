@@ -10,6 +10,8 @@ mod broker_keys;
 mod catalogue;
 mod listener;
 mod properties;
+#[cfg(test)]
+mod reference;
 mod topic;
 pub mod topic_name;
 

@@ -7,12 +7,12 @@ use super::broker::BrokerConfig;
 use super::catalogue::{ConfigEntry, ConfigSource, Kind, Synonym};
 use super::{ConfigError, closest};
 
-struct TopicKey {
-    name: &'static str,
-    kind: Kind,
+pub(super) struct TopicKey {
+    pub(super) name: &'static str,
+    pub(super) kind: Kind,
     /// Broker settings that give the default, most specific first; empty
     /// when the default is `fixed`.
-    synonyms: &'static [&'static str],
+    pub(super) synonyms: &'static [&'static str],
     fixed: &'static str,
 }
 
@@ -42,7 +42,9 @@ const POLICIES: &[&str] = &["delete", "compact"];
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 const COMPRESSION: &[&str] = &["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"];
 
-const KEYS: &[TopicKey] = &[
+/// Every topic config Karst accepts (the configuration reference lists
+/// them from here, see `config::reference`).
+pub(super) const KEYS: &[TopicKey] = &[
     from_broker(
         "cleanup.policy",
         Kind::ListOf(POLICIES),

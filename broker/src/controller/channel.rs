@@ -366,7 +366,7 @@ impl ControllerChannel {
                     .brokers
                     .get(node_id)
                     .is_some_and(|b| b.incarnation != *incarnation);
-                if other_process && liveness.has_session(*node_id) {
+                if other_process && liveness.has_session(image, *node_id) {
                     return Err(TopicError::DuplicateBrokerRegistration(format!(
                         "node id {node_id} is registered by another live process; \
                          two brokers have the same node.id, or this one restarted less than \
@@ -587,14 +587,48 @@ impl From<&TopicError> for RemoteError {
 }
 
 impl RemoteError {
+    /// The refusals a caller acts on keep their variant across the wire: a
+    /// broker-only node retries NOT_CONTROLLER, waits out
+    /// DUPLICATE_BROKER_REGISTRATION and registers again on
+    /// STALE_BROKER_EPOCH, exactly as a voter does.
     fn into_topic_error(self) -> TopicError {
-        if self.code == kafka_protocol::ResponseError::NotController.code() {
-            TopicError::NotController(self.message)
-        } else {
-            TopicError::Remote {
+        use kafka_protocol::ResponseError as E;
+        match E::try_from_code(self.code) {
+            Some(E::NotController) => TopicError::NotController(self.message),
+            Some(E::StaleBrokerEpoch) => TopicError::StaleBrokerEpoch(self.message),
+            Some(E::DuplicateBrokerRegistration) => {
+                TopicError::DuplicateBrokerRegistration(self.message)
+            }
+            _ => TopicError::Remote {
                 code: self.code,
                 message: self.message,
-            }
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod remote_error_tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_refusals_keep_their_variant_when_forwarded() {
+        let across = |e: TopicError| RemoteError::from(&e).into_topic_error();
+        assert!(matches!(
+            across(TopicError::DuplicateBrokerRegistration("d".into())),
+            TopicError::DuplicateBrokerRegistration(m) if m == "d"
+        ));
+        assert!(matches!(
+            across(TopicError::StaleBrokerEpoch("s".into())),
+            TopicError::StaleBrokerEpoch(_)
+        ));
+        assert!(matches!(
+            across(TopicError::NotController("n".into())),
+            TopicError::NotController(_)
+        ));
+        assert!(matches!(
+            across(TopicError::InvalidPartitions("p".into())),
+            TopicError::Remote { .. }
+        ));
     }
 }

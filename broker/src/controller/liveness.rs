@@ -53,13 +53,21 @@ impl BrokerLiveness {
         sessions.last_heartbeat.insert(node_id, Instant::now());
     }
 
-    /// Whether `node_id` heartbeated within the session timeout.
-    pub(crate) fn has_session(&self, node_id: i32) -> bool {
+    /// Whether `node_id` has a live session: it heartbeated within the
+    /// session timeout, or it is unfenced in `image` and this controller has
+    /// not been active for a session timeout yet (as in [`Self::expired`],
+    /// and as Kafka's new active controller gives every registered broker a
+    /// fresh session: right after a failover, before the broker's next
+    /// heartbeat, a second process with its node id must still be refused).
+    pub(crate) fn has_session(&self, image: &MetadataImage, node_id: i32) -> bool {
         let sessions = self.inner.lock().expect("liveness lock");
-        sessions
-            .last_heartbeat
-            .get(&node_id)
-            .is_some_and(|at| at.elapsed() < self.session_timeout)
+        match sessions.last_heartbeat.get(&node_id) {
+            Some(at) => at.elapsed() < self.session_timeout,
+            None => {
+                image.brokers.get(&node_id).is_some_and(|b| !b.fenced)
+                    && sessions.since.elapsed() < self.session_timeout
+            }
+        }
     }
 
     /// Ends `node_id`'s session (it shut down or was fenced).
@@ -84,5 +92,55 @@ impl BrokerLiveness {
                 last.elapsed() >= self.session_timeout
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::MetadataRecord;
+
+    fn image(fenced: bool) -> MetadataImage {
+        let mut image = MetadataImage::empty();
+        image.apply(&MetadataRecord::RegisterBroker {
+            node_id: 1,
+            host: "localhost".into(),
+            port: 9092,
+            rack: None,
+            fenced,
+            epoch: 1,
+            incarnation: None,
+        });
+        image
+    }
+
+    #[test]
+    fn a_new_active_controller_gives_unfenced_brokers_a_session() {
+        let liveness = BrokerLiveness::new(Duration::from_secs(60));
+        liveness.set_active(true);
+        assert!(
+            liveness.has_session(&image(false), 1),
+            "before its first heartbeat here"
+        );
+        assert!(
+            !liveness.has_session(&image(true), 1),
+            "a fenced broker has none"
+        );
+        assert!(
+            !liveness.has_session(&image(false), 2),
+            "nor an unknown one"
+        );
+        liveness.heartbeat(1);
+        liveness.end_session(1);
+        // Ended sessions are fenced in the image (FenceBroker) as they end.
+        assert!(!liveness.has_session(&image(true), 1));
+    }
+
+    #[test]
+    fn a_session_ends_after_the_timeout() {
+        let liveness = BrokerLiveness::new(Duration::ZERO);
+        liveness.set_active(true);
+        liveness.heartbeat(1);
+        assert!(!liveness.has_session(&image(false), 1));
     }
 }

@@ -6,7 +6,7 @@
 
 use uuid::Uuid;
 
-use crate::metadata::{MetadataImage, MetadataRecord, PartitionImage};
+use crate::metadata::{MetadataImage, MetadataRecord, PartitionImage, TopicImage};
 
 use super::topics::TopicError;
 
@@ -100,30 +100,52 @@ pub(crate) fn is_live(image: &MetadataImage, id: i32) -> bool {
 /// Partition changes when broker `gone` is fenced: it leaves every ISR
 /// (unless it is the last member, which stays so the partition can come
 /// back with it), and the partitions it led get the first live in-sync
-/// replica as leader, or none (-1).
+/// replica as leader, or none (-1). With `unclean.leader.election.enable`
+/// on the topic, a partition left with no live in-sync replica takes the
+/// first live replica instead (which may have lost records).
 pub(crate) fn leave_broker(image: &MetadataImage, gone: i32) -> Vec<MetadataRecord> {
     let live = |id: &i32| *id != gone && is_live(image, *id);
-    each_partition(image, |p| {
-        if !p.isr.contains(&gone) && p.leader != gone {
-            return None;
-        }
-        let remaining: Vec<i32> = p.isr.iter().copied().filter(|id| *id != gone).collect();
-        let isr = if remaining.is_empty() {
-            p.isr.clone()
-        } else {
-            remaining
-        };
-        let leader = if p.leader == gone || p.leader == -1 {
-            p.replicas
+    let mut records = Vec::new();
+    for topic in image.topics.values() {
+        let unclean = unclean_election(topic);
+        for p in &topic.partitions {
+            if !p.isr.contains(&gone) && p.leader != gone {
+                continue;
+            }
+            let remaining: Vec<i32> = p.isr.iter().copied().filter(|id| *id != gone).collect();
+            let isr = if remaining.is_empty() {
+                p.isr.clone()
+            } else {
+                remaining
+            };
+            if p.leader != gone && p.leader != -1 {
+                records.push(record(topic.id, changed(p, p.leader, isr)));
+                continue;
+            }
+            let clean = p
+                .replicas
                 .iter()
                 .copied()
-                .find(|id| isr.contains(id) && live(id))
-                .unwrap_or(-1)
-        } else {
-            p.leader
-        };
-        Some(changed(p, leader, isr))
-    })
+                .find(|id| isr.contains(id) && live(id));
+            let next = match (clean, unclean) {
+                (Some(leader), _) => changed(p, leader, isr),
+                (None, true) => match p.replicas.iter().copied().find(live) {
+                    Some(leader) => changed(p, leader, vec![leader]),
+                    None => changed(p, -1, isr),
+                },
+                (None, false) => changed(p, -1, isr),
+            };
+            records.push(record(topic.id, next));
+        }
+    }
+    records
+}
+
+fn unclean_election(topic: &TopicImage) -> bool {
+    topic
+        .configs
+        .get("unclean.leader.election.enable")
+        .is_some_and(|v| v == "true")
 }
 
 /// Partition changes when broker `back` is unfenced: leaderless partitions
@@ -133,10 +155,7 @@ pub(crate) fn leave_broker(image: &MetadataImage, gone: i32) -> Vec<MetadataReco
 pub(crate) fn elect_returning_broker(image: &MetadataImage, back: i32) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
     for topic in image.topics.values() {
-        let unclean = topic
-            .configs
-            .get("unclean.leader.election.enable")
-            .is_some_and(|v| v == "true");
+        let unclean = unclean_election(topic);
         for p in &topic.partitions {
             if p.leader != -1 || !p.replicas.contains(&back) {
                 continue;
@@ -151,15 +170,127 @@ pub(crate) fn elect_returning_broker(image: &MetadataImage, back: i32) -> Vec<Me
     records
 }
 
-/// Records for every partition that `change` changes.
-fn each_partition(
-    image: &MetadataImage,
-    mut change: impl FnMut(&PartitionImage) -> Option<PartitionImage>,
-) -> Vec<MetadataRecord> {
-    image
-        .topics
-        .values()
-        .flat_map(|topic| topic.partitions.iter().map(move |p| (topic.id, p)))
-        .filter_map(|(topic_id, p)| change(p).map(|next| record(topic_id, next)))
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(unclean: bool) -> (MetadataImage, Uuid) {
+        let mut image = MetadataImage::empty();
+        for id in 1..=3 {
+            image.apply(&MetadataRecord::RegisterBroker {
+                node_id: id,
+                host: "h".into(),
+                port: 9092,
+                rack: None,
+                fenced: false,
+                epoch: 0,
+                incarnation: None,
+            });
+        }
+        let id = Uuid::new_v4();
+        image.apply(&MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        });
+        image.apply(&MetadataRecord::Partition {
+            topic_id: id,
+            partition: 0,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2],
+            leader: 1,
+            leader_epoch: 4,
+            partition_epoch: 7,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
+        });
+        if unclean {
+            image.apply(&MetadataRecord::Config {
+                resource: crate::metadata::ConfigResourceKey::Topic("t".into()),
+                name: "unclean.leader.election.enable".into(),
+                value: Some("true".into()),
+            });
+        }
+        (image, id)
+    }
+
+    fn fence(image: &mut MetadataImage, id: i32) {
+        for r in leave_broker(image, id) {
+            image.apply(&r);
+        }
+        image.apply(&MetadataRecord::FenceBroker { node_id: id });
+    }
+
+    fn partition(image: &MetadataImage) -> PartitionImage {
+        image.topic("t").unwrap().partitions[0].clone()
+    }
+
+    #[test]
+    fn a_fenced_leader_hands_over_to_an_in_sync_replica_with_a_new_epoch() {
+        let (mut image, _) = cluster(false);
+        fence(&mut image, 1);
+        let p = partition(&image);
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+        assert_eq!((p.leader_epoch, p.partition_epoch), (5, 8));
+        // The last in-sync replica stays in the ISR when it goes: no leader.
+        fence(&mut image, 2);
+        let p = partition(&image);
+        assert_eq!((p.leader, p.isr.clone()), (-1, vec![2]));
+        // It comes back and leads again.
+        image.apply(&MetadataRecord::UnfenceBroker { node_id: 2 });
+        for r in elect_returning_broker(&image, 2) {
+            image.apply(&r);
+        }
+        assert_eq!(partition(&image).leader, 2);
+    }
+
+    #[test]
+    fn unclean_election_picks_a_live_out_of_sync_replica_only_when_enabled() {
+        for unclean in [false, true] {
+            let (mut image, _) = cluster(unclean);
+            fence(&mut image, 1);
+            fence(&mut image, 2);
+            let p = partition(&image);
+            if unclean {
+                assert_eq!((p.leader, p.isr), (3, vec![3]));
+            } else {
+                assert_eq!(p.leader, -1);
+            }
+        }
+    }
+
+    #[test]
+    fn alter_partition_refuses_stale_views_and_fenced_members() {
+        let (mut image, id) = cluster(false);
+        let request = AlterPartition {
+            topic_id: id,
+            partition: 0,
+            leader: 1,
+            leader_epoch: 4,
+            partition_epoch: 7,
+            new_isr: vec![1, 2, 3],
+        };
+        let next = alter_partition(&image, &request).unwrap();
+        assert_eq!((next.isr.clone(), next.partition_epoch), (vec![1, 2, 3], 8));
+        let stale = alter_partition(
+            &image,
+            &AlterPartition {
+                partition_epoch: 6,
+                ..request.clone()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(stale, TopicError::InvalidUpdateVersion(_)));
+        let not_leader = alter_partition(
+            &image,
+            &AlterPartition {
+                leader: 2,
+                ..request.clone()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(not_leader, TopicError::NotLeader(_)));
+        image.apply(&MetadataRecord::FenceBroker { node_id: 3 });
+        let fenced = alter_partition(&image, &request).unwrap_err();
+        assert!(matches!(fenced, TopicError::IneligibleReplica(_)));
+    }
 }

@@ -78,13 +78,8 @@ pub(crate) fn join(
         return fail(ResponseError::CoordinatorNotAvailable);
     }
     // Only the leader of the group's offsets partition coordinates it.
-    let index = store::partition_for(&p.group_id, config.offsets_topic_num_partitions);
-    if groups
-        .replicas
-        .leader(store::OFFSETS_TOPIC, index)
-        .is_none()
-    {
-        return fail(ResponseError::NotCoordinator);
+    if let Err(error) = groups.check_coordinator(&p.group_id) {
+        return fail(error);
     }
     let group = groups.group_or_create(&p.group_id);
     let now = Instant::now();
@@ -293,6 +288,7 @@ pub(crate) fn sync(
     groups: &Arc<GroupCoordinator>,
     p: SyncParams,
 ) -> Result<oneshot::Receiver<SyncOutcome>, ResponseError> {
+    groups.check_coordinator(&p.group_id)?;
     let group = groups
         .group(&p.group_id)
         .ok_or(ResponseError::UnknownMemberId)?;
@@ -390,6 +386,9 @@ pub(crate) fn heartbeat(
     generation: i32,
     member_id: &str,
 ) -> Option<ResponseError> {
+    if let Err(error) = groups.check_coordinator(group_id) {
+        return Some(error);
+    }
     let Some(group) = groups.group(group_id) else {
         return Some(ResponseError::UnknownMemberId);
     };
@@ -414,6 +413,9 @@ pub(crate) fn leave(
     member_id: &str,
     instance_id: Option<&str>,
 ) -> Option<ResponseError> {
+    if let Err(error) = groups.check_coordinator(group_id) {
+        return Some(error);
+    }
     let Some(group) = groups.group(group_id) else {
         return Some(ResponseError::UnknownMemberId);
     };
@@ -461,6 +463,9 @@ pub(crate) fn check_commit(
 ) -> Option<ResponseError> {
     if group_id.is_empty() {
         return Some(ResponseError::InvalidGroupId);
+    }
+    if let Err(error) = groups.check_coordinator(group_id) {
+        return Some(error);
     }
     let group = match groups.group(group_id) {
         Some(group) => group,

@@ -1,18 +1,22 @@
 //! The group coordinator for the classic consumer group protocol: group
 //! membership and rebalances ([`state`]), committed offsets, and their
-//! storage in `__consumer_offsets` ([`store`], [`records`]). On one node
-//! this broker coordinates every group.
+//! storage in `__consumer_offsets` ([`store`], [`records`]). A broker
+//! coordinates the groups of the offsets partitions it leads, loading and
+//! dropping them as leadership moves ([`leadership`]); on one node it
+//! coordinates every group.
 
+mod leadership;
 pub(crate) mod membership;
 mod records;
 mod state;
 pub(crate) mod store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use kafka_protocol::ResponseError;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
@@ -29,6 +33,10 @@ pub(crate) use state::{Group, GroupState, JoinOutcome};
 #[derive(Debug)]
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Arc<Mutex<Group>>>>,
+    /// The `__consumer_offsets` partitions this node leads and has loaded,
+    /// with the leader epoch they were loaded at: the groups that map to
+    /// them are the groups it coordinates.
+    coordinated: RwLock<HashMap<i32, i32>>,
     pub(crate) config: Arc<BrokerConfig>,
     metadata: Arc<MetadataStore>,
     pub(crate) replicas: Arc<ReplicaManager>,
@@ -44,6 +52,7 @@ impl GroupCoordinator {
     ) -> Self {
         Self {
             groups: Mutex::new(HashMap::new()),
+            coordinated: RwLock::new(HashMap::new()),
             config,
             metadata,
             replicas,
@@ -76,9 +85,36 @@ impl GroupCoordinator {
         self.groups.lock().remove(id);
     }
 
-    /// Rebuilds groups from `__consumer_offsets` (at start, before serving).
-    pub(crate) fn load(&self) {
-        store::load(self);
+    /// The `__consumer_offsets` partition that holds `group_id`.
+    pub(crate) fn offsets_partition(&self, group_id: &str) -> i32 {
+        store::partition_for(group_id, self.config.offsets_topic_num_partitions)
+    }
+
+    /// Whether this node coordinates `group_id`: it leads the group's
+    /// offsets partition and has loaded it; NOT_COORDINATOR otherwise, so
+    /// that the client asks FindCoordinator again. Before `__consumer_offsets`
+    /// exists no broker holds any group, and requests are answered as for a
+    /// group that does not exist (FindCoordinator and JoinGroup create it).
+    pub(crate) fn check_coordinator(&self, group_id: &str) -> Result<(), ResponseError> {
+        if self.image().topic(store::OFFSETS_TOPIC).is_none() {
+            return Ok(());
+        }
+        let partition = self.offsets_partition(group_id);
+        match self.coordinated.read().contains_key(&partition) {
+            true => Ok(()),
+            false => Err(ResponseError::NotCoordinator),
+        }
+    }
+
+    /// Groups whose offsets partition is `partition`, removed from memory.
+    fn take_groups_of(&self, partition: i32) -> Vec<Arc<Mutex<Group>>> {
+        let mut groups = self.groups.lock();
+        let ids: HashSet<String> = groups
+            .keys()
+            .filter(|id| self.offsets_partition(id) == partition)
+            .cloned()
+            .collect();
+        ids.iter().filter_map(|id| groups.remove(id)).collect()
     }
 }
 

@@ -338,6 +338,19 @@ impl Group {
         }
     }
 
+    /// Answers every member waiting in JoinGroup or SyncGroup with `error`:
+    /// the group is being dropped by this coordinator.
+    pub(crate) fn fail_waiters(&mut self, error: ResponseError) {
+        for member in self.members.values_mut() {
+            if let Some(waiter) = member.join_waiter.take() {
+                let _ = waiter.send(JoinOutcome::error(error, &member.id));
+            }
+            if let Some(waiter) = member.sync_waiter.take() {
+                let _ = waiter.send(Err(error));
+            }
+        }
+    }
+
     /// Removes a member (left, expired or fenced) and rebalances the rest.
     /// Returns the new rebalance epoch when a rebalance started.
     pub(crate) fn remove_member(&mut self, member_id: &str, now: Instant) -> Option<u64> {

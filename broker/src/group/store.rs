@@ -1,6 +1,7 @@
 //! Group state in `__consumer_offsets`: the compacted internal topic whose
 //! partition leader is a group's coordinator. Commits are acknowledged only
-//! once durable; the state is rebuilt from the topic when the broker starts.
+//! once durable; a partition's groups are rebuilt from it when this broker
+//! becomes its leader.
 
 use std::sync::Arc;
 
@@ -32,10 +33,17 @@ pub(crate) async fn ensure_offsets_topic(groups: &GroupCoordinator) -> Result<()
     if groups.image().topic(OFFSETS_TOPIC).is_some() {
         return Ok(());
     }
+    // As Kafka: `offsets.topic.replication.factor`, or fewer replicas when
+    // fewer brokers are alive (a young cluster must still get its groups).
+    let live_brokers = groups.image().live_brokers().count().max(1);
+    let replication_factor = groups
+        .config
+        .offsets_topic_replication_factor
+        .min(i16::try_from(live_brokers).unwrap_or(i16::MAX));
     let topic = NewTopic {
         name: OFFSETS_TOPIC.to_owned(),
         num_partitions: groups.config.offsets_topic_num_partitions,
-        replication_factor: 1,
+        replication_factor,
         assignments: vec![],
         configs: vec![
             ("cleanup.policy".to_owned(), "compact".to_owned()),
@@ -101,11 +109,12 @@ pub(crate) fn append_now(
     if groups.image().topic(OFFSETS_TOPIC).is_none() {
         return Err(ResponseError::CoordinatorNotAvailable);
     }
-    let index = partition_for(group_id, groups.config.offsets_topic_num_partitions);
-    // The coordinator of a group is the leader of its offsets partition.
+    // The coordinator of a group is the leader of its offsets partition
+    // (a follower hosts the partition too, but must not write to it).
+    groups.check_coordinator(group_id)?;
     let partition = groups
         .replicas
-        .get(OFFSETS_TOPIC, index)
+        .get(OFFSETS_TOPIC, groups.offsets_partition(group_id))
         .ok_or(ResponseError::NotCoordinator)?;
     let now = crate::clock::now_ms();
     let records: Vec<Record> = records
@@ -146,48 +155,44 @@ pub(crate) fn append_now(
     Ok((partition, info.last_offset + 1))
 }
 
-/// Rebuilds groups and committed offsets from every `__consumer_offsets`
-/// partition; later records win and tombstones delete.
-pub(crate) fn load(coordinator: &GroupCoordinator) {
-    let groups = coordinator;
-    let Some(topic) = groups.image().topic(OFFSETS_TOPIC).cloned() else {
+/// Rebuilds the groups and committed offsets of one `__consumer_offsets`
+/// partition from its log (when this node becomes its leader); later
+/// records win and tombstones delete.
+pub(crate) fn load_partition(coordinator: &GroupCoordinator, index: i32) {
+    let Some(partition) = coordinator.replicas.get(OFFSETS_TOPIC, index) else {
         return;
     };
+    let end = partition.high_watermark();
+    let mut offset = partition.log_start_offset();
     let mut loaded = 0usize;
-    for p in &topic.partitions {
-        let Some(partition) = groups.replicas.get(OFFSETS_TOPIC, p.partition) else {
-            continue;
+    while offset < end {
+        let Ok(bytes) = partition.read_committed_bytes(offset, 1 << 20) else {
+            break;
         };
-        let end = partition.high_watermark();
-        let mut offset = partition.log_start_offset();
-        while offset < end {
-            let Ok(bytes) = partition.read_committed_bytes(offset, 1 << 20) else {
-                break;
-            };
-            if bytes.is_empty() {
-                break;
-            }
-            let mut buf = bytes;
-            let Ok(sets) = RecordBatchDecoder::decode_all(&mut buf) else {
-                break;
-            };
-            let mut last = offset;
-            for record in sets.into_iter().flat_map(|s| s.records) {
-                last = last.max(record.offset + 1);
-                let Some(key) = record.key else { continue };
-                if let Some(decoded) = decode(key, record.value) {
-                    coordinator.apply_loaded(decoded);
-                    loaded += 1;
-                }
-            }
-            if last <= offset {
-                break;
-            }
-            offset = last;
+        if bytes.is_empty() {
+            break;
         }
+        let mut buf = bytes;
+        let Ok(sets) = RecordBatchDecoder::decode_all(&mut buf) else {
+            break;
+        };
+        let mut last = offset;
+        for record in sets.into_iter().flat_map(|s| s.records) {
+            last = last.max(record.offset + 1);
+            let Some(key) = record.key else { continue };
+            if let Some(decoded) = decode(key, record.value) {
+                coordinator.apply_loaded(decoded);
+                loaded += 1;
+            }
+        }
+        if last <= offset {
+            break;
+        }
+        offset = last;
     }
     if loaded > 0 {
         tracing::info!(
+            partition = index,
             records = loaded,
             "loaded consumer groups from {OFFSETS_TOPIC}"
         );

@@ -188,12 +188,12 @@ pub(crate) const API_TABLE: &[ApiRow] = &[
     single_node(
         K::DescribeCluster,
         "cluster id, controller, brokers",
-        "every registered broker; the active controller",
+        "every live (unfenced) broker; a live broker as controller (KIP-590)",
     ),
     single_node(
         K::DescribeProducers,
         "active idempotent producers of partitions",
-        "leaders answer, followers too once replication exists; NOT_LEADER_OR_FOLLOWER elsewhere",
+        "the partition leader answers; NOT_LEADER_OR_FOLLOWER elsewhere",
     ),
     not_served(K::BrokerRegistration, "broker registration", KRAFT_INTERNAL),
     not_served(K::BrokerHeartbeat, "broker liveness", KRAFT_INTERNAL),

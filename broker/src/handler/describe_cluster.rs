@@ -4,6 +4,10 @@
 //! request for controller endpoints with MISMATCHED_ENDPOINT_TYPE and an
 //! unknown endpoint type with UNSUPPORTED_ENDPOINT_TYPE (INVALID_REQUEST in
 //! v0, which has neither error).
+//!
+//! Fenced brokers are left out, as in Metadata, unless a v2+ request asks
+//! for them with `include_fenced_brokers` (KIP-1073); then they come marked
+//! `is_fenced`.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -48,28 +52,29 @@ pub(crate) fn handle(
     }
     let broker = &ctx.broker;
     let image = broker.image();
+    let include_fenced = ctx.version >= 2 && request.include_fenced_brokers;
     let brokers = image
         .brokers
         .values()
+        .filter(|b| include_fenced || !b.fenced)
         .map(|b| {
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(b.node_id))
                 .with_host(str_bytes(b.host.clone()))
                 .with_port(b.port)
                 .with_rack(b.rack.clone().map(str_bytes))
-                // Every broker in the image is registered and unfenced.
-                .with_is_fenced(false)
+                .with_is_fenced(b.fenced)
         })
         .collect();
     // On one node the broker is also the active controller, at the same endpoint.
     DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
-        // As KRaft brokers do (KIP-590), the "controller" told to clients is
-        // a live broker, this one: it forwards admin writes to the active
-        // controller. Naming the real controller left librdkafka's admin
-        // client waiting minutes on a dead one after a controller failover.
-        .with_controller_id(BrokerId(broker.node_id))
+        // A live broker, as in Metadata (KIP-590).
+        .with_controller_id(BrokerId(super::metadata::controller_for_clients(
+            &image,
+            broker.node_id,
+        )))
         .with_brokers(brokers)
         .with_cluster_authorized_operations(authorized_operations::cluster(
             request.include_cluster_authorized_operations,

@@ -19,9 +19,10 @@ use kafka_protocol::messages::{
 
 use super::RequestContext;
 use super::authorized_operations;
+use super::metadata;
 use super::util::str_bytes;
 use crate::config::topic_name;
-use crate::metadata::TopicImage;
+use crate::metadata::{MetadataImage, TopicImage};
 
 /// Kafka's default `max.request.partition.size.limit`.
 const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
@@ -73,7 +74,7 @@ pub(crate) fn handle(
             .iter()
             .filter(|p| p.partition >= first)
             .take(remaining)
-            .map(partition)
+            .map(|p| partition(&image, p))
             .collect();
         remaining -= partitions.len();
         let last = partitions.last().map(|p| p.partition_index);
@@ -115,13 +116,24 @@ fn describe(
         .with_topic_authorized_operations(authorized_operations::topic(true))
 }
 
-fn partition(p: &crate::metadata::PartitionImage) -> DescribeTopicPartitionsResponsePartition {
+/// A partition as Metadata describes it: leader -1 and LEADER_NOT_AVAILABLE
+/// without a live leader, fenced replicas offline.
+fn partition(
+    image: &MetadataImage,
+    p: &crate::metadata::PartitionImage,
+) -> DescribeTopicPartitionsResponsePartition {
+    let (leader, error) = match metadata::live_leader(image, p) {
+        Ok(leader) => (leader, 0),
+        Err(e) => (-1, e.code()),
+    };
     DescribeTopicPartitionsResponsePartition::default()
+        .with_error_code(error)
         .with_partition_index(p.partition)
-        .with_leader_id(BrokerId(p.leader))
+        .with_leader_id(BrokerId(leader))
         .with_leader_epoch(p.leader_epoch)
         .with_replica_nodes(p.replicas.iter().copied().map(BrokerId).collect())
         .with_isr_nodes(p.isr.iter().copied().map(BrokerId).collect())
+        .with_offline_replicas(metadata::offline_replicas(image, p))
         // No eligible leader replicas (KIP-966) without replication.
         .with_eligible_leader_replicas(Some(Vec::new()))
         .with_last_known_elr(Some(Vec::new()))

@@ -34,6 +34,7 @@ mod elect_leaders;
 pub(crate) mod fetch;
 pub(crate) mod group;
 mod init_producer_id;
+mod leader_hints;
 mod list_config_resources;
 mod list_offsets;
 mod metadata;

@@ -57,19 +57,19 @@ pub(crate) async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Rep
         return Reply::None;
     }
     let respond = move |topics: Vec<(_, _, Vec<PartitionProduceResponse>)>| {
-        ResponseKind::Produce(
-            ProduceResponse::default().with_responses(
-                topics
-                    .into_iter()
-                    .map(|(name, id, partitions)| {
-                        TopicProduceResponse::default()
-                            .with_name(name)
-                            .with_topic_id(id)
-                            .with_partition_responses(partitions)
-                    })
-                    .collect(),
-            ),
-        )
+        let mut response = ProduceResponse::default().with_responses(
+            topics
+                .into_iter()
+                .map(|(name, id, partitions)| {
+                    TopicProduceResponse::default()
+                        .with_name(name)
+                        .with_topic_id(id)
+                        .with_partition_responses(partitions)
+                })
+                .collect(),
+        );
+        super::leader_hints::add_to_produce(&image, &mut response);
+        ResponseKind::Produce(response)
     };
     let needs_flush = topics
         .iter()

@@ -42,6 +42,11 @@ pub struct LogManager {
 }
 
 impl LogManager {
+    /// The data directory the logs live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Opens every partition log under `dir`. Without a clean-shutdown
     /// marker, each log's active segment is checked and a torn tail cut off.
     pub fn open(dir: &Path, default_config: LogConfig) -> Result<Self, LogError> {

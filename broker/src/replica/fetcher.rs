@@ -41,6 +41,9 @@ struct Followed {
     partition: Arc<Partition>,
     leader_epoch: i32,
     truncated: bool,
+    /// After the leader refused this partition (leadership moving), it is
+    /// left out of fetches until then; the others go on.
+    paused_until: Option<tokio::time::Instant>,
 }
 
 #[derive(Debug)]
@@ -110,6 +113,7 @@ impl ReplicaFetchers {
                 partition,
                 leader_epoch,
                 truncated: false,
+                paused_until: None,
             },
         );
         fetcher.wake.notify_one();
@@ -254,7 +258,9 @@ async fn fetch_once(
     throttle: &ReplicationThrottle,
 ) -> karst_client::Result<()> {
     let mut by_topic: HashMap<Arc<str>, Vec<FetchPartition>> = HashMap::new();
-    for ((topic, index), f) in followed.iter().filter(|(_, f)| f.truncated) {
+    let now = tokio::time::Instant::now();
+    let ready = |f: &Followed| f.truncated && f.paused_until.is_none_or(|at| at <= now);
+    for ((topic, index), f) in followed.iter().filter(|(_, f)| ready(f)) {
         let max_bytes = if throttle.is_throttled(topic, *index) {
             match throttle.allowance(PARTITION_MAX_BYTES) {
                 Some(allowed) => allowed,
@@ -295,7 +301,6 @@ async fn fetch_once(
     // v12: topics by name and the replica id in the request body.
     let version = connection.negotiated_version::<FetchRequest>()?.min(12);
     let response = connection.send(request, Some(version)).await?;
-    let mut stale = false;
     for topic in response.responses {
         let name: Arc<str> = Arc::from(topic.topic.0.as_str());
         for data in topic.partitions {
@@ -328,15 +333,15 @@ async fn fetch_once(
                     }
                 }
                 Some(error) => {
+                    // Leadership is moving: the next metadata change
+                    // re-points this partition; until then it waits.
                     tracing::debug!(topic = %key.0, partition = key.1, ?error, "follower fetch refused");
-                    stale = true;
+                    if let Some(f) = partitions.lock().get_mut(&key) {
+                        f.paused_until = Some(tokio::time::Instant::now() + RECONNECT_BACKOFF);
+                    }
                 }
             }
         }
-    }
-    if stale {
-        // Leadership is moving: the next metadata change re-points us.
-        tokio::time::sleep(RECONNECT_BACKOFF).await;
     }
     Ok(())
 }

@@ -137,6 +137,19 @@ impl Partition {
         }
     }
 
+    /// This broker stops leading (it is shutting down): appends are refused
+    /// and producers waiting for acks=all get NOT_LEADER_OR_FOLLOWER at once
+    /// (retriable: they find the new leader), instead of holding the
+    /// shutdown until their request timeout when no follower fetches.
+    pub fn resign(&self) {
+        let mut leadership = self.leadership.write();
+        if leadership.leader == self.node_id {
+            leadership.leader = -1;
+        }
+        drop(leadership);
+        self.high_watermark_moved.notify_waiters();
+    }
+
     pub fn leadership(&self) -> Leadership {
         self.leadership.read().clone()
     }
@@ -223,10 +236,8 @@ impl Partition {
         }
         let followers = self.followers.lock();
         let lagging = |id: &i32| {
-            *id != self.node_id
-                && followers.get(id).is_none_or(|f| {
-                    now_ms - f.last_caught_up_ms.max(self.led_since_ms()) > lag_max_ms
-                })
+            let caught_up = followers.get(id).map_or(0, |f| f.last_caught_up_ms);
+            *id != self.node_id && now_ms - caught_up.max(self.led_since_ms()) > lag_max_ms
         };
         if !leadership.isr.iter().any(lagging) {
             return None;
@@ -294,6 +305,49 @@ impl Partition {
     /// OffsetForLeaderEpoch on the leader.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
         self.log.end_offset_for_epoch(epoch)
+    }
+}
+
+/// One partition's replication health, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ReplicationStatus {
+    pub(super) leader: bool,
+    pub(super) under_replicated: bool,
+    pub(super) under_min_isr: bool,
+    /// On a follower: leader's high watermark (as last fetched) - log end.
+    pub(super) lag_records: i64,
+    /// On the leader: longest time since an in-sync follower caught up.
+    pub(super) follower_lag_ms: i64,
+}
+
+impl Partition {
+    pub(super) fn replication_status(&self, now_ms: i64) -> ReplicationStatus {
+        let leadership = self.leadership.read();
+        if leadership.leader != self.node_id {
+            return ReplicationStatus {
+                lag_records: (self.high_watermark() - self.log.log_end_offset()).max(0),
+                ..Default::default()
+            };
+        }
+        let followers = self.followers.lock();
+        let follower_lag_ms = leadership
+            .isr
+            .iter()
+            .filter(|id| **id != self.node_id)
+            .map(|id| {
+                let caught_up = followers.get(id).map_or(0, |f| f.last_caught_up_ms);
+                now_ms - caught_up.max(self.led_since_ms())
+            })
+            .max()
+            .unwrap_or(0);
+        ReplicationStatus {
+            leader: true,
+            under_replicated: leadership.isr.len() < leadership.replicas.len(),
+            under_min_isr: (leadership.isr.len() as i32)
+                < self.min_insync_replicas.load(Ordering::Acquire),
+            lag_records: 0,
+            follower_lag_ms,
+        }
     }
 }
 

@@ -8,8 +8,10 @@ use std::sync::OnceLock;
 
 use parking_lot::{Mutex, RwLock};
 
+use super::checkpoint;
 use super::fetcher::ReplicaFetchers;
 use super::leader::Transition;
+use super::metrics::ReplicationMetrics;
 use super::partition::Partition;
 use crate::config::{BrokerConfig, effective_topic_config};
 use crate::controller::{AlterPartition, ControllerChannel};
@@ -55,6 +57,10 @@ pub struct ReplicaManager {
     fetchers: ReplicaFetchers,
     /// Where ISR changes go (set once the node has its controller channel).
     controller: OnceLock<ControllerChannel>,
+    metrics: ReplicationMetrics,
+    /// High watermarks read from the checkpoint at start, used once per
+    /// partition as it opens.
+    checkpointed: Mutex<HashMap<(String, i32), i64>>,
 }
 
 impl ReplicaManager {
@@ -63,12 +69,62 @@ impl ReplicaManager {
         Self {
             node_id,
             broker_config,
-            logs,
             partitions: RwLock::new(HashMap::new()),
             prepared: Mutex::new(Vec::new()),
             fetchers: ReplicaFetchers::new(node_id, throttled_rate),
             controller: OnceLock::new(),
+            metrics: ReplicationMetrics::new(),
+            checkpointed: Mutex::new(checkpoint::read(logs.dir())),
+            logs,
         }
+    }
+
+    /// Persists every hosted partition's high watermark.
+    pub fn checkpoint_high_watermarks(&self) {
+        let mut entries: Vec<(String, i32, i64)> = self
+            .all()
+            .iter()
+            .map(|p| (p.topic.to_string(), p.index, p.high_watermark()))
+            .collect();
+        entries.sort();
+        if let Err(error) = checkpoint::write(self.logs.dir(), &entries) {
+            tracing::warn!(%error, "could not checkpoint high watermarks");
+        }
+    }
+
+    pub fn metrics(&self) -> &ReplicationMetrics {
+        &self.metrics
+    }
+
+    /// Updates the replication gauges from every hosted partition; the
+    /// offline count from `image` when this node is the active controller.
+    pub fn report_metrics(&self, image: &MetadataImage, active_controller: bool) {
+        let now = crate::clock::now_ms();
+        let (mut leaders, mut under, mut under_min, mut lag, mut follower_lag) = (0, 0, 0, 0, 0);
+        for partition in self.all() {
+            let status = partition.replication_status(now);
+            leaders += i64::from(status.leader);
+            under += i64::from(status.under_replicated);
+            under_min += i64::from(status.under_min_isr);
+            lag = lag.max(status.lag_records);
+            follower_lag = follower_lag.max(status.follower_lag_ms);
+        }
+        let m = &self.metrics;
+        m.leader_count.set(leaders);
+        m.under_replicated.set(under);
+        m.under_min_isr.set(under_min);
+        m.max_lag_records.set(lag);
+        m.max_follower_lag_ms.set(follower_lag);
+        let offline = match active_controller {
+            true => image
+                .topics
+                .values()
+                .flat_map(|t| &t.partitions)
+                .filter(|p| p.leader == -1)
+                .count() as i64,
+            false => 0,
+        };
+        m.offline.set(offline);
     }
 
     /// Gives the replica manager the controller channel its partition
@@ -85,25 +141,55 @@ impl ReplicaManager {
             return;
         };
         let partition = partition.clone();
+        let growing = change.new_isr.len() > partition.leadership().isr.len();
+        let counter = match growing {
+            true => self.metrics.isr_expands.clone(),
+            false => self.metrics.isr_shrinks.clone(),
+        };
         tokio::spawn(async move {
             tracing::info!(topic = %partition.topic, partition = partition.index, isr = ?change.new_isr, "asking the controller to change the ISR");
-            if let Err(error) = controller.alter_partition(change).await {
-                tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "ISR change refused");
-                partition.isr_change_failed();
+            match controller.alter_partition(change).await {
+                Ok(_) => counter.inc(),
+                Err(error) => {
+                    tracing::warn!(topic = %partition.topic, partition = partition.index, %error, "ISR change refused");
+                    partition.isr_change_failed();
+                }
             }
         });
     }
 
-    /// Every `replica.lag.time.max.ms / 2`: partitions led here drop ISR
-    /// members that have not caught up for `replica.lag.time.max.ms`.
-    pub async fn run_isr_expiry(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// At shutdown: every partition led here resigns (see
+    /// [`Partition::resign`]) and follower fetching stops.
+    pub fn resign_all(&self) {
+        self.fetchers.stop_all();
+        for partition in self.all() {
+            partition.resign();
+        }
+    }
+
+    /// The replica manager's timers until shutdown: every
+    /// `replica.lag.time.max.ms / 2`, partitions led here drop ISR members
+    /// that have not caught up for `replica.lag.time.max.ms`; every
+    /// `replica.high.watermark.checkpoint.interval.ms` (and at shutdown) the
+    /// high watermarks are checkpointed. Shutdown stops the fetchers.
+    pub async fn run_background(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let lag_max_ms = self.broker_config.replica_lag_time_max_ms;
         let period = std::time::Duration::from_millis((lag_max_ms / 2).max(100) as u64);
+        let mut checkpoint = tokio::time::interval(std::time::Duration::from_millis(
+            self.broker_config
+                .replica_high_watermark_checkpoint_interval_ms,
+        ));
+        let mut expiry = tokio::time::interval(period);
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(period) => {}
+                _ = expiry.tick() => {}
+                _ = checkpoint.tick() => {
+                    self.checkpoint_high_watermarks();
+                    continue;
+                }
                 _ = shutdown.wait_for(|stop| *stop) => {
                     self.fetchers.stop_all();
+                    self.checkpoint_high_watermarks();
                     return;
                 }
             }
@@ -234,8 +320,13 @@ impl ReplicaManager {
             let keep = image
                 .topic(name)
                 .is_some_and(|t| hosted.values().next().is_none_or(|p| p.topic_id == t.id));
-            if !keep && let Err(error) = self.logs.delete_topic(name) {
-                tracing::error!(topic = %name, %error, "could not delete the logs of a deleted topic");
+            if !keep {
+                for index in hosted.keys() {
+                    self.fetchers.unfollow(name, *index);
+                }
+                if let Err(error) = self.logs.delete_topic(name) {
+                    tracing::error!(topic = %name, %error, "could not delete the logs of a deleted topic");
+                }
             }
             keep
         });
@@ -274,6 +365,9 @@ impl ReplicaManager {
                     log,
                     self.node_id,
                     min_insync,
+                    self.checkpointed
+                        .lock()
+                        .remove(&(topic.name.clone(), p.partition)),
                 ));
                 let transition = partition.apply_leadership(p);
                 self.follow(image, &partition, transition);

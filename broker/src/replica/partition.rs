@@ -68,7 +68,7 @@ pub struct Partition {
     /// One AlterPartition at a time; cleared when the image changes.
     pub(super) isr_change_in_flight: AtomicBool,
     /// `min.insync.replicas` of the topic.
-    min_insync_replicas: AtomicI32,
+    pub(super) min_insync_replicas: AtomicI32,
     /// Offset below which records are committed (replicated to the ISR) and
     /// visible to consumers. Invariant: log start <= high watermark <= log end.
     pub(super) high_watermark: AtomicI64,
@@ -89,8 +89,13 @@ impl Partition {
         log: Arc<PartitionLog>,
         node_id: i32,
         min_insync_replicas: i32,
+        checkpointed_high_watermark: Option<i64>,
     ) -> Self {
-        let high_watermark = AtomicI64::new(log.log_end_offset());
+        let log_end = log.log_end_offset();
+        let high_watermark = AtomicI64::new(
+            checkpointed_high_watermark
+                .map_or(log_end, |hw| hw.clamp(log.log_start_offset(), log_end)),
+        );
         Self {
             topic,
             topic_id,

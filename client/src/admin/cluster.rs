@@ -83,8 +83,12 @@ pub struct ClusterDescription {
     pub cluster_id: String,
     /// Active controller id.
     pub controller_id: i32,
-    /// Registered brokers.
+    /// Live brokers: registered and not fenced.
     pub brokers: Vec<BrokerMetadata>,
+    /// Node ids of registered brokers that are fenced (missed their
+    /// heartbeats, or shutting down), as DescribeCluster v2+ reports them
+    /// when asked (KIP-1073); empty from a broker that cannot say.
+    pub fenced_brokers: Vec<i32>,
 }
 
 impl AdminClient {
@@ -170,7 +174,11 @@ impl AdminClient {
 
     /// DescribeCluster: cluster id, controller and brokers.
     pub async fn describe_cluster(&self) -> Result<ClusterDescription> {
-        let (_, response) = self.send(|_| DescribeClusterRequest::default()).await?;
+        let (_, response) = self
+            .send(|version| {
+                DescribeClusterRequest::default().with_include_fenced_brokers(version >= 2)
+            })
+            .await?;
         if let Some(err) = KafkaError::from_code(
             ApiKey::DescribeCluster,
             None,
@@ -179,11 +187,13 @@ impl AdminClient {
         ) {
             return Err(err.into());
         }
+        let (fenced, live): (Vec<_>, Vec<_>) =
+            response.brokers.into_iter().partition(|b| b.is_fenced);
         Ok(ClusterDescription {
             cluster_id: response.cluster_id.to_string(),
             controller_id: response.controller_id.0,
-            brokers: response
-                .brokers
+            fenced_brokers: fenced.iter().map(|b| b.broker_id.0).collect(),
+            brokers: live
                 .into_iter()
                 .map(|b| BrokerMetadata {
                     node_id: b.broker_id.0,

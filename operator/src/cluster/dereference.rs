@@ -56,8 +56,10 @@ pub struct Described {
     pub pod: String,
     /// The cluster id it reports.
     pub cluster_id: String,
-    /// Node ids of the brokers it reports registered, sorted.
+    /// Node ids of the brokers it reports live (registered, unfenced), sorted.
     pub brokers: Vec<i32>,
+    /// Node ids of the registered brokers it reports fenced, sorted.
+    pub fenced: Vec<i32>,
 }
 
 /// The brokers' volumes as they exist.
@@ -365,10 +367,13 @@ pub async fn observe_brokers(
             Ok(Ok(d)) => {
                 let mut brokers: Vec<i32> = d.brokers.iter().map(|b| b.node_id).collect();
                 brokers.sort_unstable();
+                let mut fenced = d.fenced_brokers;
+                fenced.sort_unstable();
                 answers.push(Described {
                     pod: pod.clone(),
                     cluster_id: d.cluster_id,
                     brokers,
+                    fenced,
                 });
             }
             Ok(Err(e)) => last = format!("{pod} ({addr}): {e}"),

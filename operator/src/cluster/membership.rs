@@ -8,7 +8,8 @@ use super::dereference::Described;
 
 /// Reason: a broker answers with another cluster id.
 pub const CLUSTER_ID_MISMATCH: &str = "ClusterIdMismatch";
-/// Reason: a desired broker is not registered.
+/// Reason: a desired broker is not live: not registered, or fenced (it
+/// missed its heartbeats or is shutting down); the message says which.
 pub const BROKERS_NOT_REGISTERED: &str = "BrokersNotRegistered";
 /// Every reason [`judge`] gives.
 pub const REASONS: &[&str] = &[CLUSTER_ID_MISMATCH, BROKERS_NOT_REGISTERED];
@@ -18,7 +19,7 @@ pub const REASONS: &[&str] = &[CLUSTER_ID_MISMATCH, BROKERS_NOT_REGISTERED];
 pub struct Membership {
     /// The cluster id of the reference answer.
     pub cluster_id: String,
-    /// The registered brokers of the reference answer.
+    /// The live (registered, unfenced) brokers of the reference answer.
     pub brokers: Vec<i32>,
     /// Why this is not one cluster of every desired broker: condition reason and message.
     pub problem: Option<(&'static str, String)>,
@@ -38,10 +39,9 @@ pub fn judge(expected_id: Option<&str>, replicas: i32, answers: &[Described]) ->
         .filter(|a| a.cluster_id != expected)
         .map(|a| format!("{} answers with cluster id {:?}", a.pod, a.cluster_id))
         .collect();
-    let missing: Vec<String> = (0..replicas)
+    let (fenced, unregistered): (Vec<i32>, Vec<i32>) = (0..replicas)
         .filter(|id| !reference.brokers.contains(id))
-        .map(|id| id.to_string())
-        .collect();
+        .partition(|id| reference.fenced.contains(id));
     let problem = if !foreign.is_empty() {
         Some((
             CLUSTER_ID_MISMATCH,
@@ -50,12 +50,23 @@ pub fn judge(expected_id: Option<&str>, replicas: i32, answers: &[Described]) ->
                 foreign.join("; ")
             ),
         ))
-    } else if !missing.is_empty() {
+    } else if !fenced.is_empty() || !unregistered.is_empty() {
+        let mut why = Vec::new();
+        if !fenced.is_empty() {
+            why.push(format!(
+                "brokers {} are fenced (they missed their heartbeats for \
+                 broker.session.timeout.ms, or are shutting down)",
+                ids(&fenced)
+            ));
+        }
+        if !unregistered.is_empty() {
+            why.push(format!("brokers {} are not registered", ids(&unregistered)));
+        }
         Some((
             BROKERS_NOT_REGISTERED,
             format!(
-                "brokers {} are not registered in cluster {expected:?} (registered: {:?})",
-                missing.join(", "),
+                "{} in cluster {expected:?} (live: {:?})",
+                why.join("; "),
                 reference.brokers
             ),
         ))
@@ -69,6 +80,13 @@ pub fn judge(expected_id: Option<&str>, replicas: i32, answers: &[Described]) ->
     }
 }
 
+fn ids(ids: &[i32]) -> String {
+    ids.iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +96,7 @@ mod tests {
             pod: pod.to_owned(),
             cluster_id: cluster_id.to_owned(),
             brokers: brokers.to_vec(),
+            fenced: vec![],
         }
     }
 
@@ -103,7 +122,24 @@ mod tests {
         let (reason, message) = m.problem.unwrap();
         assert_eq!(reason, "BrokersNotRegistered");
         assert!(
-            message.starts_with("brokers 1 are not registered in cluster \"c1\""),
+            message.starts_with("brokers 1 are not registered in cluster \"c1\" (live: [0, 2])"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn fenced_brokers_are_named_apart_from_unregistered_ones() {
+        let mut described = answer("demo-broker-0", "c1", &[0]);
+        described.fenced = vec![2];
+        let m = judge(Some("c1"), 4, &[described]);
+        let (reason, message) = m.problem.unwrap();
+        assert_eq!(reason, "BrokersNotRegistered");
+        assert!(
+            message.starts_with("brokers 2 are fenced (they missed their heartbeats"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("; brokers 1, 3 are not registered in cluster \"c1\" (live: [0])"),
             "{message}"
         );
     }

@@ -261,6 +261,7 @@ mod tests {
                 pod: "demo-0".into(),
                 cluster_id: "uid-1".into(),
                 brokers: (0..i32::try_from(ready.len()).unwrap()).collect(),
+                fenced: vec![],
             }]),
             pods: ready
                 .iter()
@@ -331,6 +332,7 @@ mod tests {
             pod: "demo-2".into(),
             cluster_id: "elsewhere".into(),
             brokers: vec![2],
+            fenced: vec![],
         });
         let s = compute(&v, &o, &IDLE, None, "t1");
         assert_eq!(

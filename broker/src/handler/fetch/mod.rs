@@ -39,8 +39,7 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
     // without setting up any wait.
     let (reply, bytes, errored) = read_all(broker, &request, replica);
     if satisfied(bytes, errored) || tokio::time::Instant::now() >= deadline {
-        count_bytes_out(broker, &reply);
-        return reply;
+        return finish(broker, reply, errored);
     }
     // The partitions this fetch waits on: an append elsewhere never wakes it.
     let watched = watched_partitions(broker, &request);
@@ -60,8 +59,7 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
         }
         let (reply, bytes, errored) = read_all(broker, &request, replica);
         if satisfied(bytes, errored) || tokio::time::Instant::now() >= deadline {
-            count_bytes_out(broker, &reply);
-            return reply;
+            return finish(broker, reply, errored);
         }
         let any_moved = async {
             if moved.is_empty() {
@@ -71,9 +69,8 @@ pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Fetch
         };
         if tokio::time::timeout_at(deadline, any_moved).await.is_err() {
             // Deadline: one last read, then answer with what there is.
-            let reply = read_all(broker, &request, replica).0;
-            count_bytes_out(broker, &reply);
-            return reply;
+            let (reply, _, errored) = read_all(broker, &request, replica);
+            return finish(broker, reply, errored);
         }
     }
 }
@@ -109,6 +106,16 @@ fn watched_partitions(broker: &Broker, request: &FetchRequest) -> Vec<Arc<Partit
         );
     }
     watched
+}
+
+/// The answer: leader hints on partitions refused for leadership (KIP-951),
+/// bytes out counted.
+fn finish(broker: &Broker, mut reply: FetchReply, errored: bool) -> FetchReply {
+    if errored {
+        super::leader_hints::add_to_fetch(&broker.image(), &mut reply.response);
+    }
+    count_bytes_out(broker, &reply);
+    reply
 }
 
 fn count_bytes_out(broker: &Broker, reply: &FetchReply) {
@@ -199,7 +206,11 @@ fn read_partition(
     let Some(partition) = broker.replicas.get(topic, index) else {
         return (error(index, broker.not_hosted_error(topic, index)), None);
     };
-    if !partition.is_leader() {
+    // Only the leader serves, and a follower only for a partition it is
+    // a replica of.
+    if !partition.is_leader()
+        || replica.is_some_and(|r| !partition.leadership().replicas.contains(&r))
+    {
         return (error(index, ResponseError::NotLeaderOrFollower), None);
     }
     let epoch = partition.leader_epoch();

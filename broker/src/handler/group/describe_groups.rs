@@ -21,6 +21,11 @@ pub(crate) fn describe(
         .groups
         .into_iter()
         .map(|id| {
+            if let Err(error) = ctx.broker.groups.check_coordinator(&id.0) {
+                return DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(error.code());
+            }
             let Some(group) = ctx.broker.groups.group(&id.0) else {
                 // Kafka describes an unknown group as Dead, without an error.
                 return DescribedGroup::default()
@@ -96,9 +101,11 @@ pub(crate) fn delete(ctx: &RequestContext, request: DeleteGroupsRequest) -> Repl
     Reply::Later(Box::pin(async move {
         let mut results = Vec::new();
         for id in request.groups_names {
-            let code = match broker.groups.group(&id.0) {
-                None => ResponseError::GroupIdNotFound.code(),
-                Some(group) => {
+            let owned = broker.groups.check_coordinator(&id.0);
+            let code = match owned.map(|()| broker.groups.group(&id.0)) {
+                Err(error) => error.code(),
+                Ok(None) => ResponseError::GroupIdNotFound.code(),
+                Ok(Some(group)) => {
                     let tombstones = {
                         let g = group.lock();
                         if !g.members.is_empty() {

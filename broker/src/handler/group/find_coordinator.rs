@@ -90,10 +90,12 @@ fn group_coordinator(image: &MetadataImage, group_id: &str) -> Found {
     endpoint(image, leader)
 }
 
+/// A live broker's endpoint: a fenced one cannot coordinate.
 fn endpoint(image: &MetadataImage, node: i32) -> Found {
     image
         .brokers
         .get(&node)
+        .filter(|b| !b.fenced)
         .map(|b| (node, b.host.clone(), b.port))
         .ok_or(ResponseError::CoordinatorNotAvailable)
 }

@@ -12,8 +12,19 @@ use crate::handler::{Reply, RequestContext};
 pub(crate) fn handle(ctx: &RequestContext, request: OffsetDeleteRequest) -> Reply {
     let broker = ctx.broker.clone();
     let group_id = request.group_id.0.to_string();
-    let group = broker.groups.group(&group_id);
+    let group = broker
+        .groups
+        .check_coordinator(&group_id)
+        .map(|()| broker.groups.group(&group_id));
     Reply::Later(Box::pin(async move {
+        let group = match group {
+            Ok(group) => group,
+            Err(error) => {
+                return ResponseKind::OffsetDelete(
+                    OffsetDeleteResponse::default().with_error_code(error.code()),
+                );
+            }
+        };
         let Some(group) = group else {
             return ResponseKind::OffsetDelete(
                 OffsetDeleteResponse::default()

@@ -1,6 +1,7 @@
 //! OffsetFetch: committed offsets of one group (v0-7) or several (v8+);
 //! partitions without a commit answer offset -1.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -46,8 +47,41 @@ fn fetch(broker: &Broker, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>
     }
 }
 
+/// A v0-7 answer for a group this broker does not coordinate: the error at
+/// the top (v2+) and on every partition asked for (v0-1 have only those).
+fn refused(request: OffsetFetchRequest, error: ResponseError) -> OffsetFetchResponse {
+    let topics = request
+        .topics
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partition_indexes
+                .into_iter()
+                .map(|p| {
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_committed_offset(-1)
+                        .with_error_code(error.code())
+                })
+                .collect();
+            OffsetFetchResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponse::default()
+        .with_error_code(error.code())
+        .with_topics(topics)
+}
+
 pub(crate) fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse {
     if ctx.version < 8 {
+        // Offsets of a group led elsewhere must not read as "no commit":
+        // the consumer would reset its position.
+        if let Err(error) = ctx.broker.groups.check_coordinator(&request.group_id.0) {
+            return refused(request, error);
+        }
         let topics = request.topics.map(|ts| {
             ts.into_iter()
                 .map(|t| (t.name.0.to_string(), t.partition_indexes))
@@ -79,6 +113,11 @@ pub(crate) fn handle(ctx: &RequestContext, request: OffsetFetchRequest) -> Offse
         .groups
         .into_iter()
         .map(|g| {
+            if let Err(error) = ctx.broker.groups.check_coordinator(&g.group_id.0) {
+                return OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id)
+                    .with_error_code(error.code());
+            }
             let topics = g.topics.map(|ts| {
                 ts.into_iter()
                     .map(|t| {
