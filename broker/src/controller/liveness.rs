@@ -23,6 +23,8 @@ struct Sessions {
     since: Instant,
     was_active: bool,
     last_heartbeat: HashMap<i32, Instant>,
+    /// When [`BrokerLiveness::expired`] last ran (every heartbeat interval).
+    last_check: Option<Instant>,
 }
 
 impl BrokerLiveness {
@@ -33,6 +35,7 @@ impl BrokerLiveness {
                 since: Instant::now(),
                 was_active: false,
                 last_heartbeat: HashMap::new(),
+                last_check: None,
             }),
         }
     }
@@ -76,9 +79,24 @@ impl BrokerLiveness {
         sessions.last_heartbeat.remove(&node_id);
     }
 
-    /// Unfenced brokers whose session has run out.
+    /// Unfenced brokers whose session has run out. A controller that did
+    /// not run for half a session (the process was stopped, or starved of
+    /// CPU) cannot have received the heartbeats sent meanwhile: it starts
+    /// every session afresh instead of fencing brokers that were alive.
     pub(crate) fn expired(&self, image: &MetadataImage) -> Vec<i32> {
-        let sessions = self.inner.lock().expect("liveness lock");
+        let mut sessions = self.inner.lock().expect("liveness lock");
+        let now = Instant::now();
+        let paused = sessions
+            .last_check
+            .replace(now)
+            .is_some_and(|last| now.duration_since(last) > self.session_timeout / 2);
+        if paused {
+            tracing::warn!(
+                "the active controller did not run for half a broker session; broker sessions start afresh"
+            );
+            sessions.since = now;
+            return vec![];
+        }
         image
             .live_brokers()
             .map(|b| b.node_id)
@@ -134,6 +152,24 @@ mod tests {
         liveness.end_session(1);
         // Ended sessions are fenced in the image (FenceBroker) as they end.
         assert!(!liveness.has_session(&image(true), 1));
+    }
+
+    #[test]
+    fn a_controller_that_did_not_run_fences_nobody_for_a_session() {
+        let liveness = BrokerLiveness::new(Duration::from_millis(200));
+        liveness.set_active(true);
+        let image = image(false);
+        assert!(liveness.expired(&image).is_empty());
+        // The controller sleeps past the session (as if stopped): the
+        // brokers' heartbeats could not reach it, so nobody is fenced now...
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(liveness.expired(&image).is_empty());
+        // ...but a broker silent for a whole session afterwards is.
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(50));
+            liveness.expired(&image);
+        }
+        assert!(!liveness.expired(&image).is_empty());
     }
 
     #[test]
