@@ -174,6 +174,12 @@ impl Node {
                     Duration::from_millis(config.broker_heartbeat_interval_ms),
                     shutdown_rx.clone(),
                 ));
+                tasks.spawn(crate::controller::run_leader_balancing(
+                    controller.clone(),
+                    metadata.clone(),
+                    config.clone(),
+                    shutdown_rx.clone(),
+                ));
             }
         }
         // The group coordinator loads the groups of each offsets partition

@@ -19,7 +19,8 @@ mod versions;
 
 pub use admin::{
     AdminClient, AlterConfigOp, BrokerMetadata, ClusterDescription, ClusterMetadata, ConfigEntry,
-    ConfigSource, CreatedTopic, NewTopic, PartitionMetadata, TopicMetadata,
+    ConfigSource, CreatedTopic, ElectionType, NewTopic, OngoingReassignment, PartitionMetadata,
+    PartitionOutcome, TopicMetadata, TopicPartition,
 };
 pub use connection::Connection;
 pub use error::{Error, KafkaError, Result};

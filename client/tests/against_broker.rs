@@ -9,7 +9,8 @@ use std::{
 };
 
 use karst_client::{
-    AdminClient, AlterConfigOp, ConfigSource, Connection, Error, NewTopic, ResponseError,
+    AdminClient, AlterConfigOp, ConfigSource, Connection, ElectionType, Error, NewTopic,
+    ResponseError,
     kafka_protocol::messages::{ApiKey, MetadataRequest},
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -265,4 +266,94 @@ async fn raw_requests_at_every_metadata_version() {
         conn.negotiated_version::<MetadataRequest>().unwrap(),
         range.max.min(13)
     );
+}
+
+#[tokio::test]
+async fn reassignments_and_elections_report_kafka_errors_per_partition() {
+    let broker = start_broker().await;
+    let admin = AdminClient::connect(broker.kafka.to_string())
+        .await
+        .expect("connect");
+    admin
+        .create_topics(&[topic("moves", 1, &[])], false)
+        .await
+        .expect("CreateTopics");
+    let me = admin.describe_cluster().await.unwrap().controller_id;
+    let partition = &admin
+        .describe_topic("moves")
+        .await
+        .unwrap()
+        .unwrap()
+        .partitions[0];
+    assert_eq!(
+        (partition.leader, partition.isr.as_slice()),
+        (me, [me].as_slice())
+    );
+
+    let outcomes = admin
+        .alter_partition_reassignments(&[
+            ("moves", 0, Some(vec![])),
+            ("moves", 0, Some(vec![me, me])),
+            ("moves", 0, Some(vec![me + 1])),
+            ("moves", 0, None),
+            ("moves", 0, Some(vec![me])),
+            ("missing", 0, Some(vec![me])),
+        ])
+        .await
+        .expect("AlterPartitionReassignments");
+    let kinds: Vec<Option<ResponseError>> = outcomes
+        .iter()
+        .map(|(_, o)| o.as_ref().err().map(|e| e.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            Some(ResponseError::InvalidReplicaAssignment),
+            Some(ResponseError::InvalidReplicaAssignment),
+            Some(ResponseError::InvalidReplicaAssignment),
+            Some(ResponseError::NoReassignmentInProgress),
+            None,
+            Some(ResponseError::UnknownTopicOrPartition),
+        ],
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[5].0, ("missing".to_owned(), 0));
+    assert!(
+        admin
+            .list_partition_reassignments(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        admin
+            .list_partition_reassignments(Some(&[("moves", 0)]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    for election in [ElectionType::Preferred, ElectionType::Unclean] {
+        let outcomes = admin
+            .elect_leaders(election, Some(&[("moves", 0), ("missing", 0)]))
+            .await
+            .expect("ElectLeaders");
+        let kinds: Vec<_> = outcomes
+            .iter()
+            .map(|(_, o)| o.as_ref().err().map(|e| e.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                Some(ResponseError::ElectionNotNeeded),
+                Some(ResponseError::UnknownTopicOrPartition)
+            ],
+            "{election:?}: {outcomes:?}"
+        );
+    }
+    let all = admin
+        .elect_leaders(ElectionType::Preferred, None)
+        .await
+        .unwrap();
+    assert!(all.is_empty(), "nothing needs an election: {all:?}");
 }

@@ -97,6 +97,21 @@ def wait_full_isr(admin, topic, rf=3, timeout=60):
                timeout=timeout, what=f"every replica of {topic} in sync")
 
 
+def wait_converged(nodes, topic, rf=3, timeout=60):
+    """Every broker's own Metadata shows every replica in sync and the same
+    leaders: a broker that was stopped serves its old view until it has
+    caught up with the metadata log, so one broker's answer is not enough."""
+    admins = [AdminClient({"bootstrap.servers": n.bootstrap}) for n in nodes]
+
+    def converged():
+        states = [partition_state(a, topic) for a in admins]
+        return all(s == states[0] for s in states) and all(
+            len(isr) == rf and leader != -1 for leader, _, isr in states[0].values())
+
+    wait_until(converged, timeout=timeout, what=f"every broker to see {topic} fully in sync")
+    return partition_state(admins[0], topic)
+
+
 def test_ten_leader_kills_lose_no_acknowledged_record_and_replicas_stay_equal(cluster):
     """An idempotent acks=all producer writes a keyed stream to a 6-partition
     RF=3 topic (min.insync.replicas=2) while the leader of partition 0 is
@@ -167,7 +182,7 @@ def test_ten_leader_kills_lose_no_acknowledged_record_and_replicas_stay_equal(cl
         by_key.setdefault(key, []).append(int(value))
     assert all(values == sorted(values) for values in by_key.values())
 
-    wait_full_isr(admin, topic)
+    wait_converged(cluster.nodes, topic)
     hws = high_watermarks(cluster.bootstrap, topic, partitions)
     for p, hw in enumerate(hws):
         logs = [replica_batches(n, topic, p, hw) for n in cluster.nodes]
@@ -185,17 +200,29 @@ def send(bootstrap, topic, values, acks):
     assert errors == [], errors
 
 
-def test_an_isolated_leader_truncates_its_divergent_tail_when_it_returns(cluster):
+@pytest.fixture
+def patient_cluster(tmp_path):
+    """FAST sessions, but followers stay in the ISR for 30 s without
+    fetching: the pauses of the divergence test must not shrink the ISR."""
+    c = Cluster(tmp_path, overrides={**FAST, "replica.lag.time.max.ms": "30000"})
+    c.start()
+    yield c
+    for n in c.nodes:
+        if n.proc.poll() is None:
+            n.stop()
+
+
+def test_an_isolated_leader_truncates_its_divergent_tail_when_it_returns(patient_cluster):
     """The leader takes acks=1 writes its followers never see (they are
     stopped); then it is stopped itself and a follower is elected and takes
     other writes. When the old leader returns it truncates the tail of the
     old epoch (KIP-101) and every replica ends equal."""
-    admin = create(cluster.bootstrap, "diverge", 1, 3, {"min.insync.replicas": "1"})
+    admin = create(patient_cluster.bootstrap, "diverge", 1, 3, {"min.insync.replicas": "1"})
     wait_full_isr(admin, "diverge")
-    send(cluster.bootstrap, "diverge", [f"a{i}" for i in range(100)], "all")
+    send(patient_cluster.bootstrap, "diverge", [f"a{i}" for i in range(100)], "all")
     leader_id = partition_state(admin, "diverge")[0][0]
-    leader = next(n for n in cluster.nodes if n.node_id == leader_id)
-    followers = [n for n in cluster.nodes if n is not leader]
+    leader = next(n for n in patient_cluster.nodes if n.node_id == leader_id)
+    followers = [n for n in patient_cluster.nodes if n is not leader]
     stopped = []
     try:
         for f in followers:
@@ -218,12 +245,15 @@ def test_an_isolated_leader_truncates_its_divergent_tail_when_it_returns(cluster
     finally:
         for n in stopped:
             n.proc.send_signal(signal.SIGCONT)
-    wait_full_isr(admin, "diverge")
-    hw = high_watermarks(cluster.bootstrap, "diverge", 1)[0]
+    state = wait_converged(patient_cluster.nodes, "diverge")
+    leader = next(n for n in patient_cluster.nodes if n.node_id == state[0][0])
+    wait_until(lambda: all(replica_batches(n, "diverge", 0, 1 << 62) == replica_batches(leader, "diverge", 0, 1 << 62)
+                           for n in patient_cluster.nodes), what="every replica to hold the leader's batches")
+    hw = high_watermarks(leader.bootstrap, "diverge", 1)[0]
     assert hw == 130, f"high watermark {hw}: 100 + 30 committed, the 50 acks=1 records of the old epoch gone"
-    logs = [replica_batches(n, "diverge", 0, 1 << 62) for n in cluster.nodes]
+    logs = [replica_batches(n, "diverge", 0, 1 << 62) for n in patient_cluster.nodes]
     assert logs[0] == logs[1] == logs[2], "the old leader kept a divergent tail"
-    seen = consume_all(cluster.bootstrap, "diverge", 130, "diverge-reader")
+    seen = consume_all(patient_cluster.bootstrap, "diverge", 130, "diverge-reader")
     assert sorted(seen) == sorted([f"a{i}" for i in range(100)] + [f"b{i}" for i in range(30)])
 
 
@@ -292,10 +322,13 @@ def test_sigterm_moves_leadership_first_so_acks_all_producers_see_no_failure(clu
 
     writer = threading.Thread(target=produce)
     writer.start()
+    shutdowns = []
     try:
         for node in cluster.nodes:
             led = [p for p, (leader, _, _) in partition_state(admin, topic).items() if leader == node.node_id]
+            stopping = time.monotonic()
             node.stop()
+            shutdowns.append(time.monotonic() - stopping)
             other = AdminClient({"bootstrap.servers": next(n for n in cluster.nodes if n is not node).bootstrap})
             # Leadership has moved by the time the process is gone: no wait
             # for the session timeout.
@@ -307,6 +340,8 @@ def test_sigterm_moves_leadership_first_so_acks_all_producers_see_no_failure(clu
     finally:
         stop.set()
         writer.join(180)
+    print(f"SIGTERM to exit under acks=all load, per broker: {[round(t, 2) for t in shutdowns]} s; "
+          f"{len(acked)} records acknowledged")
     assert failed == [], failed[:5]
     seen = consume_all(cluster.bootstrap, topic, len(acked), "after-roll")
     assert sorted(seen) == sorted(v.decode() for v in acked)

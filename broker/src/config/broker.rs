@@ -103,6 +103,17 @@ pub struct BrokerConfig {
     pub broker_session_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms`: how often a broker heartbeats.
     pub broker_heartbeat_interval_ms: u64,
+    /// `auto.leader.rebalance.enable`: the active controller moves
+    /// leadership back to preferred replicas when brokers are imbalanced.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.per.broker.percentage`: the share of a broker's
+    /// preferred partitions it may not lead before a rebalance.
+    pub leader_imbalance_per_broker_percentage: u32,
+    /// `leader.imbalance.check.interval.seconds`, in milliseconds.
+    pub leader_imbalance_check_interval_ms: u64,
+    /// `follower.replication.throttled.rate` (bytes/s): the most a follower
+    /// fetches per second for the replicas a reassignment is adding.
+    pub follower_replication_throttled_rate: u64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub group_max_size: usize,
@@ -419,6 +430,12 @@ impl BrokerConfig {
             broker_session_timeout_ms,
             broker_heartbeat_interval_ms,
             replica_lag_time_max_ms: v.int("replica.lag.time.max.ms"),
+            auto_leader_rebalance_enable: v.bool("auto.leader.rebalance.enable"),
+            leader_imbalance_per_broker_percentage: v.int("leader.imbalance.per.broker.percentage"),
+            leader_imbalance_check_interval_ms: v
+                .int::<u64>("leader.imbalance.check.interval.seconds")
+                .saturating_mul(1000),
+            follower_replication_throttled_rate: v.int("follower.replication.throttled.rate"),
             replica_high_watermark_checkpoint_interval_ms: v
                 .int("replica.high.watermark.checkpoint.interval.ms"),
             group_max_size: v.int::<u32>("group.max.size") as usize,

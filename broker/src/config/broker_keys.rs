@@ -197,6 +197,26 @@ pub(super) const KEYS: &[Key] = &[
     key("compression.lz4.level", Some("9"), I32),
     key("compression.zstd.level", Some("3"), I32),
     key("auto.leader.rebalance.enable", Some("true"), Kind::Bool),
+    key(
+        "leader.imbalance.per.broker.percentage",
+        Some("10"),
+        Kind::Int(0),
+    ),
+    key(
+        "leader.imbalance.check.interval.seconds",
+        Some("300"),
+        Kind::Long(1),
+    ),
+    key(
+        "leader.replication.throttled.rate",
+        Some("9223372036854775807"),
+        Kind::Long(0),
+    ),
+    key(
+        "follower.replication.throttled.rate",
+        Some("9223372036854775807"),
+        Kind::Long(0),
+    ),
     key("metadata.log.dir", None, Kind::Str),
     key(
         "transaction.state.log.num.partitions",

@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::brokers::Registration;
 use super::command::{Command, CommandOutcome, decide};
+use super::election::{ElectionOutcome, ElectionType, TopicPartition};
 use super::liveness::BrokerLiveness;
 use super::partition_change::AlterPartition;
+use super::reassignment::Reassignment;
 use super::topics::{NewTopic, TopicError};
 use crate::config::BrokerConfig;
 use crate::metadata::{MetadataImage, MetadataStore, PartitionImage, TopicImage};
@@ -201,6 +203,34 @@ impl ControllerChannel {
         match self.submit(Command::AlterPartition(request)).await? {
             (_, CommandOutcome::PartitionChanged(partition)) => Ok(partition),
             (_, other) => unreachable!("AlterPartition answered with {other:?}"),
+        }
+    }
+
+    /// Starts, replaces or cancels reassignments; one outcome per entry.
+    pub async fn alter_reassignments(
+        &self,
+        reassignments: Vec<Reassignment>,
+    ) -> Result<Vec<Result<(), TopicError>>, TopicError> {
+        let command = Command::AlterPartitionReassignments { reassignments };
+        match self.submit(command).await? {
+            (_, CommandOutcome::Reassigned(outcomes)) => Ok(outcomes),
+            (_, other) => unreachable!("AlterPartitionReassignments answered with {other:?}"),
+        }
+    }
+
+    /// Elects leaders of `partitions` (all when `None`).
+    pub async fn elect_leaders(
+        &self,
+        election: ElectionType,
+        partitions: Option<Vec<TopicPartition>>,
+    ) -> Result<Vec<ElectionOutcome>, TopicError> {
+        let command = Command::ElectLeaders {
+            election,
+            partitions,
+        };
+        match self.submit(command).await? {
+            (_, CommandOutcome::Elected(outcomes)) => Ok(outcomes),
+            (_, other) => unreachable!("ElectLeaders answered with {other:?}"),
         }
     }
 
@@ -473,6 +503,8 @@ enum ForwardedOutcome {
     Registered { epoch: i64 },
     Heartbeat { fenced: bool },
     PartitionChanged(PartitionImage),
+    Reassigned(Vec<Result<(), RemoteError>>),
+    Elected(Vec<(TopicPartition, Result<(), RemoteError>)>),
     Done,
 }
 
@@ -490,6 +522,18 @@ impl From<CommandOutcome> for ForwardedOutcome {
             CommandOutcome::Registered { epoch } => Self::Registered { epoch },
             CommandOutcome::Heartbeat { fenced } => Self::Heartbeat { fenced },
             CommandOutcome::PartitionChanged(p) => Self::PartitionChanged(p),
+            CommandOutcome::Reassigned(outcomes) => Self::Reassigned(
+                outcomes
+                    .into_iter()
+                    .map(|o| o.map_err(|e| RemoteError::from(&e)))
+                    .collect(),
+            ),
+            CommandOutcome::Elected(outcomes) => Self::Elected(
+                outcomes
+                    .into_iter()
+                    .map(|(tp, o)| (tp, o.map_err(|e| RemoteError::from(&e))))
+                    .collect(),
+            ),
             CommandOutcome::Done => Self::Done,
         }
     }
@@ -509,6 +553,18 @@ impl From<ForwardedOutcome> for CommandOutcome {
             ForwardedOutcome::Registered { epoch } => Self::Registered { epoch },
             ForwardedOutcome::Heartbeat { fenced } => Self::Heartbeat { fenced },
             ForwardedOutcome::PartitionChanged(p) => Self::PartitionChanged(p),
+            ForwardedOutcome::Reassigned(outcomes) => Self::Reassigned(
+                outcomes
+                    .into_iter()
+                    .map(|o| o.map_err(RemoteError::into_topic_error))
+                    .collect(),
+            ),
+            ForwardedOutcome::Elected(outcomes) => Self::Elected(
+                outcomes
+                    .into_iter()
+                    .map(|(tp, o)| (tp, o.map_err(RemoteError::into_topic_error)))
+                    .collect(),
+            ),
             ForwardedOutcome::Done => Self::Done,
         }
     }

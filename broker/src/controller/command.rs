@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::brokers::{self, Registration};
 use super::configs::{ConfigChange, alter_config_records};
+use super::election::{ElectionOutcome, ElectionType, TopicPartition, elect_leaders};
 use super::partition_change::{AlterPartition, alter_partition};
+use super::reassignment::{Reassignment, alter_reassignments, complete};
 use super::topics::{
     NewTopic, TopicError, create_partition_records, create_topic_records, delete_topic_records,
 };
@@ -70,8 +72,18 @@ pub enum Command {
     },
     /// The active controller fences a broker whose session ran out.
     FenceBroker { node_id: i32 },
-    /// A partition leader changes the partition's ISR.
+    /// A partition leader changes the partition's ISR (completing a
+    /// reassignment whose adding replicas are all in sync now).
     AlterPartition(AlterPartition),
+    /// AlterPartitionReassignments: each partition starts, replaces or
+    /// cancels its reassignment on its own.
+    AlterPartitionReassignments { reassignments: Vec<Reassignment> },
+    /// ElectLeaders, and the automatic preferred-leader balancing; every
+    /// partition when `partitions` is `None`.
+    ElectLeaders {
+        election: ElectionType,
+        partitions: Option<Vec<TopicPartition>>,
+    },
 }
 
 /// What a command produced, besides its records.
@@ -89,6 +101,10 @@ pub enum CommandOutcome {
     Heartbeat { fenced: bool },
     /// The partition after an AlterPartition.
     PartitionChanged(PartitionImage),
+    /// Per partition of an AlterPartitionReassignments, in request order.
+    Reassigned(Vec<Result<(), TopicError>>),
+    /// Per partition of an ElectLeaders.
+    Elected(Vec<ElectionOutcome>),
     /// Nothing to report beyond success.
     Done,
 }
@@ -169,8 +185,21 @@ pub fn decide(
             CommandOutcome::Heartbeat { fenced: true },
         )),
         Command::AlterPartition(request) => {
-            let (records, next) = alter_partition(image, request)?;
+            let next = alter_partition(image, request)?;
+            let next = complete(image, &next).unwrap_or(next);
+            let records = vec![next.to_record(request.topic_id)];
             Ok((records, CommandOutcome::PartitionChanged(next)))
+        }
+        Command::AlterPartitionReassignments { reassignments } => {
+            let (records, outcomes) = alter_reassignments(image, reassignments);
+            Ok((records, CommandOutcome::Reassigned(outcomes)))
+        }
+        Command::ElectLeaders {
+            election,
+            partitions,
+        } => {
+            let (records, outcomes) = elect_leaders(image, *election, partitions.as_deref());
+            Ok((records, CommandOutcome::Elected(outcomes)))
         }
     }
 }

@@ -4,19 +4,25 @@
 //! without a broker, and a Raft quorum leader can run them unchanged.
 //! Writers reach them only through the [`ControllerChannel`].
 
+mod balancer;
 mod brokers;
 mod channel;
 mod command;
 mod configs;
+mod election;
 mod liveness;
 mod partition_change;
 mod placement;
+mod reassignment;
 mod topics;
 
+pub use balancer::run_leader_balancing;
 pub use brokers::Registration;
 pub use channel::ControllerChannel;
 pub use command::{Command, CommandOutcome, decide};
+pub use election::{ElectionOutcome, ElectionType, TopicPartition};
 pub use partition_change::AlterPartition;
+pub use reassignment::Reassignment;
 
 pub use configs::{ConfigChange, ConfigOp, alter_config_records};
 pub use topics::{

@@ -26,34 +26,25 @@ pub struct AlterPartition {
 
 /// The record that writes `partition` of topic `topic_id` as `next`.
 fn record(topic_id: Uuid, next: PartitionImage) -> MetadataRecord {
-    MetadataRecord::Partition {
-        topic_id,
-        partition: next.partition,
-        replicas: next.replicas,
-        isr: next.isr,
-        leader: next.leader,
-        leader_epoch: next.leader_epoch,
-        partition_epoch: next.partition_epoch,
-    }
+    next.to_record(topic_id)
 }
 
 /// `current` with a new leader and ISR: epochs bumped as Kafka does.
-fn changed(current: &PartitionImage, leader: i32, isr: Vec<i32>) -> PartitionImage {
+pub(crate) fn changed(current: &PartitionImage, leader: i32, isr: Vec<i32>) -> PartitionImage {
     PartitionImage {
-        partition: current.partition,
-        replicas: current.replicas.clone(),
         leader_epoch: current.leader_epoch + i32::from(leader != current.leader),
         partition_epoch: current.partition_epoch + 1,
         leader,
         isr,
+        ..current.clone()
     }
 }
 
-/// Decides an AlterPartition: the record and the partition as it will be.
+/// Decides an AlterPartition: the partition as it will be.
 pub(crate) fn alter_partition(
     image: &MetadataImage,
     request: &AlterPartition,
-) -> Result<(Vec<MetadataRecord>, PartitionImage), TopicError> {
+) -> Result<PartitionImage, TopicError> {
     let current = image
         .topic_by_id(&request.topic_id)
         .and_then(|t| t.partitions.get(request.partition as usize))
@@ -99,11 +90,10 @@ pub(crate) fn alter_partition(
             "broker {id} is fenced or not registered and cannot join the ISR"
         )));
     }
-    let next = changed(current, current.leader, request.new_isr.clone());
-    Ok((vec![record(request.topic_id, next.clone())], next))
+    Ok(changed(current, current.leader, request.new_isr.clone()))
 }
 
-fn is_live(image: &MetadataImage, id: i32) -> bool {
+pub(crate) fn is_live(image: &MetadataImage, id: i32) -> bool {
     image.brokers.get(&id).is_some_and(|b| !b.fenced)
 }
 
@@ -210,6 +200,8 @@ mod tests {
             leader: 1,
             leader_epoch: 4,
             partition_epoch: 7,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
         });
         if unclean {
             image.apply(&MetadataRecord::Config {
@@ -277,7 +269,7 @@ mod tests {
             partition_epoch: 7,
             new_isr: vec![1, 2, 3],
         };
-        let (records, next) = alter_partition(&image, &request).unwrap();
+        let next = alter_partition(&image, &request).unwrap();
         assert_eq!((next.isr.clone(), next.partition_epoch), (vec![1, 2, 3], 8));
         let stale = alter_partition(
             &image,
@@ -300,6 +292,5 @@ mod tests {
         image.apply(&MetadataRecord::FenceBroker { node_id: 3 });
         let fenced = alter_partition(&image, &request).unwrap_err();
         assert!(matches!(fenced, TopicError::IneligibleReplica(_)));
-        drop(records);
     }
 }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::placement::place_replicas;
 use crate::config::topic_name;
 use crate::config::{BrokerConfig, validate_topic_config};
-use crate::metadata::{MetadataError, MetadataImage, MetadataRecord};
+use crate::metadata::{MetadataError, MetadataImage, MetadataRecord, PartitionImage};
 
 /// A topic to create, as CreateTopics or auto-creation asks for it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -77,6 +77,21 @@ pub enum TopicError {
     /// A fenced or unknown broker cannot join an ISR.
     #[error("{0}")]
     IneligibleReplica(String),
+    /// A partition that the topic does not have (or of no such topic).
+    #[error("{0}")]
+    UnknownPartition(String),
+    /// A reassignment cancelled where none is in progress.
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
+    /// An election asked for a partition whose leader is already right.
+    #[error("{0}")]
+    ElectionNotNeeded(String),
+    /// The preferred replica is not live and in sync.
+    #[error("{0}")]
+    PreferredLeaderNotAvailable(String),
+    /// No live replica may lead the partition.
+    #[error("{0}")]
+    EligibleLeadersNotAvailable(String),
 }
 
 impl TopicError {
@@ -104,6 +119,11 @@ impl TopicError {
             Self::FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch,
             Self::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion,
             Self::IneligibleReplica(_) => ResponseError::IneligibleReplica,
+            Self::UnknownPartition(_) => ResponseError::UnknownTopicOrPartition,
+            Self::NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress,
+            Self::ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
+            Self::PreferredLeaderNotAvailable(_) => ResponseError::PreferredLeaderNotAvailable,
+            Self::EligibleLeadersNotAvailable(_) => ResponseError::EligibleLeadersNotAvailable,
         }
     }
 }
@@ -274,15 +294,7 @@ fn partition_records(
         .enumerate()
         .map(|(i, replicas)| {
             let isr: Vec<i32> = replicas.iter().copied().filter(live).collect();
-            MetadataRecord::Partition {
-                topic_id,
-                partition: first + i as i32,
-                leader: isr[0],
-                isr,
-                replicas,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            }
+            PartitionImage::new(first + i as i32, replicas, isr.clone(), isr[0]).to_record(topic_id)
         })
         .collect()
 }

@@ -90,6 +90,8 @@ impl Cluster {
             leader,
             leader_epoch,
             partition_epoch: leader_epoch,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
         }]);
     }
 }

@@ -140,24 +140,21 @@ pub(crate) const API_TABLE: &[ApiRow] = &[
     not_served(K::ExpireDelegationToken, "delegation tokens", AUTH),
     not_served(K::DescribeDelegationToken, "delegation tokens", AUTH),
     served(K::DeleteGroups, "delete consumer groups"),
-    single_node(
+    served(
         K::ElectLeaders,
-        "elect preferred or unclean leaders (ELECTION_NOT_NEEDED)",
-        "the controller elects leaders",
+        "elect preferred or unclean leaders (the controller decides)",
     ),
     served(
         K::IncrementalAlterConfigs,
         "set, delete, append, subtract configs",
     ),
-    single_node(
+    served(
         K::AlterPartitionReassignments,
-        "move partition replicas (no-op to the current replicas)",
-        "the controller moves replicas",
+        "move partition replicas, or cancel a move (KIP-455)",
     ),
-    single_node(
+    served(
         K::ListPartitionReassignments,
-        "list ongoing reassignments (none)",
-        "the controller lists moves in progress",
+        "list moves in progress with adding/removing replicas",
     ),
     served(K::OffsetDelete, "delete a group's offsets"),
     not_served(

@@ -1,52 +1,80 @@
-//! ElectLeaders. On one node every partition's only replica is already its
-//! leader, preferred or not, so every known partition answers
-//! ELECTION_NOT_NEEDED and an unknown one UNKNOWN_TOPIC_OR_PARTITION, as
-//! Kafka's controller does. Asked for all partitions (null), Kafka leaves out
-//! those that need no election, so the answer is empty. In a cluster the
-//! controller will run the election.
+//! ElectLeaders (KIP-460): preferred (the first replica leads again, if it
+//! is live and in sync) or unclean (a leaderless partition whose in-sync
+//! replicas are all gone takes any live replica). The controller decides
+//! (see `controller::election`); each partition gets Kafka's answer:
+//! ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE,
+//! ELIGIBLE_LEADERS_NOT_AVAILABLE or UNKNOWN_TOPIC_OR_PARTITION. Asked for
+//! all partitions (null), those needing no election are left out.
+
+use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
-use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
+use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 
 use super::RequestContext;
 use super::util::str_bytes;
+use crate::controller::{ElectionType, TopicPartition};
 
-pub(crate) fn handle(ctx: &RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse {
-    let image = ctx.broker.image();
-    let Some(wanted) = request.topic_partitions else {
-        return ElectLeadersResponse::default();
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: ElectLeadersRequest,
+) -> ElectLeadersResponse {
+    let election = match request.election_type {
+        0 => ElectionType::Preferred,
+        1 => ElectionType::Unclean,
+        other => {
+            tracing::debug!(
+                election_type = other,
+                "ElectLeaders with an unknown election type"
+            );
+            return ElectLeadersResponse::default()
+                .with_error_code(ResponseError::InvalidRequest.code());
+        }
     };
-    let results = wanted
+    let partitions: Option<Vec<TopicPartition>> = request.topic_partitions.map(|topics| {
+        topics
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.topic.0.to_string();
+                t.partitions.into_iter().map(move |p| (name.clone(), p))
+            })
+            .collect()
+    });
+    let outcomes = match ctx
+        .broker
+        .controller
+        .elect_leaders(election, partitions)
+        .await
+    {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            tracing::warn!(error = %e, "ElectLeaders could not reach the controller");
+            return ElectLeadersResponse::default().with_error_code(e.code().code());
+        }
+    };
+    // Grouped by topic, in the order each topic first appears.
+    let mut order: Vec<String> = Vec::new();
+    let mut by_topic: BTreeMap<String, Vec<PartitionResult>> = BTreeMap::new();
+    for ((topic, partition), outcome) in outcomes {
+        let result = PartitionResult::default().with_partition_id(partition);
+        let result = match outcome {
+            Ok(()) => result,
+            Err(e) => result
+                .with_error_code(e.code().code())
+                .with_error_message(Some(str_bytes(e.to_string()))),
+        };
+        if !by_topic.contains_key(&topic) {
+            order.push(topic.clone());
+        }
+        by_topic.entry(topic).or_default().push(result);
+    }
+    let results = order
         .into_iter()
         .map(|topic| {
-            let known = image.topic(topic.topic.0.as_str());
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|&partition| {
-                    let (error, message) = match known {
-                        Some(t) if t.partitions.iter().any(|p| p.partition == partition) => (
-                            ResponseError::ElectionNotNeeded,
-                            "Leader election not needed for topic partition.".to_owned(),
-                        ),
-                        Some(_) => (
-                            ResponseError::UnknownTopicOrPartition,
-                            format!("No such partition as {}-{partition}", topic.topic.0),
-                        ),
-                        None => (
-                            ResponseError::UnknownTopicOrPartition,
-                            format!("No such topic as {}", topic.topic.0),
-                        ),
-                    };
-                    PartitionResult::default()
-                        .with_partition_id(partition)
-                        .with_error_code(error.code())
-                        .with_error_message(Some(str_bytes(message)))
-                })
-                .collect();
+            let partitions = by_topic.remove(&topic).unwrap_or_default();
             ReplicaElectionResult::default()
-                .with_topic(topic.topic)
+                .with_topic(TopicName(str_bytes(topic)))
                 .with_partition_result(partitions)
         })
         .collect();

@@ -198,6 +198,8 @@ mod tests {
             leader,
             leader_epoch: 3,
             partition_epoch: 3,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
         }
     }
 

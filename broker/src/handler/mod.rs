@@ -135,9 +135,9 @@ async fn route(ctx: RequestContext, request: RequestKind) -> Reply {
         R::CreateAcls(req) => now(S::CreateAcls(acls::create(&ctx, req))),
         R::DescribeAcls(req) => now(S::DescribeAcls(acls::describe(&ctx, req))),
         R::DeleteAcls(req) => now(S::DeleteAcls(acls::delete(&ctx, req))),
-        R::ElectLeaders(req) => now(S::ElectLeaders(elect_leaders::handle(&ctx, req))),
+        R::ElectLeaders(req) => now(S::ElectLeaders(elect_leaders::handle(&ctx, req).await)),
         R::AlterPartitionReassignments(req) => now(S::AlterPartitionReassignments(
-            reassignments::alter(&ctx, req),
+            reassignments::alter(&ctx, req).await,
         )),
         R::ListPartitionReassignments(req) => now(S::ListPartitionReassignments(
             reassignments::list(&ctx, req),

@@ -1,49 +1,77 @@
-//! AlterPartitionReassignments and ListPartitionReassignments.
+//! AlterPartitionReassignments and ListPartitionReassignments (KIP-455).
 //!
-//! On one node a partition's replicas can only be this node, so a
-//! reassignment to the current replicas is a no-op that succeeds, one to any
-//! other broker is refused with INVALID_REPLICA_ASSIGNMENT (no such broker),
-//! and cancelling one (null replicas) gets NO_REASSIGNMENT_IN_PROGRESS.
-//! Nothing is ever in progress, so the list is empty. An unknown topic or
-//! partition is answered with UNKNOWN_TOPIC_OR_PARTITION in its own entry,
-//! never by closing the connection. In a cluster the controller will run
-//! the moves and list them while they are in progress.
+//! The controller decides each partition on its own (see
+//! `controller::reassignment`): a target replica list starts or replaces a
+//! move, null cancels one, and a bad target (empty, a broker twice, an
+//! unregistered broker) or an unknown partition gets Kafka's error code in
+//! its own entry, never by closing the connection. A move in progress is
+//! in the metadata image, so the list is read from it on any node.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
+use kafka_protocol::messages::list_partition_reassignments_response::{
+    OngoingPartitionReassignment, OngoingTopicReassignment,
+};
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
-    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
 };
 
 use super::RequestContext;
 use super::util::str_bytes;
-use crate::metadata::{MetadataImage, TopicImage};
+use crate::controller::Reassignment;
+use crate::metadata::{PartitionImage, TopicImage};
 
-pub(crate) fn alter(
+pub(crate) async fn alter(
     ctx: &RequestContext,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
-    let image = ctx.broker.image();
+    let reassignments: Vec<Reassignment> = request
+        .topics
+        .iter()
+        .flat_map(|topic| {
+            topic.partitions.iter().map(|p| Reassignment {
+                topic: topic.name.0.to_string(),
+                partition: p.partition_index,
+                target: p
+                    .replicas
+                    .as_ref()
+                    .map(|ids| ids.iter().map(|b| b.0).collect()),
+                allow_replication_factor_change: request.allow_replication_factor_change,
+            })
+        })
+        .collect();
+    let response = AlterPartitionReassignmentsResponse::default()
+        .with_allow_replication_factor_change(request.allow_replication_factor_change);
+    let mut outcomes = match ctx
+        .broker
+        .controller
+        .alter_reassignments(reassignments)
+        .await
+    {
+        Ok(outcomes) => outcomes.into_iter(),
+        Err(e) => {
+            return response
+                .with_error_code(e.code().code())
+                .with_error_message(Some(str_bytes(e.to_string())));
+        }
+    };
     let responses = request
         .topics
         .into_iter()
         .map(|topic| {
-            let known = image.topic(topic.name.0.as_str());
             let partitions = topic
                 .partitions
-                .into_iter()
+                .iter()
                 .map(|p| {
-                    let outcome = reassign(&image, known, p.partition_index, p.replicas);
-                    let response = ReassignablePartitionResponse::default()
+                    let answer = ReassignablePartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    match outcome {
-                        Ok(()) => response,
-                        Err((error, message)) => response
-                            .with_error_code(error.code())
-                            .with_error_message(Some(str_bytes(message))),
+                    match outcomes.next().expect("one outcome per partition") {
+                        Ok(()) => answer,
+                        Err(e) => answer
+                            .with_error_code(e.code().code())
+                            .with_error_message(Some(str_bytes(e.to_string()))),
                     }
                 })
                 .collect();
@@ -52,71 +80,57 @@ pub(crate) fn alter(
                 .with_partitions(partitions)
         })
         .collect();
-    AlterPartitionReassignmentsResponse::default()
-        .with_allow_replication_factor_change(request.allow_replication_factor_change)
-        .with_responses(responses)
+    response.with_responses(responses)
 }
 
-/// The outcome of one partition's reassignment on this single node.
-fn reassign(
-    image: &MetadataImage,
-    topic: Option<&std::sync::Arc<TopicImage>>,
-    partition: i32,
-    target: Option<Vec<BrokerId>>,
-) -> Result<(), (ResponseError, String)> {
-    let Some(topic) = topic else {
-        return Err((
-            ResponseError::UnknownTopicOrPartition,
-            "Unable to find the topic".to_owned(),
-        ));
-    };
-    if !topic.partitions.iter().any(|p| p.partition == partition) {
-        return Err((
-            ResponseError::UnknownTopicOrPartition,
-            format!("Unable to find partition {}-{partition}", topic.name),
-        ));
-    }
-    let Some(target) = target else {
-        return Err((
-            ResponseError::NoReassignmentInProgress,
-            format!(
-                "No ongoing reassignment for partition {}-{partition}",
-                topic.name
-            ),
-        ));
-    };
-    let target: Vec<i32> = target.into_iter().map(|b| b.0).collect();
-    if target.is_empty() {
-        return Err((
-            ResponseError::InvalidReplicaAssignment,
-            "The manual partition assignment includes an empty replica list.".to_owned(),
-        ));
-    }
-    if let Some(unknown) = target.iter().find(|b| !image.brokers.contains_key(b)) {
-        return Err((
-            ResponseError::InvalidReplicaAssignment,
-            format!(
-                "The manual partition assignment includes broker {unknown}, but no such broker is registered."
-            ),
-        ));
-    }
-    let mut sorted = target.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    if sorted.len() != target.len() {
-        return Err((
-            ResponseError::InvalidReplicaAssignment,
-            "The manual partition assignment includes a duplicate replica.".to_owned(),
-        ));
-    }
-    // Every registered broker is this node, so the target is the current
-    // replica set: nothing to move.
-    Ok(())
-}
-
+/// The moves in progress: of every partition, or of those named (unknown
+/// ones are left out, as Kafka does).
 pub(crate) fn list(
-    _ctx: &RequestContext,
-    _request: ListPartitionReassignmentsRequest,
+    ctx: &RequestContext,
+    request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
-    ListPartitionReassignmentsResponse::default()
+    let image = ctx.broker.image();
+    let topics = match request.topics {
+        None => image
+            .topics
+            .values()
+            .filter_map(|topic| ongoing(topic, topic.partitions.iter()))
+            .collect(),
+        Some(wanted) => wanted
+            .iter()
+            .filter_map(|w| {
+                let topic = image.topic(w.name.0.as_str())?;
+                let partitions = w
+                    .partition_indexes
+                    .iter()
+                    .filter_map(|i| usize::try_from(*i).ok())
+                    .filter_map(|i| topic.partitions.get(i));
+                ongoing(topic, partitions)
+            })
+            .collect(),
+    };
+    ListPartitionReassignmentsResponse::default().with_topics(topics)
+}
+
+/// `topic`'s entry for those of `partitions` being reassigned, if any.
+fn ongoing<'a>(
+    topic: &TopicImage,
+    partitions: impl Iterator<Item = &'a PartitionImage>,
+) -> Option<OngoingTopicReassignment> {
+    let ids = |v: &[i32]| v.iter().copied().map(BrokerId).collect::<Vec<_>>();
+    let moving: Vec<OngoingPartitionReassignment> = partitions
+        .filter(|p| p.is_reassigning())
+        .map(|p| {
+            OngoingPartitionReassignment::default()
+                .with_partition_index(p.partition)
+                .with_replicas(ids(&p.replicas))
+                .with_adding_replicas(ids(&p.adding_replicas))
+                .with_removing_replicas(ids(&p.removing_replicas))
+        })
+        .collect();
+    (!moving.is_empty()).then(|| {
+        OngoingTopicReassignment::default()
+            .with_name(TopicName(str_bytes(topic.name.clone())))
+            .with_partitions(moving)
+    })
 }

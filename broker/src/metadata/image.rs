@@ -38,6 +38,48 @@ pub struct PartitionImage {
     /// Bumped by every leader or ISR change.
     #[serde(default)]
     pub partition_epoch: i32,
+    /// Replicas a reassignment in progress adds (a subset of `replicas`).
+    #[serde(default)]
+    pub adding_replicas: Vec<i32>,
+    /// Replicas a reassignment in progress removes (a subset of `replicas`).
+    #[serde(default)]
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionImage {
+    /// A partition with no reassignment in progress, at epoch 0.
+    pub fn new(partition: i32, replicas: Vec<i32>, isr: Vec<i32>, leader: i32) -> Self {
+        Self {
+            partition,
+            replicas,
+            isr,
+            leader,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
+        }
+    }
+
+    /// The record that writes this partition of topic `topic_id` whole.
+    pub fn to_record(&self, topic_id: Uuid) -> MetadataRecord {
+        MetadataRecord::Partition {
+            topic_id,
+            partition: self.partition,
+            replicas: self.replicas.clone(),
+            isr: self.isr.clone(),
+            leader: self.leader,
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            adding_replicas: self.adding_replicas.clone(),
+            removing_replicas: self.removing_replicas.clone(),
+        }
+    }
+
+    /// Whether a reassignment of this partition is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
 }
 
 /// A topic: its permanent id, partitions (index = partition number) and
@@ -128,15 +170,7 @@ impl MetadataImage {
                 id: topic.id,
             });
             for p in &topic.partitions {
-                records.push(MetadataRecord::Partition {
-                    topic_id: topic.id,
-                    partition: p.partition,
-                    replicas: p.replicas.clone(),
-                    isr: p.isr.clone(),
-                    leader: p.leader,
-                    leader_epoch: p.leader_epoch,
-                    partition_epoch: p.partition_epoch,
-                });
+                records.push(p.to_record(topic.id));
             }
             push_configs(
                 &mut records,
@@ -200,6 +234,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas,
+                removing_replicas,
             } => {
                 let Some(name) = self.topic_names_by_id.get(topic_id) else {
                     return;
@@ -215,6 +251,8 @@ impl MetadataImage {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    adding_replicas: adding_replicas.clone(),
+                    removing_replicas: removing_replicas.clone(),
                 };
                 let index = *partition as usize;
                 if index < topic.partitions.len() {
@@ -288,6 +326,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             });
         }
         image.apply(&MetadataRecord::Config {
@@ -327,11 +367,13 @@ mod tests {
             MetadataRecord::Partition {
                 topic_id: id,
                 partition: 0,
-                replicas: vec![1],
+                replicas: vec![1, 2],
                 isr: vec![1],
                 leader: 1,
                 leader_epoch: 3,
                 partition_epoch: 2,
+                adding_replicas: vec![2],
+                removing_replicas: vec![],
             },
             MetadataRecord::Config {
                 resource: ConfigResourceKey::Topic("t".into()),

@@ -54,6 +54,14 @@ pub enum MetadataRecord {
         /// AlterPartition from an older view is refused.
         #[serde(default)]
         partition_epoch: i32,
+        /// Replicas a reassignment in progress adds (KIP-455); they are in
+        /// `replicas` and catch up as followers before the move completes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        adding_replicas: Vec<i32>,
+        /// Replicas a reassignment in progress removes once every adding
+        /// replica is in sync; still in `replicas` until then.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removing_replicas: Vec<i32>,
     },
     /// A config override set (`Some`) or removed (`None`).
     Config {

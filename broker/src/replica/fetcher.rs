@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::partition::Partition;
+use super::throttle::ReplicationThrottle;
 use crate::clock::now_ms;
 
 /// How long a follower fetch waits at the leader for new records.
@@ -58,14 +59,23 @@ struct LeaderFetcher {
 pub(crate) struct ReplicaFetchers {
     node_id: i32,
     by_leader: Mutex<HashMap<i32, LeaderFetcher>>,
+    throttle: Arc<ReplicationThrottle>,
 }
 
 impl ReplicaFetchers {
-    pub(crate) fn new(node_id: i32) -> Self {
+    /// Fetchers of broker `node_id`, reassignment-adding replicas throttled
+    /// at `throttled_rate` bytes/s (`follower.replication.throttled.rate`).
+    pub(crate) fn new(node_id: i32, throttled_rate: u64) -> Self {
         Self {
             node_id,
             by_leader: Mutex::new(HashMap::new()),
+            throttle: Arc::new(ReplicationThrottle::new(throttled_rate)),
         }
+    }
+
+    /// Which followed partitions are throttled.
+    pub(crate) fn throttle(&self) -> &ReplicationThrottle {
+        &self.throttle
     }
 
     /// Follows `partition` from `leader` at `address` (leaving any other
@@ -87,6 +97,7 @@ impl ReplicaFetchers {
                 address.clone(),
                 partitions.clone(),
                 wake.clone(),
+                self.throttle.clone(),
             ));
             LeaderFetcher {
                 address,
@@ -136,6 +147,7 @@ async fn run(
     address: String,
     partitions: Arc<Mutex<HashMap<Key, Followed>>>,
     wake: Arc<Notify>,
+    throttle: Arc<ReplicationThrottle>,
 ) {
     loop {
         let client_id = format!("karst-replica-fetcher-{node_id}");
@@ -161,7 +173,8 @@ async fn run(
                 tracing::debug!(%address, %error, "OffsetForLeaderEpoch failed");
                 break;
             }
-            if let Err(error) = fetch_once(node_id, &mut connection, &partitions, &followed).await {
+            let fetched = fetch_once(node_id, &mut connection, &partitions, &followed, &throttle);
+            if let Err(error) = fetched.await {
                 tracing::debug!(%address, %error, "follower fetch failed");
                 break;
             }
@@ -242,18 +255,27 @@ async fn fetch_once(
     connection: &mut Connection,
     partitions: &Mutex<HashMap<Key, Followed>>,
     followed: &[(Key, Followed)],
+    throttle: &ReplicationThrottle,
 ) -> karst_client::Result<()> {
     let mut by_topic: HashMap<Arc<str>, Vec<FetchPartition>> = HashMap::new();
     let now = tokio::time::Instant::now();
     let ready = |f: &Followed| f.truncated && f.paused_until.is_none_or(|at| at <= now);
     for ((topic, index), f) in followed.iter().filter(|(_, f)| ready(f)) {
+        let max_bytes = if throttle.is_throttled(topic, *index) {
+            match throttle.allowance(PARTITION_MAX_BYTES) {
+                Some(allowed) => allowed,
+                None => continue,
+            }
+        } else {
+            PARTITION_MAX_BYTES
+        };
         by_topic.entry(topic.clone()).or_default().push(
             FetchPartition::default()
                 .with_partition(*index)
                 .with_current_leader_epoch(f.leader_epoch)
                 .with_fetch_offset(f.partition.log_end_offset())
                 .with_log_start_offset(f.partition.log_start_offset())
-                .with_partition_max_bytes(PARTITION_MAX_BYTES),
+                .with_partition_max_bytes(max_bytes),
         );
     }
     if by_topic.is_empty() {
@@ -289,6 +311,11 @@ async fn fetch_once(
             let partition = &f.partition;
             match ResponseError::try_from_code(data.error_code) {
                 None => {
+                    if let Some(records) = &data.records
+                        && throttle.is_throttled(&key.0, key.1)
+                    {
+                        throttle.spend(records.len());
+                    }
                     if let Some(records) = data.records.filter(|r| !r.is_empty())
                         && let Err(error) = partition.append_as_follower(records, now_ms())
                     {

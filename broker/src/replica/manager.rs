@@ -16,7 +16,9 @@ use super::partition::Partition;
 use crate::config::{BrokerConfig, effective_topic_config};
 use crate::controller::{AlterPartition, ControllerChannel};
 use crate::log::{LogConfig, LogError, LogManager};
-use crate::metadata::{MetadataImage, MetadataListener, MetadataRecord, TopicImage};
+use crate::metadata::{
+    MetadataImage, MetadataListener, MetadataRecord, PartitionImage, TopicImage,
+};
 
 /// A partition could not be opened or removed.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +65,13 @@ pub struct ReplicaManager {
 
 impl ReplicaManager {
     pub fn new(node_id: i32, broker_config: Arc<BrokerConfig>, logs: Arc<LogManager>) -> Self {
+        let throttled_rate = broker_config.follower_replication_throttled_rate;
         Self {
             node_id,
             broker_config,
             partitions: RwLock::new(HashMap::new()),
             prepared: Mutex::new(Vec::new()),
-            fetchers: ReplicaFetchers::new(node_id),
+            fetchers: ReplicaFetchers::new(node_id, throttled_rate),
             controller: OnceLock::new(),
             metrics: ReplicationMetrics::new(),
             checkpointed: Mutex::new(checkpoint::read(logs.dir())),
@@ -217,6 +220,24 @@ impl ReplicaManager {
         }
     }
 
+    /// This broker's replica of `partition` was reassigned away (`image` no
+    /// longer lists it): producers waiting here for acks=all learn the new
+    /// leader at once instead of timing out, fetching stops, and the log is
+    /// deleted, as Kafka's StopReplica with deletion does.
+    fn remove_replica(&self, partition: &Arc<Partition>, image: &PartitionImage) {
+        partition.apply_leadership(image);
+        self.fetchers.unfollow(&partition.topic, partition.index);
+        self.fetchers
+            .throttle()
+            .set(&partition.topic, partition.index, false);
+        if let Err(error) = self
+            .logs
+            .delete_partition(&partition.topic, partition.index)
+        {
+            tracing::error!(topic = %partition.topic, partition = partition.index, %error, "could not delete the log of a removed replica");
+        }
+    }
+
     pub fn logs(&self) -> &Arc<LogManager> {
         &self.logs
     }
@@ -316,11 +337,13 @@ impl ReplicaManager {
             let hosted = partitions.entry(name.clone()).or_default();
             for p in &topic.partitions {
                 if !p.replicas.contains(&self.node_id) {
-                    if hosted.remove(&p.partition).is_some() {
-                        self.fetchers.unfollow(&topic.name, p.partition);
+                    if let Some(removed) = hosted.remove(&p.partition) {
+                        self.remove_replica(&removed, p);
                     }
                     continue;
                 }
+                let adding = p.adding_replicas.contains(&self.node_id);
+                self.fetchers.throttle().set(&name, p.partition, adding);
                 if let Some(partition) = hosted.get(&p.partition) {
                     partition.update_config(config.clone(), min_insync);
                     let transition = partition.apply_leadership(p);
@@ -411,6 +434,8 @@ mod tests {
                 replicas,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                adding_replicas: vec![],
+                removing_replicas: vec![],
             });
         }
         image

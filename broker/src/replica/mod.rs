@@ -13,6 +13,7 @@ mod leader;
 mod manager;
 mod metrics;
 mod partition;
+mod throttle;
 
 pub use leader::{Leadership, ProduceError, Transition};
 pub use manager::{ReplicaError, ReplicaManager};

@@ -1,8 +1,10 @@
 //! Typed admin helpers over [`Connection`]: the requests the operator issues
-//! to create, grow, reconfigure and delete topics and to observe the cluster.
+//! to create, grow, reconfigure and delete topics, to observe the cluster,
+//! and to move partitions and their leadership.
 
 mod cluster;
 mod configs;
+mod reassignments;
 mod topics;
 
 use std::time::Duration;
@@ -17,6 +19,9 @@ pub use self::cluster::{
     BrokerMetadata, ClusterDescription, ClusterMetadata, PartitionMetadata, TopicMetadata,
 };
 pub use self::configs::{AlterConfigOp, ConfigEntry, ConfigSource};
+pub use self::reassignments::{
+    ElectionType, OngoingReassignment, PartitionOutcome, TopicPartition,
+};
 pub use self::topics::{CreatedTopic, NewTopic};
 use crate::{
     connection::Connection,

@@ -237,6 +237,8 @@ fn create_topic(name: &str) -> Vec<MetadataRecord> {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            adding_replicas: vec![],
+            removing_replicas: vec![],
         },
     ]
 }

@@ -1,0 +1,125 @@
+//! The follower side of Kafka's replication throttle, in Karst's simpler
+//! form: `follower.replication.throttled.rate` (bytes/s, a broker config)
+//! caps what this broker fetches for the replicas a reassignment is adding
+//! here, so a move copying a partition's history cannot starve the
+//! followers already in sync (and the acks=all producers waiting on them).
+//! Kafka instead names the throttled replicas in the topic configs
+//! `*.replication.throttled.replicas`; Karst throttles exactly the replicas
+//! a reassignment adds, which is what those configs are set to in practice.
+//!
+//! A token bucket of one second's worth of bytes: fetched bytes spend
+//! tokens, and while the bucket is empty the throttled partitions are left
+//! out of fetches (as Kafka's follower does), so the others keep going.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+/// Which followed partitions are throttled, and the byte budget they share.
+#[derive(Debug)]
+pub(crate) struct ReplicationThrottle {
+    /// Bytes per second; `None` is unlimited (Kafka's default, Long.MAX).
+    rate: Option<u64>,
+    throttled: Mutex<HashSet<(Arc<str>, i32)>>,
+    bucket: Mutex<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    /// Bytes that may be fetched now; negative after a fetch overspent.
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl ReplicationThrottle {
+    /// A throttle of `rate` bytes/s; `i64::MAX` or more means none.
+    pub(crate) fn new(rate: u64) -> Self {
+        Self {
+            rate: (rate < i64::MAX as u64).then_some(rate),
+            throttled: Mutex::new(HashSet::new()),
+            bucket: Mutex::new(Bucket {
+                tokens: rate.min(i64::MAX as u64) as f64,
+                refilled: Instant::now(),
+            }),
+        }
+    }
+
+    /// Marks `topic`-`partition` throttled (a reassignment adds this
+    /// broker's replica) or not.
+    pub(crate) fn set(&self, topic: &Arc<str>, partition: i32, throttled: bool) {
+        if self.rate.is_none() {
+            return;
+        }
+        let mut set = self.throttled.lock();
+        if throttled {
+            set.insert((topic.clone(), partition));
+        } else {
+            set.remove(&(topic.clone(), partition));
+        }
+    }
+
+    /// Whether fetches of `topic`-`partition` count against the budget.
+    pub(crate) fn is_throttled(&self, topic: &Arc<str>, partition: i32) -> bool {
+        self.rate.is_some() && self.throttled.lock().contains(&(topic.clone(), partition))
+    }
+
+    /// The most bytes a throttled partition may ask for in the next fetch:
+    /// `None` while the budget is spent (leave it out of the fetch).
+    pub(crate) fn allowance(&self, max: i32) -> Option<i32> {
+        let Some(rate) = self.rate else {
+            return Some(max);
+        };
+        let tokens = self.refill(rate);
+        (tokens >= 1.0).then(|| (tokens as i64).min(i64::from(max)) as i32)
+    }
+
+    /// Spends `bytes` fetched for throttled partitions.
+    pub(crate) fn spend(&self, bytes: usize) {
+        if self.rate.is_some() {
+            self.bucket.lock().tokens -= bytes as f64;
+        }
+    }
+
+    /// Adds the tokens earned since the last refill, up to one second's
+    /// worth; the tokens now.
+    fn refill(&self, rate: u64) -> f64 {
+        let mut bucket = self.bucket.lock();
+        let now = Instant::now();
+        let earned = now.duration_since(bucket.refilled).as_secs_f64() * rate as f64;
+        bucket.tokens = (bucket.tokens + earned).min(rate as f64);
+        bucket.refilled = now;
+        bucket.tokens
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unlimited_throttle_throttles_nothing() {
+        let throttle = ReplicationThrottle::new(i64::MAX as u64);
+        let topic: Arc<str> = Arc::from("t");
+        throttle.set(&topic, 0, true);
+        assert!(!throttle.is_throttled(&topic, 0));
+        throttle.spend(1 << 40);
+        assert_eq!(throttle.allowance(1024), Some(1024));
+    }
+
+    #[test]
+    fn a_spent_budget_leaves_throttled_partitions_out() {
+        let throttle = ReplicationThrottle::new(1000);
+        let topic: Arc<str> = Arc::from("t");
+        throttle.set(&topic, 0, true);
+        assert!(throttle.is_throttled(&topic, 0));
+        assert!(!throttle.is_throttled(&topic, 1));
+        // At most one second's worth per fetch.
+        assert_eq!(throttle.allowance(1 << 20), Some(1000));
+        throttle.spend(1 << 30);
+        assert_eq!(throttle.allowance(1 << 20), None);
+        throttle.set(&topic, 0, false);
+        assert!(!throttle.is_throttled(&topic, 0));
+    }
+}
