@@ -1,0 +1,173 @@
+//! W8 (issue 11): produce 1 KiB records with acks=all to a topic of
+//! replication factor 3 on a cluster of three local Karst processes, in
+//! the same run as the single-node W1/W2, so that its throughput reads as
+//! a ratio to single-node acks=1 (`w8_p1_vs_w1`, goal >= 0.5).
+//!
+//! Every record then crosses loopback three times (producer to leader,
+//! leader to each follower's fetch) and is written three times, by three
+//! processes sharing the machine's cores with the producer. To say which of
+//! them limits the rate, W8 records the CPU time per GB of each broker
+//! (leader and followers of the 1-partition topic) and of the client, and
+//! how many cores all of them kept busy together.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::cluster::Cluster;
+use crate::stats::ratio;
+use crate::{Figures, Sizes, cpu, timed, workloads};
+
+/// Brokers in the cluster and replicas of each W8 partition.
+const REPLICAS: usize = 3;
+/// W8's partition counts, as W1's and W2's.
+const PARTITIONS: [i32; 2] = [1, 8];
+
+/// Starts a cluster of `karst` binaries `bin`, runs W8 on it, stops it.
+pub(crate) fn run(bin: &Path, scratch: &Path, sizes: Sizes) -> anyhow::Result<Figures> {
+    let mut f = Figures::new();
+    let mut cluster = Cluster::new(bin, scratch, REPLICAS)?;
+    let startup = timed("W8 cluster start-up", || cluster.start())?;
+    f.insert("w8_startup_ms".into(), startup.as_secs_f64() * 1e3);
+    let bootstrap = cluster.bootstrap();
+    for partitions in PARTITIONS {
+        let topic = format!("w8-p{partitions}");
+        timed(&format!("W8 {partitions}p"), || {
+            workloads::create_replicated_topic(&bootstrap, &topic, partitions, REPLICAS as i32)?;
+            let leaders = wait_in_sync(&bootstrap, &topic, partitions)?;
+            throughput(&cluster, &bootstrap, &topic, &leaders, sizes, &mut f)
+        })?;
+    }
+    let latency = timed("W8 ack latency", || {
+        workloads::create_replicated_topic(&bootstrap, "w8-latency", 1, REPLICAS as i32)?;
+        wait_in_sync(&bootstrap, "w8-latency", 1)?;
+        workloads::ack_latency(
+            &bootstrap,
+            "w8-latency",
+            "all",
+            1024,
+            sizes.w5_rate,
+            Duration::from_secs(sizes.w5_secs),
+        )
+    })?;
+    f.insert("w8_ack_p50_ms".into(), latency.p50);
+    f.insert("w8_ack_p99_ms".into(), latency.p99);
+    f.insert("w8_ack_p999_ms".into(), latency.p999);
+    timed("W8 cluster stop", || cluster.stop())?;
+    Ok(f)
+}
+
+/// Adds W8's throughput against single-node acks=1 (W1) of the same run.
+pub(crate) fn add_ratios(f: &mut Figures) {
+    for partitions in PARTITIONS {
+        let w8 = f.get(&format!("w8_p{partitions}_mbps")).copied();
+        let w1 = f.get(&format!("w1_p{partitions}_mbps")).copied();
+        if let Some(r) = ratio(w8, w1) {
+            f.insert(format!("w8_p{partitions}_vs_w1"), r);
+        }
+    }
+}
+
+/// Waits until every partition of `topic` has a leader and all replicas in
+/// its ISR (so that W8 measures replication, not a follower catching up),
+/// and returns the leader of each partition.
+fn wait_in_sync(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<Vec<i32>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let leaders: Option<Vec<i32>> = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .filter(|t| t.partitions().len() == partitions as usize)
+            .and_then(|t| {
+                t.partitions()
+                    .iter()
+                    .map(|p| (p.leader() >= 0 && p.isr().len() == REPLICAS).then_some(p.leader()))
+                    .collect()
+            });
+        if let Some(leaders) = leaders {
+            return Ok(leaders);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{topic}: partitions not all with a leader and {REPLICAS} in-sync replicas within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// W8's produce on `topic` (acks=all, W2's size), with the CPU time per GB
+/// of every process involved.
+fn throughput(
+    cluster: &Cluster,
+    bootstrap: &str,
+    topic: &str,
+    leaders: &[i32],
+    sizes: Sizes,
+    f: &mut Figures,
+) -> anyhow::Result<()> {
+    let cpu_now = || {
+        let brokers: Vec<Option<f64>> = cluster
+            .node_ids()
+            .map(|id| cpu::cpu_secs(cluster.pid(id)))
+            .collect();
+        (brokers, cpu::cpu_secs(None))
+    };
+    let (brokers_before, client_before) = cpu_now();
+    let t = workloads::produce(bootstrap, topic, 1024, sizes.w2_bytes, "all", 5)?;
+    let (brokers_after, client_after) = cpu_now();
+    let spent = |after: Option<f64>, before: Option<f64>| Some(after? - before?);
+    let brokers: Option<Vec<f64>> = brokers_after
+        .iter()
+        .zip(&brokers_before)
+        .map(|(a, b)| spent(*a, *b))
+        .collect();
+    let client = spent(client_after, client_before);
+    let key = format!("w8_p{}", leaders.len());
+    let gb = t.bytes as f64 / 1e9;
+    f.insert(format!("{key}_mbps"), t.mb_per_s());
+    if let (Some(brokers), Some(client)) = (brokers, client) {
+        let all: f64 = brokers.iter().sum();
+        f.insert(format!("{key}{}", cpu::BROKER), all / gb);
+        f.insert(format!("{key}{}", cpu::CLIENT), client / gb);
+        f.insert(format!("{key}_cores"), (all + client) / t.secs);
+        if let [leader] = leaders {
+            // One partition: one leader, the other nodes its followers.
+            let leader_cpu = usize::try_from(*leader - 1)
+                .ok()
+                .and_then(|i| brokers.get(i).copied())
+                .ok_or_else(|| anyhow::anyhow!("{topic}: leader {leader} is no node of ours"))?;
+            let followers = (brokers.len() - 1) as f64;
+            f.insert(format!("{key}_leader{}", cpu::BROKER), leader_cpu / gb);
+            f.insert(
+                format!("{key}_follower{}", cpu::BROKER),
+                (all - leader_cpu) / followers / gb,
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn w8_reads_as_a_share_of_single_node_acks_1() {
+        let mut f = Figures::from([
+            ("w1_p1_mbps".to_owned(), 400.0),
+            ("w8_p1_mbps".to_owned(), 100.0),
+            // No W1 at 8 partitions (it failed or did not run): no ratio.
+            ("w8_p8_mbps".to_owned(), 100.0),
+        ]);
+        add_ratios(&mut f);
+        assert_eq!(f.get("w8_p1_vs_w1"), Some(&0.25));
+        assert_eq!(f.get("w8_p8_vs_w1"), None);
+    }
+}
