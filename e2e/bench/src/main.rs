@@ -202,6 +202,12 @@ fn run_once(target: &mut Target, sizes: Sizes, only: Only) -> anyhow::Result<Fig
         })?;
         f.extend(figures);
     }
+    if only.runs_w8() && target.is_karst() {
+        f.extend(timed(
+            "W8 reference: acks=1 ack latency on one node",
+            || replicated::single_node_reference(&target.bootstrap(), sizes),
+        )?);
+    }
     timed("stop", || target.stop())?;
     Ok(f)
 }

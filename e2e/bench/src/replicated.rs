@@ -35,28 +35,64 @@ pub(crate) fn run(bin: &Path, scratch: &Path, sizes: Sizes) -> anyhow::Result<Fi
     for partitions in PARTITIONS {
         let topic = format!("w8-p{partitions}");
         timed(&format!("W8 {partitions}p"), || {
+            let created = Instant::now();
             workloads::create_replicated_topic(&bootstrap, &topic, partitions, REPLICAS as i32)?;
-            let leaders = wait_in_sync(&bootstrap, &topic, partitions)?;
+            let leaders = wait_in_sync(&bootstrap, &topic, partitions, REPLICAS)?;
+            // The clock starts once replication flows: a new partition's
+            // followers take up to a long poll or more to start fetching,
+            // which is recorded apart, not charged to the throughput.
+            workloads::ack_every_partition(&bootstrap, &topic, partitions, "all")?;
+            f.insert(
+                format!("w8_p{partitions}_first_ack_ms"),
+                created.elapsed().as_secs_f64() * 1e3,
+            );
             throughput(&cluster, &bootstrap, &topic, &leaders, sizes, &mut f)
         })?;
     }
     let latency = timed("W8 ack latency", || {
-        workloads::create_replicated_topic(&bootstrap, "w8-latency", 1, REPLICAS as i32)?;
-        wait_in_sync(&bootstrap, "w8-latency", 1)?;
-        workloads::ack_latency(
-            &bootstrap,
-            "w8-latency",
-            "all",
-            1024,
-            sizes.w5_rate,
-            Duration::from_secs(sizes.w5_secs),
-        )
+        ack_latency(&bootstrap, REPLICAS as i32, "all", sizes)
     })?;
-    f.insert("w8_ack_p50_ms".into(), latency.p50);
-    f.insert("w8_ack_p99_ms".into(), latency.p99);
-    f.insert("w8_ack_p999_ms".into(), latency.p999);
+    f.extend(latency.into_iter().map(|(k, v)| (format!("w8_{k}"), v)));
     timed("W8 cluster stop", || cluster.stop())?;
     Ok(f)
+}
+
+/// W8's reference on the single node, run by `main` while it is up:
+/// the acknowledgement latency of acks=1 (`w8_ref_ack_p50_ms`, ...).
+pub(crate) fn single_node_reference(bootstrap: &str, sizes: Sizes) -> anyhow::Result<Figures> {
+    let latency = ack_latency(bootstrap, 1, "1", sizes)?;
+    Ok(latency
+        .into_iter()
+        .map(|(k, v)| (format!("w8_ref_{k}"), v))
+        .collect())
+}
+
+/// Acknowledgement latency percentiles (`ack_p50_ms`, `ack_p99_ms`,
+/// `ack_p999_ms`) of 1 KiB records sent one at a time at W5's rate to a
+/// new 1-partition topic of `replication` replicas.
+fn ack_latency(
+    bootstrap: &str,
+    replication: i32,
+    acks: &str,
+    sizes: Sizes,
+) -> anyhow::Result<Figures> {
+    let topic = format!("w8-ack-latency-rf{replication}");
+    workloads::create_replicated_topic(bootstrap, &topic, 1, replication)?;
+    wait_in_sync(bootstrap, &topic, 1, replication as usize)?;
+    workloads::ack_every_partition(bootstrap, &topic, 1, acks)?;
+    let l = workloads::ack_latency(
+        bootstrap,
+        &topic,
+        acks,
+        1024,
+        sizes.w5_rate,
+        Duration::from_secs(sizes.w5_secs),
+    )?;
+    Ok(Figures::from([
+        ("ack_p50_ms".to_owned(), l.p50),
+        ("ack_p99_ms".to_owned(), l.p99),
+        ("ack_p999_ms".to_owned(), l.p999),
+    ]))
 }
 
 /// Adds W8's throughput against single-node acks=1 (W1) of the same run.
@@ -73,7 +109,12 @@ pub(crate) fn add_ratios(f: &mut Figures) {
 /// Waits until every partition of `topic` has a leader and all replicas in
 /// its ISR (so that W8 measures replication, not a follower catching up),
 /// and returns the leader of each partition.
-fn wait_in_sync(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<Vec<i32>> {
+fn wait_in_sync(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replicas: usize,
+) -> anyhow::Result<Vec<i32>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
@@ -88,7 +129,7 @@ fn wait_in_sync(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result
             .and_then(|t| {
                 t.partitions()
                     .iter()
-                    .map(|p| (p.leader() >= 0 && p.isr().len() == REPLICAS).then_some(p.leader()))
+                    .map(|p| (p.leader() >= 0 && p.isr().len() == replicas).then_some(p.leader()))
                     .collect()
             });
         if let Some(leaders) = leaders {
@@ -96,7 +137,7 @@ fn wait_in_sync(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result
         }
         anyhow::ensure!(
             Instant::now() < deadline,
-            "{topic}: partitions not all with a leader and {REPLICAS} in-sync replicas within 60 s"
+            "{topic}: partitions not all with a leader and {replicas} in-sync replicas within 60 s"
         );
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -144,6 +144,40 @@ pub(crate) fn produce(
     })
 }
 
+/// Sends one small record with `acks` to each partition of `topic` and
+/// waits until every one is acknowledged: on a replicated topic, proof that
+/// the followers of every partition fetch (W8 starts its clock after it).
+pub(crate) fn ack_every_partition(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    acks: &str,
+) -> anyhow::Result<()> {
+    let producer: BaseProducer<Deliveries> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks)
+        .set("linger.ms", "0")
+        .set("enable.idempotence", "false")
+        .create_with_context(Deliveries::default())?;
+    for partition in 0..partitions {
+        producer
+            .send(
+                BaseRecord::<(), [u8]>::to(topic)
+                    .partition(partition)
+                    .payload(&b"warm-up"[..]),
+            )
+            .map_err(|(e, _)| e)?;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let context = producer.context();
+    let ok = context.ok.load(Ordering::Relaxed);
+    anyhow::ensure!(
+        ok == partitions as u64,
+        "{topic}: {ok} of {partitions} warm-up records acknowledged"
+    );
+    Ok(())
+}
+
 /// Reads every partition from the beginning until `records` are consumed.
 pub(crate) fn consume(
     bootstrap: &str,

@@ -134,6 +134,27 @@ pub(super) const ROWS: &[(&str, Meta)] = &[
         "",
     ),
     row(
+        "w8_ref_ack_p50_ms",
+        "W8 reference: ack latency p50, acks=1 on one node, same rate",
+        "ms",
+        Some(Ceiling::Rtt),
+        "",
+    ),
+    row(
+        "w8_ref_ack_p99_ms",
+        "W8 reference: ack latency p99, acks=1 on one node, same rate",
+        "ms",
+        Some(Ceiling::Rtt),
+        "",
+    ),
+    row(
+        "w8_ref_ack_p999_ms",
+        "W8 reference: ack latency p99.9, acks=1 on one node, same rate",
+        "ms",
+        Some(Ceiling::Rtt),
+        "",
+    ),
+    row(
         "w3_p1_records_per_s",
         "W3 produce 100 B, 1 partition",
         "rec/s",
@@ -315,6 +336,20 @@ pub(super) const ROWS: &[(&str, Meta)] = &[
         "ms",
         None,
         "<= 2000 ms",
+    ),
+    row(
+        "w8_p1_first_ack_ms",
+        "W8 topic created to first acks=all ack on every partition, 1 partition",
+        "ms",
+        None,
+        "",
+    ),
+    row(
+        "w8_p8_first_ack_ms",
+        "W8 topic created to first acks=all ack on every partition, 8 partitions",
+        "ms",
+        None,
+        "",
     ),
     row(
         "w8_startup_ms",
