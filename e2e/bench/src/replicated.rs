@@ -9,6 +9,10 @@
 //! them limits the rate, W8 records the CPU time per GB of each broker
 //! (leader and followers of the 1-partition topic) and of the client, and
 //! how many cores all of them kept busy together.
+//!
+//! Its latency figures are acknowledgement times of records sent one at a
+//! time (acks=all here, acks=1 on the single node as the reference): what
+//! replication adds to each produce, free of client-side queueing.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
