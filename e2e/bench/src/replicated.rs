@@ -99,13 +99,25 @@ fn ack_latency(
     ]))
 }
 
-/// Adds W8's throughput against single-node acks=1 (W1) of the same run.
+/// Adds W8's throughput against single-node acks=1 (W1) of the same run,
+/// measured (`w8_pN_vs_w1`) and at equal CPU (`w8_pN_vs_w1_per_cpu`: W1's
+/// CPU per GB, broker + client, over W8's, brokers + client). On a shared
+/// machine the measured ratio swings with whichever workload other
+/// processes slow down; the ratio at equal CPU is what it would be if both
+/// had the same cores to themselves and were limited by them, as they are.
 pub(crate) fn add_ratios(f: &mut Figures) {
     for partitions in PARTITIONS {
-        let w8 = f.get(&format!("w8_p{partitions}_mbps")).copied();
-        let w1 = f.get(&format!("w1_p{partitions}_mbps")).copied();
-        if let Some(r) = ratio(w8, w1) {
-            f.insert(format!("w8_p{partitions}_vs_w1"), r);
+        let figure = |workload: &str, suffix: &str| {
+            f.get(&format!("{workload}_p{partitions}{suffix}")).copied()
+        };
+        let cpu_per_gb =
+            |workload: &str| Some(figure(workload, cpu::BROKER)? + figure(workload, cpu::CLIENT)?);
+        let measured = ratio(figure("w8", "_mbps"), figure("w1", "_mbps"));
+        let per_cpu = ratio(cpu_per_gb("w1"), cpu_per_gb("w8"));
+        for (suffix, value) in [("", measured), ("_per_cpu", per_cpu)] {
+            if let Some(r) = value {
+                f.insert(format!("w8_p{partitions}_vs_w1{suffix}"), r);
+            }
         }
     }
 }
@@ -214,5 +226,21 @@ mod tests {
         add_ratios(&mut f);
         assert_eq!(f.get("w8_p1_vs_w1"), Some(&0.25));
         assert_eq!(f.get("w8_p8_vs_w1"), None);
+        // CPU per GB: W1 0.5 + 1.5 = 2, W8 3 + 2 = 5; no W8 CPU at 8 partitions.
+        for (name, value) in [
+            ("w1_p1_cpu_s_per_gb", 0.5),
+            ("w1_p1_client_cpu_s_per_gb", 1.5),
+            ("w8_p1_cpu_s_per_gb", 3.0),
+            ("w8_p1_client_cpu_s_per_gb", 2.0),
+            ("w1_p8_mbps", 400.0),
+            ("w1_p8_cpu_s_per_gb", 0.5),
+            ("w1_p8_client_cpu_s_per_gb", 1.5),
+        ] {
+            f.insert(name.to_owned(), value);
+        }
+        add_ratios(&mut f);
+        assert_eq!(f.get("w8_p1_vs_w1_per_cpu"), Some(&0.4));
+        assert_eq!(f.get("w8_p8_vs_w1"), Some(&0.25));
+        assert_eq!(f.get("w8_p8_vs_w1_per_cpu"), None);
     }
 }

@@ -113,6 +113,20 @@ pub(super) const ROWS: &[(&str, Meta)] = &[
         ">= 0.5",
     ),
     row(
+        "w8_p1_vs_w1_per_cpu",
+        "W8 / W1 at equal CPU: W1's CPU per GB over W8's (brokers + client), 1 partition",
+        "ratio",
+        None,
+        ">= 0.5",
+    ),
+    row(
+        "w8_p8_vs_w1_per_cpu",
+        "W8 / W1 at equal CPU: W1's CPU per GB over W8's (brokers + client), 8 partitions",
+        "ratio",
+        None,
+        ">= 0.5",
+    ),
+    row(
         "w8_ack_p50_ms",
         "W8 ack latency p50, acks=all, RF=3, one record at a time at W5's rate",
         "ms",
