@@ -180,27 +180,14 @@ impl Target {
         }
     }
 
-    /// Sends SIGTERM without waiting (see `stop`).
-    pub(crate) fn terminate(&self) {
-        if let Some(pid) = self.pid() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-    }
-
     /// SIGTERM and wait; Karst must then exit 0 (a clean shutdown).
     pub(crate) fn stop(&mut self) -> anyhow::Result<()> {
-        self.terminate();
-        self.wait_stopped()
-    }
-
-    /// Waits for the exit that `terminate` asked for (a second SIGTERM
-    /// would make Karst skip its clean shutdown); Karst must exit 0.
-    pub(crate) fn wait_stopped(&mut self) -> anyhow::Result<()> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = child.try_wait()? {
