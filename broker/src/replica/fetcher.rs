@@ -160,11 +160,7 @@ async fn run(
             }
         };
         loop {
-            let followed: Vec<(Key, Followed)> = partitions
-                .lock()
-                .iter()
-                .map(|(k, f)| (k.clone(), f.clone()))
-                .collect();
+            let mut followed = snapshot(&partitions);
             if followed.is_empty() {
                 wake.notified().await;
                 continue;
@@ -172,6 +168,12 @@ async fn run(
             if let Err(error) = truncate_new(&mut connection, &partitions, &followed).await {
                 tracing::debug!(%address, %error, "OffsetForLeaderEpoch failed");
                 break;
+            }
+            if followed.iter().any(|(_, f)| !f.truncated) {
+                // Read again: the partitions truncated just now are fetched
+                // in this round, not after a backoff (nothing else to fetch)
+                // or the long poll of the others.
+                followed = snapshot(&partitions);
             }
             let fetched = fetch_once(node_id, &mut connection, &partitions, &followed, &throttle);
             if let Err(error) = fetched.await {
@@ -181,6 +183,15 @@ async fn run(
         }
         tokio::time::sleep(RECONNECT_BACKOFF).await;
     }
+}
+
+/// The followed partitions as they are now.
+fn snapshot(partitions: &Mutex<HashMap<Key, Followed>>) -> Vec<(Key, Followed)> {
+    partitions
+        .lock()
+        .iter()
+        .map(|(k, f)| (k.clone(), f.clone()))
+        .collect()
 }
 
 /// Truncates the partitions that have not been yet for this leader: to

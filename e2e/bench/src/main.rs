@@ -1,11 +1,14 @@
 //! `karst-bench`: Karst's throughput, latency, memory and start-up, measured
 //! with librdkafka, beside the machine's own ceilings and, when asked, a peer
 //! broker in the same run. Writes `results.json`, `RESULTS.md` and
-//! `throughput.svg` (see issue 4's workloads W1–W7).
+//! `throughput.svg` (see issue 4's workloads W1–W7, issue 11's W8 on a
+//! three-node cluster and issue 17's W9).
 
 mod ceilings;
+mod cluster;
 mod cpu;
 mod many_clients;
+mod replicated;
 mod report;
 mod stats;
 mod target;
@@ -52,9 +55,11 @@ struct Cli {
     /// W1's, W3 sends 4096 records of 100 B per MiB).
     #[arg(long, default_value_t = 512)]
     mib: u64,
-    /// Which workloads run: `all`, only `w9` (start-up, then W9), or only
+    /// Which workloads run: `all`, only `w9` (start-up, then W9), only
     /// `w1-w4` (the single-node throughput workloads, for a quick same-run
-    /// comparison with an earlier binary as the peer).
+    /// comparison with an earlier binary as the peer), or only `w8` (W1 and
+    /// W2 on one node, then W8 on three: replicated acks=all against
+    /// single-node acks=1 in the same run).
     #[arg(long, value_enum, default_value_t = Only::All)]
     only: Only,
     /// W9: small producers (`linger.ms=0`, 1 KB records); ignored with --quick.
@@ -75,6 +80,14 @@ enum Only {
     W9,
     #[value(name = "w1-w4")]
     W1W4,
+    W8,
+}
+
+impl Only {
+    /// Whether W8 (a Karst cluster) runs after the single-node workloads.
+    fn runs_w8(self) -> bool {
+        matches!(self, Self::All | Self::W8)
+    }
 }
 
 /// Workload sizes of one run.
@@ -172,22 +185,28 @@ fn run_once(target: &mut Target, sizes: Sizes, only: Only) -> anyhow::Result<Fig
     f.insert("w7_startup_ms".into(), startup.as_secs_f64() * 1e3);
     match only {
         Only::All => run_w1_to_w7(target, sizes, &mut f)?,
-        Only::W1W4 => {
-            run_w1_to_w4(target, sizes, &mut f)?;
+        Only::W1W4 | Only::W8 => {
+            run_w1_to_w4(target, sizes, only, &mut f)?;
         }
         Only::W9 => {}
     }
     // Last: its topics change neither W6's memory nor W7's log.
-    let w9 = if only == Only::W1W4 {
-        &[][..]
-    } else {
+    let w9 = if matches!(only, Only::All | Only::W9) {
         many_clients::VARIANTS
+    } else {
+        &[][..]
     };
     for &variant in w9 {
         let figures = timed(&format!("W9 {}", variant.key), || {
             many_clients::run(&target.bootstrap(), target.pid(), sizes.w9, variant)
         })?;
         f.extend(figures);
+    }
+    if only.runs_w8() && target.is_karst() {
+        f.extend(timed(
+            "W8 reference: acks=1 ack latency on one node",
+            || replicated::single_node_reference(&target.bootstrap(), sizes),
+        )?);
     }
     timed("stop", || target.stop())?;
     Ok(f)
@@ -199,7 +218,7 @@ fn run_w1_to_w7(target: &mut Target, sizes: Sizes, f: &mut Figures) -> anyhow::R
     if let Some(rss) = target.rss_mb() {
         f.insert("w6_idle_rss_mb".into(), rss);
     }
-    let produced = run_w1_to_w4(target, sizes, f)?;
+    let produced = run_w1_to_w4(target, sizes, Only::All, f)?;
     let bootstrap = target.bootstrap();
     let l = timed("W5 latency", || {
         workloads::create_topic(&bootstrap, "w5", 1)?;
@@ -234,8 +253,15 @@ fn run_w1_to_w7(target: &mut Target, sizes: Sizes, f: &mut Figures) -> anyhow::R
     Ok(())
 }
 
-/// W1-W4 at 1 and 8 partitions; returns the bytes produced.
-fn run_w1_to_w4(target: &mut Target, sizes: Sizes, f: &mut Figures) -> anyhow::Result<u64> {
+/// W1-W4 at 1 and 8 partitions (only W1 and W2 for `--only w8`); returns
+/// the bytes produced.
+fn run_w1_to_w4(
+    target: &mut Target,
+    sizes: Sizes,
+    only: Only,
+    f: &mut Figures,
+) -> anyhow::Result<u64> {
+    let w3_w4 = only != Only::W8;
     let bootstrap = target.bootstrap();
     let pid = target.pid();
     let mut produced = 0u64;
@@ -250,20 +276,22 @@ fn run_w1_to_w4(target: &mut Target, sizes: Sizes, f: &mut Figures) -> anyhow::R
         produced += t.bytes;
         f.insert(format!("w1_p{partitions}_mbps"), t.mb_per_s());
         f.insert(format!("w1_p{partitions}_records_per_s"), t.records_per_s());
-        let c = timed(&format!("W4 {partitions}p"), || {
-            costed(f, &format!("w4_p{partitions}"), pid, || {
-                workloads::consume(&bootstrap, &w1, partitions, t.records)
-            })
-        })?;
-        anyhow::ensure!(
-            c.records == t.records && c.bytes == t.bytes,
-            "W4 {partitions}p consumed {} records / {} bytes of {} / {}",
-            c.records,
-            c.bytes,
-            t.records,
-            t.bytes
-        );
-        f.insert(format!("w4_p{partitions}_mbps"), c.mb_per_s());
+        if w3_w4 {
+            let c = timed(&format!("W4 {partitions}p"), || {
+                costed(f, &format!("w4_p{partitions}"), pid, || {
+                    workloads::consume(&bootstrap, &w1, partitions, t.records)
+                })
+            })?;
+            anyhow::ensure!(
+                c.records == t.records && c.bytes == t.bytes,
+                "W4 {partitions}p consumed {} records / {} bytes of {} / {}",
+                c.records,
+                c.bytes,
+                t.records,
+                t.bytes
+            );
+            f.insert(format!("w4_p{partitions}_mbps"), c.mb_per_s());
+        }
 
         let w2 = format!("w2-p{partitions}");
         let t = timed(&format!("W2 {partitions}p"), || {
@@ -275,6 +303,9 @@ fn run_w1_to_w4(target: &mut Target, sizes: Sizes, f: &mut Figures) -> anyhow::R
         produced += t.bytes;
         f.insert(format!("w2_p{partitions}_mbps"), t.mb_per_s());
 
+        if !w3_w4 {
+            continue;
+        }
         let w3 = format!("w3-p{partitions}");
         let t = timed(&format!("W3 {partitions}p"), || {
             workloads::create_topic(&bootstrap, &w3, partitions)?;
@@ -353,8 +384,15 @@ fn main() -> anyhow::Result<()> {
                 ceilings::drop_page_cache()?;
             }
             let mut target = Target::new(name, launch.clone(), scratch.path())?;
-            let figures =
+            let mut figures =
                 run_once(&mut target, sizes, cli.only).map_err(|e| e.context(name.clone()))?;
+            if let (Launch::Karst(bin), true) = (launch, cli.only.runs_w8()) {
+                drop(target);
+                let w8 =
+                    replicated::run(bin, scratch.path(), sizes).map_err(|e| e.context("W8"))?;
+                figures.extend(w8);
+                replicated::add_ratios(&mut figures);
+            }
             results.entry(name.clone()).or_default().push(figures);
         }
     }

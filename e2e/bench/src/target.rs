@@ -21,10 +21,13 @@ pub(crate) struct Target {
     pub(crate) port: u16,
     http_port: u16,
     pub(crate) data: tempfile::TempDir,
+    /// Karst `key=value` settings passed after the defaults (the later
+    /// `--override` wins), e.g. a cluster node's identity and listeners.
+    overrides: Vec<String>,
     child: Option<Child>,
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -36,8 +39,15 @@ impl Target {
             port: free_port()?,
             http_port: free_port()?,
             data: tempfile::tempdir_in(scratch)?,
+            overrides: Vec::new(),
             child: None,
         })
+    }
+
+    /// Adds Karst settings to the command line (see `overrides`).
+    pub(crate) fn with_overrides(mut self, overrides: impl IntoIterator<Item = String>) -> Self {
+        self.overrides.extend(overrides);
+        self
     }
 
     pub(crate) fn bootstrap(&self) -> String {
@@ -47,6 +57,14 @@ impl Target {
     /// Starts the broker and returns the time until it is ready.
     pub(crate) fn start(&mut self) -> anyhow::Result<Duration> {
         let started = Instant::now();
+        self.spawn()?;
+        self.wait_ready(started)?;
+        Ok(started.elapsed())
+    }
+
+    /// Starts the broker process without waiting for it: the nodes of a
+    /// cluster start together, since each waits for a quorum to be ready.
+    pub(crate) fn spawn(&mut self) -> anyhow::Result<()> {
         let child = match &self.launch {
             Launch::Karst(bin) => Command::new(bin)
                 .args([
@@ -62,6 +80,11 @@ impl Target {
                     &format!("karst.http.listener=127.0.0.1:{}", self.http_port),
                 ])
                 .args(["--override", "num.partitions=8"])
+                .args(
+                    self.overrides
+                        .iter()
+                        .flat_map(|o| ["--override", o.as_str()]),
+                )
                 .env("KARST_LOG", "warn")
                 .stdout(Stdio::null())
                 .spawn()?,
@@ -77,6 +100,11 @@ impl Target {
                 .spawn()?,
         };
         self.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits until the spawned broker is ready, at most 120 s after `started`.
+    pub(crate) fn wait_ready(&mut self, started: Instant) -> anyhow::Result<()> {
         let deadline = started + Duration::from_secs(120);
         while !self.ready() {
             anyhow::ensure!(
@@ -93,7 +121,7 @@ impl Target {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
-        Ok(started.elapsed())
+        Ok(())
     }
 
     fn ready(&self) -> bool {

@@ -37,6 +37,16 @@ impl ProducerContext for Deliveries {
 
 /// Creates `topic` with `partitions` partitions (replication 1).
 pub(crate) fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    create_replicated_topic(bootstrap, topic, partitions, 1)
+}
+
+/// Creates `topic` with `partitions` partitions of `replication` replicas.
+pub(crate) fn create_replicated_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
@@ -44,7 +54,11 @@ pub(crate) fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> any
         .enable_all()
         .build()?;
     let results = runtime.block_on(admin.create_topics(
-        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+        &[NewTopic::new(
+            topic,
+            partitions,
+            TopicReplication::Fixed(replication),
+        )],
         &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
     ))?;
     for result in results {
@@ -130,6 +144,40 @@ pub(crate) fn produce(
     })
 }
 
+/// Sends one small record with `acks` to each partition of `topic` and
+/// waits until every one is acknowledged: on a replicated topic, proof that
+/// the followers of every partition fetch (W8 starts its clock after it).
+pub(crate) fn ack_every_partition(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    acks: &str,
+) -> anyhow::Result<()> {
+    let producer: BaseProducer<Deliveries> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks)
+        .set("linger.ms", "0")
+        .set("enable.idempotence", "false")
+        .create_with_context(Deliveries::default())?;
+    for partition in 0..partitions {
+        producer
+            .send(
+                BaseRecord::<(), [u8]>::to(topic)
+                    .partition(partition)
+                    .payload(&b"warm-up"[..]),
+            )
+            .map_err(|(e, _)| e)?;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let context = producer.context();
+    let ok = context.ok.load(Ordering::Relaxed);
+    anyhow::ensure!(
+        ok == partitions as u64,
+        "{topic}: {ok} of {partitions} warm-up records acknowledged"
+    );
+    Ok(())
+}
+
 /// Reads every partition from the beginning until `records` are consumed.
 pub(crate) fn consume(
     bootstrap: &str,
@@ -181,6 +229,96 @@ pub(crate) struct Latency {
     pub(crate) p99: f64,
     pub(crate) p999: f64,
     pub(crate) max: f64,
+}
+
+/// Times each record from `send` to its delivery report.
+#[derive(Default)]
+struct AckTimes {
+    latencies: std::sync::Mutex<Option<Latencies>>,
+    failed: AtomicU64,
+}
+
+impl ClientContext for AckTimes {}
+
+impl ProducerContext for AckTimes {
+    type DeliveryOpaque = Box<Instant>;
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Box<Instant>) {
+        if result.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        } else if let Some(latencies) = self.latencies.lock().expect("not poisoned").as_mut() {
+            latencies.record(sent.elapsed());
+        }
+    }
+}
+
+/// Acknowledgement latency with `acks`: one producer sends `record_size`
+/// records one at a time (`linger.ms=0`) at `rate` records/s for
+/// `duration`, each timed from `send` to its delivery report. A fixed rate
+/// below what the target can take, so that the figure is the time to
+/// acknowledge (for acks=all on a replicated topic: the followers' fetch
+/// round trips), not time spent queued in the client.
+pub(crate) fn ack_latency(
+    bootstrap: &str,
+    topic: &str,
+    acks: &str,
+    record_size: usize,
+    rate: u32,
+    duration: Duration,
+) -> anyhow::Result<Latency> {
+    let producer: BaseProducer<AckTimes> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks)
+        .set("linger.ms", "0")
+        .set("enable.idempotence", "false")
+        .create_with_context(AckTimes::default())?;
+    let payload = vec![0x6b_u8; record_size];
+    let send = |producer: &BaseProducer<AckTimes>| {
+        producer
+            .send(
+                BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(
+                    topic,
+                    Box::new(Instant::now()),
+                )
+                .payload(&payload[..]),
+            )
+            .map_err(|(e, _)| e)
+    };
+    // Warm up untimed: connections and metadata come before the clock.
+    send(&producer)?;
+    producer.flush(Duration::from_secs(30))?;
+    *producer.context().latencies.lock().expect("not poisoned") = Some(Latencies::new());
+    let total = (f64::from(rate) * duration.as_secs_f64()) as u64;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let base = Instant::now();
+    for i in 0..total {
+        // Wait in `poll`, not asleep: delivery reports are served (and
+        // timed) as they arrive rather than at the next send.
+        let due = base + interval.mul_f64(i as f64);
+        while let Some(wait) = due.checked_duration_since(Instant::now()) {
+            producer.poll(wait);
+        }
+        send(&producer)?;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let context = producer.context();
+    let failed = context.failed.load(Ordering::Relaxed);
+    let samples = context
+        .latencies
+        .lock()
+        .expect("not poisoned")
+        .take()
+        .expect("set above");
+    anyhow::ensure!(
+        failed == 0 && samples.len() == total,
+        "{} of {total} records acknowledged, {failed} failed",
+        samples.len()
+    );
+    Ok(Latency {
+        p50: samples.percentile_ms(50.0),
+        p99: samples.percentile_ms(99.0),
+        p999: samples.percentile_ms(99.9),
+        max: samples.percentile_ms(100.0),
+    })
 }
 
 /// Produces at `rate` records/s for `duration` while a consumer reads them;

@@ -17,6 +17,8 @@ impl Report {
             ("w3_p8_records_per_s", "W3 8p", 100.0),
             ("w4_p1_mbps", "W4 1p", 1e6),
             ("w4_p8_mbps", "W4 8p", 1e6),
+            ("w8_p1_mbps", "W8 1p", 1e6),
+            ("w8_p8_mbps", "W8 8p", 1e6),
         ];
         let value = |target: &str, key: &str, bytes: f64| {
             self.medians
