@@ -15,6 +15,7 @@ mod partition_change;
 mod placement;
 mod reassignment;
 mod topics;
+mod wire;
 
 pub use balancer::run_leader_balancing;
 pub use brokers::Registration;
