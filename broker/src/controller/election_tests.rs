@@ -10,15 +10,7 @@ use super::*;
 fn image(fenced: &[i32], partitions: &[(&[i32], &[i32], i32)]) -> MetadataImage {
     let mut image = MetadataImage::empty();
     for id in 1..=3 {
-        image.apply(&MetadataRecord::RegisterBroker {
-            node_id: id,
-            host: "h".into(),
-            port: 9000 + id,
-            rack: None,
-            fenced: fenced.contains(&id),
-            epoch: 1,
-            incarnation: None,
-        });
+        image.apply(&MetadataRecord::test_broker(id, None, fenced.contains(&id)));
     }
     let id = Uuid::new_v4();
     image.apply(&MetadataRecord::Topic {

@@ -120,15 +120,7 @@ mod tests {
 
     fn image(fenced: bool) -> MetadataImage {
         let mut image = MetadataImage::empty();
-        image.apply(&MetadataRecord::RegisterBroker {
-            node_id: 1,
-            host: "localhost".into(),
-            port: 9092,
-            rack: None,
-            fenced,
-            epoch: 1,
-            incarnation: None,
-        });
+        image.apply(&MetadataRecord::test_broker(1, None, fenced));
         image
     }
 

@@ -177,15 +177,7 @@ mod tests {
     fn cluster(unclean: bool) -> (MetadataImage, Uuid) {
         let mut image = MetadataImage::empty();
         for id in 1..=3 {
-            image.apply(&MetadataRecord::RegisterBroker {
-                node_id: id,
-                host: "h".into(),
-                port: 9092,
-                rack: None,
-                fenced: false,
-                epoch: 0,
-                incarnation: None,
-            });
+            image.apply(&MetadataRecord::test_broker(id, None, false));
         }
         let id = Uuid::new_v4();
         image.apply(&MetadataRecord::Topic {

@@ -81,15 +81,7 @@ mod tests {
     fn image(brokers: &[(i32, Option<&str>, bool)]) -> MetadataImage {
         let mut image = MetadataImage::empty();
         for (id, rack, fenced) in brokers {
-            image.apply(&MetadataRecord::RegisterBroker {
-                node_id: *id,
-                host: "localhost".into(),
-                port: 9092,
-                rack: rack.map(str::to_owned),
-                fenced: *fenced,
-                epoch: 0,
-                incarnation: None,
-            });
+            image.apply(&MetadataRecord::test_broker(*id, *rack, *fenced));
         }
         image
     }

@@ -12,15 +12,7 @@ const TOPIC: &str = "t";
 fn image_with_fenced(fenced: &[i32]) -> MetadataImage {
     let mut image = MetadataImage::empty();
     for id in 1..=4 {
-        image.apply(&MetadataRecord::RegisterBroker {
-            node_id: id,
-            host: "h".into(),
-            port: 9000 + id,
-            rack: None,
-            fenced: fenced.contains(&id),
-            epoch: 1,
-            incarnation: None,
-        });
+        image.apply(&MetadataRecord::test_broker(id, None, fenced.contains(&id)));
     }
     let id = Uuid::new_v4();
     image.apply(&MetadataRecord::Topic {

@@ -336,15 +336,7 @@ mod tests {
     fn image_with_brokers(ids: &[i32]) -> MetadataImage {
         let mut image = MetadataImage::empty();
         for id in ids {
-            image.apply(&MetadataRecord::RegisterBroker {
-                node_id: *id,
-                host: "localhost".into(),
-                port: 9092,
-                rack: None,
-                fenced: false,
-                epoch: 0,
-                incarnation: None,
-            });
+            image.apply(&MetadataRecord::test_broker(*id, None, false));
         }
         image
     }

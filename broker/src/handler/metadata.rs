@@ -177,15 +177,7 @@ mod tests {
     fn image() -> MetadataImage {
         let mut image = MetadataImage::empty();
         for id in 1..=3 {
-            image.apply(&MetadataRecord::RegisterBroker {
-                node_id: id,
-                host: "localhost".into(),
-                port: 9090 + id,
-                rack: None,
-                fenced: id == 2,
-                epoch: 1,
-                incarnation: None,
-            });
+            image.apply(&MetadataRecord::test_broker(id, None, id == 2));
         }
         image
     }

@@ -75,3 +75,20 @@ pub enum MetadataRecord {
     /// InitProducerId allocation starts there.
     ProducerIds { next_producer_id: i64 },
 }
+
+#[cfg(test)]
+impl MetadataRecord {
+    /// A broker registration for tests: `node_id` at localhost:9090+id,
+    /// broker epoch 1, in `rack`, fenced or not.
+    pub(crate) fn test_broker(node_id: i32, rack: Option<&str>, fenced: bool) -> Self {
+        Self::RegisterBroker {
+            node_id,
+            host: "localhost".into(),
+            port: 9090 + node_id,
+            rack: rack.map(str::to_owned),
+            fenced,
+            epoch: 1,
+            incarnation: None,
+        }
+    }
+}
