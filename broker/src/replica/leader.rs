@@ -154,6 +154,11 @@ impl Partition {
         self.leadership.read().clone()
     }
 
+    /// Whether broker `id` is one of this partition's replicas.
+    pub fn has_replica(&self, id: i32) -> bool {
+        self.leadership.read().replicas.contains(&id)
+    }
+
     pub fn is_leader(&self) -> bool {
         self.leadership.read().leader == self.node_id
     }

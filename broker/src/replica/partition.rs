@@ -212,19 +212,21 @@ impl Partition {
             let moved = self.high_watermark_moved.notified();
             tokio::pin!(moved);
             moved.as_mut().enable();
-            let leadership = self.leadership();
-            if leadership.leader != self.node_id {
-                return Err(ProduceError::NotLeader);
-            }
-            if self.high_watermark() >= end_offset {
-                let min = self.min_insync_replicas.load(Ordering::Acquire);
-                if (leadership.isr.len() as i32) < min {
-                    return Err(ProduceError::NotEnoughReplicasAfterAppend {
-                        isr: leadership.isr.len(),
-                        min,
-                    });
+            {
+                let leadership = self.leadership.read();
+                if leadership.leader != self.node_id {
+                    return Err(ProduceError::NotLeader);
                 }
-                return Ok(());
+                if self.high_watermark() >= end_offset {
+                    let min = self.min_insync_replicas.load(Ordering::Acquire);
+                    if (leadership.isr.len() as i32) < min {
+                        return Err(ProduceError::NotEnoughReplicasAfterAppend {
+                            isr: leadership.isr.len(),
+                            min,
+                        });
+                    }
+                    return Ok(());
+                }
             }
             if tokio::time::timeout_at(deadline, moved).await.is_err() {
                 return Err(ProduceError::TimedOut);

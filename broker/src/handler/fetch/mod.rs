@@ -208,9 +208,7 @@ fn read_partition(
     };
     // Only the leader serves, and a follower only for a partition it is
     // a replica of.
-    if !partition.is_leader()
-        || replica.is_some_and(|r| !partition.leadership().replicas.contains(&r))
-    {
+    if !partition.is_leader() || replica.is_some_and(|r| !partition.has_replica(r)) {
         return (error(index, ResponseError::NotLeaderOrFollower), None);
     }
     let epoch = partition.leader_epoch();
