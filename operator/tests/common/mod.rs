@@ -9,6 +9,7 @@
 
 pub mod expect;
 mod kubelet;
+pub mod load;
 
 pub use kubelet::{Kubelet, PodEvent, RUNNABLE_IMAGE_REPOSITORY, running_as_root};
 
