@@ -9,7 +9,7 @@ use std::{collections::BTreeSet, process::Stdio, time::Duration};
 
 use common::{
     ApiServer, Kubelet, Operator, PodEvent, apply_json, create_namespace, expect::wait_warning,
-    install_crds, wait_for,
+    install_crds, load::Load, wait_for,
 };
 use k8s_openapi::api::core::v1::Pod;
 use karst_client::{
@@ -36,6 +36,9 @@ const KAFKA_PORT: u16 = 19495;
 const ROLL_WAIT: Duration = Duration::from_secs(240);
 const WAIT: Duration = Duration::from_secs(90);
 const TOPIC: &str = "kept";
+/// The topic a client load writes during the first roll: replicated, so
+/// every restart is ridden out by the other two brokers.
+const LOADED_TOPIC: &str = "loaded";
 const RECORDS: usize = 30;
 
 fn cluster(image: &str, rolling_update: serde_json::Value) -> serde_json::Value {
@@ -236,11 +239,29 @@ async fn an_image_change_rolls_one_broker_at_a_time_controller_last_and_a_stuck_
         )
         .await
         .unwrap();
+    admin
+        .create_topics(
+            &[NewTopic {
+                name: LOADED_TOPIC.into(),
+                partitions: 3,
+                replication_factor: 3,
+                configs: vec![("min.insync.replicas".into(), "2".into())],
+            }],
+            false,
+        )
+        .await
+        .unwrap();
     let records: Vec<String> = (0..RECORDS).map(|i| format!("record-{i:03}")).collect();
     kcat_produce(&bootstrap, &records);
     assert_eq!(kcat_consume(&bootstrap), records);
 
-    // An image change rolls every broker, one at a time, the controller last.
+    // An image change rolls every broker, one at a time, the controller
+    // last, while an idempotent acks=all producer and a consumer group run.
+    let every_broker = (0..3)
+        .map(|i| address(&kubelet, i))
+        .collect::<Vec<_>>()
+        .join(",");
+    let load = Load::start(&every_broker, LOADED_TOPIC, 200, api.dir.path()).await;
     let controller = active_controller(&bootstrap).await;
     let before = kubelet.history().len();
     let started = std::time::Instant::now();
@@ -249,7 +270,10 @@ async fn an_image_change_rolls_one_broker_at_a_time_controller_last_and_a_stuck_
         .unwrap();
     wait_rolled(&clusters, &pods, "karst:second").await;
     let roll_time = started.elapsed();
-    eprintln!("FIGURE full roll of 3 brokers: {roll_time:?}");
+    eprintln!("FIGURE full roll of 3 brokers under an acks=all load: {roll_time:?}");
+    let verdict = load.stop().await;
+    eprintln!("load through the roll: {verdict:?}");
+    verdict.assert_nothing_lost();
     let history = kubelet.history()[before..].to_vec();
     let order = stopped(&history);
     eprintln!("restart order {order:?} (active controller {controller}): {history:?}");
