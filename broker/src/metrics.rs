@@ -12,6 +12,23 @@ use prometheus::{
 /// Highest API key number we keep a pre-created child for.
 const MAX_API_KEY: usize = 100;
 
+/// A broker's life as Kafka numbers it (`kafka.server:type=KafkaServer,
+/// name=BrokerState`), so dashboards built for Kafka read it unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerState {
+    /// Not registered with the controller yet.
+    Starting = 1,
+    /// Registered and fenced: catching up with the metadata log (or fenced
+    /// for missed heartbeats).
+    Recovery = 2,
+    /// Unfenced: serving its partitions.
+    Running = 3,
+    /// SIGTERM received: asking the controller to move leadership away.
+    PendingControlledShutdown = 6,
+    /// Leadership moved (or the bound passed): draining and flushing.
+    ShuttingDown = 7,
+}
+
 /// The cluster as one node sees it, sampled periodically.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ClusterView {
@@ -20,6 +37,11 @@ pub struct ClusterView {
     /// Brokers in the metadata image, fenced or not.
     pub registered_brokers: usize,
     pub fenced_brokers: usize,
+    /// Of those, the ones fenced by their own controlled shutdown.
+    pub controlled_shutdown_brokers: usize,
+    /// This node's broker: starting, catching up (fenced) or running; `None`
+    /// on a controller-only node.
+    pub broker_state: Option<BrokerState>,
     /// Whether this node's own broker is fenced (or not registered).
     pub broker_fenced: bool,
     /// This node's broker epoch, -1 before it registers.
@@ -57,6 +79,11 @@ pub struct Metrics {
     fenced_brokers: IntGauge,
     /// 1 while this node's broker is fenced (or not registered yet).
     broker_fenced: IntGauge,
+    controlled_shutdown_brokers: IntGauge,
+    broker_state: IntGauge,
+    /// Set once shutdown begins: the periodic sample no longer writes the
+    /// broker state (the shutdown steps do).
+    shutting_down: std::sync::atomic::AtomicBool,
     /// This node's broker epoch (-1 before it registers).
     broker_epoch: IntGauge,
     /// Raft log index of the metadata image this node serves.
@@ -181,6 +208,16 @@ impl Metrics {
             "1 while this node's broker is fenced or not registered, 0 while it is live",
         )
         .expect("valid metric");
+        let controlled_shutdown_brokers = IntGauge::new(
+            "karst_brokers_in_controlled_shutdown",
+            "Registered brokers fenced by their own controlled shutdown (SIGTERM), until they register again",
+        )
+        .expect("valid metric");
+        let broker_state = IntGauge::new(
+            "karst_broker_state",
+            "This broker's state in Kafka's numbering: 1 starting, 2 recovery (fenced, catching up), 3 running, 6 pending controlled shutdown, 7 shutting down; 0 on a controller-only node",
+        )
+        .expect("valid metric");
         let broker_epoch = IntGauge::new(
             "karst_broker_epoch",
             "This node's broker epoch: new with every registration (-1 before registering)",
@@ -263,6 +300,9 @@ impl Metrics {
             registered_brokers,
             fenced_brokers,
             broker_fenced,
+            controlled_shutdown_brokers,
+            broker_state,
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
             broker_epoch,
             metadata_applied_index,
             metadata_log_end_index,
@@ -285,6 +325,8 @@ impl Metrics {
             Box::new(self.registered_brokers.clone()),
             Box::new(self.fenced_brokers.clone()),
             Box::new(self.broker_fenced.clone()),
+            Box::new(self.controlled_shutdown_brokers.clone()),
+            Box::new(self.broker_state.clone()),
             Box::new(self.broker_epoch.clone()),
             Box::new(self.metadata_applied_index.clone()),
             Box::new(self.metadata_log_end_index.clone()),
@@ -306,6 +348,14 @@ impl Metrics {
             Box::new(self.connections_closed.clone()),
             Box::new(self.frames_rejected.clone()),
         ]
+    }
+
+    /// A step of the controlled shutdown; from now on only these steps
+    /// write the broker state.
+    pub fn set_shutdown_state(&self, state: BrokerState) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.broker_state.set(state as i64);
     }
 
     /// Adds `bytes` (negative: gives back) to the request memory held.
@@ -429,6 +479,15 @@ impl Metrics {
         self.registered_brokers.set(view.registered_brokers as i64);
         self.fenced_brokers.set(view.fenced_brokers as i64);
         self.broker_fenced.set(i64::from(view.broker_fenced));
+        self.controlled_shutdown_brokers
+            .set(view.controlled_shutdown_brokers as i64);
+        if !self
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && let Some(state) = view.broker_state
+        {
+            self.broker_state.set(state as i64);
+        }
         self.broker_epoch.set(view.broker_epoch);
         self.metadata_applied_index.set(view.applied_index as i64);
         self.metadata_log_end_index.set(view.log_end_index as i64);
@@ -515,6 +574,8 @@ mod tests {
             active_controller: true,
             registered_brokers: 3,
             fenced_brokers: 1,
+            controlled_shutdown_brokers: 1,
+            broker_state: Some(BrokerState::Running),
             broker_fenced: false,
             broker_epoch: 7,
             applied_index: 40,
@@ -525,6 +586,8 @@ mod tests {
         let text = m.encode_text();
         for line in [
             "karst_fenced_brokers 1",
+            "karst_brokers_in_controlled_shutdown 1",
+            "karst_broker_state 3",
             "karst_broker_fenced 0",
             "karst_broker_epoch 7",
             "karst_metadata_log_end_index 42",
@@ -536,6 +599,12 @@ mod tests {
         view.replica_lag.clear();
         m.set_cluster(&view);
         assert!(!m.encode_text().contains("karst_metadata_replica_lag{"));
+
+        // Once shutdown begins, its steps alone write the broker state.
+        m.set_shutdown_state(BrokerState::PendingControlledShutdown);
+        view.broker_state = Some(BrokerState::Recovery);
+        m.set_cluster(&view);
+        assert!(m.encode_text().contains("karst_broker_state 6"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::http::{self, Health};
 use crate::lifecycle::BrokerLifecycle;
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::MetadataStore;
-use crate::metrics::Metrics;
+use crate::metrics::{BrokerState, Metrics};
 use crate::producer::ProducerIdAllocator;
 use crate::raft::{
     MetadataDelta, MetadataQuorum, MetadataUpdate, QuorumConfig, QuorumRole, QuorumStorage,
@@ -375,8 +375,11 @@ impl Node {
     pub async fn shutdown_checked(mut self) -> Result<(), crate::log::LogError> {
         self.health.set_ready(false);
         if let Some(lifecycle) = &self.lifecycle {
+            let metrics = &self.broker.metrics;
+            metrics.set_shutdown_state(BrokerState::PendingControlledShutdown);
             // Leadership moves away while this node still serves followers.
             lifecycle.shut_down().await;
+            metrics.set_shutdown_state(BrokerState::ShuttingDown);
             // Whatever the controller could do: nothing waits on followers
             // any more (acks=all waits end with a retriable error).
             self.broker.replicas.resign_all();
@@ -424,6 +427,16 @@ async fn report_cluster(
             active_controller: broker.controller.active_controller() == broker.node_id,
             registered_brokers: image.brokers.len(),
             fenced_brokers: image.brokers.values().filter(|b| b.fenced).count(),
+            controlled_shutdown_brokers: image
+                .brokers
+                .values()
+                .filter(|b| b.in_controlled_shutdown)
+                .count(),
+            broker_state: is_broker.then(|| match image.brokers.get(&broker.node_id) {
+                None => BrokerState::Starting,
+                Some(b) if b.fenced => BrokerState::Recovery,
+                Some(_) => BrokerState::Running,
+            }),
             broker_fenced: is_broker && image.brokers.get(&broker.node_id).is_none_or(|b| b.fenced),
             broker_epoch: image.brokers.get(&broker.node_id).map_or(-1, |b| b.epoch),
             ..Default::default()

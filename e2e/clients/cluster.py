@@ -75,7 +75,7 @@ class Cluster:
 
     def active_controller(self):
         """The node whose karst_active_controller gauge is 1, if exactly one."""
-        active = [n for n in self.nodes if n.proc.poll() is None and _gauge(n, "karst_active_controller") == 1]
+        active = [n for n in self.nodes if n.proc.poll() is None and gauge(n, "karst_active_controller") == 1]
         return active[0] if len(active) == 1 else None
 
     def impostor(self, node_id):
@@ -110,7 +110,7 @@ def broker_epochs(node):
     return [int(e) for e in re.findall(r"registered with the controller.*?broker_epoch=(\d+)", node.log_path.read_text())]
 
 
-def _gauge(node, name):
+def gauge(node, name):
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/metrics", timeout=2) as r:
             text = r.read().decode()

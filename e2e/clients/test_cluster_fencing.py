@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from cluster import FAST_FENCING, Cluster, _gauge, broker_epochs
+from cluster import FAST_FENCING, Cluster, gauge, broker_epochs
 from conftest import wait_until
 from test_cluster import java_hash_partition
 
@@ -151,12 +151,12 @@ def test_a_killed_broker_is_fenced_left_out_of_placement_and_returns_with_its_re
     wait_until(fenced, timeout=20, interval=0.2, what="the dead broker to be fenced and its partitions leaderless")
     print(f"kill -9 to fenced in Metadata: {time.monotonic() - killed_at:.1f}s")
     # Gauges are sampled every second.
-    wait_until(lambda: _gauge(survivor, "karst_fenced_brokers") == 1, what="karst_fenced_brokers 1")
+    wait_until(lambda: gauge(survivor, "karst_fenced_brokers") == 1, what="karst_fenced_brokers 1")
     delivered_while_fenced = len(background.delivered)
     # The active controller sees the dead broker's copy of the metadata log fall behind.
     active = wait_until(cluster.active_controller, timeout=30, what="an active controller")
     victim_lag = f'karst_metadata_replica_lag{{node_id="{victim.node_id}"}}'
-    wait_until(lambda: (_gauge(active, victim_lag) or 0) >= 1, what=f"{victim_lag} >= 1")
+    wait_until(lambda: (gauge(active, victim_lag) or 0) >= 1, what=f"{victim_lag} >= 1")
     # DescribeTopicPartitions (confluent-kafka's describe_topics) agrees.
     admin = AdminClient({"bootstrap.servers": survivor.bootstrap})
     described = admin.describe_topics(TopicCollection(["fenced"]), request_timeout=10)["fenced"].result(timeout=30)
@@ -173,7 +173,7 @@ def test_a_killed_broker_is_fenced_left_out_of_placement_and_returns_with_its_re
     victim.restart()
     epochs_after = broker_epochs(victim)
     assert len(epochs_after) == 2 and epochs_after[1] > epochs_after[0], epochs_after
-    wait_until(lambda: _gauge(victim, "karst_broker_epoch") == epochs_after[1],
+    wait_until(lambda: gauge(victim, "karst_broker_epoch") == epochs_after[1],
                what=f"karst_broker_epoch {epochs_after[1]}")
 
     def back():
@@ -182,7 +182,7 @@ def test_a_killed_broker_is_fenced_left_out_of_placement_and_returns_with_its_re
                 and all(seen[1][p][:2] == (victim.node_id, None) for p in theirs))
 
     wait_until(back, timeout=30, interval=0.2, what="the returned broker to lead its partitions again")
-    wait_until(lambda: _gauge(active, victim_lag) == 0, what=f"{victim_lag} back to 0")
+    wait_until(lambda: gauge(active, victim_lag) == 0, what=f"{victim_lag} back to 0")
     wait_until(lambda: len(background.delivered) > delivered_while_fenced,
                what="records acknowledged after the broker returned")
     written += background.stop()
@@ -210,6 +210,9 @@ def test_sigterm_fences_a_broker_at_once(tmp_path):
         wait_until(leaderless, timeout=20, interval=0.1, what="the stopped broker's partitions to be leaderless")
         print(f"SIGTERM to leaderless in Metadata: {time.monotonic() - stopped_at:.1f}s (session 60 s)")
         assert "fenced for shutdown" in victim.log_path.read_text()
+        # Every node's image marks it as fenced by its own controlled shutdown.
+        wait_until(lambda: gauge(survivor, "karst_brokers_in_controlled_shutdown") == 1,
+                   what="karst_brokers_in_controlled_shutdown 1")
         admin = AdminClient({"bootstrap.servers": survivor.bootstrap})
         described = admin.describe_cluster(request_timeout=10).result(timeout=30)
         assert victim.node_id not in {n.id for n in described.nodes}
@@ -247,7 +250,7 @@ def test_a_second_process_with_a_live_node_id_is_refused_and_disturbs_nothing(tm
         assert metadata(voter, "undisturbed")[1] == leaders
         admin = AdminClient({"bootstrap.servers": voter.bootstrap})
         assert admin.list_topics(timeout=10).brokers[target.node_id].port == target.port
-        wait_until(lambda: _gauge(voter, "karst_fenced_brokers") == 0, what="no fenced broker")
+        wait_until(lambda: gauge(voter, "karst_fenced_brokers") == 0, what="no fenced broker")
         producer = Producer({"bootstrap.servers": target.bootstrap})
         for p in range(2):
             producer.produce("undisturbed", value=b"still here", partition=p)

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaAdminClient, TopicPartition
 from kafka import errors as py_errors
 
-from cluster import Cluster
+from cluster import Cluster, gauge
 from conftest import wait_until
 
 FAST = {
@@ -205,6 +205,13 @@ def test_a_cancelled_move_restores_the_old_replicas(cluster):
     tp = TopicPartition("stays", 0)
     assert py.alter_partition_reassignments({tp: [2, 3, 4]}) == {tp: None}
     assert py.list_partition_reassignments({"stays": [0]})[tp]["adding_replicas"] == [4]
+    # The leader's /metrics shows the move while it runs.
+    leader = node(cluster, 1)
+    adding = 'karst_partition_adding_replicas{partition="0",topic="stays"}'
+    wait_until(lambda: gauge(leader, "karst_reassigning_partitions") == 1 and gauge(leader, adding) == 1,
+               what="the leader's metrics showing the move")
+    assert gauge(leader, 'karst_partition_removing_replicas{partition="0",topic="stays"}') == 1
+    assert gauge(leader, 'karst_partition_replicas{partition="0",topic="stays"}') == 4
 
     assert py.alter_partition_reassignments({tp: None}) == {tp: None}
     assert py.list_partition_reassignments() == {}
@@ -212,6 +219,8 @@ def test_a_cancelled_move_restores_the_old_replicas(cluster):
                what="the old replicas back, broker 1 leading")
     wait_until(lambda: not (node(cluster, 4).data_dir / "stays-0").exists(),
                what="broker 4 deleting the replica it no longer has")
+    wait_until(lambda: gauge(leader, "karst_reassigning_partitions") == 0 and gauge(leader, adding) == 0,
+               what="the leader's metrics showing no move")
     again = py.alter_partition_reassignments({tp: None})
     assert again == {tp: py_errors.NoReassignmentInProgressError}, again
     py.close()

@@ -83,7 +83,7 @@ pub(crate) fn heartbeat(
             ))
         })?;
     if want_shutdown {
-        return Ok((fence(image, node_id), true));
+        return Ok((fence(image, node_id, true), true));
     }
     if broker.fenced && metadata_offset >= broker.epoch {
         let mut records = vec![MetadataRecord::UnfenceBroker { node_id }];
@@ -95,15 +95,25 @@ pub(crate) fn heartbeat(
     Ok((vec![], broker.fenced))
 }
 
-/// Fences `node_id` (a missed session, or a shutdown): it leaves the ISRs
-/// and leads nothing. Nothing when it is fenced or unknown already.
-pub(crate) fn fence(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
+/// Fences `node_id` (a missed session, or its `controlled_shutdown`): it
+/// leaves the ISRs and leads nothing. Nothing when it is fenced or unknown
+/// already (a shutdown of a fenced broker is still marked as one).
+pub(crate) fn fence(
+    image: &MetadataImage,
+    node_id: i32,
+    controlled_shutdown: bool,
+) -> Vec<MetadataRecord> {
+    let record = MetadataRecord::FenceBroker {
+        node_id,
+        controlled_shutdown,
+    };
     match image.brokers.get(&node_id) {
         Some(broker) if !broker.fenced => {
             let mut records = leave_broker(image, node_id);
-            records.push(MetadataRecord::FenceBroker { node_id });
+            records.push(record);
             records
         }
+        Some(broker) if controlled_shutdown && !broker.in_controlled_shutdown => vec![record],
         _ => vec![],
     }
 }

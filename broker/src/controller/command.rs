@@ -181,7 +181,7 @@ pub fn decide(
             Ok((records, CommandOutcome::Heartbeat { fenced }))
         }
         Command::FenceBroker { node_id } => Ok((
-            brokers::fence(image, *node_id),
+            brokers::fence(image, *node_id, false),
             CommandOutcome::Heartbeat { fenced: true },
         )),
         Command::AlterPartition(request) => {

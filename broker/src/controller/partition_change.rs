@@ -209,7 +209,10 @@ mod tests {
         for r in leave_broker(image, id) {
             image.apply(&r);
         }
-        image.apply(&MetadataRecord::FenceBroker { node_id: id });
+        image.apply(&MetadataRecord::FenceBroker {
+            node_id: id,
+            controlled_shutdown: false,
+        });
     }
 
     fn partition(image: &MetadataImage) -> PartitionImage {
@@ -281,7 +284,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(not_leader, TopicError::NotLeader(_)));
-        image.apply(&MetadataRecord::FenceBroker { node_id: 3 });
+        image.apply(&MetadataRecord::FenceBroker {
+            node_id: 3,
+            controlled_shutdown: false,
+        });
         let fenced = alter_partition(&image, &request).unwrap_err();
         assert!(matches!(fenced, TopicError::IneligibleReplica(_)));
     }

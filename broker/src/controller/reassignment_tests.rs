@@ -206,7 +206,10 @@ fn a_new_target_replaces_the_move_in_progress() {
 fn a_fenced_target_replica_is_passed_over_for_leadership() {
     let mut image = image();
     run(&mut image, move_to(Some(vec![2, 4]))).unwrap();
-    image.apply(&MetadataRecord::FenceBroker { node_id: 2 });
+    image.apply(&MetadataRecord::FenceBroker {
+        node_id: 2,
+        controlled_shutdown: false,
+    });
     let p = leader_sets_isr(&mut image, vec![1, 2, 3, 4]);
     assert_eq!((p.replicas.as_slice(), p.leader), ([2, 4].as_slice(), 4));
 }

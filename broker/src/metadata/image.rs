@@ -24,6 +24,8 @@ pub struct BrokerImage {
     /// The process that registered (a random id per start).
     #[serde(default)]
     pub incarnation: Option<Uuid>,
+    /// Fenced by its own controlled shutdown (until it registers again).
+    pub in_controlled_shutdown: bool,
 }
 
 /// A partition's placement and leadership.
@@ -205,13 +207,23 @@ impl MetadataImage {
                         fenced: *fenced,
                         epoch: *epoch,
                         incarnation: *incarnation,
+                        in_controlled_shutdown: false,
                     },
                 );
             }
-            MetadataRecord::FenceBroker { node_id } | MetadataRecord::UnfenceBroker { node_id } => {
-                let fenced = matches!(record, MetadataRecord::FenceBroker { .. });
+            MetadataRecord::FenceBroker {
+                node_id,
+                controlled_shutdown,
+            } => {
                 if let Some(broker) = self.brokers.get_mut(node_id) {
-                    broker.fenced = fenced;
+                    broker.fenced = true;
+                    broker.in_controlled_shutdown = *controlled_shutdown;
+                }
+            }
+            MetadataRecord::UnfenceBroker { node_id } => {
+                if let Some(broker) = self.brokers.get_mut(node_id) {
+                    broker.fenced = false;
+                    broker.in_controlled_shutdown = false;
                 }
             }
             MetadataRecord::Topic { name, id } => {

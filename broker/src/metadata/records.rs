@@ -36,7 +36,13 @@ pub enum MetadataRecord {
     },
     /// A broker missed heartbeats for `broker.session.timeout.ms` or shut
     /// down: it leads nothing and is left out of placement and Metadata.
-    FenceBroker { node_id: i32 },
+    FenceBroker {
+        node_id: i32,
+        /// Fenced because it asked to (a controlled shutdown), not because
+        /// it went silent; Kafka's `inControlledShutdown`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        controlled_shutdown: bool,
+    },
     /// A fenced broker heartbeats again and has caught up.
     UnfenceBroker { node_id: i32 },
     /// A topic came into being with a permanent id.

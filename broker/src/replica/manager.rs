@@ -125,6 +125,7 @@ impl ReplicaManager {
             false => 0,
         };
         m.offline.set(offline);
+        m.partitions.report(image, self.node_id);
     }
 
     /// Gives the replica manager the controller channel its partition
