@@ -26,6 +26,8 @@ pub(crate) struct BrokerLifecycle {
     session_timeout: Duration,
     /// The current broker epoch (-1 before registering).
     epoch: AtomicI64,
+    /// Whether the controller's last answer left this broker unfenced.
+    unfenced: watch::Sender<bool>,
 }
 
 impl BrokerLifecycle {
@@ -43,7 +45,15 @@ impl BrokerLifecycle {
             heartbeat_interval,
             session_timeout,
             epoch: AtomicI64::new(-1),
+            unfenced: watch::Sender::new(false),
         }
+    }
+
+    /// Follows whether the controller has this broker unfenced (caught up
+    /// with the metadata log and heartbeating); a failed heartbeat changes
+    /// nothing, only the controller's answer does.
+    pub(crate) fn subscribe_unfenced(&self) -> watch::Receiver<bool> {
+        self.unfenced.subscribe()
     }
 
     /// Registers, retrying while an earlier process of this node id still
@@ -81,7 +91,7 @@ impl BrokerLifecycle {
     pub(crate) async fn heartbeat(&self) -> Result<bool, TopicError> {
         let node_id = self.registration.node_id;
         let epoch = self.epoch.load(Ordering::Acquire);
-        match self.controller.heartbeat(node_id, epoch, false).await {
+        let fenced = match self.controller.heartbeat(node_id, epoch, false).await {
             Err(TopicError::StaleBrokerEpoch(why)) => {
                 tracing::warn!(%why, "the controller lost this broker's registration; registering again");
                 self.register().await?;
@@ -89,7 +99,10 @@ impl BrokerLifecycle {
                 self.controller.heartbeat(node_id, epoch, false).await
             }
             other => other,
-        }
+        }?;
+        self.unfenced
+            .send_if_modified(|unfenced| std::mem::replace(unfenced, !fenced) == fenced);
+        Ok(fenced)
     }
 
     /// Heartbeats until shutdown: every interval, more often while fenced.

@@ -167,6 +167,12 @@ impl Node {
         if quorum.is_some() {
             if let Some(lifecycle) = &lifecycle {
                 tasks.spawn(lifecycle.clone().run_heartbeats(shutdown_rx.clone()));
+                tasks.spawn(follow_unfencing(
+                    lifecycle.subscribe_unfenced(),
+                    broker.clone(),
+                    health.clone(),
+                    shutdown_rx.clone(),
+                ));
             }
             if config.process_roles.iter().any(|r| r == "controller") {
                 tasks.spawn(crate::lifecycle::run_fencing(
@@ -405,6 +411,38 @@ impl Node {
             ),
         }
         flushed
+    }
+}
+
+/// Follows this broker's fencing in a cluster: `/readyz` fails while the
+/// controller has it fenced (still catching up with the metadata log after
+/// a start, or cut off), so Kubernetes (and a rolling restart) waits for a
+/// broker that serves its partitions, as Kafka's RUNNING state. At the first
+/// unfencing the image is known to be caught up, which is when stray
+/// replicas (moved away or deleted while this broker was down) are deleted.
+async fn follow_unfencing(
+    mut unfenced: watch::Receiver<bool>,
+    broker: Arc<Broker>,
+    health: Health,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    const KEY: &str = "fenced";
+    let mut strays_checked = false;
+    loop {
+        let now_unfenced = *unfenced.borrow_and_update();
+        let reason = (!now_unfenced).then(|| {
+            "fenced by the controller (catching up with the metadata log, or missed heartbeats)"
+                .to_owned()
+        });
+        if now_unfenced && !strays_checked {
+            strays_checked = true;
+            broker.replicas.delete_strays(&broker.image());
+        }
+        health.set_problem(KEY, reason);
+        tokio::select! {
+            changed = unfenced.changed() => if changed.is_err() { return },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
     }
 }
 

@@ -192,6 +192,36 @@ def test_a_partition_moves_to_a_new_broker_under_load(cluster):
     assert not (node(cluster, 1).data_dir / "moved-0").exists(), "the removed replica's log is deleted"
 
 
+def test_replicas_moved_or_deleted_while_a_broker_was_down_are_deleted_when_it_returns(cluster):
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    for name, replicas in (("away", [4, 2, 3]), ("gone", [4, 2, 3]), ("kept", [4, 1, 2])):
+        create(admin, name, [replicas])
+        load = Load(cluster.bootstrap, name)
+        load.send(50)
+        assert load.producer.flush(30) == 0 and load.failed == []
+        load.consumer.close()
+        wait_until(lambda: all_in_sync(admin, name, replicas), what=f"{name}: every replica in sync")
+    broker4 = node(cluster, 4)
+    broker4.stop()
+
+    # While broker 4 is down, "away" moves off it and "gone" is deleted.
+    py = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    tp = TopicPartition("away", 0)
+    assert py.alter_partition_reassignments({tp: [1, 2, 3]}) == {tp: None}
+    wait_until(lambda: all_in_sync(admin, "away", [1, 2, 3]) and py.list_partition_reassignments() == {},
+               what="the move off the stopped broker completes")
+    py.close()
+    admin.delete_topics(["gone"])["gone"].result(timeout=30)
+    assert (broker4.data_dir / "away-0").exists() and (broker4.data_dir / "gone-0").exists()
+
+    # Ready means caught up and unfenced, by which time the strays are gone.
+    broker4.start()
+    assert not (broker4.data_dir / "away-0").exists(), "the replica moved away is deleted"
+    assert not (broker4.data_dir / "gone-0").exists(), "the deleted topic's replica is deleted"
+    assert (broker4.data_dir / "kept-0").exists(), "a replica still placed here stays"
+    wait_until(lambda: all_in_sync(admin, "kept", [4, 1, 2]), what="broker 4 back in kept's ISR")
+
+
 def test_a_cancelled_move_restores_the_old_replicas(cluster):
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
     create(admin, "stays", [[1, 2, 3]])

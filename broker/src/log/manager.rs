@@ -114,6 +114,11 @@ impl LogManager {
         Ok(log)
     }
 
+    /// (topic, partition) of every log open here.
+    pub fn partitions(&self) -> Vec<(String, i32)> {
+        self.logs.read().keys().cloned().collect()
+    }
+
     pub fn all(&self) -> Vec<Arc<PartitionLog>> {
         self.logs.read().values().cloned().collect()
     }

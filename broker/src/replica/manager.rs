@@ -51,7 +51,8 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<Arc<str>, HostedTopic>>,
     /// Logs opened by [`MetadataListener::prepare`] for a change not yet
     /// persisted, deleted again if it is aborted (the metadata store's
-    /// writer lock serializes changes).
+    /// writer lock serializes changes). Held from opening them until they
+    /// are hosted, so [`Self::delete_strays`] never sees a log in between.
     prepared: Mutex<Vec<(String, i32)>>,
     /// Follower fetchers, by leader.
     fetchers: ReplicaFetchers,
@@ -281,6 +282,41 @@ impl ReplicaManager {
             .unwrap_or(self.broker_config.min_insync_replicas)
     }
 
+    /// Deletes the logs on disk that `image` does not place on this broker:
+    /// replicas reassigned away and topics deleted while this broker was
+    /// down (Kafka's stray replicas). Called once the broker has caught up
+    /// with the metadata log (its first unfencing), never before: an image
+    /// behind the log would make live replicas look stray. Returns what it
+    /// deleted.
+    pub fn delete_strays(&self, image: &MetadataImage) -> Vec<(String, i32)> {
+        let prepared = self.prepared.lock();
+        let strays: Vec<(String, i32)> = self
+            .logs
+            .partitions()
+            .into_iter()
+            .filter(|(topic, partition)| {
+                self.get(topic, *partition).is_none()
+                    && !prepared.contains(&(topic.clone(), *partition))
+                    && image.topic(topic).is_none_or(|t| {
+                        !t.partitions.iter().any(|p| {
+                            p.partition == *partition && p.replicas.contains(&self.node_id)
+                        })
+                    })
+            })
+            .collect();
+        for (topic, partition) in &strays {
+            match self.logs.delete_partition(topic, *partition) {
+                Ok(()) => {
+                    tracing::info!(%topic, partition, "deleted a stray replica: the metadata no longer places it on this broker")
+                }
+                Err(error) => {
+                    tracing::error!(%topic, partition, %error, "could not delete a stray replica")
+                }
+            }
+        }
+        strays
+    }
+
     /// Partitions that `next` places on this broker and `current` does not
     /// have, with their log configs.
     fn new_hosted_partitions(
@@ -390,11 +426,11 @@ impl MetadataListener for ReplicaManager {
         let wanted = self
             .new_hosted_partitions(current, next)
             .map_err(|e| e.to_string())?;
-        let created = self
+        let mut prepared = self.prepared.lock();
+        *prepared = self
             .logs
             .open_new(wanted)
             .map_err(|e| format!("cannot open a partition log: {e}"))?;
-        *self.prepared.lock() = created;
         Ok(())
     }
 
@@ -404,10 +440,11 @@ impl MetadataListener for ReplicaManager {
     }
 
     fn publish(&self, image: &MetadataImage, _delta: &[MetadataRecord]) {
-        self.prepared.lock().clear();
+        let mut prepared = self.prepared.lock();
         if let Err(error) = self.sync(image) {
             tracing::error!(%error, "metadata committed but a partition could not be opened");
         }
+        prepared.clear();
     }
 }
 
