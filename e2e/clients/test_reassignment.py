@@ -10,6 +10,7 @@ and preferred elections put leadership back where placement wanted it."""
 import pathlib
 import struct
 import threading
+import time
 
 import pytest
 from confluent_kafka import Consumer, ElectionType, KafkaError, Producer
@@ -282,6 +283,35 @@ def test_bad_reassignments_and_elections_get_kafka_errors(cluster):
     results = admin.elect_leaders(ElectionType.UNCLEAN, [CkTopicPartition("guarded", 0)]).result(timeout=30)
     assert results[CkTopicPartition("guarded", 0)].code() == KafkaError.ELECTION_NOT_NEEDED, results
     py.close()
+
+
+def test_the_leader_side_throttle_paces_a_move(tmp_path):
+    rate = 500_000
+    cluster = start_cluster(tmp_path, **{"follower.replication.throttled.rate": "9223372036854775807",
+                                         "leader.replication.throttled.rate": str(rate)})
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        create(admin, "paced", [[1, 2, 3]])
+        load = Load(cluster.bootstrap, "paced")
+        load.send(2000)  # about 2 MB of history to copy
+        assert load.producer.flush(60) == 0 and load.failed == []
+        load.consumer.close()
+        wait_until(lambda: all_in_sync(admin, "paced", [1, 2, 3]), what="every replica in sync")
+        py = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+        tp = TopicPartition("paced", 0)
+        started = time.monotonic()
+        assert py.alter_partition_reassignments({tp: [1, 2, 4]}) == {tp: None}
+        wait_until(lambda: py.list_partition_reassignments() == {}, timeout=90, interval=0.1,
+                   what="the move to {1,2,4} completes")
+        took = time.monotonic() - started
+        py.close()
+        # The bucket holds one second's worth, then the leader sends `rate`
+        # bytes a second: 2 MB cannot arrive in less than (2 MB - rate) / rate.
+        print(f"2 MB moved at a leader throttle of {rate} B/s in {took:.1f}s")
+        assert took >= (2_000_000 - rate) / rate - 0.5, took
+        assert all_in_sync(admin, "paced", [1, 2, 4])
+    finally:
+        stop_all(cluster)
 
 
 def test_a_preferred_election_moves_leadership_back(cluster):

@@ -114,6 +114,9 @@ pub struct BrokerConfig {
     /// `follower.replication.throttled.rate` (bytes/s): the most a follower
     /// fetches per second for the replicas a reassignment is adding.
     pub follower_replication_throttled_rate: u64,
+    /// `leader.replication.throttled.rate` (bytes/s): the most a leader
+    /// sends per second to the replicas a reassignment is adding.
+    pub leader_replication_throttled_rate: u64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub group_max_size: usize,
@@ -436,6 +439,7 @@ impl BrokerConfig {
                 .int::<u64>("leader.imbalance.check.interval.seconds")
                 .saturating_mul(1000),
             follower_replication_throttled_rate: v.int("follower.replication.throttled.rate"),
+            leader_replication_throttled_rate: v.int("leader.replication.throttled.rate"),
             replica_high_watermark_checkpoint_interval_ms: v
                 .int("replica.high.watermark.checkpoint.interval.ms"),
             group_max_size: v.int::<u32>("group.max.size") as usize,

@@ -114,7 +114,7 @@ pub(super) const BROKER: &[(&str, Effect)] = &[
     ("auto.leader.rebalance.enable", Acts("The active controller moves leadership back to preferred replicas (the first of each partition's replicas) when a broker's imbalance passes the threshold.")),
     ("leader.imbalance.per.broker.percentage", Acts("The share of a broker's preferred partitions led elsewhere above which the controller rebalances leadership.")),
     ("leader.imbalance.check.interval.seconds", Acts("How often the active controller checks the leader imbalance.")),
-    ("leader.replication.throttled.rate", Inert("the replication throttle applies on the follower side only (`follower.replication.throttled.rate`)")),
+    ("leader.replication.throttled.rate", Acts("Bytes per second a leader sends to the replicas a reassignment is adding (those not yet in sync); in-sync followers are not throttled.")),
     ("follower.replication.throttled.rate", Acts("Bytes per second a broker fetches for replicas a reassignment is adding to it; other partitions keep replicating unthrottled.")),
     ("metadata.log.dir", Inert("the metadata log is kept in the first of `log.dirs`")),
     ("transaction.state.log.num.partitions", Inert(NO_TRANSACTIONS)),
@@ -163,8 +163,8 @@ pub(super) const TOPIC: &[(&str, Effect)] = &[
     ("compression.lz4.level", Inert(NO_RECOMPRESSION)),
     ("compression.zstd.level", Inert(NO_RECOMPRESSION)),
     ("remote.storage.enable", Inert(NO_TIERED_STORAGE)),
-    ("leader.replication.throttled.replicas", Inert("replication is not throttled")),
-    ("follower.replication.throttled.replicas", Inert("replication is not throttled")),
+    ("leader.replication.throttled.replicas", Inert("Karst throttles exactly the replicas a reassignment adds (`leader.replication.throttled.rate`), whatever this lists")),
+    ("follower.replication.throttled.replicas", Inert("Karst throttles exactly the replicas a reassignment adds (`follower.replication.throttled.rate`), whatever this lists")),
 ];
 
 #[cfg(test)]

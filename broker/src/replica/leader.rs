@@ -159,6 +159,11 @@ impl Partition {
         self.leadership.read().replicas.contains(&id)
     }
 
+    /// Whether `id` is in the ISR.
+    pub fn has_in_sync_replica(&self, id: i32) -> bool {
+        self.leadership.read().isr.contains(&id)
+    }
+
     pub fn is_leader(&self) -> bool {
         self.leadership.read().leader == self.node_id
     }

@@ -13,6 +13,7 @@ use super::fetcher::ReplicaFetchers;
 use super::leader::Transition;
 use super::metrics::ReplicationMetrics;
 use super::partition::Partition;
+use super::throttle::ReplicationThrottle;
 use crate::config::{BrokerConfig, effective_topic_config};
 use crate::controller::{AlterPartition, ControllerChannel};
 use crate::log::{LogConfig, LogError, LogManager};
@@ -56,6 +57,9 @@ pub struct ReplicaManager {
     prepared: Mutex<Vec<(String, i32)>>,
     /// Follower fetchers, by leader.
     fetchers: ReplicaFetchers,
+    /// The leader side of the replication throttle: the partitions led here
+    /// that a reassignment is adding replicas to.
+    leader_throttle: ReplicationThrottle,
     /// Where ISR changes go (set once the node has its controller channel).
     controller: OnceLock<ControllerChannel>,
     metrics: ReplicationMetrics,
@@ -68,6 +72,9 @@ impl ReplicaManager {
     pub fn new(node_id: i32, broker_config: Arc<BrokerConfig>, logs: Arc<LogManager>) -> Self {
         let throttled_rate = broker_config.follower_replication_throttled_rate;
         Self {
+            leader_throttle: ReplicationThrottle::new(
+                broker_config.leader_replication_throttled_rate,
+            ),
             node_id,
             broker_config,
             partitions: RwLock::new(HashMap::new()),
@@ -240,6 +247,35 @@ impl ReplicaManager {
         }
     }
 
+    /// The most bytes this leader may send `replica` of `partition` in one
+    /// fetch under `leader.replication.throttled.rate`: everything for an
+    /// in-sync follower or a partition not being reassigned, else what the
+    /// shared budget allows (0 while it is spent: the fetch gets no data and
+    /// the follower asks again). Spend what was sent with
+    /// [`Self::spend_leader_throttle`].
+    pub fn leader_throttle_allowance(
+        &self,
+        partition: &Partition,
+        replica: i32,
+        max_bytes: usize,
+    ) -> (usize, bool) {
+        let throttled = self
+            .leader_throttle
+            .is_throttled(&partition.topic, partition.index)
+            && !partition.has_in_sync_replica(replica);
+        if !throttled {
+            return (max_bytes, false);
+        }
+        let max = i32::try_from(max_bytes).unwrap_or(i32::MAX);
+        let allowed = self.leader_throttle.allowance(max).unwrap_or(0);
+        (allowed.max(0) as usize, true)
+    }
+
+    /// Counts bytes sent to a throttled replica.
+    pub fn spend_leader_throttle(&self, bytes: usize) {
+        self.leader_throttle.spend(bytes);
+    }
+
     pub fn logs(&self) -> &Arc<LogManager> {
         &self.logs
     }
@@ -381,6 +417,8 @@ impl ReplicaManager {
                 }
                 let adding = p.adding_replicas.contains(&self.node_id);
                 self.fetchers.throttle().set(&name, p.partition, adding);
+                let leads_a_move = p.leader == self.node_id && !p.adding_replicas.is_empty();
+                self.leader_throttle.set(&name, p.partition, leads_a_move);
                 if let Some(partition) = hosted.get(&p.partition) {
                     partition.update_config(config.clone(), min_insync);
                     let transition = partition.apply_leadership(p);

@@ -1,15 +1,18 @@
-//! The follower side of Kafka's replication throttle, in Karst's simpler
-//! form: `follower.replication.throttled.rate` (bytes/s, a broker config)
-//! caps what this broker fetches for the replicas a reassignment is adding
-//! here, so a move copying a partition's history cannot starve the
-//! followers already in sync (and the acks=all producers waiting on them).
-//! Kafka instead names the throttled replicas in the topic configs
+//! Kafka's replication throttle, in Karst's simpler form. On a follower,
+//! `follower.replication.throttled.rate` (bytes/s, a broker config) caps
+//! what it fetches for the replicas a reassignment is adding here; on a
+//! leader, `leader.replication.throttled.rate` caps what it sends to the
+//! replicas a reassignment is adding that are not in sync yet. Either way a
+//! move copying a partition's history cannot starve the followers already
+//! in sync (and the acks=all producers waiting on them). Kafka instead
+//! names the throttled replicas in the topic configs
 //! `*.replication.throttled.replicas`; Karst throttles exactly the replicas
 //! a reassignment adds, which is what those configs are set to in practice.
 //!
-//! A token bucket of one second's worth of bytes: fetched bytes spend
-//! tokens, and while the bucket is empty the throttled partitions are left
-//! out of fetches (as Kafka's follower does), so the others keep going.
+//! A token bucket of one second's worth of bytes: bytes moved spend tokens,
+//! and while the bucket is empty the throttled partitions are left out of
+//! fetches (as Kafka's follower does) or answered without data (as Kafka's
+//! leader does), so the others keep going.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -46,8 +49,8 @@ impl ReplicationThrottle {
         }
     }
 
-    /// Marks `topic`-`partition` throttled (a reassignment adds this
-    /// broker's replica) or not.
+    /// Marks `topic`-`partition` throttled (a reassignment is adding
+    /// replicas: this broker's, on a follower; any, on the leader) or not.
     pub(crate) fn set(&self, topic: &Arc<str>, partition: i32, throttled: bool) {
         if self.rate.is_none() {
             return;

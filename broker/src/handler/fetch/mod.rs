@@ -222,14 +222,23 @@ fn read_partition(
     }
     let read = match replica {
         None => partition.read_for_consumer(fetch_offset, max_bytes),
-        Some(replica) => partition
-            .read_for_follower(replica, fetch_offset, max_bytes, crate::clock::now_ms())
-            .map(|(read, expand)| {
-                if let Some(change) = expand {
-                    broker.replicas.propose_isr_change(&partition, change);
-                }
-                read
-            }),
+        Some(replica) => {
+            let (max_bytes, throttled) = broker
+                .replicas
+                .leader_throttle_allowance(&partition, replica, max_bytes);
+            partition
+                .read_for_follower(replica, fetch_offset, max_bytes, crate::clock::now_ms())
+                .map(|(read, expand)| {
+                    if let Some(change) = expand {
+                        broker.replicas.propose_isr_change(&partition, change);
+                    }
+                    if throttled {
+                        let sent = read.records.as_ref().map_or(0, FileSlice::len);
+                        broker.replicas.spend_leader_throttle(sent);
+                    }
+                    read
+                })
+        }
     };
     match read {
         // No transactions yet: the last stable offset is the high watermark.
