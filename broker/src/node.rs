@@ -390,6 +390,12 @@ impl Node {
             // any more (acks=all waits end with a retriable error).
             self.broker.replicas.resign_all();
         }
+        if let Some(quorum) = &self.quorum {
+            let started = std::time::Instant::now();
+            if let Some(leader) = quorum.resign().await {
+                tracing::info!(new_leader = leader, took = ?started.elapsed(), "quorum leadership moved to another controller");
+            }
+        }
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(Duration::from_secs(10), async {
             while self.tasks.join_next().await.is_some() {}

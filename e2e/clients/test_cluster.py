@@ -153,8 +153,25 @@ def test_controller_only_nodes_and_broker_only_nodes(tmp_path):
         for i in range(100):
             producer.produce("on-brokers", key=str(i).encode(), value=b"x")
         assert producer.flush(30) == 0
+
+        # SIGTERM of the active controller: the quorum elects another
+        # before the process is gone, and metadata changes go on.
+        active = wait_until(c.active_controller, what="an active controller")
+        started = time.monotonic()
+        active.stop()
+        print(f"active controller SIGTERM to exit: {time.monotonic() - started:.2f}s")
+        moved = [line for line in active.log_path.read_text().splitlines()
+                 if "quorum leadership moved to another controller" in line]
+        assert moved, "the stopping controller handed its role over first"
+        successor = int(moved[-1].split("new_leader=")[1].split()[0])
+        assert successor != active.node_id and successor in (1, 2, 3), moved
+        created = time.monotonic()
+        create(admin, "after-handover", 1)
+        print(f"CreateTopics right after the exit: {time.monotonic() - created:.2f}s")
     finally:
-        c.stop()
+        for n in c.nodes:
+            if n.proc.poll() is None:
+                n.stop()
 
 
 def test_bad_cluster_settings_are_refused_with_a_message(tmp_path):

@@ -136,6 +136,8 @@ pub struct MetadataQuorum {
     /// Taken at shutdown.
     server: parking_lot::Mutex<Option<RaftServer>>,
     forwarded: HandlerSlot,
+    /// Set by [`Self::resign`]: this node takes no more commands as leader.
+    resigning: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for MetadataQuorum {
@@ -212,6 +214,7 @@ impl MetadataQuorum {
             updates,
             server: parking_lot::Mutex::new(Some(server)),
             forwarded,
+            resigning: std::sync::atomic::AtomicBool::new(false),
         };
         if config.role == QuorumRole::Voter {
             quorum.initialize(&config.voters).await?;
@@ -278,6 +281,9 @@ impl MetadataQuorum {
     /// (up to `RaftTiming::proposal_timeout`) until it is committed and
     /// applied here.
     pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<Proposed, QuorumError> {
+        if self.is_resigning() {
+            return Err(QuorumError::NotLeader { leader: None });
+        }
         let bytes = serde_json::to_vec(&records).map_or(usize::MAX, |b| b.len());
         if bytes > MAX_BATCH_BYTES {
             return Err(QuorumError::BatchTooLarge {
@@ -361,11 +367,46 @@ impl MetadataQuorum {
         match metrics.current_leader {
             Some(id)
                 if id == self.node_id
-                    && metrics.millis_since_quorum_ack.is_none_or(|ms| ms > lease) =>
+                    && (self.is_resigning()
+                        || metrics.millis_since_quorum_ack.is_none_or(|ms| ms > lease)) =>
             {
                 None
             }
             leader => leader,
+        }
+    }
+
+    fn is_resigning(&self) -> bool {
+        self.resigning.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Hands the active controller's role to another voter before this
+    /// node stops, so metadata changes wait one election while this node
+    /// still answers "not the controller" rather than on a silent peer.
+    /// openraft 0.9 has no leadership transfer (Raft's TimeoutNow), and its
+    /// followers refuse votes while they hear a leader (the leader lease),
+    /// so the leader steps back instead: it takes no more commands, stops
+    /// its heartbeats and its own elections, and waits (up to `within`)
+    /// until the others elect a leader and that leader's first append
+    /// reaches it, at most three leader leases (an election takes one
+    /// timeout, a split vote another). Returns the new leader, or `None`
+    /// when this node was not the leader or no other was elected in time
+    /// (the voters left are too few, as when a whole cluster stops at once).
+    pub async fn resign(&self) -> Option<NodeId> {
+        let within = self.leader_lease * 3;
+        if self.raft.metrics().borrow().current_leader != Some(self.node_id) {
+            return None;
+        }
+        self.resigning
+            .store(true, std::sync::atomic::Ordering::Release);
+        let runtime = self.raft.runtime_config();
+        runtime.elect(false);
+        runtime.heartbeat(false);
+        let mut metrics = self.raft.metrics();
+        let elected = metrics.wait_for(|m| m.current_leader.is_some_and(|id| id != self.node_id));
+        match tokio::time::timeout(within, elected).await {
+            Ok(Ok(m)) => m.current_leader,
+            _ => None,
         }
     }
 
