@@ -419,80 +419,6 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Moves the log start offset to `offset` (DeleteRecords) and deletes
-    /// segments wholly below it. Returns the new log start offset.
-    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
-        let offset = offset.min(self.log_end_offset());
-        let new_start = self
-            .log_start_offset
-            .fetch_max(offset, Ordering::AcqRel)
-            .max(offset);
-        // Segments go first, the checkpoint after: on a full disk deleting
-        // frees the room the checkpoint needs, and a start that lost the
-        // checkpoint still begins at the first remaining segment.
-        self.enforce_retention(i64::MIN)?;
-        checkpoint::write_log_start(&self.dir, new_start)?;
-        Ok(self.log_start_offset())
-    }
-
-    /// Removes every record at or above `offset`, as a follower does after
-    /// a leader change (replication). Whole batches only: the batch holding
-    /// `offset` goes too, so the new log end offset is that batch's base
-    /// offset (Kafka does the same). Never truncates below the log start
-    /// offset. A read that snapshotted the old segments concurrently may fail
-    /// with a storage error; truncation is rare and fetches are retried.
-    /// Returns the new log end offset.
-    pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
-        let _append = self.append_lock.lock();
-        let removed: Vec<Segment> = {
-            let mut state = self.state.write();
-            let offset = offset.max(self.log_start_offset());
-            if offset >= self.log_end_offset() {
-                return Ok(self.log_end_offset());
-            }
-            let doomed: Vec<i64> = state
-                .segments
-                .range(offset + 1..)
-                .map(|(b, _)| *b)
-                .collect();
-            let mut removed: Vec<Segment> = doomed
-                .iter()
-                .filter_map(|b| state.segments.remove(b))
-                .collect();
-            if state.segments.is_empty() {
-                // `offset` is below every segment base only if the log start
-                // offset is; keep the first segment, emptied.
-                let mut first = removed.remove(0);
-                first.truncate_to(first.base_offset)?;
-                state.segments.insert(first.base_offset, first);
-            } else {
-                state.active_mut().truncate_to(offset)?;
-            }
-            let new_end = state.active().next_offset;
-            debug_assert!(new_end <= offset, "truncation never extends the log");
-            let active_base = state.active().base_offset;
-            state.compacted_through = state.compacted_through.min(active_base);
-            self.truncations.fetch_add(1, Ordering::AcqRel);
-            self.log_end_offset.store(new_end, Ordering::Release);
-            self.flushed_offset.fetch_min(new_end, Ordering::AcqRel);
-            if self.log_start_offset.fetch_min(new_end, Ordering::AcqRel) > new_end {
-                checkpoint::write_log_start(&self.dir, new_end)?;
-            }
-            // Producer state must forget the removed batches, and the
-            // snapshot on disk must not describe them either.
-            let log_start = self.log_start_offset();
-            state.producers =
-                producer_snapshot::rebuild(&self.dir, &state.segments, log_start, new_end)?;
-            producer_snapshot::write(&self.dir, new_end, &state.producers)?;
-            self.epochs.truncate_from(new_end)?;
-            removed
-        };
-        for segment in removed {
-            segment.delete()?;
-        }
-        Ok(self.log_end_offset())
-    }
-
     /// Deletes closed segments that are below the log start offset, older
     /// than `retention.ms`, or beyond `retention.bytes` (the latter two only
     /// under `cleanup.policy=delete`). Returns how many were deleted.
@@ -595,6 +521,8 @@ fn first_record_at_or_after(
 
 #[path = "append.rs"]
 mod append;
+#[path = "truncate.rs"]
+mod truncate;
 
 #[cfg(test)]
 #[path = "partition_tests.rs"]

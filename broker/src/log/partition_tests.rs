@@ -286,6 +286,44 @@ fn truncation_removes_whole_batches_and_later_segments() {
 }
 
 #[test]
+fn a_log_restarted_at_the_leaders_start_holds_only_what_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), small_segments(), false);
+    for i in 0..20 {
+        log.append(batch(2, i * 10, Compression::None), 1).unwrap();
+    }
+    // The leader's log starts at 100, past this replica's end (40).
+    log.truncate_fully_and_start_at(100, 1).unwrap();
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (100, 100)
+    );
+    assert_eq!(log.latest_leader_epoch(), None, "the old epochs are gone");
+    assert_eq!(
+        log.append(batch(2, 7, Compression::None), 1)
+            .unwrap()
+            .first_offset,
+        100
+    );
+    drop(log);
+    let log = open(dir.path(), small_segments(), true);
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (100, 102)
+    );
+    assert_eq!(offsets(&log.read(100, 1 << 20, 102).unwrap()), vec![(100, 101)]);
+    assert!(matches!(
+        log.read(10, 100, 102),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    let segments = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+        .count();
+    assert_eq!(segments, 1, "only the new segment is left");
+}
+
+#[test]
 fn reads_of_many_small_batches_end_at_the_right_batch() {
     // A dense index (an entry every 64 bytes) lets reads jump over most
     // headers; every slice must still hold exactly the whole batches that

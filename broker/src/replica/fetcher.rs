@@ -338,6 +338,17 @@ async fn fetch_once(
                     }
                     partition.follow_leader_offsets(data.high_watermark, data.log_start_offset);
                 }
+                Some(ResponseError::OffsetOutOfRange)
+                    if data.log_start_offset > partition.log_end_offset() =>
+                {
+                    // What this replica lacks is gone from the leader too
+                    // (retention, DeleteRecords): start over at its start.
+                    let (from, to) = (partition.log_end_offset(), data.log_start_offset);
+                    match partition.truncate_fully_and_start_at(to, now_ms()) {
+                        Ok(()) => tracing::info!(topic = %key.0, partition = key.1, from, to, "log end below the leader's log start: log restarted at the leader's start"),
+                        Err(error) => tracing::warn!(topic = %key.0, partition = key.1, %error, "could not restart the log at the leader's start"),
+                    }
+                }
                 Some(ResponseError::OffsetOutOfRange) => {
                     if let Some(f) = partitions.lock().get_mut(&key) {
                         f.truncated = false;

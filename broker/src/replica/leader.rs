@@ -307,6 +307,20 @@ impl Partition {
         Ok(end)
     }
 
+    /// On a follower whose log ends below the leader's log start offset:
+    /// drops the log and starts it at `leader_log_start` (everything below
+    /// it is committed, so that is also the high watermark from here).
+    pub fn truncate_fully_and_start_at(
+        &self,
+        leader_log_start: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        self.log
+            .truncate_fully_and_start_at(leader_log_start, now_ms)?;
+        self.high_watermark.store(leader_log_start, Ordering::Release);
+        Ok(())
+    }
+
     /// The latest leader epoch in this replica's log.
     pub fn latest_leader_epoch(&self) -> Option<i32> {
         self.log.latest_leader_epoch()
