@@ -92,6 +92,14 @@ impl PartitionLog {
         let Some(first) = headers.first() else {
             return Ok(());
         };
+        // A log just restarted at the leader's log start may be asked to
+        // take the batch holding that offset, which begins below it: the
+        // log starts again at the batch's base (Kafka does the same on its
+        // UnexpectedAppendOffsetException). Only the fetcher appends here.
+        let end = self.log_end_offset();
+        if self.log_start_offset() == end && first.base_offset < end && first.last_offset() >= end {
+            self.truncate_fully_and_start_at(first.base_offset, now_ms)?;
+        }
         let _append = self.append_lock.lock();
         let (roll, expected) = {
             let state = self.state.read();

@@ -345,8 +345,12 @@ async fn fetch_once(
                     // (retention, DeleteRecords): start over at its start.
                     let (from, to) = (partition.log_end_offset(), data.log_start_offset);
                     match partition.truncate_fully_and_start_at(to, now_ms()) {
-                        Ok(()) => tracing::info!(topic = %key.0, partition = key.1, from, to, "log end below the leader's log start: log restarted at the leader's start"),
-                        Err(error) => tracing::warn!(topic = %key.0, partition = key.1, %error, "could not restart the log at the leader's start"),
+                        Ok(()) => {
+                            tracing::info!(topic = %key.0, partition = key.1, from, to, "log end below the leader's log start: log restarted at the leader's start")
+                        }
+                        Err(error) => {
+                            tracing::warn!(topic = %key.0, partition = key.1, %error, "could not restart the log at the leader's start")
+                        }
                     }
                 }
                 Some(ResponseError::OffsetOutOfRange) => {

@@ -317,7 +317,8 @@ impl Partition {
     ) -> Result<(), LogError> {
         self.log
             .truncate_fully_and_start_at(leader_log_start, now_ms)?;
-        self.high_watermark.store(leader_log_start, Ordering::Release);
+        self.high_watermark
+            .store(leader_log_start, Ordering::Release);
         Ok(())
     }
 
