@@ -6,6 +6,7 @@ pub mod error;
 pub mod plan;
 pub mod reconcile;
 pub mod replicas;
+pub mod replication;
 pub mod validate;
 
 pub use error::TopicError;
