@@ -45,8 +45,8 @@ pub struct ReplicaProgress {
     pub in_flight: i32,
     /// The replication factor the topic has now: the smallest replica set
     /// of any partition, not counting the replicas a move is still adding
-    /// (they are not in sync yet) but counting those it is removing (they
-    /// still hold the data).
+    /// (not in sync yet) but counting those it is removing (they still
+    /// hold the data).
     pub replicas: i32,
 }
 
@@ -87,49 +87,66 @@ fn to_i32(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// Progress of `topic` towards `target` replicas, given the replicas being
-/// added by each partition's move in flight (partition -> adding).
+/// A partition's move in flight: the replicas it adds and removes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Move {
+    /// Replicas catching up.
+    pub adding: Vec<i32>,
+    /// Replicas leaving when the move completes.
+    pub removing: Vec<i32>,
+}
+
+/// Progress of `topic` towards `target` replicas, given the moves in flight
+/// by partition. A partition is done when the replicas it has now (not
+/// counting those being added) and those it will have (not counting those
+/// being removed) are both `target`: a move that keeps the size (a cluster
+/// rebalance) is no replication-factor change.
 pub fn progress(
     topic: &TopicMetadata,
     target: usize,
-    in_flight: &BTreeMap<i32, Vec<i32>>,
+    in_flight: &BTreeMap<i32, Move>,
 ) -> ReplicaProgress {
-    let done = topic
-        .partitions
-        .iter()
-        .filter(|p| p.replicas.len() == target && !in_flight.contains_key(&p.partition))
-        .count();
-    let replicas = topic
+    let sizes: Vec<(usize, usize)> = topic
         .partitions
         .iter()
         .map(|p| {
-            let adding = in_flight.get(&p.partition).map_or(&[][..], Vec::as_slice);
-            p.replicas.iter().filter(|r| !adding.contains(r)).count()
+            let m = in_flight.get(&p.partition).cloned().unwrap_or_default();
+            let count =
+                |leaving: &[i32]| p.replicas.iter().filter(|r| !leaving.contains(r)).count();
+            (count(&m.adding), count(&m.removing))
         })
-        .min()
-        .unwrap_or(0);
+        .collect();
+    let done = sizes
+        .iter()
+        .filter(|(now, then)| *now == target && *then == target)
+        .count();
     ReplicaProgress {
         target: to_i32(target),
         partitions: to_i32(topic.partitions.len()),
         done: to_i32(done),
         in_flight: to_i32(in_flight.len()),
-        replicas: to_i32(replicas),
+        replicas: to_i32(sizes.iter().map(|(now, _)| *now).min().unwrap_or(0)),
     }
 }
 
-/// The topic's metadata and its moves in flight (partition -> replicas
-/// being added).
+/// The topic's metadata and its moves in flight by partition.
 async fn observe(
     admin: &AdminClient,
     name: &str,
-) -> Result<(TopicMetadata, BTreeMap<i32, Vec<i32>>), TopicError> {
+) -> Result<(TopicMetadata, BTreeMap<i32, Move>), TopicError> {
     let in_flight = admin
         .list_partition_reassignments(None)
         .await
         .map_err(admin_err("list the reassignments of", name))?
         .into_iter()
         .filter(|r| r.topic == name)
-        .map(|r| (r.partition, r.adding_replicas))
+        .map(|r| {
+            let m = Move {
+                adding: r.adding_replicas,
+                removing: r.removing_replicas,
+            };
+            (r.partition, m)
+        })
         .collect();
     let metadata = admin
         .describe_topic(name)
@@ -250,11 +267,18 @@ mod tests {
         }
     }
 
+    fn moving(adding: &[i32], removing: &[i32]) -> Move {
+        Move {
+            adding: adding.to_vec(),
+            removing: removing.to_vec(),
+        }
+    }
+
     #[test]
-    fn progress_counts_partitions_at_the_factor_with_no_move_in_flight() {
-        // Partition 1 is growing 1 -> 3 (adding 1 and 2), partition 2 has not started.
+    fn progress_counts_partitions_at_the_factor_once_their_move_completes() {
+        // Partition 1 is growing 1 -> 3 (adding 2 and 0), partition 2 has not started.
         let t = topic(&[&[0, 1, 2], &[1, 2, 0], &[2]]);
-        let in_flight = BTreeMap::from([(1, vec![2, 0])]);
+        let in_flight = BTreeMap::from([(1, moving(&[2, 0], &[]))]);
         let p = progress(&t, 3, &in_flight);
         assert_eq!((p.done, p.partitions, p.in_flight), (1, 3, 1));
         assert_eq!(p.replicas, 1, "the replicas being added do not count yet");
@@ -272,8 +296,17 @@ mod tests {
     fn shrinking_counts_the_replicas_still_held_until_the_move_completes() {
         // 3 -> 2 in flight: the replicas are the target then the one leaving.
         let t = topic(&[&[0, 1, 2]]);
-        let p = progress(&t, 2, &BTreeMap::from([(0, vec![])]));
+        let p = progress(&t, 2, &BTreeMap::from([(0, moving(&[], &[2]))]));
         assert_eq!((p.done, p.replicas), (0, 3));
+    }
+
+    #[test]
+    fn a_move_that_keeps_the_factor_is_no_change_to_wait_for() {
+        // A rebalance moving partition 0 from [0, 1] to [2, 1].
+        let t = topic(&[&[2, 1, 0], &[1, 2]]);
+        let p = progress(&t, 2, &BTreeMap::from([(0, moving(&[2], &[0]))]));
+        assert!(p.is_done(), "{p:?}");
+        assert_eq!((p.replicas, p.in_flight), (2, 1));
     }
 
     #[test]
