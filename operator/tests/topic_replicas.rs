@@ -13,8 +13,11 @@ use std::{
 };
 
 use common::{
-    ApiServer, Kubelet, Operator, apply_json, create_namespace, expect::wait_topic_failure,
-    install_crds, load::Load, wait_for,
+    ApiServer, Kubelet, Operator, apply_json, create_namespace,
+    expect::{wait_topic_failure, wait_warning},
+    install_crds,
+    load::Load,
+    wait_for,
 };
 use futures::StreamExt;
 use k8s_openapi::api::events::v1::Event;
@@ -271,6 +274,14 @@ async fn replication_factor_changes_by_reassignment_under_load_and_too_many_is_r
         message,
         "spec.replicas: 4 exceeds the 3 broker(s) of KafkaCluster \"demo\""
     );
+    wait_warning(
+        &client,
+        ns,
+        TOPIC,
+        "InvalidSpec",
+        "spec.replicas: 4 exceeds",
+    )
+    .await;
     let kt = topics.get(TOPIC).await.unwrap();
     let status = kt.status.unwrap();
     assert_eq!(status.replicas, Some(2), "the observed factor is kept");
