@@ -40,23 +40,26 @@ const CLUSTER_WAIT: Duration = Duration::from_secs(120);
 /// A reassignment of three small partitions completes well within this.
 const WAIT: Duration = Duration::from_secs(90);
 const TOPIC: &str = "moving";
+/// A topic wider than one reassignment batch (50 partitions).
+const WIDE: &str = "wide";
+const WIDE_PARTITIONS: usize = 60;
 
-fn topic(replicas: i32) -> serde_json::Value {
+fn topic(name: &str, partitions: usize, replicas: i32) -> serde_json::Value {
     json!({
         "apiVersion": "kafka.karst.dev/v1alpha1", "kind": "KafkaTopic",
-        "metadata": { "name": TOPIC },
-        "spec": { "clusterRef": { "name": "demo" }, "partitions": 3, "replicas": replicas },
+        "metadata": { "name": name },
+        "spec": { "clusterRef": { "name": "demo" }, "partitions": partitions, "replicas": replicas },
     })
 }
 
 /// Waits until the topic is Ready (Synced) at its generation with
 /// `status.replicas` = `replicas` and no change in progress.
-async fn wait_synced(topics: &Api<KafkaTopic>, replicas: i32) -> KafkaTopic {
+async fn wait_synced(topics: &Api<KafkaTopic>, name: &str, replicas: i32) -> KafkaTopic {
     wait_for(
-        &format!("{TOPIC} Ready at {replicas} replicas"),
+        &format!("{name} Ready at {replicas} replicas"),
         WAIT,
         || async move {
-            let kt = topics.get(TOPIC).await.ok()?;
+            let kt = topics.get(name).await.ok()?;
             let status = kt.status.as_ref()?;
             let ready = find(&status.conditions, "Ready")?;
             (ready.status == ConditionStatus::True
@@ -70,17 +73,23 @@ async fn wait_synced(topics: &Api<KafkaTopic>, replicas: i32) -> KafkaTopic {
     .await
 }
 
-/// Waits until every partition of the topic has `replicas` replicas, all
-/// in the ISR, its leader among them, and no reassignment is in flight.
-async fn wait_replicated(admin: &AdminClient, replicas: usize) -> TopicMetadata {
+/// Waits until each of the `partitions` partitions of `name` has
+/// `replicas` replicas, all in the ISR, its leader among them, and no
+/// reassignment of the topic is in flight.
+async fn wait_replicated(
+    admin: &AdminClient,
+    name: &str,
+    partitions: usize,
+    replicas: usize,
+) -> TopicMetadata {
     wait_for(
-        &format!("every partition of {TOPIC} on {replicas} in-sync replicas"),
+        &format!("every partition of {name} on {replicas} in-sync replicas"),
         WAIT,
         || async {
             let in_flight = admin.list_partition_reassignments(None).await.ok()?;
-            let metadata = admin.describe_topic(TOPIC).await.ok()??;
-            let settled = in_flight.iter().all(|r| r.topic != TOPIC)
-                && metadata.partitions.len() == 3
+            let metadata = admin.describe_topic(name).await.ok()??;
+            let settled = in_flight.iter().all(|r| r.topic != name)
+                && metadata.partitions.len() == partitions
                 && metadata.partitions.iter().all(|p| {
                     let mut isr = p.isr.clone();
                     let mut set = p.replicas.clone();
@@ -94,17 +103,21 @@ async fn wait_replicated(admin: &AdminClient, replicas: usize) -> TopicMetadata 
     .await
 }
 
-/// Replicas of the topic per broker.
-fn per_broker(metadata: &TopicMetadata) -> BTreeMap<i32, usize> {
+/// Replicas per broker over `topics`.
+fn per_broker<'a>(topics: impl IntoIterator<Item = &'a TopicMetadata>) -> BTreeMap<i32, usize> {
     let mut counts = BTreeMap::new();
-    for replica in metadata.partitions.iter().flat_map(|p| &p.replicas) {
+    for replica in topics
+        .into_iter()
+        .flat_map(|t| &t.partitions)
+        .flat_map(|p| &p.replicas)
+    {
         *counts.entry(*replica).or_default() += 1;
     }
     counts
 }
 
-/// Reasons of the events about the topic, oldest first.
-async fn topic_event_reasons(client: &kube::Client, ns: &str) -> Vec<String> {
+/// Reason and note of each event about `name`, oldest first.
+async fn topic_events(client: &kube::Client, ns: &str, name: &str) -> Vec<(String, String)> {
     let events: Api<Event> = Api::namespaced(client.clone(), ns);
     let mut items: Vec<Event> = events
         .list(&ListParams::default())
@@ -112,10 +125,19 @@ async fn topic_event_reasons(client: &kube::Client, ns: &str) -> Vec<String> {
         .unwrap()
         .items
         .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(TOPIC))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
         .collect();
-    items.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
-    items.into_iter().filter_map(|e| e.reason).collect()
+    items.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
+    items
+        .into_iter()
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+/// How many events about `name` have `reason`.
+async fn count_events(client: &kube::Client, ns: &str, name: &str, reason: &str) -> usize {
+    let events = topic_events(client, ns, name).await;
+    events.iter().filter(|(r, _)| r == reason).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,17 +215,21 @@ async fn replication_factor_changes_by_reassignment_under_load_and_too_many_is_r
         }
     });
 
-    apply_json(&topics, TOPIC, topic(1)).await.unwrap();
-    wait_synced(&topics, 1).await;
-    wait_replicated(&admin, 1).await;
+    apply_json(&topics, TOPIC, topic(TOPIC, 3, 1))
+        .await
+        .unwrap();
+    wait_synced(&topics, TOPIC, 1).await;
+    wait_replicated(&admin, TOPIC, 3, 1).await;
     let load = Load::start(&bootstrap, TOPIC, 200, api.dir.path()).await;
 
     // 1 -> 3: each partition gains the two brokers it lacks, its leader first.
     let before = admin.describe_topic(TOPIC).await.unwrap().unwrap();
     let started = std::time::Instant::now();
-    apply_json(&topics, TOPIC, topic(3)).await.unwrap();
-    wait_synced(&topics, 3).await;
-    let after = wait_replicated(&admin, 3).await;
+    apply_json(&topics, TOPIC, topic(TOPIC, 3, 3))
+        .await
+        .unwrap();
+    wait_synced(&topics, TOPIC, 3).await;
+    let after = wait_replicated(&admin, TOPIC, 3, 3).await;
     eprintln!(
         "FIGURE {TOPIC} 1 -> 3 replicas under load: {:?}",
         started.elapsed()
@@ -227,9 +253,11 @@ async fn replication_factor_changes_by_reassignment_under_load_and_too_many_is_r
     // evenly (three partitions drop one each: six replicas on three brokers).
     let leaders: Vec<i32> = after.partitions.iter().map(|p| p.leader).collect();
     let started = std::time::Instant::now();
-    apply_json(&topics, TOPIC, topic(2)).await.unwrap();
-    wait_synced(&topics, 2).await;
-    let shrunk = wait_replicated(&admin, 2).await;
+    apply_json(&topics, TOPIC, topic(TOPIC, 3, 2))
+        .await
+        .unwrap();
+    wait_synced(&topics, TOPIC, 2).await;
+    let shrunk = wait_replicated(&admin, TOPIC, 3, 2).await;
     eprintln!(
         "FIGURE {TOPIC} 3 -> 2 replicas under load: {:?}",
         started.elapsed()
@@ -250,7 +278,7 @@ async fn replication_factor_changes_by_reassignment_under_load_and_too_many_is_r
             p.replicas
         );
     }
-    let counts = per_broker(&shrunk);
+    let counts = per_broker([&shrunk]);
     assert!(
         counts.len() == 3 && counts.values().all(|n| (1..=3).contains(n)),
         "replicas within one of even (2 per broker): {counts:?}"
@@ -260,15 +288,19 @@ async fn replication_factor_changes_by_reassignment_under_load_and_too_many_is_r
     eprintln!("load verdict: {verdict:?}");
     verdict.assert_nothing_lost();
 
-    let reasons = topic_event_reasons(&client, ns).await;
-    eprintln!("events: {reasons:?}");
-    let count = |reason: &str| reasons.iter().filter(|r| *r == reason).count();
-    assert_eq!(count("ReassignmentStarted"), 2, "{reasons:?}");
-    assert_eq!(count("ReplicasChanged"), 2, "{reasons:?}");
+    let events = topic_events(&client, ns, TOPIC).await;
+    eprintln!("events: {events:?}");
+    assert_eq!(
+        count_events(&client, ns, TOPIC, "ReassignmentStarted").await,
+        2
+    );
+    assert_eq!(count_events(&client, ns, TOPIC, "ReplicasChanged").await, 2);
 
     // 4 on three brokers: refused with a condition naming the field, and
     // nothing is submitted.
-    apply_json(&topics, TOPIC, topic(4)).await.unwrap();
+    apply_json(&topics, TOPIC, topic(TOPIC, 3, 4))
+        .await
+        .unwrap();
     let message = wait_topic_failure(&topics, TOPIC, "InvalidSpec").await;
     assert_eq!(
         message,
@@ -293,14 +325,50 @@ async fn replication_factor_changes_by_reassignment_under_load_and_too_many_is_r
         m.partitions.iter().map(|p| p.replicas.clone()).collect()
     };
     assert_eq!(replicas(&metadata), replicas(&shrunk), "replicas untouched");
-    let reasons = topic_event_reasons(&client, ns).await;
     assert_eq!(
-        reasons
-            .iter()
-            .filter(|r| *r == "ReassignmentStarted")
-            .count(),
+        count_events(&client, ns, TOPIC, "ReassignmentStarted").await,
         2,
-        "no reassignment submitted: {reasons:?}"
+        "no reassignment submitted"
+    );
+
+    // Wider than a batch: 60 partitions go 1 -> 2 in two reassignment
+    // requests, and the new replicas even out the brokers.
+    apply_json(&topics, WIDE, topic(WIDE, WIDE_PARTITIONS, 1))
+        .await
+        .unwrap();
+    wait_synced(&topics, WIDE, 1).await;
+    let started = std::time::Instant::now();
+    apply_json(&topics, WIDE, topic(WIDE, WIDE_PARTITIONS, 2))
+        .await
+        .unwrap();
+    wait_synced(&topics, WIDE, 2).await;
+    wait_replicated(&admin, WIDE, WIDE_PARTITIONS, 2).await;
+    eprintln!(
+        "FIGURE {WIDE} ({WIDE_PARTITIONS} partitions) 1 -> 2 replicas: {:?}",
+        started.elapsed()
+    );
+    let started: Vec<String> = topic_events(&client, ns, WIDE)
+        .await
+        .into_iter()
+        .filter(|(reason, _)| reason == "ReassignmentStarted")
+        .map(|(_, note)| note)
+        .collect();
+    assert_eq!(started.len(), 2, "two batches: {started:?}");
+    assert!(
+        started[0].starts_with("Reassigning 50 of the 60 partition(s)")
+            && started[1].starts_with("Reassigning 10 of the 10 partition(s)"),
+        "{started:?}"
+    );
+    let cluster = admin.metadata(None).await.unwrap();
+    let counts = per_broker(&cluster.topics);
+    let (least, most) = (
+        counts.values().min().unwrap(),
+        counts.values().max().unwrap(),
+    );
+    eprintln!("replicas per broker, every topic: {counts:?}");
+    assert!(
+        counts.len() == 3 && most - least <= 1,
+        "replicas per broker within one of even: {counts:?}"
     );
     recorder.abort();
 }
