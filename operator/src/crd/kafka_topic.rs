@@ -88,8 +88,9 @@ pub struct KafkaTopicStatus {
     /// Partitions on the broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<i32>,
-    /// Replication factor on the broker: the smallest replica set of any
-    /// partition, not counting replicas a reassignment is still adding.
+    /// Replication factor on the broker. With `spec.replicas` set, the
+    /// smallest replica set of any partition, not counting the replicas a
+    /// reassignment is still adding (so a change shows here once done).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     /// The change of `spec.replicas` in progress, by partition
