@@ -208,6 +208,26 @@ mod tests {
     }
 
     #[test]
+    fn too_few_live_brokers_for_a_factor_is_waited_for_not_degraded() {
+        let error = TopicError::from(ReplicaPlanError::NotEnoughBrokers {
+            replicas: 3,
+            live: vec![0, 2],
+        });
+        assert_eq!(
+            error.condition(),
+            Some(FailureCondition {
+                reason: "WaitingForBrokers",
+                degraded: false
+            })
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("spec.replicas: 3 replicas need 3 live brokers")
+        );
+    }
+
+    #[test]
     fn a_lost_connection_is_retried_not_degraded() {
         let error = admin_err("create", "t")(karst_client::Error::Closed);
         assert_eq!(error.condition().map(|c| c.degraded), Some(false));
