@@ -88,9 +88,33 @@ pub struct KafkaTopicStatus {
     /// Partitions on the broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<i32>,
-    /// Replication factor on the broker.
+    /// Replication factor on the broker. With `spec.replicas` set, the
+    /// smallest replica set of any partition, not counting the replicas a
+    /// reassignment is still adding (so a change shows here once done).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
+    /// The change of `spec.replicas` in progress, by partition
+    /// reassignment; absent when every partition has `spec.replicas`.
+    // Serialized as `null` when the change ends, so the merge patch of the
+    // status removes it.
+    #[serde(default)]
+    pub replica_change: Option<ReplicaChangeStatus>,
+}
+
+/// A replication-factor change in progress (`status.replicaChange`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaChangeStatus {
+    /// The replication factor being reached (`spec.replicas`).
+    pub target_replicas: i32,
+    /// Partitions that have it, with no reassignment in flight.
+    pub partitions_done: i32,
+    /// Partitions of the topic.
+    pub partitions: i32,
+    /// Partitions whose reassignment is in flight now.
+    pub in_flight: i32,
+    /// When the change to `targetReplicas` started (RFC 3339).
+    pub since: String,
 }
 
 impl KafkaTopic {

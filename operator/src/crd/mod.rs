@@ -7,7 +7,7 @@ pub mod kafka_topic;
 
 pub use conditions::{Condition, ConditionStatus};
 pub use kafka_cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};
-pub use kafka_topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
+pub use kafka_topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus, ReplicaChangeStatus};
 
 /// API group of every Karst resource.
 pub const GROUP: &str = "kafka.karst.dev";

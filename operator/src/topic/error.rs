@@ -4,7 +4,9 @@
 
 use karst_client::ResponseError;
 
-use super::{dereference::TopicDereferenceError, validate::TopicValidationError};
+use super::{
+    dereference::TopicDereferenceError, replicas::ReplicaPlanError, validate::TopicValidationError,
+};
 use crate::events::api_error_message;
 
 /// Why a topic reconciliation failed.
@@ -47,6 +49,13 @@ pub enum TopicError {
         /// Client error (carries the Kafka error code).
         source: karst_client::Error,
     },
+    /// No broker has a plan for the replicas asked: too few are live.
+    #[error(transparent)]
+    Replicas(#[from] ReplicaPlanError),
+    /// The topic went from the broker while the operator was changing it
+    /// (deleted behind its back); the next reconcile creates it again.
+    #[error("topic {0:?} disappeared from the cluster while its replicas were being changed")]
+    Vanished(String),
     /// Writing the status failed.
     #[error("patching status of KafkaTopic {name}: {}", api_error_message(.source))]
     Status {
@@ -81,6 +90,8 @@ impl TopicError {
             TopicError::Invalid(e) => e.metric_label(),
             TopicError::Unreachable { .. } => "cluster_unreachable",
             TopicError::NoReadyBroker(_) => "no_ready_broker",
+            TopicError::Replicas(_) => "not_enough_live_brokers",
+            TopicError::Vanished(_) => "topic_vanished",
             TopicError::Admin { source, .. } if source.kafka_kind().is_some() => "broker_refused",
             TopicError::Admin { .. } => "admin",
             TopicError::Status { .. } => "status",
@@ -102,6 +113,8 @@ impl TopicError {
             TopicError::Invalid(e) => (e.reason(), true),
             TopicError::Unreachable { .. } => ("ClusterUnreachable", false),
             TopicError::NoReadyBroker(_) => ("ClusterNotReady", false),
+            TopicError::Replicas(_) => ("WaitingForBrokers", false),
+            TopicError::Vanished(_) => ("ObservationFailed", false),
             TopicError::Admin { source, .. } if source.kafka_kind().is_some() => {
                 ("BrokerRefused", true)
             }
@@ -192,6 +205,26 @@ mod tests {
             })
         );
         assert!(error.needs_spec_change());
+    }
+
+    #[test]
+    fn too_few_live_brokers_for_a_factor_is_waited_for_not_degraded() {
+        let error = TopicError::from(ReplicaPlanError::NotEnoughBrokers {
+            replicas: 3,
+            live: vec![0, 2],
+        });
+        assert_eq!(
+            error.condition(),
+            Some(FailureCondition {
+                reason: "WaitingForBrokers",
+                degraded: false
+            })
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("spec.replicas: 3 replicas need 3 live brokers")
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub mod dereference;
 pub mod error;
 pub mod plan;
 pub mod reconcile;
+pub mod replicas;
+pub mod replication;
 pub mod validate;
 
 pub use error::TopicError;

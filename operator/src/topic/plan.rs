@@ -1,5 +1,6 @@
 //! Pure planning: what admin requests bring the broker's topic to the spec,
-//! and what the spec asks that Kafka cannot do.
+//! and what the spec asks that Kafka cannot do. A replication-factor change
+//! is planned partition by partition in `replicas` and run by `replication`.
 
 use karst_client::{AlterConfigOp, ConfigEntry, ConfigSource, NewTopic, TopicMetadata};
 
@@ -106,17 +107,8 @@ pub fn plan(desired: &ValidatedTopic, observed: Option<&ObservedTopic>) -> Plan 
             ),
         });
     }
-    let actual_replicas = observed.metadata.replication_factor();
-    if let Some(replicas) = desired.replicas
-        && usize::try_from(replicas).ok() != Some(actual_replicas)
-    {
-        plan.refusals.push(Refusal {
-            message: format!(
-                "spec.replicas: topic {:?} has replication factor {actual_replicas}; changing it needs partition reassignment, which is not supported yet",
-                desired.name
-            ),
-        });
-    }
+    // A replication-factor change is not an admin request of its own but a
+    // reassignment of each partition: `replication` runs it.
     let ops = config_changes(&desired.config, &observed.configs);
     if !ops.is_empty() {
         plan.steps.push(Step::AlterConfigs(ops));
@@ -263,10 +255,9 @@ mod tests {
     }
 
     #[test]
-    fn replication_factor_change_is_refused_for_now() {
+    fn a_replication_factor_change_is_left_to_reassignment() {
         let mut d = desired(3, &[]);
         d.replicas = Some(3);
-        let p = plan(&d, Some(&observed(3, vec![])));
-        assert!(p.refusals[0].message.starts_with("spec.replicas"));
+        assert_eq!(plan(&d, Some(&observed(3, vec![]))), Plan::default());
     }
 }

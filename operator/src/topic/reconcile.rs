@@ -23,6 +23,7 @@ use super::{
     dereference::{self, TopicDereferenceError},
     error::{TopicError, admin_err},
     plan::{self, Step},
+    replication,
     validate::{self, ValidatedTopic},
 };
 use crate::{
@@ -234,16 +235,38 @@ async fn sync_topic(
         observed
     };
 
-    // 5. status
+    // 5. the replication factor, by reassignment (one batch per reconcile)
+    let change = match (&observed, validated.replicas) {
+        (Some(_), Some(replicas)) => {
+            Some(replication::converge(ctx, kt, &admin, &validated.name, replicas).await?)
+        }
+        _ => None,
+    };
+
+    // 6. status
     let mut status = KafkaTopicStatus {
         topic_name: Some(validated.name.clone()),
-        ..previous
+        replica_change: None,
+        ..previous.clone()
     };
     if let Some(o) = &observed {
         status.topic_id = Some(o.metadata.topic_id.to_string());
         status.partitions = Some(i32::try_from(o.metadata.partitions.len()).unwrap_or(i32::MAX));
         status.replicas = Some(i32::try_from(o.metadata.replication_factor()).unwrap_or(i32::MAX));
     }
+    let changing = change.as_ref().filter(|c| !c.is_done());
+    if let Some(change) = &change {
+        status.replicas = Some(change.replicas);
+    }
+    if let Some(change) = changing {
+        status.replica_change =
+            Some(change.status(previous.replica_change.as_ref(), &now_rfc3339()));
+    }
+    let requeue = if changing.is_some() {
+        replication::POLL_INTERVAL
+    } else {
+        ctx.settings.topic_resync
+    };
     if !plan.refusals.is_empty() {
         let message = plan
             .refusals
@@ -252,7 +275,33 @@ async fn sync_topic(
             .collect::<Vec<_>>()
             .join("; ");
         report(ctx, api, kt, status, "NotSupported", message, true).await?;
-        return Ok(Action::requeue(ctx.settings.topic_resync));
+        return Ok(Action::requeue(requeue));
+    }
+    if let Some(change) = changing {
+        let message = format!("spec.replicas: {}", change.describe(&validated.name));
+        write_status(api, kt, status, not_ready("Reassigning", &message, false)).await?;
+        return Ok(Action::requeue(requeue));
+    }
+    // A change shown in progress, or one that completed within this
+    // reconcile (a shrink completes as soon as it is submitted).
+    if let Some(change) = &change
+        && (previous.replica_change.is_some()
+            || previous.replicas.is_some_and(|r| r != change.target))
+    {
+        let note = format!(
+            "Topic {:?} now has replication factor {} on all {} partitions.",
+            validated.name, change.target, change.partitions
+        );
+        tracing::info!(%namespace, resource = %kt.name_any(), "{note}");
+        events::publish(
+            ctx,
+            kt,
+            EventType::Normal,
+            "ReplicasChanged",
+            "ChangeReplicas",
+            note,
+        )
+        .await;
     }
     let message = format!(
         "topic {:?} has {} partition(s), replication factor {}",
@@ -266,7 +315,7 @@ async fn sync_topic(
         Condition::new(DEGRADED, ConditionStatus::False, "AsExpected", ""),
     ];
     write_status(api, kt, status, conditions).await?;
-    Ok(Action::requeue(ctx.settings.topic_resync))
+    Ok(Action::requeue(requeue))
 }
 
 /// `retention.ms=3600000, cleanup.policy reset to its default`: config

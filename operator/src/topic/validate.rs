@@ -56,6 +56,10 @@ pub enum TopicValidationError {
         /// Cluster.
         cluster: String,
     },
+    /// No replica at all (the CRD schema refuses it too; this covers a
+    /// resource stored before that rule).
+    #[error("spec.replicas: must be at least 1, got {0}")]
+    NoReplicas(i16),
     /// A name Kafka rejects.
     #[error(
         "spec.topicName: {0:?} is not a legal Kafka topic name (1-249 of [a-zA-Z0-9._-], not \".\" or \"..\")"
@@ -81,6 +85,7 @@ impl TopicValidationError {
             TopicValidationError::Rename { .. } => "NotSupported",
             TopicValidationError::Conflict { .. } => "ResourceConflict",
             TopicValidationError::TooManyReplicas { .. }
+            | TopicValidationError::NoReplicas(_)
             | TopicValidationError::IllegalName(_)
             | TopicValidationError::EmptyConfigKey
             | TopicValidationError::InvalidConfig { .. } => "InvalidSpec",
@@ -93,6 +98,7 @@ impl TopicValidationError {
             TopicValidationError::Rename { .. } => "rename",
             TopicValidationError::Conflict { .. } => "resource_conflict",
             TopicValidationError::TooManyReplicas { .. } => "too_many_replicas",
+            TopicValidationError::NoReplicas(_) => "no_replicas",
             TopicValidationError::IllegalName(_) => "illegal_name",
             TopicValidationError::EmptyConfigKey => "empty_config_key",
             TopicValidationError::InvalidConfig { .. } => "invalid_topic_config",
@@ -158,6 +164,11 @@ pub fn validate(
             topic: name,
             cluster: topic.spec.cluster_ref.name.clone(),
         });
+    }
+    if let Some(replicas) = topic.spec.replicas
+        && replicas < 1
+    {
+        return Err(TopicValidationError::NoReplicas(replicas));
     }
     if let Some(replicas) = topic.spec.replicas
         && i32::from(replicas) > cluster_brokers
@@ -295,6 +306,9 @@ pub(crate) mod tests {
             err.to_string().starts_with("spec.replicas: 3 exceeds"),
             "{err}"
         );
+        let err = validate(&TopicFixture::new("t").replicas(0).0, 1, &[]).unwrap_err();
+        assert_eq!(err.to_string(), "spec.replicas: must be at least 1, got 0");
+        assert_eq!(err.reason(), "InvalidSpec");
         assert!(validate(&TopicFixture::new("t").topic_name("bad name").0, 1, &[]).is_err());
         assert!(validate(&TopicFixture::new("t").topic_name("..").0, 1, &[]).is_err());
         assert!(validate(&TopicFixture::new("t").partitions(12).0, 1, &[]).is_ok());
