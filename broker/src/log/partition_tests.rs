@@ -15,6 +15,20 @@ fn small_segments() -> LogConfig {
     }
 }
 
+/// How many segment (`.log`) files `dir` holds.
+fn segment_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count()
+}
+
 fn offsets(bytes: &Bytes) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
     let mut pos = 0;
@@ -63,16 +77,7 @@ fn segments_roll_and_survive_reopen() {
     for i in 0..20 {
         log.append(batch(2, i * 10, Compression::None), 1).unwrap();
     }
-    let segments = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "log")
-        })
-        .count();
+    let segments = segment_files(dir.path());
     assert!(segments > 3, "rolled into {segments} segments");
     log.flush_all().unwrap();
     drop(log);
@@ -237,18 +242,6 @@ fn truncation_removes_whole_batches_and_later_segments() {
     for i in 0..20 {
         log.append(batch(2, i * 10, Compression::None), 1).unwrap();
     }
-    let segment_files = |dir: &Path| {
-        std::fs::read_dir(dir)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "log")
-            })
-            .count()
-    };
     let before = segment_files(dir.path());
     // Offset 13 is inside the batch 12..=13: that whole batch goes.
     assert_eq!(log.truncate_to(13).unwrap(), 12);
@@ -313,16 +306,7 @@ fn a_log_restarted_at_the_leaders_start_holds_only_what_follows() {
         log.read(10, 100, 102),
         Err(LogError::OffsetOutOfRange { .. })
     ));
-    let segments = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "log")
-        })
-        .count();
+    let segments = segment_files(dir.path());
     assert_eq!(segments, 1, "only the new segment is left");
 }
 
