@@ -149,6 +149,11 @@ impl DynamicLayers {
             .map(String::as_str)
     }
 
+    /// The cluster-wide default values, by name.
+    pub(super) fn cluster_defaults(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        self.cluster.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+
     /// The dynamic source of `name`'s value, if it has one.
     pub(super) fn source_of(&self, name: &str) -> Option<ConfigSource> {
         if self.node.contains_key(name) {

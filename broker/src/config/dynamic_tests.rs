@@ -138,6 +138,16 @@ fn live_config_follows_the_image_and_ignores_other_brokers() {
         (3, "message.max.bytes", "6000"),
     ])));
     assert_eq!(live.get().message_max_bytes, 5000);
+    let defaults: Vec<(String, Option<String>)> = live
+        .get()
+        .describe_cluster_default()
+        .into_iter()
+        .map(|e| (e.name, e.value))
+        .collect();
+    assert_eq!(
+        defaults,
+        vec![("message.max.bytes".to_owned(), Some("5000".to_owned()))]
+    );
     assert!(live.update(&image_configs(&[])));
     assert_eq!(live.get().message_max_bytes, default_max);
 }

@@ -42,9 +42,8 @@ pub(crate) fn handle(
                             ))));
                     }
                 },
-                RESOURCE_BROKER if name.is_empty() || name == broker.node_id.to_string() => {
-                    config.describe()
-                }
+                RESOURCE_BROKER if name.is_empty() => config.describe_cluster_default(),
+                RESOURCE_BROKER if name == broker.node_id.to_string() => config.describe(),
                 RESOURCE_BROKER => {
                     return result
                         .with_error_code(ResponseError::InvalidRequest.code())

@@ -83,4 +83,29 @@ impl BrokerConfig {
             ConfigSource::DefaultConfig
         }
     }
+
+    /// DescribeConfigs of the cluster-wide default resource (name ""): as
+    /// in Kafka, only the settings that have a cluster-wide dynamic value.
+    pub fn describe_cluster_default(&self) -> Vec<ConfigEntry> {
+        self.dynamic
+            .cluster_defaults()
+            .filter_map(|(name, value)| {
+                let key = broker_keys::find(name)?;
+                Some(ConfigEntry {
+                    name: name.to_owned(),
+                    value: Some(value.to_owned()),
+                    source: ConfigSource::DynamicDefaultBrokerConfig,
+                    is_default: false,
+                    read_only: false,
+                    sensitive: false,
+                    config_type: key.kind.config_type(),
+                    synonyms: vec![Synonym {
+                        name: name.to_owned(),
+                        value: Some(value.to_owned()),
+                        source: ConfigSource::DynamicDefaultBrokerConfig,
+                    }],
+                })
+            })
+            .collect()
+    }
 }
