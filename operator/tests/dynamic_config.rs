@@ -152,6 +152,12 @@ async fn a_dynamic_setting_is_applied_without_a_restart_and_a_static_one_rolls()
         events.contains("DynamicConfigApplied: Cluster-wide broker defaults (no restart): set message.max.bytes=200000"),
         "{events}"
     );
+    wait_for("status.dynamicConfig", WAIT, || async {
+        let kc = clusters.get("demo").await.ok()?;
+        let applied = &kc.status.as_ref()?.dynamic_config;
+        (applied.get("message.max.bytes").map(String::as_str) == Some("200000")).then_some(())
+    })
+    .await;
 
     // Removing it deletes the cluster default: the built-in value is back.
     apply_json(&clusters, "demo", cluster(json!({})))

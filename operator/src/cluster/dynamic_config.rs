@@ -26,6 +26,15 @@ pub fn restart_only(config: &BTreeMap<String, String>) -> BTreeMap<String, Strin
         .collect()
 }
 
+/// The settings of `config` applied live: what `status.dynamicConfig` shows.
+pub fn dynamic_only(config: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    config
+        .iter()
+        .filter(|(k, _)| is_dynamic(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// The operations that turn the cluster-wide defaults `current` into the
 /// dynamic settings of `config`: SET what differs, DELETE what `config` no
 /// longer has.
