@@ -493,4 +493,22 @@ mod tests {
             "another partition's waiter stays asleep"
         );
     }
+
+    #[test]
+    fn a_dynamic_broker_default_reaches_topics_without_an_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Arc::new(LogManager::open(dir.path(), LogConfig::default()).unwrap());
+        let manager = ReplicaManager::new(1, Arc::new(BrokerConfig::default()), logs);
+        let mut image = image_with_partial_assignment();
+        manager.sync(&image).unwrap();
+        image.apply(&MetadataRecord::Config {
+            resource: crate::metadata::ConfigResourceKey::Broker(crate::config::CLUSTER_DEFAULT),
+            name: "message.max.bytes".into(),
+            value: Some("4096".into()),
+        });
+        manager.sync(&image).unwrap();
+        assert_eq!(manager.broker_config().message_max_bytes, 4096);
+        let partition = manager.get("t", 1).unwrap();
+        assert_eq!(partition.log.config().max_message_bytes, 4096);
+    }
 }

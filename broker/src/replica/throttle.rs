@@ -139,4 +139,16 @@ mod tests {
         throttle.set(&topic, 0, false);
         assert!(!throttle.is_throttled(&topic, 0));
     }
+
+    #[test]
+    fn a_rate_set_while_running_throttles_the_moves_already_marked() {
+        let throttle = ReplicationThrottle::new(i64::MAX as u64);
+        let topic: Arc<str> = Arc::from("t");
+        throttle.set(&topic, 0, true);
+        throttle.set_rate(500);
+        assert!(throttle.is_throttled(&topic, 0));
+        assert_eq!(throttle.allowance(1 << 20), Some(500));
+        throttle.set_rate(i64::MAX as u64);
+        assert!(!throttle.is_throttled(&topic, 0));
+    }
 }
