@@ -130,6 +130,14 @@ def test_a_per_broker_value_wins_over_the_cluster_default(cluster):
     # Broker 2 leads partition 1.
     assert produce_outcomes(cluster.bootstrap) == {0: TOO_LARGE, 1: 0, 2: TOO_LARGE}
 
+    # Legacy AlterConfigs (all of a resource's dynamic configs at once) works too.
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    resource = ConfigResource(ResourceType.BROKER, "3", set_config={"message.max.bytes": "60000"})
+    admin.alter_configs([resource], request_timeout=30)[resource].result(timeout=60)
+    wait_until(lambda: described(b3)[:2] == ("60000", ConfigSource.DYNAMIC_BROKER_CONFIG),
+               what="broker 3 to report its own value")
+    assert produce_outcomes(cluster.bootstrap) == {0: TOO_LARGE, 1: 0, 2: 0}
+
 
 def test_a_setting_that_needs_a_restart_is_refused_with_kafkas_message(cluster):
     bootstrap = cluster.bootstrap
