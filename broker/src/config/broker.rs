@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::broker_keys::{self, KEYS};
-use super::catalogue::{ConfigEntry, ConfigSource, Synonym};
+use super::dynamic::DynamicLayers;
 use super::listener::{Listener, invalid, parse_listeners, parse_protocol_map};
 use super::{ConfigError, closest, properties};
 
@@ -30,6 +30,8 @@ pub enum ValueOrigin {
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     explicit: BTreeMap<&'static str, (String, ValueOrigin)>,
+    /// Dynamic broker configs from the metadata log, above `explicit`.
+    dynamic: DynamicLayers,
     pub node_id: i32,
     /// `process.roles`; one process plays both roles.
     pub process_roles: Vec<String>,
@@ -127,7 +129,8 @@ pub struct BrokerConfig {
 impl Default for BrokerConfig {
     /// One node on `localhost:9092` with data in `./data`.
     fn default() -> Self {
-        Self::resolve(BTreeMap::new()).expect("built-in defaults are valid")
+        Self::resolve(BTreeMap::new(), DynamicLayers::default())
+            .expect("built-in defaults are valid")
     }
 }
 
@@ -165,7 +168,7 @@ impl BrokerConfig {
         for (k, v) in overrides {
             put(&mut explicit, k, v, ValueOrigin::Override)?;
         }
-        Self::resolve(explicit)
+        Self::resolve(explicit, DynamicLayers::default())
     }
 
     /// Sets one property (for tests and embedding), checking it and the
@@ -173,18 +176,26 @@ impl BrokerConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let mut explicit = self.explicit.clone();
         put(&mut explicit, key, value, ValueOrigin::Api)?;
-        *self = Self::resolve(explicit)?;
+        *self = Self::resolve(explicit, self.dynamic.clone())?;
         Ok(())
     }
 
-    /// The value of a setting: explicit, else its default.
+    /// The effective value of a setting: per-broker dynamic, else
+    /// cluster-wide dynamic, else static, else its default.
     pub fn get(&self, name: &str) -> Option<&str> {
-        value_of(&self.explicit, name)
+        value_of(&self.explicit, &self.dynamic, name)
     }
 
-    /// Whether a setting was given explicitly.
+    /// Whether a setting was given explicitly (statically or dynamically).
     pub fn is_set(&self, name: &str) -> bool {
-        self.explicit.contains_key(name)
+        self.explicit.contains_key(name) || self.dynamic.get(name).is_some()
+    }
+
+    /// This configuration with `layers` of dynamic broker configs applied
+    /// over the static settings (the previous dynamic ones are replaced).
+    /// A combination the static checks refuse leaves the previous value.
+    pub(crate) fn with_dynamic(&self, layers: DynamicLayers) -> Result<Self, ConfigError> {
+        Self::resolve(self.explicit.clone(), layers)
     }
 
     /// Where an explicit setting came from; `None` for defaults.
@@ -211,10 +222,13 @@ impl BrokerConfig {
                 continue;
             };
             // broker.id must equal node.id when both are set: nothing is lost.
-            if !self.is_set(key.name) || key.name == "broker.id" {
+            if !self.explicit.contains_key(key.name) || key.name == "broker.id" {
                 continue;
             }
-            if let Some(winner) = group[..position].iter().find(|n| self.is_set(n)) {
+            if let Some(winner) = group[..position]
+                .iter()
+                .find(|n| self.explicit.contains_key(*n))
+            {
                 shadowed.push((key.name, *winner));
             }
         }
@@ -224,8 +238,9 @@ impl BrokerConfig {
     /// Derives the typed fields and checks settings that depend on each other.
     fn resolve(
         explicit: BTreeMap<&'static str, (String, ValueOrigin)>,
+        dynamic: DynamicLayers,
     ) -> Result<Self, ConfigError> {
-        let v = Values(&explicit);
+        let v = Values(&explicit, &dynamic);
         // `broker.id` is ZooKeeper-era; -1 there meant "generate one".
         let broker_id: Option<i32> = v
             .is_set("broker.id")
@@ -446,76 +461,8 @@ impl BrokerConfig {
             producer_id_expiration_ms: v.int("producer.id.expiration.ms"),
             transactional_id_expiration_ms: v.int("transactional.id.expiration.ms"),
             explicit,
+            dynamic,
         })
-    }
-
-    /// Every broker setting for DescribeConfigs on this broker: the value
-    /// given (STATIC_BROKER_CONFIG) or the default (DEFAULT_CONFIG), with
-    /// the settings that share its meaning as synonyms, most specific first.
-    pub fn describe(&self) -> Vec<ConfigEntry> {
-        KEYS.iter()
-            .map(|k| {
-                let source = self.source_of(k.name);
-                let value = self.get(k.name).map(str::to_owned);
-                let related = broker_keys::described_synonyms_of(k.name);
-                let names = if related.is_empty() {
-                    std::slice::from_ref(&k.name)
-                } else {
-                    related
-                };
-                let synonyms = self.synonyms(names, k.name);
-                ConfigEntry {
-                    name: k.name.to_owned(),
-                    value,
-                    source,
-                    is_default: source == ConfigSource::DefaultConfig,
-                    read_only: true,
-                    sensitive: false,
-                    config_type: k.kind.config_type(),
-                    synonyms,
-                }
-            })
-            .collect()
-    }
-
-    /// The synonyms of a setting as Kafka's DescribeConfigs lists them: source
-    /// by source, most specific first (here static settings, then built-in
-    /// defaults; Karst has no dynamic broker configs yet), each of `names`
-    /// that has a value in that source, and a name may appear once per
-    /// source. Like Kafka, everything before the first entry named `primary`
-    /// is dropped, so topic `retention.ms` lists no synonym at all unless
-    /// `log.retention.ms` itself has a value (it has no default), while
-    /// `segment.bytes` lists `log.segment.bytes` (STATIC, then DEFAULT).
-    pub(crate) fn synonyms(&self, names: &[&str], primary: &str) -> Vec<Synonym> {
-        let statics = names.iter().filter_map(|name| {
-            self.explicit.get(name).map(|(value, _)| Synonym {
-                name: (*name).to_owned(),
-                value: Some(value.clone()),
-                source: ConfigSource::StaticBrokerConfig,
-            })
-        });
-        let defaults = names.iter().filter_map(|name| {
-            broker_keys::find(name)
-                .and_then(|k| k.default)
-                .map(|value| Synonym {
-                    name: (*name).to_owned(),
-                    value: Some(value.to_owned()),
-                    source: ConfigSource::DefaultConfig,
-                })
-        });
-        statics
-            .chain(defaults)
-            .skip_while(|s| s.name != primary)
-            .collect()
-    }
-
-    /// Source of a broker setting (static when given, else default).
-    pub(crate) fn source_of(&self, name: &str) -> ConfigSource {
-        if self.is_set(name) {
-            ConfigSource::StaticBrokerConfig
-        } else {
-            ConfigSource::DefaultConfig
-        }
     }
 }
 
@@ -538,24 +485,28 @@ fn put(
 
 fn value_of<'a>(
     explicit: &'a BTreeMap<&'static str, (String, ValueOrigin)>,
+    dynamic: &'a DynamicLayers,
     name: &str,
 ) -> Option<&'a str> {
-    explicit
+    dynamic
         .get(name)
-        .map(|(value, _)| value.as_str())
+        .or_else(|| explicit.get(name).map(|(value, _)| value.as_str()))
         .or_else(|| broker_keys::find(name).and_then(|k| k.default))
 }
 
-/// Typed reads of validated values (explicit, else default).
-struct Values<'a>(&'a BTreeMap<&'static str, (String, ValueOrigin)>);
+/// Typed reads of validated values (dynamic, else explicit, else default).
+struct Values<'a>(
+    &'a BTreeMap<&'static str, (String, ValueOrigin)>,
+    &'a DynamicLayers,
+);
 
 impl Values<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        value_of(self.0, name)
+        value_of(self.0, self.1, name)
     }
 
     fn is_set(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.0.contains_key(name) || self.1.get(name).is_some()
     }
 
     fn str(&self, name: &str) -> &str {
@@ -583,5 +534,6 @@ impl Values<'_> {
     }
 }
 
+mod describe;
 #[cfg(test)]
 mod tests;

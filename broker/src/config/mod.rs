@@ -2,12 +2,14 @@
 //!
 //! Broker settings come from built-in defaults, a `server.properties` file,
 //! `KARST_*` environment variables and `--override key=value`, in that order
-//! of precedence. Topic settings are overrides stored in the metadata log;
+//! of precedence, and for the keys in [`DYNAMIC_BROKER_KEYS`] from the
+//! dynamic configs in the metadata log above them all. Topic settings are overrides stored in the metadata log;
 //! their defaults derive from the broker's settings, as in Kafka.
 
 mod broker;
 mod broker_keys;
 mod catalogue;
+mod dynamic;
 mod listener;
 mod properties;
 #[cfg(test)]
@@ -17,6 +19,10 @@ pub mod topic_name;
 
 pub use broker::{BrokerConfig, ValueOrigin};
 pub use catalogue::{ConfigEntry, ConfigSource, ConfigType, Synonym};
+pub use dynamic::{
+    CLUSTER_DEFAULT, DYNAMIC_BROKER_KEYS, DynamicConfigError, DynamicLayers, LiveBrokerConfig,
+    is_dynamic, validate_dynamic_broker_configs,
+};
 pub use listener::Listener;
 pub use topic::{
     describe_topic_configs, effective_topic_config, validate_topic_config, validate_topic_configs,

@@ -79,7 +79,7 @@ pub(super) const BROKER: &[(&str, Effect)] = &[
     ("compression.type", Inert(NO_RECOMPRESSION)),
     ("message.max.bytes", Acts("Default `max.message.bytes` of topics; also the free disk space below which the broker stops taking writes.")),
     ("min.insync.replicas", Acts("Default `min.insync.replicas` of topics.")),
-    ("unclean.leader.election.enable", Acts("Default `unclean.leader.election.enable` of topics.")),
+    ("unclean.leader.election.enable", Acts("Default `unclean.leader.election.enable` of topics, as the cluster-wide dynamic default: the active controller elects leaders and reads that one (not a per-broker or static value).")),
     ("socket.request.max.bytes", Acts("Largest request frame; a larger one closes the connection, with a log line.")),
     ("socket.send.buffer.bytes", Inert("the kernel sizes socket buffers")),
     ("socket.receive.buffer.bytes", Inert("the kernel sizes socket buffers")),

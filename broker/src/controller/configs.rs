@@ -1,9 +1,11 @@
-//! Config changes (AlterConfigs, IncrementalAlterConfigs) as metadata records.
+//! Config changes (AlterConfigs, IncrementalAlterConfigs) as metadata records:
+//! topic overrides, and dynamic broker configs (per node id, or the
+//! cluster-wide default under `config::CLUSTER_DEFAULT`).
 
 use std::collections::BTreeMap;
 
 use super::TopicError;
-use crate::config::validate_topic_config;
+use crate::config::{DynamicConfigError, validate_dynamic_broker_configs, validate_topic_config};
 use crate::metadata::{ConfigResourceKey, MetadataImage, MetadataRecord};
 
 /// One operation of IncrementalAlterConfigs (AlterConfigs is all `Set`).
@@ -23,7 +25,9 @@ pub struct ConfigChange {
     pub op: ConfigOp,
 }
 
-/// Records that apply `changes` to a topic's overrides. With `replace_all`
+/// Records that apply `changes` to a topic's overrides or a broker
+/// resource's dynamic configs (only keys in `DYNAMIC_BROKER_KEYS`: any other
+/// is INVALID_REQUEST, as Kafka answers). With `replace_all`
 /// (legacy AlterConfigs) overrides not named are removed, as Kafka does.
 pub fn alter_config_records(
     image: &MetadataImage,
@@ -31,19 +35,16 @@ pub fn alter_config_records(
     changes: &[ConfigChange],
     replace_all: bool,
 ) -> Result<Vec<MetadataRecord>, TopicError> {
-    let topic = match resource {
-        ConfigResourceKey::Topic(topic) => topic,
-        ConfigResourceKey::Broker(_) => {
-            return Err(TopicError::InvalidConfig(
-                "broker configs cannot be changed dynamically yet; set them in server.properties"
-                    .into(),
-            ));
+    let empty = BTreeMap::new();
+    let current = match resource {
+        ConfigResourceKey::Topic(topic) => {
+            &image
+                .topic(topic)
+                .ok_or_else(|| TopicError::UnknownTopic(topic.clone()))?
+                .configs
         }
+        ConfigResourceKey::Broker(id) => image.broker_configs.get(id).unwrap_or(&empty),
     };
-    let current = &image
-        .topic(topic)
-        .ok_or_else(|| TopicError::UnknownTopic(topic.clone()))?
-        .configs;
     let mut next: BTreeMap<String, String> = if replace_all {
         BTreeMap::new()
     } else {
@@ -58,14 +59,22 @@ pub fn alter_config_records(
         };
         match value {
             Some(v) => {
-                validate_topic_config(&change.name, &v)
-                    .map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
+                if matches!(resource, ConfigResourceKey::Topic(_)) {
+                    validate_topic_config(&change.name, &v)
+                        .map_err(|e| TopicError::InvalidConfig(e.to_string()))?;
+                }
                 next.insert(change.name.clone(), v);
             }
             None => {
                 next.remove(&change.name);
             }
         }
+    }
+    if matches!(resource, ConfigResourceKey::Broker(_)) {
+        validate_dynamic_broker_configs(&next).map_err(|e| match e {
+            DynamicConfigError::NotDynamic(_) => TopicError::InvalidRequest(e.to_string()),
+            DynamicConfigError::Invalid(_) => TopicError::InvalidConfig(e.to_string()),
+        })?;
     }
     let mut records = Vec::new();
     for (name, value) in &next {
@@ -200,5 +209,43 @@ mod tests {
         let unknown =
             alter_config_records(&image, &ConfigResourceKey::Topic("x".into()), &[], false);
         assert!(matches!(unknown, Err(TopicError::UnknownTopic(_))));
+    }
+
+    #[test]
+    fn broker_configs_accept_dynamic_keys_only() {
+        let image = MetadataImage::empty();
+        let resource = ConfigResourceKey::Broker(crate::config::CLUSTER_DEFAULT);
+        let records = alter_config_records(
+            &image,
+            &resource,
+            &[change("message.max.bytes", ConfigOp::Set("2000000".into()))],
+            false,
+        )
+        .unwrap();
+        let mut next = image.clone();
+        for r in &records {
+            next.apply(r);
+        }
+        assert_eq!(
+            next.broker_configs[&crate::config::CLUSTER_DEFAULT]["message.max.bytes"],
+            "2000000"
+        );
+        let refused = alter_config_records(
+            &image,
+            &ConfigResourceKey::Broker(1),
+            &[change("log.dirs", ConfigOp::Set("/tmp/x".into()))],
+            false,
+        );
+        assert!(matches!(refused, Err(TopicError::InvalidRequest(m))
+            if m == "Cannot update these configs dynamically: Set(log.dirs)"));
+        let bad = alter_config_records(
+            &next,
+            &resource,
+            &[change("message.max.bytes", ConfigOp::Set("huge".into()))],
+            false,
+        );
+        assert!(
+            matches!(bad, Err(TopicError::InvalidConfig(m)) if m.contains("message.max.bytes"))
+        );
     }
 }

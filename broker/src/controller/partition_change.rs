@@ -107,7 +107,7 @@ pub(crate) fn leave_broker(image: &MetadataImage, gone: i32) -> Vec<MetadataReco
     let live = |id: &i32| *id != gone && is_live(image, *id);
     let mut records = Vec::new();
     for topic in image.topics.values() {
-        let unclean = unclean_election(topic);
+        let unclean = unclean_election(image, topic);
         for p in &topic.partitions {
             if !p.isr.contains(&gone) && p.leader != gone {
                 continue;
@@ -141,11 +141,20 @@ pub(crate) fn leave_broker(image: &MetadataImage, gone: i32) -> Vec<MetadataReco
     records
 }
 
-fn unclean_election(topic: &TopicImage) -> bool {
+/// The topic's `unclean.leader.election.enable`, else the cluster-wide
+/// dynamic default (the controller decides elections for every broker).
+fn unclean_election(image: &MetadataImage, topic: &TopicImage) -> bool {
+    const KEY: &str = "unclean.leader.election.enable";
     topic
         .configs
-        .get("unclean.leader.election.enable")
-        .is_some_and(|v| v == "true")
+        .get(KEY)
+        .or_else(|| {
+            image
+                .broker_configs
+                .get(&crate::config::CLUSTER_DEFAULT)?
+                .get(KEY)
+        })
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// Partition changes when broker `back` is unfenced: leaderless partitions
@@ -155,7 +164,7 @@ fn unclean_election(topic: &TopicImage) -> bool {
 pub(crate) fn elect_returning_broker(image: &MetadataImage, back: i32) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
     for topic in image.topics.values() {
-        let unclean = unclean_election(topic);
+        let unclean = unclean_election(image, topic);
         for p in &topic.partitions {
             if p.leader != -1 || !p.replicas.contains(&back) {
                 continue;

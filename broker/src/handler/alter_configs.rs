@@ -1,5 +1,7 @@
 //! AlterConfigs (replace all overrides) and IncrementalAlterConfigs
-//! (SET / DELETE / APPEND / SUBTRACT) for topics; validate-only supported.
+//! (SET / DELETE / APPEND / SUBTRACT) for topics and for dynamic broker
+//! configs (resource name: a node id, or "" for the cluster-wide default);
+//! validate-only supported.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as LegacyResult;
@@ -14,6 +16,7 @@ use super::RequestContext;
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::util::str_bytes;
 use crate::broker::Broker;
+use crate::config::CLUSTER_DEFAULT;
 use crate::controller::{Command, ConfigChange, ConfigOp, TopicError};
 use crate::metadata::ConfigResourceKey;
 
@@ -119,9 +122,19 @@ async fn apply(
 ) -> (i16, Option<StrBytes>) {
     let resource = match resource_type {
         RESOURCE_TOPIC => ConfigResourceKey::Topic(resource_name.to_string()),
-        RESOURCE_BROKER => {
-            ConfigResourceKey::Broker(resource_name.parse().unwrap_or(broker.node_id))
-        }
+        // "" is the cluster-wide default (DYNAMIC_DEFAULT_BROKER_CONFIG).
+        RESOURCE_BROKER if resource_name.is_empty() => ConfigResourceKey::Broker(CLUSTER_DEFAULT),
+        RESOURCE_BROKER => match resource_name.parse::<i32>() {
+            Ok(id) if id >= 0 => ConfigResourceKey::Broker(id),
+            _ => {
+                return (
+                    ResponseError::InvalidRequest.code(),
+                    Some(str_bytes(format!(
+                        "broker resource name must be a node id or empty, not {resource_name:?}"
+                    ))),
+                );
+            }
+        },
         other => {
             return (
                 ResponseError::InvalidRequest.code(),

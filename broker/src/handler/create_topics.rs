@@ -69,17 +69,18 @@ pub(crate) async fn handle(
         let name = request.topics[i].name.clone();
         results[i] = Some(match outcome {
             Ok(created) => {
-                let configs = describe_topic_configs(&created.configs, &broker.config)
-                    .into_iter()
-                    .map(|entry| {
-                        CreatableTopicConfigs::default()
-                            .with_name(str_bytes(entry.name))
-                            .with_value(entry.value.map(str_bytes))
-                            .with_read_only(entry.read_only)
-                            .with_config_source(entry.source as i8)
-                            .with_is_sensitive(entry.sensitive)
-                    })
-                    .collect();
+                let configs =
+                    describe_topic_configs(&created.configs, &broker.replicas.broker_config())
+                        .into_iter()
+                        .map(|entry| {
+                            CreatableTopicConfigs::default()
+                                .with_name(str_bytes(entry.name))
+                                .with_value(entry.value.map(str_bytes))
+                                .with_read_only(entry.read_only)
+                                .with_config_source(entry.source as i8)
+                                .with_is_sensitive(entry.sensitive)
+                        })
+                        .collect();
                 CreatableTopicResult::default()
                     .with_name(name)
                     .with_topic_id(created.id)

@@ -1,5 +1,5 @@
 //! DescribeConfigs for topics (overrides, broker-derived defaults, sources
-//! and synonyms) and for this broker.
+//! and synonyms) and for this broker (dynamic, static and default values).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
@@ -21,6 +21,8 @@ pub(crate) fn handle(
 ) -> DescribeConfigsResponse {
     let broker = &ctx.broker;
     let image = broker.image();
+    // Static settings with the dynamic broker configs applied.
+    let config = broker.replicas.broker_config();
     let results = request
         .resources
         .into_iter()
@@ -31,7 +33,7 @@ pub(crate) fn handle(
                 .with_resource_name(resource.resource_name.clone());
             let entries = match resource.resource_type {
                 RESOURCE_TOPIC => match image.topic(&name) {
-                    Some(topic) => describe_topic_configs(&topic.configs, &broker.config),
+                    Some(topic) => describe_topic_configs(&topic.configs, &config),
                     None => {
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
@@ -40,9 +42,8 @@ pub(crate) fn handle(
                             ))));
                     }
                 },
-                RESOURCE_BROKER if name.is_empty() || name == broker.node_id.to_string() => {
-                    broker.config.describe()
-                }
+                RESOURCE_BROKER if name.is_empty() => config.describe_cluster_default(),
+                RESOURCE_BROKER if name == broker.node_id.to_string() => config.describe(),
                 RESOURCE_BROKER => {
                     return result
                         .with_error_code(ResponseError::InvalidRequest.code())

@@ -14,7 +14,7 @@ use super::leader::Transition;
 use super::metrics::ReplicationMetrics;
 use super::partition::Partition;
 use super::throttle::ReplicationThrottle;
-use crate::config::{BrokerConfig, effective_topic_config};
+use crate::config::{BrokerConfig, LiveBrokerConfig, effective_topic_config};
 use crate::controller::{AlterPartition, ControllerChannel};
 use crate::log::{LogConfig, LogError, LogManager};
 use crate::metadata::{
@@ -47,7 +47,9 @@ type HostedTopic = HashMap<i32, Arc<Partition>>;
 #[derive(Debug)]
 pub struct ReplicaManager {
     node_id: i32,
-    broker_config: Arc<BrokerConfig>,
+    /// Static settings with the dynamic broker configs of the metadata log
+    /// applied; kept current by [`ReplicaManager::sync`].
+    broker_config: Arc<LiveBrokerConfig>,
     logs: Arc<LogManager>,
     partitions: RwLock<HashMap<Arc<str>, HostedTopic>>,
     /// Logs opened by [`MetadataListener::prepare`] for a change not yet
@@ -76,7 +78,7 @@ impl ReplicaManager {
                 broker_config.leader_replication_throttled_rate,
             ),
             node_id,
-            broker_config,
+            broker_config: Arc::new(LiveBrokerConfig::new(node_id, broker_config)),
             partitions: RwLock::new(HashMap::new()),
             prepared: Mutex::new(Vec::new()),
             fetchers: ReplicaFetchers::new(node_id, throttled_rate),
@@ -98,6 +100,18 @@ impl ReplicaManager {
         if let Err(error) = checkpoint::write(self.logs.dir(), &entries) {
             tracing::warn!(%error, "could not checkpoint high watermarks");
         }
+    }
+
+    /// The effective broker configuration: static settings with the
+    /// dynamic broker configs applied (what DescribeConfigs reports and
+    /// topic defaults derive from).
+    pub fn broker_config(&self) -> Arc<BrokerConfig> {
+        self.broker_config.get()
+    }
+
+    /// The live configuration itself, for tasks that read it themselves.
+    pub fn live_broker_config(&self) -> &Arc<LiveBrokerConfig> {
+        &self.broker_config
     }
 
     pub fn metrics(&self) -> &ReplicationMetrics {
@@ -182,11 +196,11 @@ impl ReplicaManager {
     /// `replica.high.watermark.checkpoint.interval.ms` (and at shutdown) the
     /// high watermarks are checkpointed. Shutdown stops the fetchers.
     pub async fn run_background(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let lag_max_ms = self.broker_config.replica_lag_time_max_ms;
+        let config = self.broker_config.get();
+        let lag_max_ms = config.replica_lag_time_max_ms;
         let period = std::time::Duration::from_millis((lag_max_ms / 2).max(100) as u64);
         let mut checkpoint = tokio::time::interval(std::time::Duration::from_millis(
-            self.broker_config
-                .replica_high_watermark_checkpoint_interval_ms,
+            config.replica_high_watermark_checkpoint_interval_ms,
         ));
         let mut expiry = tokio::time::interval(period);
         loop {
@@ -302,7 +316,7 @@ impl ReplicaManager {
 
     /// The log config of a topic: broker defaults overridden by the topic's configs.
     pub fn log_config(&self, topic: &TopicImage) -> Result<LogConfig, ReplicaError> {
-        let effective = effective_topic_config(&topic.configs, &self.broker_config);
+        let effective = effective_topic_config(&topic.configs, &self.broker_config.get());
         LogConfig::from_topic_configs(&effective).map_err(|source| ReplicaError::Config {
             topic: topic.name.clone(),
             source,
@@ -315,7 +329,7 @@ impl ReplicaManager {
             .configs
             .get("min.insync.replicas")
             .and_then(|v| v.parse().ok())
-            .unwrap_or(self.broker_config.min_insync_replicas)
+            .unwrap_or(self.broker_config.get().min_insync_replicas)
     }
 
     /// Deletes the logs on disk that `image` does not place on this broker:
@@ -388,6 +402,14 @@ impl ReplicaManager {
     /// partitions led by or replicated to this node, applies config changes,
     /// and deletes the logs of topics that no longer exist.
     pub fn sync(&self, image: &MetadataImage) -> Result<(), ReplicaError> {
+        if self.broker_config.update(&image.broker_configs) {
+            let config = self.broker_config.get();
+            self.fetchers
+                .throttle()
+                .set_rate(config.follower_replication_throttled_rate);
+            self.leader_throttle
+                .set_rate(config.leader_replication_throttled_rate);
+        }
         let mut partitions = self.partitions.write();
         partitions.retain(|name, hosted| {
             let keep = image
@@ -550,5 +572,23 @@ mod tests {
             futures::poll!(on_one).is_pending(),
             "another partition's waiter stays asleep"
         );
+    }
+
+    #[test]
+    fn a_dynamic_broker_default_reaches_topics_without_an_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Arc::new(LogManager::open(dir.path(), LogConfig::default()).unwrap());
+        let manager = ReplicaManager::new(1, Arc::new(BrokerConfig::default()), logs);
+        let mut image = image_with_partial_assignment();
+        manager.sync(&image).unwrap();
+        image.apply(&MetadataRecord::Config {
+            resource: crate::metadata::ConfigResourceKey::Broker(crate::config::CLUSTER_DEFAULT),
+            name: "message.max.bytes".into(),
+            value: Some("4096".into()),
+        });
+        manager.sync(&image).unwrap();
+        assert_eq!(manager.broker_config().message_max_bytes, 4096);
+        let partition = manager.get("t", 1).unwrap();
+        assert_eq!(partition.log.config().max_message_bytes, 4096);
     }
 }

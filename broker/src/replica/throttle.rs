@@ -16,6 +16,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -23,8 +24,9 @@ use parking_lot::Mutex;
 /// Which followed partitions are throttled, and the byte budget they share.
 #[derive(Debug)]
 pub(crate) struct ReplicationThrottle {
-    /// Bytes per second; `None` is unlimited (Kafka's default, Long.MAX).
-    rate: Option<u64>,
+    /// Bytes per second; [`UNLIMITED`] (Kafka's default, Long.MAX) is none.
+    /// Atomic: a dynamic broker config change sets it while fetchers run.
+    rate: AtomicU64,
     throttled: Mutex<HashSet<(Arc<str>, i32)>>,
     bucket: Mutex<Bucket>,
 }
@@ -36,11 +38,14 @@ struct Bucket {
     refilled: Instant,
 }
 
+/// The rate that throttles nothing.
+const UNLIMITED: u64 = i64::MAX as u64;
+
 impl ReplicationThrottle {
     /// A throttle of `rate` bytes/s; `i64::MAX` or more means none.
     pub(crate) fn new(rate: u64) -> Self {
         Self {
-            rate: (rate < i64::MAX as u64).then_some(rate),
+            rate: AtomicU64::new(rate.min(UNLIMITED)),
             throttled: Mutex::new(HashSet::new()),
             bucket: Mutex::new(Bucket {
                 tokens: rate.min(i64::MAX as u64) as f64,
@@ -49,12 +54,25 @@ impl ReplicationThrottle {
         }
     }
 
+    /// The rate in force, `None` when unlimited.
+    fn rate(&self) -> Option<u64> {
+        let rate = self.rate.load(Ordering::Relaxed);
+        (rate < UNLIMITED).then_some(rate)
+    }
+
+    /// Changes the rate (the throttle configs altered dynamically); it
+    /// applies from the next fetch.
+    pub(crate) fn set_rate(&self, rate: u64) {
+        self.rate.store(rate.min(UNLIMITED), Ordering::Relaxed);
+        let mut bucket = self.bucket.lock();
+        bucket.tokens = bucket.tokens.min(rate.min(UNLIMITED) as f64);
+    }
+
     /// Marks `topic`-`partition` throttled (a reassignment is adding
     /// replicas: this broker's, on a follower; any, on the leader) or not.
+    /// Tracked even while unlimited, so that a rate set later applies to
+    /// the moves already running.
     pub(crate) fn set(&self, topic: &Arc<str>, partition: i32, throttled: bool) {
-        if self.rate.is_none() {
-            return;
-        }
         let mut set = self.throttled.lock();
         if throttled {
             set.insert((topic.clone(), partition));
@@ -65,13 +83,13 @@ impl ReplicationThrottle {
 
     /// Whether fetches of `topic`-`partition` count against the budget.
     pub(crate) fn is_throttled(&self, topic: &Arc<str>, partition: i32) -> bool {
-        self.rate.is_some() && self.throttled.lock().contains(&(topic.clone(), partition))
+        self.rate().is_some() && self.throttled.lock().contains(&(topic.clone(), partition))
     }
 
     /// The most bytes a throttled partition may ask for in the next fetch:
     /// `None` while the budget is spent (leave it out of the fetch).
     pub(crate) fn allowance(&self, max: i32) -> Option<i32> {
-        let Some(rate) = self.rate else {
+        let Some(rate) = self.rate() else {
             return Some(max);
         };
         let tokens = self.refill(rate);
@@ -80,7 +98,7 @@ impl ReplicationThrottle {
 
     /// Spends `bytes` fetched for throttled partitions.
     pub(crate) fn spend(&self, bytes: usize) {
-        if self.rate.is_some() {
+        if self.rate().is_some() {
             self.bucket.lock().tokens -= bytes as f64;
         }
     }
@@ -123,6 +141,18 @@ mod tests {
         throttle.spend(1 << 30);
         assert_eq!(throttle.allowance(1 << 20), None);
         throttle.set(&topic, 0, false);
+        assert!(!throttle.is_throttled(&topic, 0));
+    }
+
+    #[test]
+    fn a_rate_set_while_running_throttles_the_moves_already_marked() {
+        let throttle = ReplicationThrottle::new(i64::MAX as u64);
+        let topic: Arc<str> = Arc::from("t");
+        throttle.set(&topic, 0, true);
+        throttle.set_rate(500);
+        assert!(throttle.is_throttled(&topic, 0));
+        assert_eq!(throttle.allowance(1 << 20), Some(500));
+        throttle.set_rate(i64::MAX as u64);
         assert!(!throttle.is_throttled(&topic, 0));
     }
 }

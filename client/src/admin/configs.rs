@@ -1,4 +1,4 @@
-//! Topic configs: DescribeConfigs and IncrementalAlterConfigs.
+//! Topic and broker configs: DescribeConfigs and IncrementalAlterConfigs.
 
 use kafka_protocol::{
     messages::{
@@ -14,6 +14,8 @@ use crate::error::{KafkaError, Result};
 
 /// `ConfigResource.Type.TOPIC` in Kafka's admin protocol.
 const RESOURCE_TYPE_TOPIC: i8 = 2;
+/// `ConfigResource.Type.BROKER`: a node id, or "" for the cluster-wide default.
+const RESOURCE_TYPE_BROKER: i8 = 4;
 
 /// Where a config value comes from (`DescribeConfigsResponse.ConfigSource`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,12 +82,22 @@ pub enum AlterConfigOp {
 impl AdminClient {
     /// DescribeConfigs of one topic (all keys).
     pub async fn describe_topic_configs(&self, topic: &str) -> Result<Vec<ConfigEntry>> {
+        self.describe_configs(RESOURCE_TYPE_TOPIC, topic).await
+    }
+
+    /// DescribeConfigs of the broker this client is connected to, as
+    /// resource `broker` (its node id, or "" for the cluster-wide default).
+    pub async fn describe_broker_configs(&self, broker: &str) -> Result<Vec<ConfigEntry>> {
+        self.describe_configs(RESOURCE_TYPE_BROKER, broker).await
+    }
+
+    async fn describe_configs(&self, resource_type: i8, name: &str) -> Result<Vec<ConfigEntry>> {
         let (_, response) = self
             .send(|_| {
                 DescribeConfigsRequest::default().with_resources(vec![
                     DescribeConfigsResource::default()
-                        .with_resource_type(RESOURCE_TYPE_TOPIC)
-                        .with_resource_name(StrBytes::from_string(topic.to_owned()))
+                        .with_resource_type(resource_type)
+                        .with_resource_name(StrBytes::from_string(name.to_owned()))
                         .with_configuration_keys(None),
                 ])
             })
@@ -118,13 +130,36 @@ impl AdminClient {
         ops: &[AlterConfigOp],
         validate_only: bool,
     ) -> Result<()> {
+        self.incremental_alter_configs(RESOURCE_TYPE_TOPIC, topic, ops, validate_only)
+            .await
+    }
+
+    /// IncrementalAlterConfigs of dynamic broker configs on resource
+    /// `broker`: a node id, or "" for the cluster-wide default.
+    pub async fn incremental_alter_broker_configs(
+        &self,
+        broker: &str,
+        ops: &[AlterConfigOp],
+        validate_only: bool,
+    ) -> Result<()> {
+        self.incremental_alter_configs(RESOURCE_TYPE_BROKER, broker, ops, validate_only)
+            .await
+    }
+
+    async fn incremental_alter_configs(
+        &self,
+        resource_type: i8,
+        name: &str,
+        ops: &[AlterConfigOp],
+        validate_only: bool,
+    ) -> Result<()> {
         let (_, response) = self
             .send(|_| {
                 IncrementalAlterConfigsRequest::default()
                     .with_resources(vec![
                         AlterConfigsResource::default()
-                            .with_resource_type(RESOURCE_TYPE_TOPIC)
-                            .with_resource_name(StrBytes::from_string(topic.to_owned()))
+                            .with_resource_type(resource_type)
+                            .with_resource_name(StrBytes::from_string(name.to_owned()))
                             .with_configs(ops.iter().map(alterable_config).collect()),
                     ])
                     .with_validate_only(validate_only)

@@ -4,6 +4,7 @@ pub mod broker_config;
 pub mod build;
 pub mod controller;
 pub mod dereference;
+pub mod dynamic_config;
 pub mod membership;
 pub mod node_id;
 pub mod ownership;

@@ -2,7 +2,7 @@
 //! server-side apply (ConfigMap before StatefulSet) -> status; and the
 //! report of any failure in the status and as a Warning event.
 
-use std::{fmt::Debug, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, fmt::Debug, sync::Arc, time::Duration};
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::{
@@ -19,7 +19,7 @@ use super::{
         labels::{FIELD_MANAGER, stateful_set_name},
     },
     dereference::{self, DereferenceError},
-    node_id,
+    dynamic_config, node_id,
     ownership::{self, ExistingVersions, OwnershipError},
     rollout::{self, plan::Step},
     status, storage,
@@ -323,9 +323,14 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
         Duration::from_secs(5),
     )
     .await;
+    // dynamic broker settings, applied live once the brokers answer
+    let dynamic_applied = apply_dynamic_config(ctx, kc, &validated, &observed).await;
     // 6. rolling restart of the Pods that run an outdated template
     let roll = rollout::roll(ctx, kc, &validated, &desired.stateful_set, &mut observed).await?;
-    let status = status::compute(&validated, &observed, &roll, previous, &now_rfc3339());
+    let mut status = status::compute(&validated, &observed, &roll, previous, &now_rfc3339());
+    if let Some(applied) = &dynamic_applied {
+        status.dynamic_config = applied.clone();
+    }
     let was_ready = previous
         .and_then(|p| find(&p.conditions, READY))
         .map(|c| c.status);
@@ -370,9 +375,45 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
         // Pod changes trigger a reconcile too; this re-checks the bound and the ISRs.
         Step::Restart { .. } | Step::Wait(_) => Duration::from_secs(5),
         Step::Stuck(_) => Duration::from_secs(30),
-        Step::Idle { .. } if is_ready => ctx.settings.cluster_resync,
+        Step::Idle { .. } if is_ready && dynamic_applied.is_some() => ctx.settings.cluster_resync,
         Step::Idle { .. } => Duration::from_secs(10),
     }))
+}
+
+/// Sets the dynamic settings of `spec.config` as the cluster-wide broker
+/// defaults through a ready broker, with an event saying what changed;
+/// the settings now in force, or `None` while that is still to be done (no
+/// broker answered, or it failed).
+async fn apply_dynamic_config(
+    ctx: &Context,
+    kc: &KafkaCluster,
+    validated: &validate::ValidatedCluster,
+    observed: &dereference::ObservedCluster,
+) -> Option<BTreeMap<String, String>> {
+    let addresses = observed.ready_pod_addresses(validated.kafka_port);
+    let (_, address) = addresses.first()?;
+    let applied = dynamic_config::dynamic_only(&validated.broker_config);
+    match dynamic_config::apply(address, &validated.broker_config).await {
+        Ok(ops) if ops.is_empty() => Some(applied),
+        Ok(ops) => {
+            let summary = dynamic_config::describe(&ops);
+            tracing::info!(namespace = %validated.namespace, cluster = %validated.name, %summary, "dynamic broker configs applied");
+            events::publish(
+                ctx,
+                kc,
+                EventType::Normal,
+                "DynamicConfigApplied",
+                "AlterBrokerConfigs",
+                format!("Cluster-wide broker defaults (no restart): {summary}"),
+            )
+            .await;
+            Some(applied)
+        }
+        Err(error) => {
+            tracing::warn!(namespace = %validated.namespace, cluster = %validated.name, %error, "dynamic broker configs not applied yet");
+            None
+        }
+    }
 }
 
 /// Writes `error` into the status (unless writing the status is what

@@ -155,6 +155,10 @@ pub fn compute(
             Some(m) => m.brokers,
             None => previous.map(|p| p.brokers.clone()).unwrap_or_default(),
         },
+        // Set by the reconcile once applied (`cluster::dynamic_config`).
+        dynamic_config: previous
+            .map(|p| p.dynamic_config.clone())
+            .unwrap_or_default(),
     }
 }
 

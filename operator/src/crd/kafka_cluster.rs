@@ -326,6 +326,10 @@ pub struct KafkaClusterStatus {
     /// Node ids of the brokers the cluster reports (DescribeCluster).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brokers: Vec<i32>,
+    /// The dynamic broker settings of `spec.config` last applied to the
+    /// running brokers as cluster-wide defaults, without a restart.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dynamic_config: BTreeMap<String, String>,
 }
 
 /// The operation in progress (`status.operation`).

@@ -1,6 +1,7 @@
 //! Loading, precedence, validation and description of broker settings.
 
 use super::*;
+use crate::config::ConfigSource;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::super::broker::BrokerConfig;
 use super::super::broker_keys;
 use super::super::catalogue::Kind;
+use super::super::dynamic;
 use super::super::topic::{self, describe_topic_configs};
 use super::{BROKER, Effect, TOPIC};
 use crate::doc_section::{cell, check};
@@ -58,14 +59,19 @@ fn code_or_dash(value: Option<&str>) -> String {
 
 fn broker_table() -> String {
     let mut out = String::from(
-        "| property | default | valid values | what it does in Karst |\n|---|---|---|---|\n",
+        "| property | default | valid values | dynamic | what it does in Karst |\n|---|---|---|---|---|\n",
     );
     for (key, (name, what)) in broker_keys::KEYS.iter().zip(BROKER) {
         assert_eq!(key.name, *name, "BROKER follows broker_keys::KEYS");
         out.push_str(&format!(
-            "| `{name}` | {} | {} | {} |\n",
+            "| `{name}` | {} | {} | {} | {} |\n",
             code_or_dash(key.default),
             valid_values(key.kind),
+            if dynamic::is_dynamic(name) {
+                "yes"
+            } else {
+                "—"
+            },
             effect(*what)
         ));
     }
@@ -143,8 +149,9 @@ fn config_reference_topic_matches_the_code() {
 #[test]
 fn the_reference_says_which_settings_act() {
     let table = broker_table();
-    assert!(table.contains("| `log.dirs` | — | list | Data directories"));
-    assert!(table.contains("| `num.io.threads` | `8` | int ≥ 1 | *Accepted, no effect*"));
+    assert!(table.contains("| `log.dirs` | — | list | — | Data directories"));
+    assert!(table.contains("| `num.io.threads` | `8` | int ≥ 1 | — | *Accepted, no effect*"));
+    assert!(table.contains("| `message.max.bytes` | `1048588` | int ≥ 0 | yes |"));
     let table = topic_table();
     assert!(table.contains(
         "| `retention.ms` | `604800000` | `log.retention.ms`, `log.retention.minutes`, `log.retention.hours` | long ≥ -1 |"

@@ -18,7 +18,7 @@ use k8s_openapi::api::{
     policy::v1::PodDisruptionBudget,
 };
 
-use super::validate::ValidatedCluster;
+use super::{dynamic_config, validate::ValidatedCluster};
 
 /// Every object a cluster consists of, in the order they are applied.
 #[derive(Debug, Clone)]
@@ -41,7 +41,13 @@ pub struct DesiredCluster {
 /// the existing StatefulSet's claim template, if there is one.
 pub fn desired(cluster: &ValidatedCluster, claim_template_size: Option<&str>) -> DesiredCluster {
     let config_map = config_map::build(cluster);
-    let config_hash = config_map::config_hash(&config_map);
+    // The hash covers only what needs a restart: dynamic broker settings
+    // are applied live (`cluster::dynamic_config`) and roll no Pod.
+    let restart_relevant = ValidatedCluster {
+        broker_config: dynamic_config::restart_only(&cluster.broker_config),
+        ..cluster.clone()
+    };
+    let config_hash = config_map::config_hash(&config_map::build(&restart_relevant));
     DesiredCluster {
         service_account: service_account::build(cluster),
         headless_service: service::headless(cluster),
