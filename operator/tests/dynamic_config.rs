@@ -123,6 +123,7 @@ async fn a_dynamic_setting_is_applied_without_a_restart_and_a_static_one_rolls()
     let before = kubelet.history().len();
 
     // A dynamic setting: every broker takes it, no Pod restarts.
+    let started = std::time::Instant::now();
     apply_json(
         &clusters,
         "demo",
@@ -135,6 +136,10 @@ async fn a_dynamic_setting_is_applied_without_a_restart_and_a_static_one_rolls()
         ("200000", ConfigSource::DynamicDefaultBrokerConfig),
     )
     .await;
+    eprintln!(
+        "FIGURE dynamic spec.config change in force on 3 brokers: {:?}",
+        started.elapsed()
+    );
     assert_eq!(
         template_hash(&sets).await,
         Some(hash.clone()),
