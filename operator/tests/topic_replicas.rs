@@ -31,7 +31,7 @@ use kube::{
 use serde_json::json;
 
 const API_PORT: u16 = 16553;
-const ETCD_PORT: u16 = 12469;
+const ETCD_PORT: u16 = 12449;
 const OPERATOR_HTTP: u16 = 18531;
 const LOOPBACK_OCTET: u8 = 41;
 const KAFKA_PORT: u16 = 19695;
