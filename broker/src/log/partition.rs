@@ -11,6 +11,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::batch::BatchHeader;
 use super::config::LogConfig;
+use super::io_metrics::{FsyncCause, log_io_metrics};
 use super::leader_epoch::LeaderEpochCache;
 use super::segment::{Segment, read_header};
 use super::slice::FileSlice;
@@ -381,10 +382,15 @@ impl PartitionLog {
                 (state.active().file(), self.log_end_offset(), truncations)
             };
             let dir = self.dir.display().to_string();
-            tokio::task::spawn_blocking(move || file.sync_data())
-                .await
-                .map_err(|e| LogError::io(format!("fsync {dir}"))(std::io::Error::other(e)))?
-                .map_err(LogError::io(format!("fsync {}", self.dir.display())))?;
+            tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let synced = file.sync_data();
+                log_io_metrics().fsync_done(FsyncCause::GroupCommit, started);
+                synced
+            })
+            .await
+            .map_err(|e| LogError::io(format!("fsync {dir}"))(std::io::Error::other(e)))?
+            .map_err(LogError::io(format!("fsync {}", self.dir.display())))?;
             let _state = self.state.read();
             if self.truncations.load(Ordering::Acquire) == truncations {
                 self.flushed_offset.fetch_max(target, Ordering::AcqRel);
@@ -411,7 +417,9 @@ impl PartitionLog {
     pub fn flush_all(&self) -> Result<(), LogError> {
         let mut state = self.state.write();
         let target = self.log_end_offset();
+        let started = std::time::Instant::now();
         state.active_mut().sync()?;
+        log_io_metrics().fsync_done(FsyncCause::Periodic, started);
         producer_snapshot::write(&self.dir, target, &state.producers)?;
         state.unflushed_records = 0;
         state.unflushed_since_ms = None;

@@ -14,7 +14,7 @@ use tokio::sync::futures::Notified;
 use uuid::Uuid;
 
 use super::leader::{Followers, Leadership, ProduceError};
-use crate::log::{AppendInfo, FileSlice, LogConfig, LogError, PartitionLog};
+use crate::log::{AppendInfo, FileSlice, LogConfig, LogError, PartitionLog, log_io_metrics};
 use crate::producer::ActiveProducer;
 
 /// ListOffsets' special timestamps (Kafka's `ListOffsetsRequest` constants).
@@ -205,7 +205,10 @@ impl Partition {
         timeout: Duration,
     ) -> Result<(), ProduceError> {
         if self.leadership.read().replicas.len() <= 1 {
-            return Ok(self.log.flush_to(end_offset).await?);
+            let started = std::time::Instant::now();
+            let flushed = self.log.flush_to(end_offset).await;
+            log_io_metrics().durable_wait_done(started);
+            return Ok(flushed?);
         }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
