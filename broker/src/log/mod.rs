@@ -19,6 +19,7 @@ mod checkpoint;
 mod cleaner;
 mod config;
 mod error;
+mod flusher;
 mod index;
 mod io_metrics;
 mod leader_epoch;
@@ -27,6 +28,8 @@ mod partition;
 mod producer_snapshot;
 mod segment;
 mod slice;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -174,7 +174,7 @@ impl Partition {
         now_ms: i64,
         acks: i16,
     ) -> Result<AppendInfo, ProduceError> {
-        {
+        let single_replica = {
             let leadership = self.leadership.read();
             if leadership.leader != self.node_id {
                 return Err(ProduceError::NotLeader);
@@ -186,8 +186,14 @@ impl Partition {
                     min,
                 });
             }
-        }
+            leadership.replicas.len() <= 1
+        };
         let info = self.log.append(records, now_ms)?;
+        if acks == -1 && single_replica {
+            // The fsync starts now, not when [`Self::wait_committed`] is
+            // awaited: a connection awaits its replies in order.
+            self.log.request_flush(info.last_offset + 1);
+        }
         self.log_end_moved.notify_waiters();
         self.maybe_advance_high_watermark();
         Ok(info)
