@@ -31,6 +31,13 @@ pub(super) struct GroupCommit {
 }
 
 impl GroupCommit {
+    /// A future that resolves after the next group commit fsync of this log
+    /// (tests watch the flusher with it).
+    #[cfg(test)]
+    pub(super) fn flushed_notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.flushed.notified()
+    }
+
     /// Wants an fsync of `log` that starts from now on, queueing the log
     /// unless it is queued already.
     fn request(&self, log: &Arc<PartitionLog>) {
