@@ -21,6 +21,10 @@ pub(super) struct GroupCommit {
     requested: AtomicBool,
     /// The log is in the flusher's queue or being fsynced there.
     queued: AtomicBool,
+    /// The log end offset the running fsync covers (0 when none runs): a
+    /// waiter it covers asks for no further fsync, which would only repeat
+    /// it.
+    syncing_to: AtomicI64,
     /// Woken after every group commit fsync, done or failed.
     flushed: Notify,
     /// Why the last failed fsync failed.
@@ -79,7 +83,9 @@ impl PartitionLog {
                     std::io::Error::new(kind, message),
                 ));
             }
-            commit.request(self);
+            if commit.syncing_to.load(Ordering::SeqCst) < offset {
+                commit.request(self);
+            }
             flushed.await;
         }
     }
@@ -95,7 +101,9 @@ impl PartitionLog {
                 state.unflushed_records = 0;
                 state.unflushed_since_ms = None;
                 let truncations = self.truncations.load(Ordering::Acquire);
-                (state.active().file(), self.log_end_offset(), truncations)
+                let target = self.log_end_offset();
+                commit.syncing_to.store(target, Ordering::SeqCst);
+                (state.active().file(), target, truncations)
             };
             #[cfg(feature = "test-hooks")]
             crate::log::test_hooks::before_fsync(&self.dir);
@@ -117,6 +125,9 @@ impl PartitionLog {
                     commit.failed_through.fetch_max(target, Ordering::AcqRel);
                 }
             }
+            // Cleared before the wake-up: a waiter the fsync did not cover
+            // (a truncation raced it) then asks for another.
+            commit.syncing_to.store(0, Ordering::SeqCst);
             commit.flushed.notify_waiters();
         }
         commit.queued.store(false, Ordering::Release);
