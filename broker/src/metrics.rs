@@ -545,10 +545,11 @@ mod tests {
     fn metrics_broker_list_matches_the_code() {
         let mut collectors = Metrics::new().collectors();
         collectors.extend(crate::replica::ReplicationMetrics::new().collectors());
+        collectors.extend(crate::log::log_io_metrics().collectors());
         crate::doc_section::check(
             "docs/metrics.md",
             "metrics_broker",
-            "broker/src/metrics.rs and broker/src/replica/metrics.rs",
+            "broker/src/metrics.rs, broker/src/replica/metrics.rs and broker/src/log/io_metrics.rs",
             &crate::doc_section::metrics_table(&collectors),
             "cargo test -p karst-broker --lib metrics_broker",
         );

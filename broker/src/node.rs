@@ -143,6 +143,7 @@ impl Node {
         };
         replicas.set_controller(controller.clone());
         metrics.register(replicas.metrics().collectors());
+        metrics.register(crate::log::log_io_metrics().collectors());
         tasks.spawn(replicas.clone().run_background(shutdown_rx.clone()));
         let broker = Arc::new(Broker {
             node_id: config.node_id,

@@ -5,12 +5,14 @@
 
 use std::io::IoSlice;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::{AppendInfo, PartitionLog, State};
 use crate::log::batch::{self, BatchHeader, HEADER_SIZE};
 use crate::log::config::TimestampType;
+use crate::log::io_metrics::{FsyncCause, log_io_metrics};
 use crate::log::segment::{Segment, write_all_vectored};
 use crate::log::{LogError, producer_snapshot};
 use crate::producer::{BatchVerdict, ProducerStateTable};
@@ -19,6 +21,13 @@ impl PartitionLog {
     /// Validates the batches of one produce request and appends them, all or
     /// none, assigning offsets. Nothing is fsynced here; see [`Self::flush_to`].
     pub fn append(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
+        let started = Instant::now();
+        let appended = self.append_timed(records, now_ms);
+        log_io_metrics().append_done(started);
+        appended
+    }
+
+    fn append_timed(&self, records: Bytes, now_ms: i64) -> Result<AppendInfo, LogError> {
         // CRC and structure are checked before taking any lock.
         let mut headers = batch::validate_all(&records)?;
         if self.state.read().config.compact {
@@ -171,9 +180,11 @@ impl PartitionLog {
             // The bulk of the roll's fsync, without the state lock: reads
             // of this partition go on meanwhile.
             let active = self.state.read().active().file();
+            let started = Instant::now();
             active
                 .sync_data()
                 .map_err(LogError::io(format!("fsync {}", self.dir.display())))?;
+            log_io_metrics().fsync_done(FsyncCause::Roll, started);
             self.roll(&mut self.state.write(), first_offset, now_ms)?;
         }
         let (file, size) = {

@@ -19,13 +19,17 @@ mod checkpoint;
 mod cleaner;
 mod config;
 mod error;
+mod flusher;
 mod index;
+mod io_metrics;
 mod leader_epoch;
 mod manager;
 mod partition;
 mod producer_snapshot;
 mod segment;
 mod slice;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +41,7 @@ pub use batch::{BatchHeader, HEADER_SIZE};
 pub use cleaner::CompactionOutcome;
 pub use config::{LogConfig, LogConfigError, TimestampType};
 pub use error::LogError;
+pub use io_metrics::{LogIoMetrics, log_io_metrics};
 pub use manager::LogManager;
 pub use partition::{AppendInfo, PartitionLog};
 pub use slice::FileSlice;

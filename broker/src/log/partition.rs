@@ -80,8 +80,8 @@ pub struct PartitionLog {
     /// Bumped by every truncation, so that an fsync that raced one does not
     /// mark re-appended, unsynced offsets as flushed.
     truncations: AtomicU64,
-    /// One fsync in flight at a time; callers queued here share the next one.
-    flush_lock: tokio::sync::Mutex<()>,
+    /// The fsyncs acks=all waits for, shared by concurrent waiters.
+    group_commit: GroupCommit,
     /// Why part of the log cannot be read, naming the file: found at start
     /// or by a read. Reported (metrics, `/readyz`), never fatal to the broker.
     damage: Mutex<Option<String>>,
@@ -145,7 +145,7 @@ impl PartitionLog {
             log_start_offset: AtomicI64::new(log_start.min(log_end)),
             log_end_offset: AtomicI64::new(log_end),
             flushed_offset: AtomicI64::new(log_end),
-            flush_lock: tokio::sync::Mutex::new(()),
+            group_commit: GroupCommit::default(),
             truncations: AtomicU64::new(0),
             state: RwLock::new(state),
             append_lock: Mutex::new(()),
@@ -363,62 +363,6 @@ impl PartitionLog {
         first_record_at_or_after(&batch, &header, ts, 0).map(|(offset, ts)| (ts, offset))
     }
 
-    /// Resolves once everything below `offset` is on disk. Concurrent callers
-    /// share fsyncs: while one runs, others queue, and the next one covers
-    /// everything appended before it started.
-    pub async fn flush_to(&self, offset: i64) -> Result<(), LogError> {
-        if self.flushed_offset.load(Ordering::Acquire) >= offset {
-            return Ok(());
-        }
-        let _turn = self.flush_lock.lock().await;
-        // Loops only when a truncation raced the fsync (replication, rare).
-        while self.flushed_offset.load(Ordering::Acquire) < offset.min(self.log_end_offset()) {
-            let (file, target, truncations) = {
-                let mut state = self.state.write();
-                state.unflushed_records = 0;
-                state.unflushed_since_ms = None;
-                let truncations = self.truncations.load(Ordering::Acquire);
-                (state.active().file(), self.log_end_offset(), truncations)
-            };
-            let dir = self.dir.display().to_string();
-            tokio::task::spawn_blocking(move || file.sync_data())
-                .await
-                .map_err(|e| LogError::io(format!("fsync {dir}"))(std::io::Error::other(e)))?
-                .map_err(LogError::io(format!("fsync {}", self.dir.display())))?;
-            let _state = self.state.read();
-            if self.truncations.load(Ordering::Acquire) == truncations {
-                self.flushed_offset.fetch_max(target, Ordering::AcqRel);
-            }
-        }
-        Ok(())
-    }
-
-    /// Fsyncs when `flush.messages` or `flush.ms` asks for it (called
-    /// periodically, off the request path).
-    pub fn flush_if_due(&self, now_ms: i64) -> Result<(), LogError> {
-        let due = {
-            let state = self.state.read();
-            let by_count = state.unflushed_records >= state.config.flush_messages;
-            let by_time = state
-                .unflushed_since_ms
-                .is_some_and(|since| now_ms.saturating_sub(since) >= state.config.flush_ms);
-            by_count || by_time
-        };
-        if due { self.flush_all() } else { Ok(()) }
-    }
-
-    /// Fsyncs the active segment and its indexes now (shutdown, periodic flush).
-    pub fn flush_all(&self) -> Result<(), LogError> {
-        let mut state = self.state.write();
-        let target = self.log_end_offset();
-        state.active_mut().sync()?;
-        producer_snapshot::write(&self.dir, target, &state.producers)?;
-        state.unflushed_records = 0;
-        state.unflushed_since_ms = None;
-        self.flushed_offset.fetch_max(target, Ordering::AcqRel);
-        Ok(())
-    }
-
     /// Deletes closed segments that are below the log start offset, older
     /// than `retention.ms`, or beyond `retention.bytes` (the latter two only
     /// under `cleanup.policy=delete`). Returns how many were deleted.
@@ -521,8 +465,11 @@ fn first_record_at_or_after(
 
 #[path = "append.rs"]
 mod append;
+#[path = "group_commit.rs"]
+mod group_commit;
 #[path = "truncate.rs"]
 mod truncate;
+use group_commit::GroupCommit;
 
 #[cfg(test)]
 #[path = "partition_tests.rs"]

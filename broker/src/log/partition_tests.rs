@@ -235,6 +235,29 @@ async fn concurrent_flushes_share_fsyncs() {
     assert!(log.flushed_offset.load(Ordering::Acquire) >= 50);
 }
 
+/// acks=all asks for its fsync at the append: the flusher syncs the log
+/// although nobody awaits `flush_to` yet (a connection awaits its replies
+/// in order, so a later reply's fsync must not wait for its turn).
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_requested_flush_runs_before_anyone_awaits_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default(), false);
+    let info = log.append(batch(3, 0, Compression::None), 1).unwrap();
+    let end = info.last_offset + 1;
+    assert!(log.flushed_offset.load(Ordering::Acquire) < end);
+    loop {
+        let flushed = log.group_commit.flushed_notified();
+        tokio::pin!(flushed);
+        flushed.as_mut().enable();
+        if log.flushed_offset.load(Ordering::Acquire) >= end {
+            break;
+        }
+        log.request_flush(end);
+        flushed.await;
+    }
+    assert_eq!(log.flushed_offset.load(Ordering::Acquire), end);
+}
+
 #[test]
 fn truncation_removes_whole_batches_and_later_segments() {
     let dir = tempfile::tempdir().unwrap();

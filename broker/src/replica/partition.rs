@@ -14,7 +14,7 @@ use tokio::sync::futures::Notified;
 use uuid::Uuid;
 
 use super::leader::{Followers, Leadership, ProduceError};
-use crate::log::{AppendInfo, FileSlice, LogConfig, LogError, PartitionLog};
+use crate::log::{AppendInfo, FileSlice, LogConfig, LogError, PartitionLog, log_io_metrics};
 use crate::producer::ActiveProducer;
 
 /// ListOffsets' special timestamps (Kafka's `ListOffsetsRequest` constants).
@@ -174,7 +174,7 @@ impl Partition {
         now_ms: i64,
         acks: i16,
     ) -> Result<AppendInfo, ProduceError> {
-        {
+        let single_replica = {
             let leadership = self.leadership.read();
             if leadership.leader != self.node_id {
                 return Err(ProduceError::NotLeader);
@@ -186,8 +186,14 @@ impl Partition {
                     min,
                 });
             }
-        }
+            leadership.replicas.len() <= 1
+        };
         let info = self.log.append(records, now_ms)?;
+        if acks == -1 && single_replica {
+            // The fsync starts now, not when [`Self::wait_committed`] is
+            // awaited: a connection awaits its replies in order.
+            self.log.request_flush(info.last_offset + 1);
+        }
         self.log_end_moved.notify_waiters();
         self.maybe_advance_high_watermark();
         Ok(info)
@@ -205,7 +211,10 @@ impl Partition {
         timeout: Duration,
     ) -> Result<(), ProduceError> {
         if self.leadership.read().replicas.len() <= 1 {
-            return Ok(self.log.flush_to(end_offset).await?);
+            let started = std::time::Instant::now();
+            let flushed = self.log.flush_to(end_offset).await;
+            log_io_metrics().durable_wait_done(started);
+            return Ok(flushed?);
         }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
