@@ -144,8 +144,8 @@ impl ReconcileError {
     /// failure cannot be written to the status at all.
     pub fn condition_reason(&self) -> Option<&'static str> {
         match self {
-            ReconcileError::Invalid(ValidationError::ScalingUnsupported { .. }) => {
-                Some("ScalingUnsupported")
+            ReconcileError::Invalid(ValidationError::ScalingRefused { .. }) => {
+                Some("ScalingRefused")
             }
             ReconcileError::Invalid(_) => Some("InvalidSpec"),
             ReconcileError::Apply(_) => Some("ApplyFailed"),
@@ -277,11 +277,16 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     }
 
     // 1. validate (pure): nothing is read or written for a spec that cannot run
-    let validated = validate::validate(kc, &ctx.settings)?;
+    let mut validated = validate::validate(kc, &ctx.settings)?;
 
-    // 2. dereference
+    // 2. dereference; a running cluster keeps its voters
     let mut observed = dereference::observe(&ctx.client, &namespace, &name).await?;
-    validate::check_replicas_unchanged(&validated, observed.running_replicas)?;
+    validated.keep_voters(observed.rendered_voters);
+    validate::check_scale(
+        &validated,
+        observed.running_replicas,
+        observed.rendered_voters,
+    )?;
 
     // 3. build (pure)
     let desired = build::desired(&validated, observed.storage.claim_template_size.as_deref());

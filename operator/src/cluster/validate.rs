@@ -114,16 +114,18 @@ pub enum ValidationError {
         /// The port.
         port: i32,
     },
-    /// `spec.replicas` of a running cluster changed: its voter set would
-    /// change, which the brokers cannot do yet (the membership on disk wins).
+    /// `spec.replicas` of a running cluster asks for a scale the brokers
+    /// cannot make (`why`); nothing is applied.
     #[error(
-        "spec.replicas: the cluster runs {running} brokers and {wanted} were asked for; scaling needs the operator's scaling support, not yet available (set spec.replicas back to {running})"
+        "spec.replicas: the cluster runs {running} brokers and {wanted} were asked for; {why} (set spec.replicas back to {running})"
     )]
-    ScalingUnsupported {
+    ScalingRefused {
         /// Brokers of the existing StatefulSet.
         running: i32,
         /// `spec.replicas`.
         wanted: i32,
+        /// Why, in a sentence.
+        why: String,
     },
     /// A child object's name would exceed what Kubernetes accepts.
     #[error(
@@ -171,7 +173,7 @@ impl ValidationError {
             ValidationError::BrokerConfig { .. } => "invalid_broker_config",
             ValidationError::ReservedEnv(_) => "reserved_env",
             ValidationError::PortConflict { .. } => "port_conflict",
-            ValidationError::ScalingUnsupported { .. } => "scaling_unsupported",
+            ValidationError::ScalingRefused { .. } => "scaling_refused",
             ValidationError::NameTooLong { .. } => "name_too_long",
             ValidationError::InvalidQuantity { .. } => "invalid_quantity",
             ValidationError::InvalidImage(_) => "invalid_image",
@@ -298,20 +300,62 @@ fn check_ports(kafka: i32, http: i32, controller: i32) -> Result<(), ValidationE
     Ok(())
 }
 
+impl ValidatedCluster {
+    /// Keeps the voter count a running cluster was rendered with
+    /// (`rendered`, from its ConfigMap), whatever `spec.replicas` now says:
+    /// the brokers cannot change their voter set. `None` (nothing rendered,
+    /// or one broker in embedded mode) keeps the new-cluster rule.
+    pub fn keep_voters(&mut self, rendered: Option<i32>) {
+        if let (Some(voters), Some(_)) = (rendered, self.quorum.as_ref()) {
+            self.quorum = Some(quorum::with_voters(
+                self.pod_naming(),
+                &self.uid,
+                voters,
+                self.controller_port,
+            ));
+        }
+    }
+}
+
 /// Refuses a change of `spec.replicas` once the StatefulSet exists
-/// (`running` is its replica count): every broker is a voter, and the
-/// brokers keep the voter set they started with.
-pub fn check_replicas_unchanged(
+/// (`running` is its replica count) that would change the voter set
+/// (`rendered_voters`, what its ConfigMap holds): growing
+/// from one broker, which runs without a quorum, or shrinking below the
+/// voters. Shrinking above them is refused too until the leaving brokers
+/// can be drained first.
+pub fn check_scale(
     cluster: &ValidatedCluster,
     running: Option<i32>,
+    rendered_voters: Option<i32>,
 ) -> Result<(), ValidationError> {
-    match running {
-        Some(running) if running != cluster.replicas => Err(ValidationError::ScalingUnsupported {
+    let Some(running) = running.filter(|r| *r != cluster.replicas) else {
+        return Ok(());
+    };
+    let refuse = |why: String| {
+        Err(ValidationError::ScalingRefused {
             running,
             wanted: cluster.replicas,
-        }),
-        _ => Ok(()),
+            why,
+        })
+    };
+    let voters = rendered_voters.unwrap_or(1);
+    if running == 1 {
+        return refuse(
+            "a one-broker cluster runs the broker's embedded single-node mode, without a metadata quorum that other brokers could join".to_owned(),
+        );
     }
+    if cluster.replicas < voters {
+        return refuse(format!(
+            "brokers 0 to {} are the {voters} voters of the metadata quorum, which cannot change, so at least {voters} brokers are needed",
+            voters - 1
+        ));
+    }
+    if cluster.replicas < running {
+        return refuse(
+            "scaling down needs the leaving brokers drained first, not yet available".to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// With rack awareness the rack comes from the Node: a `broker.rack` in
@@ -554,19 +598,50 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_multi_broker_cluster_renders_one_quorum_and_cannot_be_scaled() {
+    fn scaling_that_would_change_the_voters_is_refused_naming_why() {
         let v = ClusterFixture::new("demo", 3).validated();
         let q = v.quorum.as_ref().expect("three brokers: a quorum");
         assert_eq!((q.cluster_id.as_str(), q.controller_port), ("uid-1", 9093));
         assert!(ClusterFixture::new("demo", 1).validated().quorum.is_none());
-        assert_eq!(check_replicas_unchanged(&v, None), Ok(()));
-        assert_eq!(check_replicas_unchanged(&v, Some(3)), Ok(()));
-        let err = check_replicas_unchanged(&v, Some(1)).unwrap_err();
-        assert_eq!(err.metric_label(), "scaling_unsupported");
+        assert_eq!(check_scale(&v, None, None), Ok(()));
+        assert_eq!(check_scale(&v, Some(3), Some(3)), Ok(()));
+        let grown = ClusterFixture::new("demo", 5).validated();
+        assert_eq!(
+            check_scale(&grown, Some(3), Some(3)),
+            Ok(()),
+            "new brokers join as brokers only"
+        );
+        let err = check_scale(&v, Some(1), None).unwrap_err();
+        assert_eq!(err.metric_label(), "scaling_refused");
         assert!(
-            err.to_string()
-                .contains("scaling needs the operator's scaling support, not yet available"),
+            err.to_string().contains("embedded single-node mode"),
             "{err}"
+        );
+
+        let mut legacy = ClusterFixture::new("demo", 4).validated();
+        legacy.keep_voters(Some(5));
+        let err = check_scale(&legacy, Some(5), Some(5)).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "spec.replicas: the cluster runs 5 brokers and 4 were asked for; brokers 0 to 4 are the 5 voters"
+            ),
+            "{err}"
+        );
+        let mut one = ClusterFixture::new("demo", 1).validated();
+        one.keep_voters(Some(3));
+        assert!(one.quorum.is_none(), "one broker never renders a quorum");
+        assert!(
+            check_scale(&one, Some(3), Some(3))
+                .unwrap_err()
+                .to_string()
+                .contains("3 voters")
+        );
+        let down = ClusterFixture::new("demo", 4).validated();
+        assert!(
+            check_scale(&down, Some(5), Some(3))
+                .unwrap_err()
+                .to_string()
+                .contains("drained first")
         );
     }
 
