@@ -22,6 +22,7 @@ use super::{
     node_id,
     ownership::{self, ExistingVersions, OwnershipError},
     rollout::{self, plan::Step},
+    scale::{self, step::ScaleStep},
     status, storage,
     validate::{self, ValidationError},
 };
@@ -330,7 +331,24 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     .await;
     // 6. rolling restart of the Pods that run an outdated template
     let roll = rollout::roll(ctx, kc, &validated, &desired.stateful_set, &mut observed).await?;
-    let status = status::compute(&validated, &observed, &roll, previous, &now_rfc3339());
+    let now = now_rfc3339();
+    let mut status = status::compute(&validated, &observed, &roll, previous, &now);
+    // 7. partition moves of a scale, once no broker rolls
+    let scaling = if matches!(roll, Step::Idle { .. }) {
+        let running = observed.running_replicas;
+        scale::scale(ctx, kc, &validated, &observed, running).await
+    } else {
+        None
+    };
+    if let Some(step) = &scaling {
+        status::show_scale(&mut status, step, previous, validated.generation, &now);
+    }
+    let moving = scaling.as_ref().is_some_and(|s| {
+        matches!(
+            s,
+            ScaleStep::Submit(..) | ScaleStep::ElectLeaders(..) | ScaleStep::Wait(_)
+        )
+    });
     let was_ready = previous
         .and_then(|p| find(&p.conditions, READY))
         .map(|c| c.status);
@@ -370,6 +388,10 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
             )
             .await;
         }
+    }
+    if moving {
+        // A move finishing triggers nothing: poll it.
+        return Ok(Action::requeue(Duration::from_secs(3)));
     }
     Ok(Action::requeue(match roll {
         // Pod changes trigger a reconcile too; this re-checks the bound and the ISRs.

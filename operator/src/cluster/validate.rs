@@ -66,8 +66,11 @@ pub struct ValidatedCluster {
     pub metrics_enabled: bool,
     /// The Kubernetes cluster's DNS domain (`cluster.local` by default).
     pub cluster_domain: String,
-    /// How long a rolling restart waits for a broker before it stops.
+    /// How long a rolling restart waits for a broker (and a partition move
+    /// for progress) before it stops.
     pub ready_timeout: std::time::Duration,
+    /// `spec.scaling.maxConcurrentMoves`.
+    pub max_concurrent_moves: usize,
     /// The operator's image (the rack-aware Pods' init container).
     pub operator_image: String,
 }
@@ -271,6 +274,9 @@ pub fn validate(
         ready_timeout: std::time::Duration::from_secs(
             u64::try_from(spec.rolling_update.ready_timeout_seconds).unwrap_or(1),
         ),
+        max_concurrent_moves: usize::try_from(spec.scaling.max_concurrent_moves)
+            .unwrap_or(1)
+            .max(1),
         operator_image: settings.operator_image.clone(),
     })
 }
