@@ -2,14 +2,16 @@
 //! `karst` brokers behind the Pods (the stand-in kubelet creates the Pods a
 //! grown StatefulSet asks for), under a `common::load` producer and
 //! consumer group: a scale that would change the voters is refused and
-//! moves nothing; 3 -> 5 spreads replicas and leaders onto the new brokers.
+//! moves nothing; 3 -> 5 spreads replicas and leaders onto the new brokers;
+//! 5 -> 3 drains the leaving brokers before their Pods are deleted.
 
 mod common;
 
 use std::{collections::BTreeMap, time::Duration};
 
 use common::{
-    ApiServer, Kubelet, Operator, apply_json, create_namespace, install_crds, load::Load, wait_for,
+    ApiServer, Kubelet, Operator, PodEvent, apply_json, create_namespace, install_crds, load::Load,
+    wait_for,
 };
 use karst_client::{AdminClient, NewTopic};
 use karst_operator::crd::{ConditionStatus, KafkaCluster, conditions::find};
@@ -78,7 +80,7 @@ fn within_one(counts: &BTreeMap<i32, usize>) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scaling_up_spreads_partitions_and_a_scale_below_the_voters_moves_nothing() {
+async fn scaling_up_spreads_partitions_down_drains_first_and_below_the_voters_moves_nothing() {
     let api = ApiServer::start(API_PORT, ETCD_PORT);
     let client = api.client().await;
     install_crds(&client).await;
@@ -154,6 +156,46 @@ async fn scaling_up_spreads_partitions_and_a_scale_below_the_voters_moves_nothin
     assert!(within_one(&replicas), "replicas per broker: {replicas:?}");
     assert!(within_one(&leaders), "leaders per broker: {leaders:?}");
     assert!(moved > 0.0, "partitions were moved ({moved})");
+
+    // 5 -> 3: brokers 3 and 4 are drained before their Pods go.
+    let before = kubelet.history().len();
+    let started = std::time::Instant::now();
+    apply_json(&clusters, "demo", cluster(3)).await.unwrap();
+    wait_for(
+        "brokers 3 and 4 drained and stopped",
+        SCALE_WAIT,
+        || async {
+            // The history first: a Pod stopped before this metadata was read
+            // must already hold nothing.
+            let history = kubelet.history()[before..].to_vec();
+            let (replicas, _) = spread(&admin, 5).await;
+            let held = replicas[&3] + replicas[&4];
+            let leaving = |p: &String| p == "demo-broker-3" || p == "demo-broker-4";
+            let stopped = history
+                .iter()
+                .any(|e| matches!(e, PodEvent::Stopped(p) | PodEvent::Killed(p) if leaving(p)));
+            assert!(
+                !(stopped && held > 0),
+                "a leaving broker stopped holding {held} replicas: {history:?}"
+            );
+            let both = ["demo-broker-3", "demo-broker-4"].iter().all(|p| {
+                history
+                    .iter()
+                    .any(|e| matches!(e, PodEvent::Stopped(s) if s == p))
+            });
+            both.then_some(())
+        },
+    )
+    .await;
+    eprintln!("FIGURE 5 -> 3 drain: {:?}", started.elapsed());
+    let (replicas, leaders) = spread(&admin, 3).await;
+    eprintln!("after 5 -> 3: replicas per broker {replicas:?}, leaders {leaders:?}");
+    assert_eq!(
+        replicas.len(),
+        3,
+        "only brokers 0..3 hold replicas: {replicas:?}"
+    );
+    assert!(within_one(&replicas), "replicas per broker: {replicas:?}");
     load.stop().await.assert_nothing_lost();
     drop(kubelet);
 }

@@ -22,7 +22,11 @@ use super::{
     node_id,
     ownership::{self, ExistingVersions, OwnershipError},
     rollout::{self, plan::Step},
-    scale::{self, step::ScaleStep},
+    scale::{
+        self,
+        drain::{self, Drain},
+        step::ScaleStep,
+    },
     status, storage,
     validate::{self, ValidationError},
 };
@@ -290,6 +294,18 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     )?;
 
     // 3. build (pure)
+    // A scale down drains the leaving brokers first: until they hold
+    // nothing, the StatefulSet (and the status) keeps them.
+    let mut drain_step = None;
+    let shrinking = observed
+        .running_replicas
+        .filter(|r| *r > validated.replicas);
+    if let Some(running) = shrinking
+        && let Drain::Draining(step) = drain::drain(ctx, kc, &validated, &observed, running).await?
+    {
+        validated.replicas = running;
+        drain_step = Some(step);
+    }
     let desired = build::desired(&validated, observed.storage.claim_template_size.as_deref());
 
     // 4. apply, ConfigMap before the StatefulSet that mounts it; never over
@@ -334,7 +350,9 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     let now = now_rfc3339();
     let mut status = status::compute(&validated, &observed, &roll, previous, &now);
     // 7. partition moves of a scale, once no broker rolls
-    let scaling = if matches!(roll, Step::Idle { .. }) {
+    let scaling = if drain_step.is_some() {
+        drain_step
+    } else if matches!(roll, Step::Idle { .. }) {
         let running = observed.running_replicas;
         scale::scale(ctx, kc, &validated, &observed, running).await
     } else {

@@ -4,10 +4,11 @@
 //! they go, [`step`] what to do next, and this module asks the brokers,
 //! submits the reassignments and records each step (log line, event, metric).
 
+pub mod drain;
 pub mod plan;
 pub mod step;
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use k8s_openapi::jiff::Timestamp;
 use karst_client::{AdminClient, ElectionType};
@@ -18,7 +19,7 @@ use super::{dereference::ObservedCluster, validate::ValidatedCluster};
 use crate::{context::Context, crd::KafkaCluster, events};
 
 /// How long the brokers get to answer one request.
-const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Takes the next step of a scale up of `kc`, if one is under way
 /// (`running` is the StatefulSet's replica count before this reconcile).
@@ -32,14 +33,16 @@ pub async fn scale(
     let previous = kc.status.as_ref().and_then(|s| s.operation.as_ref());
     // One broker (embedded mode) has nowhere to move partitions.
     cluster.quorum.as_ref()?;
+    let nobody = BTreeSet::new();
     let input = ScaleInput {
+        name: step::SCALE_UP,
+        leaving: &nobody,
         replicas: cluster.replicas,
         previous,
         now: Timestamp::now(),
         timeout: cluster.ready_timeout,
         max_moves: cluster.max_concurrent_moves,
     };
-    let (namespace, name) = (&cluster.namespace, &cluster.name);
     let addresses = observed.ready_addresses(cluster.kafka_port);
     let Some(admin) = addresses
         .first()
@@ -49,17 +52,34 @@ pub async fn scale(
         return step::active(running, cluster.replicas, previous, &none)
             .then(|| step::next_step(&input, &none));
     };
-    let facts = match facts(&admin).await {
-        Ok(facts) => facts,
-        Err(e) => {
-            tracing::debug!(%namespace, cluster = %name, error = %e, "scale: brokers not readable");
-            ScaleFacts::default()
-        }
-    };
+    let mut facts = read_facts(&admin, cluster).await;
+    // Brokers above spec.replicas are leaving (drained, their Pods about to
+    // go): nothing moves back onto them.
+    facts.brokers.retain(|b, _| *b < cluster.replicas);
     if !step::active(running, cluster.replicas, previous, &facts) {
         return None;
     }
-    let mut next = step::next_step(&input, &facts);
+    Some(act(ctx, kc, cluster, &admin, step::next_step(&input, &facts)).await)
+}
+
+/// What the brokers report, or nothing (logged) when they cannot be read.
+async fn read_facts(admin: &AdminClient, cluster: &ValidatedCluster) -> ScaleFacts {
+    facts(admin).await.unwrap_or_else(|e| {
+        tracing::debug!(namespace = %cluster.namespace, cluster = %cluster.name, error = %e, "scale: brokers not readable");
+        ScaleFacts::default()
+    })
+}
+
+/// Submits what `next` asks for and records it; a step the brokers refuse
+/// becomes a wait (the next reconcile plans again).
+async fn act(
+    ctx: &Context,
+    kc: &KafkaCluster,
+    cluster: &ValidatedCluster,
+    admin: &AdminClient,
+    mut next: ScaleStep,
+) -> ScaleStep {
+    let (namespace, name) = (&cluster.namespace, &cluster.name);
     let outcome = match &next {
         ScaleStep::Submit(batch, _) => {
             let moves: Vec<(&str, i32, Option<Vec<i32>>)> = batch
@@ -92,7 +112,7 @@ pub async fn scale(
         next = ScaleStep::Wait(op);
     }
     record(ctx, kc, cluster, &next).await;
-    Some(next)
+    next
 }
 
 /// The first partition a reassignment answered with an error, if any.

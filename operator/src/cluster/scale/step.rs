@@ -20,6 +20,8 @@ use crate::crd::kafka_cluster::Operation;
 
 /// `status.operation.name` while brokers were added and partitions move onto them.
 pub const SCALE_UP: &str = "ScaleUp";
+/// `status.operation.name` while the leaving brokers are drained.
+pub const SCALE_DOWN: &str = "ScaleDown";
 
 /// What the brokers report.
 #[derive(Debug, Clone, Default)]
@@ -37,8 +39,13 @@ pub struct ScaleFacts {
 /// Everything the decision depends on.
 #[derive(Debug, Clone)]
 pub struct ScaleInput<'a> {
-    /// `spec.replicas`: brokers `0..replicas` must be registered first.
+    /// [`SCALE_UP`] or [`SCALE_DOWN`].
+    pub name: &'static str,
+    /// Brokers `0..replicas` must be registered first (while draining, the
+    /// leaving ones too).
     pub replicas: i32,
+    /// Brokers that must end up holding no replica.
+    pub leaving: &'a BTreeSet<i32>,
     /// `status.operation` as last written.
     pub previous: Option<&'a Operation>,
     /// Now.
@@ -100,9 +107,9 @@ pub fn active(
 
 /// The next step of a scale up.
 pub fn next_step(input: &ScaleInput<'_>, facts: &ScaleFacts) -> ScaleStep {
-    let (done, total, moving) = progress(input.previous);
+    let (done, total, moving) = progress(input.previous, input.name);
     let op = |message: String, since: Option<String>, done, total| Operation {
-        name: SCALE_UP.to_owned(),
+        name: input.name.to_owned(),
         broker: None,
         since,
         message: Some(message),
@@ -157,7 +164,7 @@ pub fn next_step(input: &ScaleInput<'_>, facts: &ScaleFacts) -> ScaleStep {
     // No move in progress: the batch in flight finished.
     let done = done + moving;
     let total = total.max(done);
-    let plan = match plan::plan(&facts.assignment, &facts.brokers, &BTreeSet::new()) {
+    let plan = match plan::plan(&facts.assignment, &facts.brokers, input.leaving) {
         Ok(plan) => plan,
         Err(e) => return ScaleStep::Refused(op(e.to_string(), None, done, total)),
     };
@@ -200,8 +207,8 @@ pub fn next_step(input: &ScaleInput<'_>, facts: &ScaleFacts) -> ScaleStep {
 /// Partitions moved before the batch in flight, to move, and in the batch
 /// in flight, as the last status recorded them; once no move is in
 /// progress the batch counts as moved.
-fn progress(previous: Option<&Operation>) -> (usize, usize, usize) {
-    let Some(op) = previous.filter(|op| op.name == SCALE_UP) else {
+fn progress(previous: Option<&Operation>, name: &str) -> (usize, usize, usize) {
+    let Some(op) = previous.filter(|op| op.name == name) else {
         return (0, 0, 0);
     };
     let moved = op.partitions_moved.unwrap_or(0);

@@ -1,7 +1,10 @@
 use super::*;
 
 fn input<'a>(previous: Option<&'a Operation>, now: &str) -> ScaleInput<'a> {
+    static NOBODY: BTreeSet<i32> = BTreeSet::new();
     ScaleInput {
+        name: SCALE_UP,
+        leaving: &NOBODY,
         replicas: 4,
         previous,
         now: now.parse().unwrap(),
@@ -102,4 +105,26 @@ fn a_scale_is_active_while_the_statefulset_grows_the_status_says_so_or_a_broker_
     let mut filled = facts();
     filled.assignment.insert(("u".to_owned(), 0), vec![3]);
     assert!(!active(Some(4), 4, None, &filled));
+}
+
+#[test]
+fn a_drain_moves_everything_off_the_leaving_broker() {
+    let mut f = facts();
+    let leaving = BTreeSet::from([2]);
+    let mut drain = input(None, T0);
+    drain.name = SCALE_DOWN;
+    drain.replicas = 3;
+    drain.leaving = &leaving;
+    f.brokers.remove(&3);
+    drain.max_moves = 10;
+    let ScaleStep::Submit(batch, op) = next_step(&drain, &f) else {
+        panic!("submits");
+    };
+    assert_eq!(op.name, SCALE_DOWN);
+    assert!(
+        batch.iter().all(|(_, target)| !target.contains(&2)),
+        "{batch:?}"
+    );
+    let on_2 = f.assignment.values().filter(|rs| rs.contains(&2)).count();
+    assert!(batch.len() >= on_2);
 }
