@@ -15,7 +15,7 @@
 //! existed holds a broker-generated cluster id on disk, and a rendered
 //! `cluster.id` would make that broker refuse to start after an operator
 //! upgrade. Such a cluster therefore cannot grow (see
-//! [`crate::cluster::validate::check_scale`]).
+//! [`crate::cluster::scale::voters::check_scale`]).
 
 use super::build::labels::{headless_service_name, stateful_set_name};
 

@@ -287,7 +287,7 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     // 2. dereference; a running cluster keeps its voters
     let mut observed = dereference::observe(&ctx.client, &namespace, &name).await?;
     validated.keep_voters(observed.rendered_voters);
-    validate::check_scale(
+    scale::voters::check_scale(
         &validated,
         observed.running_replicas,
         observed.rendered_voters,

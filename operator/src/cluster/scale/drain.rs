@@ -18,7 +18,7 @@ use crate::{
         validate::{ValidatedCluster, ValidationError},
     },
     context::Context,
-    crd::KafkaCluster,
+    crd::{KafkaCluster, kafka_cluster::Operation},
 };
 
 /// Where a drain stands.
@@ -71,13 +71,17 @@ pub async fn drain(
         wanted,
         why,
     };
-    let mut brokers = broker_facts(&addresses, BROKER_TIMEOUT)
-        .await
-        .map_err(|e| {
-            refused(format!(
-                "the brokers could not be asked what they hold: {e}"
-            ))
-        })?;
+    let mut brokers = match broker_facts(&addresses, BROKER_TIMEOUT).await {
+        Ok(brokers) => brokers,
+        // Nothing moves and nothing shrinks until the brokers answer.
+        Err(e) => {
+            let mut op = Operation::named(step::SCALE_DOWN);
+            op.message = Some(format!(
+                "the brokers cannot be asked what the leaving ones hold: {e}"
+            ));
+            return Ok(Drain::Draining(ScaleStep::Wait(op)));
+        }
+    };
     let admin = AdminClient::lazy(addresses[0].clone()).with_timeout(BROKER_TIMEOUT);
     let facts = read_facts(&admin, cluster).await;
     // A partition being moved lists its old and new replicas: judge its target.

@@ -7,6 +7,7 @@
 pub mod drain;
 pub mod plan;
 pub mod step;
+pub mod voters;
 
 use std::{collections::BTreeSet, time::Duration};
 
