@@ -39,6 +39,7 @@ pub struct Metrics {
     broker_restarts: IntCounterVec,
     rolling_update: IntGaugeVec,
     rolls_finished: IntCounterVec,
+    partition_moves: IntCounterVec,
     leader: IntGauge,
     clusters: Arc<Mutex<ClusterSeries>>,
 }
@@ -112,6 +113,14 @@ impl Metrics {
             &["namespace", "cluster"],
         )
         .expect("valid metric");
+        let partition_moves = IntCounterVec::new(
+            Opts::new(
+                "karst_operator_partition_moves_total",
+                "Partition reassignments the operator submitted to scale the KafkaCluster",
+            ),
+            &["namespace", "cluster"],
+        )
+        .expect("valid metric");
         let leader = IntGauge::new(
             "karst_operator_leader",
             "1 while this process holds the leader Lease",
@@ -127,6 +136,7 @@ impl Metrics {
             broker_restarts,
             rolling_update,
             rolls_finished,
+            partition_moves,
             leader,
             clusters: Arc::default(),
         };
@@ -150,6 +160,7 @@ impl Metrics {
             Box::new(self.broker_restarts.clone()),
             Box::new(self.rolling_update.clone()),
             Box::new(self.rolls_finished.clone()),
+            Box::new(self.partition_moves.clone()),
             Box::new(self.leader.clone()),
         ]
     }
@@ -213,6 +224,19 @@ impl Metrics {
         series.known.insert(key);
     }
 
+    /// Counts partition reassignments submitted by a scale.
+    pub fn partitions_moved(&self, namespace: &str, cluster: &str, count: usize) {
+        let key = (namespace.to_owned(), cluster.to_owned());
+        let mut series = self.cluster_series();
+        if series.deleted.contains(&key) {
+            return;
+        }
+        self.partition_moves
+            .with_label_values(&[namespace, cluster])
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+        series.known.insert(key);
+    }
+
     /// Records whether a rolling update of the cluster runs.
     pub fn set_rolling_update(&self, namespace: &str, cluster: &str, rolling: bool) {
         let key = (namespace.to_owned(), cluster.to_owned());
@@ -268,6 +292,9 @@ impl Metrics {
             .remove_label_values(&[namespace, cluster]);
         let _ = self
             .rolls_finished
+            .remove_label_values(&[namespace, cluster]);
+        let _ = self
+            .partition_moves
             .remove_label_values(&[namespace, cluster]);
         for reason in crate::cluster::rollout::plan::RestartReason::ALL {
             let _ = self

@@ -352,14 +352,14 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
         assert_eq!(brokers, expected, "trio-broker-{ordinal} lists all three");
     }
 
-    // The voter set is fixed: a replicas change is refused with a clear condition.
+    // The voter set is fixed: a scale below the voters is refused with a clear condition.
     apply_json(
         &clusters,
         "trio",
         json!({
             "apiVersion": "kafka.karst.dev/v1alpha1", "kind": "KafkaCluster",
             "metadata": { "name": "trio" },
-            "spec": { "replicas": 4, "listeners": { "kafkaPort": 19095, "httpPort": 19647, "controllerPort": 19096 } },
+            "spec": { "replicas": 2, "listeners": { "kafkaPort": 19095, "httpPort": 19647, "controllerPort": 19096 } },
         }),
     )
     .await
@@ -369,13 +369,15 @@ async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
         async move {
             let kc = clusters.get("trio").await.ok()?;
             let (status, reason, message) = condition(&kc, "Degraded")?;
-            (status == ConditionStatus::True && reason == "ScalingUnsupported")
+            (status == ConditionStatus::True && reason == "ScalingRefused")
                 .then_some((reason, message))
         }
     })
     .await;
     assert!(
-        message.starts_with("spec.replicas: the cluster runs 3 brokers and 4 were asked for"),
+        message.starts_with(
+            "spec.replicas: the cluster runs 3 brokers and 2 were asked for; brokers 0 to 2 are the 3 voters"
+        ),
         "{message}"
     );
     let sts: Api<StatefulSet> = Api::namespaced(client.clone(), ns);

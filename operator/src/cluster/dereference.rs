@@ -2,14 +2,15 @@
 
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{PersistentVolumeClaim, Pod},
+    core::v1::{ConfigMap, PersistentVolumeClaim, Pod},
 };
 use kube::{Api, Client, api::ListParams};
 
 use crate::events::api_error_message;
 
 use super::build::{
-    labels::{selector_string, stateful_set_name},
+    config_map::SERVER_PROPERTIES,
+    labels::{config_map_name, selector_string, stateful_set_name},
     statefulset::{CONFIG_HASH_ANNOTATION, CONTAINER_NAME, DATA_VOLUME, VERSION_ANNOTATION},
 };
 use crate::crd::MANUAL_ROLLING_UPDATE_ANNOTATION;
@@ -81,8 +82,11 @@ pub struct ObservedCluster {
     pub brokers: BrokerView,
     /// Volumes.
     pub storage: ObservedStorage,
-    /// `spec.replicas` of the existing StatefulSet: the brokers' voter set.
+    /// `spec.replicas` of the existing StatefulSet.
     pub running_replicas: Option<i32>,
+    /// How many voters the existing ConfigMap's `controller.quorum.voters`
+    /// lists: the voter set the brokers run with, which never changes.
+    pub rendered_voters: Option<i32>,
 }
 
 impl Default for ObservedCluster {
@@ -92,6 +96,7 @@ impl Default for ObservedCluster {
             brokers: BrokerView::NotAsked,
             storage: ObservedStorage::default(),
             running_replicas: None,
+            rendered_voters: None,
         }
     }
 }
@@ -155,6 +160,16 @@ pub enum DereferenceError {
         /// API error.
         source: kube::Error,
     },
+    /// Reading the rendered ConfigMap failed.
+    #[error("reading the ConfigMap of {namespace}/{cluster}: {}", api_error_message(.source))]
+    Config {
+        /// Namespace.
+        namespace: String,
+        /// Cluster.
+        cluster: String,
+        /// API error.
+        source: kube::Error,
+    },
 }
 
 impl DereferenceError {
@@ -163,6 +178,7 @@ impl DereferenceError {
         match self {
             DereferenceError::ListPods { .. } => "list_pods",
             DereferenceError::Storage { .. } => "read_storage",
+            DereferenceError::Config { .. } => "read_config",
         }
     }
 }
@@ -199,6 +215,17 @@ pub async fn observe(
     observed.storage = observe_storage(client, namespace, cluster, sts)
         .await
         .map_err(storage_error)?;
+    let config_map = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .get_opt(&config_map_name(cluster))
+        .await
+        .map_err(|source| DereferenceError::Config {
+            namespace: namespace.to_owned(),
+            cluster: cluster.to_owned(),
+            source,
+        })?;
+    observed.rendered_voters = config_map
+        .and_then(|cm| cm.data?.remove(SERVER_PROPERTIES))
+        .and_then(|props| super::quorum::rendered_voter_count(&props));
     Ok(observed)
 }
 

@@ -12,6 +12,7 @@ pub mod quantity;
 pub mod quorum;
 pub mod reconcile;
 pub mod rollout;
+pub mod scale;
 pub mod status;
 pub mod storage;
 pub mod validate;

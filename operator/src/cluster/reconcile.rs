@@ -22,6 +22,11 @@ use super::{
     dynamic_config, node_id,
     ownership::{self, ExistingVersions, OwnershipError},
     rollout::{self, plan::Step},
+    scale::{
+        self,
+        drain::{self, Drain},
+        step::ScaleStep,
+    },
     status, storage,
     validate::{self, ValidationError},
 };
@@ -144,8 +149,8 @@ impl ReconcileError {
     /// failure cannot be written to the status at all.
     pub fn condition_reason(&self) -> Option<&'static str> {
         match self {
-            ReconcileError::Invalid(ValidationError::ScalingUnsupported { .. }) => {
-                Some("ScalingUnsupported")
+            ReconcileError::Invalid(ValidationError::ScalingRefused { .. }) => {
+                Some("ScalingRefused")
             }
             ReconcileError::Invalid(_) => Some("InvalidSpec"),
             ReconcileError::Apply(_) => Some("ApplyFailed"),
@@ -277,13 +282,30 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     }
 
     // 1. validate (pure): nothing is read or written for a spec that cannot run
-    let validated = validate::validate(kc, &ctx.settings)?;
+    let mut validated = validate::validate(kc, &ctx.settings)?;
 
-    // 2. dereference
+    // 2. dereference; a running cluster keeps its voters
     let mut observed = dereference::observe(&ctx.client, &namespace, &name).await?;
-    validate::check_replicas_unchanged(&validated, observed.running_replicas)?;
+    validated.keep_voters(observed.rendered_voters);
+    scale::voters::check_scale(
+        &validated,
+        observed.running_replicas,
+        observed.rendered_voters,
+    )?;
 
     // 3. build (pure)
+    // A scale down drains the leaving brokers first: until they hold
+    // nothing, the StatefulSet (and the status) keeps them.
+    let mut drain_step = None;
+    let shrinking = observed
+        .running_replicas
+        .filter(|r| *r > validated.replicas);
+    if let Some(running) = shrinking
+        && let Drain::Draining(step) = drain::drain(ctx, kc, &validated, &observed, running).await?
+    {
+        validated.replicas = running;
+        drain_step = Some(step);
+    }
     let desired = build::desired(&validated, observed.storage.claim_template_size.as_deref());
 
     // 4. apply, ConfigMap before the StatefulSet that mounts it; never over
@@ -327,10 +349,29 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
     let dynamic_applied = apply_dynamic_config(ctx, kc, &validated, &observed).await;
     // 6. rolling restart of the Pods that run an outdated template
     let roll = rollout::roll(ctx, kc, &validated, &desired.stateful_set, &mut observed).await?;
-    let mut status = status::compute(&validated, &observed, &roll, previous, &now_rfc3339());
+    let now = now_rfc3339();
+    let mut status = status::compute(&validated, &observed, &roll, previous, &now);
     if let Some(applied) = &dynamic_applied {
         status.dynamic_config = applied.clone();
     }
+    // 7. partition moves of a scale, once no broker rolls
+    let scaling = if drain_step.is_some() {
+        drain_step
+    } else if matches!(roll, Step::Idle { .. }) {
+        let running = observed.running_replicas;
+        scale::scale(ctx, kc, &validated, &observed, running).await
+    } else {
+        None
+    };
+    if let Some(step) = &scaling {
+        status::show_scale(&mut status, step, previous, validated.generation, &now);
+    }
+    let moving = scaling.as_ref().is_some_and(|s| {
+        matches!(
+            s,
+            ScaleStep::Submit(..) | ScaleStep::ElectLeaders(..) | ScaleStep::Wait(_)
+        )
+    });
     let was_ready = previous
         .and_then(|p| find(&p.conditions, READY))
         .map(|c| c.status);
@@ -370,6 +411,10 @@ async fn run(kc: &KafkaCluster, ctx: &Context) -> Result<Action, ReconcileError>
             )
             .await;
         }
+    }
+    if moving {
+        // A move finishing triggers nothing: poll it.
+        return Ok(Action::requeue(Duration::from_secs(3)));
     }
     Ok(Action::requeue(match roll {
         // Pod changes trigger a reconcile too; this re-checks the bound and the ISRs.

@@ -5,6 +5,7 @@ use super::{
     dereference::{BrokerView, ObservedCluster},
     membership::{self, Membership},
     rollout::plan::Step,
+    scale::step::ScaleStep,
     validate::ValidatedCluster,
 };
 use crate::crd::{
@@ -160,6 +161,60 @@ pub fn compute(
             .map(|p| p.dynamic_config.clone())
             .unwrap_or_default(),
     }
+}
+
+/// Reason of Progressing while partitions move onto added brokers.
+pub const SCALE_UP_REASON: &str = "ScaleUp";
+/// Reason of Degraded (and Progressing=False) when a batch of moves did not
+/// finish within its bound.
+pub const SCALE_STUCK: &str = "ScaleStuck";
+/// Reason of Degraded when the moves of a scale cannot be planned.
+pub const SCALE_REFUSED: &str = "ScaleRefused";
+
+/// Shows the step of a scale in `status` (computed by [`compute`]): its
+/// operation, Progressing, and Degraded naming the cause when it stopped.
+pub fn show_scale(
+    status: &mut KafkaClusterStatus,
+    step: &ScaleStep,
+    previous: Option<&KafkaClusterStatus>,
+    generation: Option<i64>,
+    now: &str,
+) {
+    let Some(op) = step.operation() else {
+        return;
+    };
+    let message = op.message.clone().unwrap_or_default();
+    let stopped = match step {
+        ScaleStep::Stuck(_) => Some(SCALE_STUCK),
+        ScaleStep::Refused(_) => Some(SCALE_REFUSED),
+        _ => None,
+    };
+    let progressing = match stopped {
+        Some(reason) => Condition::new(PROGRESSING, ConditionStatus::False, reason, &message),
+        None => Condition::new(
+            PROGRESSING,
+            ConditionStatus::True,
+            SCALE_UP_REASON,
+            &message,
+        ),
+    };
+    let fresh = status
+        .conditions
+        .iter()
+        .map(|c| match (c.type_.as_str(), stopped) {
+            (PROGRESSING, _) => progressing.clone(),
+            (DEGRADED, Some(reason)) => {
+                Condition::new(DEGRADED, ConditionStatus::True, reason, &message)
+            }
+            _ => c.clone(),
+        })
+        .map(|c| c.at_generation(generation))
+        .collect();
+    let previous_conditions = previous
+        .map(|p| p.conditions.as_slice())
+        .unwrap_or_default();
+    status.conditions = merge_conditions(previous_conditions, fresh, now);
+    status.operation = Some(with_since(op.clone(), previous, now));
 }
 
 /// `op` with its start: that of the previous operation when it is the

@@ -66,8 +66,11 @@ pub struct ValidatedCluster {
     pub metrics_enabled: bool,
     /// The Kubernetes cluster's DNS domain (`cluster.local` by default).
     pub cluster_domain: String,
-    /// How long a rolling restart waits for a broker before it stops.
+    /// How long a rolling restart waits for a broker (and a partition move
+    /// for progress) before it stops.
     pub ready_timeout: std::time::Duration,
+    /// `spec.scaling.maxConcurrentMoves`.
+    pub max_concurrent_moves: usize,
     /// The operator's image (the rack-aware Pods' init container).
     pub operator_image: String,
 }
@@ -114,16 +117,18 @@ pub enum ValidationError {
         /// The port.
         port: i32,
     },
-    /// `spec.replicas` of a running cluster changed: its voter set would
-    /// change, which the brokers cannot do yet (the membership on disk wins).
+    /// `spec.replicas` of a running cluster asks for a scale the brokers
+    /// cannot make (`why`); nothing is applied.
     #[error(
-        "spec.replicas: the cluster runs {running} brokers and {wanted} were asked for; scaling needs the operator's scaling support, not yet available (set spec.replicas back to {running})"
+        "spec.replicas: the cluster runs {running} brokers and {wanted} were asked for; {why} (set spec.replicas back to {running})"
     )]
-    ScalingUnsupported {
+    ScalingRefused {
         /// Brokers of the existing StatefulSet.
         running: i32,
         /// `spec.replicas`.
         wanted: i32,
+        /// Why, in a sentence.
+        why: String,
     },
     /// A child object's name would exceed what Kubernetes accepts.
     #[error(
@@ -171,7 +176,7 @@ impl ValidationError {
             ValidationError::BrokerConfig { .. } => "invalid_broker_config",
             ValidationError::ReservedEnv(_) => "reserved_env",
             ValidationError::PortConflict { .. } => "port_conflict",
-            ValidationError::ScalingUnsupported { .. } => "scaling_unsupported",
+            ValidationError::ScalingRefused { .. } => "scaling_refused",
             ValidationError::NameTooLong { .. } => "name_too_long",
             ValidationError::InvalidQuantity { .. } => "invalid_quantity",
             ValidationError::InvalidImage(_) => "invalid_image",
@@ -269,6 +274,9 @@ pub fn validate(
         ready_timeout: std::time::Duration::from_secs(
             u64::try_from(spec.rolling_update.ready_timeout_seconds).unwrap_or(1),
         ),
+        max_concurrent_moves: usize::try_from(spec.scaling.max_concurrent_moves)
+            .unwrap_or(1)
+            .max(1),
         operator_image: settings.operator_image.clone(),
     })
 }
@@ -296,22 +304,6 @@ fn check_ports(kafka: i32, http: i32, controller: i32) -> Result<(), ValidationE
         return conflict("controllerPort", "httpPort", controller);
     }
     Ok(())
-}
-
-/// Refuses a change of `spec.replicas` once the StatefulSet exists
-/// (`running` is its replica count): every broker is a voter, and the
-/// brokers keep the voter set they started with.
-pub fn check_replicas_unchanged(
-    cluster: &ValidatedCluster,
-    running: Option<i32>,
-) -> Result<(), ValidationError> {
-    match running {
-        Some(running) if running != cluster.replicas => Err(ValidationError::ScalingUnsupported {
-            running,
-            wanted: cluster.replicas,
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// With rack awareness the rack comes from the Node: a `broker.rack` in
@@ -549,23 +541,6 @@ pub(crate) mod tests {
         assert!(
             err.to_string()
                 .starts_with("spec.listeners.controllerPort: 9644 is also spec.listeners.httpPort"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_multi_broker_cluster_renders_one_quorum_and_cannot_be_scaled() {
-        let v = ClusterFixture::new("demo", 3).validated();
-        let q = v.quorum.as_ref().expect("three brokers: a quorum");
-        assert_eq!((q.cluster_id.as_str(), q.controller_port), ("uid-1", 9093));
-        assert!(ClusterFixture::new("demo", 1).validated().quorum.is_none());
-        assert_eq!(check_replicas_unchanged(&v, None), Ok(()));
-        assert_eq!(check_replicas_unchanged(&v, Some(3)), Ok(()));
-        let err = check_replicas_unchanged(&v, Some(1)).unwrap_err();
-        assert_eq!(err.metric_label(), "scaling_unsupported");
-        assert!(
-            err.to_string()
-                .contains("scaling needs the operator's scaling support, not yet available"),
             "{err}"
         );
     }

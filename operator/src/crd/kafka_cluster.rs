@@ -65,6 +65,35 @@ pub struct KafkaClusterSpec {
     /// How brokers are restarted when their config or image changes.
     #[serde(default)]
     pub rolling_update: RollingUpdateSpec,
+    /// How partitions move when brokers are added or removed.
+    #[serde(default)]
+    pub scaling: ScalingSpec,
+}
+
+/// Partition moves after a scale: reassignments in batches.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingSpec {
+    /// Most partitions moving at once: each move copies a partition's log
+    /// to a new broker, so a bound keeps the copies from starving clients
+    /// of disk and network. A move that makes no progress within
+    /// `rollingUpdate.readyTimeoutSeconds` stops the scale with
+    /// `Degraded=True` naming it.
+    #[serde(default = "default_max_concurrent_moves")]
+    #[schemars(range(min = 1))]
+    pub max_concurrent_moves: i32,
+}
+
+impl Default for ScalingSpec {
+    fn default() -> Self {
+        Self {
+            max_concurrent_moves: default_max_concurrent_moves(),
+        }
+    }
+}
+
+fn default_max_concurrent_moves() -> i32 {
+    10
 }
 
 /// Rolling restarts: one broker at a time, the active controller last.
@@ -348,6 +377,15 @@ pub struct Operation {
     /// What the step does, or why it waits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// A scale: partitions whose moves finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions_moved: Option<usize>,
+    /// A scale: partitions it moves in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions_to_move: Option<usize>,
+    /// A scale: partitions of the batch submitted last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions_moving: Option<usize>,
 }
 
 impl Operation {

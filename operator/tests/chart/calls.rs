@@ -132,8 +132,8 @@ pub(crate) const CALLS: &[Call] = &[
     Call {
         file: "cluster/dereference.rs",
         pattern: ".get_opt(",
-        count: 1,
-        needs: &[("apps", "statefulsets", "get")],
+        count: 2,
+        needs: &[("apps", "statefulsets", "get"), ("", "configmaps", "get")],
     },
     // check_one: is each child's name free or ours?
     Call {

@@ -228,6 +228,22 @@ async fn kubelet_pass(client: &Client, ns: &str, node: &mut Node) -> Result<(), 
         }
     }
 
+    // StatefulSet controller, scaled down: delete the Pods above `replicas`
+    // (their volumes stay, as a StatefulSet's claims do).
+    for pod in pod_api.list(&ListParams::default()).await?.items {
+        let owned = pod
+            .labels()
+            .contains_key("statefulset.kubernetes.io/pod-name");
+        if owned
+            && !wanted.contains_key(&pod.name_any())
+            && pod.metadata.deletion_timestamp.is_none()
+        {
+            pod_api
+                .delete(&pod.name_any(), &DeleteParams::default())
+                .await?;
+        }
+    }
+
     // Kubelet: run a broker for each Pod; stop those whose Pod is gone.
     let listed = pod_api.list(&ListParams::default()).await?.items;
     let present: HashMap<String, &Pod> = listed.iter().map(|p| (p.name_any(), p)).collect();
@@ -469,8 +485,13 @@ async fn start_broker(
         .command
         .clone()
         .ok_or("container without command")?;
-    // The container's paths point into its volumes; point them at the test dir.
+    // The kubelet expands `$(VAR)` in the command from the container's env;
+    // then the container's paths point into its volumes: point them at the test dir.
+    let env = resolve_env(pod);
     for arg in command.iter_mut() {
+        for (k, v) in &env {
+            *arg = arg.replace(&format!("$({k})"), v);
+        }
         if let Some(file) = arg.strip_prefix("/etc/karst/") {
             *arg = config_dir.join(file).to_string_lossy().into_owned();
         }

@@ -3,12 +3,23 @@
 //! Per-pod values (node id, advertised listeners) are not in the file: they
 //! come from environment variables set in the StatefulSet, which the broker
 //! reads as `KARST_*` overrides.
+//!
+//! The role is per Pod too (voters run `broker,controller`, the ordinals
+//! above them `broker`, see [`crate::cluster::quorum`]), and an environment
+//! variable cannot tell one ordinal from another without a shell in the
+//! image. So the ConfigMap holds one file per Pod, `<pod name>.properties`,
+//! which the container picks with `$(POD_NAME)`; beside them
+//! `server.properties`, what every voter reads, which Pods started by an
+//! older operator still name on their command line. Every per-Pod file is a
+//! function of `server.properties` and the fixed voter set, so the config
+//! hash covers `server.properties` alone: adding or removing a Pod (a key)
+//! rolls no other Pod, and an operator upgrade rolls nothing.
 
 use std::{collections::BTreeMap, fmt::Write};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 
-use super::labels::{config_map_name, object_meta};
+use super::labels::{config_map_name, object_meta, stateful_set_name};
 use crate::cluster::{broker_config::operator_properties, validate::ValidatedCluster};
 
 /// Key of the properties file in the ConfigMap.
@@ -20,6 +31,27 @@ pub const DATA_DIR: &str = "/var/lib/karst";
 
 /// Renders `server.properties`: the operator's properties, then the user's, sorted.
 pub fn render_server_properties(cluster: &ValidatedCluster) -> String {
+    render(cluster, None)
+}
+
+/// Renders the properties file of the Pod of `ordinal`: `server.properties`
+/// with that broker's `process.roles`.
+pub fn render_pod_properties(cluster: &ValidatedCluster, ordinal: i32) -> String {
+    render(cluster, Some(ordinal))
+}
+
+/// The ConfigMap key of the Pod of `ordinal`.
+pub fn pod_properties_key(cluster: &ValidatedCluster, ordinal: i32) -> String {
+    format!("{}-{ordinal}.properties", stateful_set_name(&cluster.name))
+}
+
+/// The file a container reads: its own Pod's (`$(POD_NAME)` is expanded
+/// by the kubelet from the downward API).
+pub fn pod_properties_file(dir: &str) -> String {
+    format!("{dir}/$(POD_NAME).properties")
+}
+
+fn render(cluster: &ValidatedCluster, ordinal: Option<i32>) -> String {
     let mut props = operator_properties(
         cluster.kafka_port,
         cluster.http_port,
@@ -27,6 +59,9 @@ pub fn render_server_properties(cluster: &ValidatedCluster) -> String {
     );
     for (k, v) in &cluster.broker_config {
         props.insert(k.clone(), v.clone());
+    }
+    if let (Some(q), Some(ordinal)) = (cluster.quorum.as_ref(), ordinal) {
+        props.insert("process.roles".to_owned(), q.roles(ordinal).to_owned());
     }
     let mut out = format!(
         "# Rendered by karst-operator for KafkaCluster {}/{}; edits are overwritten.\n",
@@ -62,19 +97,35 @@ fn escape(s: &str, is_key: bool) -> String {
 pub fn build(cluster: &ValidatedCluster) -> ConfigMap {
     ConfigMap {
         metadata: object_meta(cluster, config_map_name(&cluster.name)),
-        data: Some(BTreeMap::from([(
-            SERVER_PROPERTIES.to_owned(),
-            render_server_properties(cluster),
-        )])),
+        data: Some(
+            (0..cluster.replicas)
+                .map(|i| {
+                    (
+                        pod_properties_key(cluster, i),
+                        render_pod_properties(cluster, i),
+                    )
+                })
+                .chain([(
+                    SERVER_PROPERTIES.to_owned(),
+                    render_server_properties(cluster),
+                )])
+                .collect::<BTreeMap<_, _>>(),
+        ),
         ..ConfigMap::default()
     }
 }
 
 /// A stable hash (FNV-1a) of the ConfigMap data, put on the Pod template so
-/// that a config change marks the Pods for restart.
+/// that a config change marks the Pods for restart. Only `server.properties`
+/// counts: the per-Pod files follow from it (see the module documentation).
 pub fn config_hash(config_map: &ConfigMap) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (k, v) in config_map.data.iter().flatten() {
+    for (k, v) in config_map
+        .data
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() == SERVER_PROPERTIES)
+    {
         for b in k.bytes().chain([0]).chain(v.bytes()).chain([0]) {
             hash ^= u64::from(b);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -123,6 +174,35 @@ mod tests {
             .expect("voters rendered");
         assert_eq!(voters.split(',').count(), 3, "{voters}");
         assert!(voters.starts_with("0@demo-broker-0.demo-brokers.ns1.svc.cluster.local:9093"));
+    }
+
+    #[test]
+    fn each_pod_has_its_role_and_adding_pods_rolls_nobody() {
+        let three = build(&ClusterFixture::new("demo", 3).validated());
+        let five = build(&ClusterFixture::new("demo", 5).validated());
+        let mut kept = ClusterFixture::new("demo", 5).validated();
+        let rendered = three.data.as_ref().unwrap()[SERVER_PROPERTIES].clone();
+        kept.keep_voters(crate::cluster::quorum::rendered_voter_count(&rendered));
+        let kept = build(&kept);
+        assert_eq!(config_hash(&three), config_hash(&kept));
+        assert_eq!(
+            config_hash(&three),
+            config_hash(&five),
+            "a new cluster of 5 has 3 voters too"
+        );
+        let data = kept.data.unwrap();
+        let role = |key: &str| {
+            data[key]
+                .lines()
+                .find_map(|l| l.strip_prefix("process.roles="))
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(data.len(), 6, "{:?}", data.keys());
+        assert_eq!(role("demo-broker-2.properties"), "broker,controller");
+        assert_eq!(role("demo-broker-3.properties"), "broker");
+        assert_eq!(role("demo-broker-4.properties"), "broker");
+        assert_eq!(data["demo-broker-0.properties"], data[SERVER_PROPERTIES]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::{
-    config_map::{CONFIG_DIR, SERVER_PROPERTIES},
+    config_map::{CONFIG_DIR, SERVER_PROPERTIES, pod_properties_file},
     security::container_security_context,
 };
 use crate::cluster::validate::ValidatedCluster;
@@ -31,12 +31,11 @@ pub const INIT_CONTAINER_NAME: &str = "rack";
 /// The properties file the broker reads: the rack-aware copy with rack
 /// awareness, the ConfigMap's otherwise.
 pub fn broker_config_path(cluster: &ValidatedCluster) -> String {
-    let dir = if cluster.rack_topology_key.is_some() {
-        RACK_DIR
+    if cluster.rack_topology_key.is_some() {
+        format!("{RACK_DIR}/{SERVER_PROPERTIES}")
     } else {
-        CONFIG_DIR
-    };
-    format!("{dir}/{SERVER_PROPERTIES}")
+        pod_properties_file(CONFIG_DIR)
+    }
 }
 
 /// The init container, with rack awareness.
@@ -54,24 +53,31 @@ pub fn init_container(cluster: &ValidatedCluster) -> Option<Container> {
                 "--topology-key",
                 key,
                 "--config",
-                &format!("{CONFIG_DIR}/{SERVER_PROPERTIES}"),
+                &pod_properties_file(CONFIG_DIR),
                 "--out",
                 &format!("{RACK_DIR}/{SERVER_PROPERTIES}"),
             ]
             .map(str::to_owned)
             .to_vec(),
         ),
-        env: Some(vec![EnvVar {
-            name: "NODE_NAME".to_owned(),
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    field_path: "spec.nodeName".to_owned(),
-                    ..ObjectFieldSelector::default()
+        env: Some(
+            [
+                ("NODE_NAME", "spec.nodeName"),
+                ("POD_NAME", "metadata.name"),
+            ]
+            .map(|(name, path)| EnvVar {
+                name: name.to_owned(),
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: path.to_owned(),
+                        ..ObjectFieldSelector::default()
+                    }),
+                    ..EnvVarSource::default()
                 }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        }]),
+                ..EnvVar::default()
+            })
+            .to_vec(),
+        ),
         security_context: Some(container_security_context()),
         volume_mounts: Some(vec![
             mount("config", CONFIG_DIR, true),
@@ -177,7 +183,7 @@ mod tests {
                 "--topology-key",
                 "topology.kubernetes.io/zone",
                 "--config",
-                "/etc/karst/server.properties",
+                "/etc/karst/$(POD_NAME).properties",
                 "--out",
                 "/etc/karst-rack/server.properties",
             ]
@@ -221,7 +227,7 @@ mod tests {
         assert!(pod.init_containers.is_none());
         assert_eq!(
             pod.containers[0].command.as_deref().unwrap()[2],
-            "/etc/karst/server.properties"
+            "/etc/karst/$(POD_NAME).properties"
         );
     }
 }

@@ -380,7 +380,7 @@ mod tests {
         let c = &pod.containers[0];
         assert_eq!(
             c.command.as_deref().unwrap(),
-            ["karst", "--config", "/etc/karst/server.properties"]
+            ["karst", "--config", "/etc/karst/$(POD_NAME).properties"]
         );
         assert_eq!(c.image.as_deref(), Some("karst:0.1.0"));
         let ready = c

@@ -125,6 +125,7 @@ impl Step {
             broker,
             since: Some(since.to_owned()),
             message: Some(message.to_owned()),
+            ..Operation::default()
         };
         match self {
             Step::Idle { .. } => None,

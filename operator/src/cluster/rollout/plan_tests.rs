@@ -52,6 +52,7 @@ fn rolling_on(broker: i32, since: &str) -> Operation {
         broker: Some(broker),
         since: Some(since.into()),
         message: Some("restarting".into()),
+        ..Operation::default()
     }
 }
 
