@@ -41,6 +41,15 @@ fn cluster(config: serde_json::Value) -> serde_json::Value {
 
 /// `message.max.bytes` and its source as broker `ordinal` describes itself.
 async fn described(kubelet: &Kubelet, ordinal: i32) -> Option<(String, ConfigSource)> {
+    described_key(kubelet, ordinal, "message.max.bytes").await
+}
+
+/// A broker setting and its source as broker `ordinal` describes itself.
+async fn described_key(
+    kubelet: &Kubelet,
+    ordinal: i32,
+    key: &str,
+) -> Option<(String, ConfigSource)> {
     let ip = kubelet.pod_ip(&format!("demo-broker-{ordinal}"))?;
     let admin = AdminClient::connect(format!("{ip}:{KAFKA_PORT}"))
         .await
@@ -49,9 +58,7 @@ async fn described(kubelet: &Kubelet, ordinal: i32) -> Option<(String, ConfigSou
         .describe_broker_configs(&ordinal.to_string())
         .await
         .ok()?;
-    let entry = entries
-        .into_iter()
-        .find(|e| e.name == "message.max.bytes")?;
+    let entry = entries.into_iter().find(|e| e.name == key)?;
     Some((entry.value?, entry.source))
 }
 
@@ -119,6 +126,21 @@ async fn a_dynamic_setting_is_applied_without_a_restart_and_a_static_one_rolls()
     .await;
     let default_max = described(&kubelet, 0).await.expect("broker 0 answers");
     assert_eq!(default_max.1, ConfigSource::DefaultConfig);
+    // The partition-move throttle (spec.scaling, 50 MiB/s by default) is a
+    // cluster-wide dynamic default on every broker.
+    for ordinal in 0..3 {
+        let key = "follower.replication.throttled.rate";
+        let expected = (
+            "52428800".to_owned(),
+            ConfigSource::DynamicDefaultBrokerConfig,
+        );
+        wait_for(&format!("broker {ordinal}'s {key}"), WAIT, || async {
+            described_key(&kubelet, ordinal, key)
+                .await
+                .filter(|d| *d == expected)
+        })
+        .await;
+    }
     let hash = template_hash(&sets).await.expect("template hash");
     let before = kubelet.history().len();
 

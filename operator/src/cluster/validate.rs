@@ -262,7 +262,7 @@ pub fn validate(
         storage_size: spec.storage.size.clone(),
         storage_class: spec.storage.storage_class.clone(),
         delete_claim: spec.storage.delete_claim,
-        broker_config: spec.config.clone(),
+        broker_config: super::scale::with_move_throttle(&spec.config, &spec.scaling),
         kafka_port,
         http_port,
         controller_port,

@@ -82,14 +82,32 @@ pub struct ScalingSpec {
     #[serde(default = "default_max_concurrent_moves")]
     #[schemars(range(min = 1))]
     pub max_concurrent_moves: i32,
+    /// Bytes per second each broker may copy for partition moves, as a
+    /// leader sending and as a follower fetching (Kafka's replication
+    /// throttle). Karst throttles only the replicas a reassignment is adding
+    /// (a scale, a KafkaTopic `replicas` change, a rebalance), never the
+    /// followers already in sync, so it stays set between moves. Rendered as
+    /// the dynamic broker configs `leader.replication.throttled.rate` and
+    /// `follower.replication.throttled.rate` (changing it restarts nothing);
+    /// those keys in `spec.config` win.
+    #[serde(default = "default_move_throttle")]
+    #[schemars(range(min = 1))]
+    pub throttle_bytes_per_second: i64,
 }
 
 impl Default for ScalingSpec {
     fn default() -> Self {
         Self {
             max_concurrent_moves: default_max_concurrent_moves(),
+            throttle_bytes_per_second: default_move_throttle(),
         }
     }
+}
+
+/// 50 MiB/s: a move copies a 100 GB partition in about half an hour while
+/// leaving most of a 10 Gb/s link and of a disk to the clients.
+fn default_move_throttle() -> i64 {
+    50 * 1024 * 1024
 }
 
 fn default_max_concurrent_moves() -> i32 {

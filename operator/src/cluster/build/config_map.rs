@@ -149,7 +149,10 @@ mod tests {
         assert_eq!(
             lines,
             [
+                // The partition-move throttle (spec.scaling), 50 MiB/s.
+                "follower.replication.throttled.rate=52428800",
                 "karst.http.listener=0.0.0.0:9644",
+                "leader.replication.throttled.rate=52428800",
                 "listeners=PLAINTEXT://0.0.0.0:9092",
                 "log.dirs=/var/lib/karst/data",
                 "log.retention.hours=24",

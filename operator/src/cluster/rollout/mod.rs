@@ -201,7 +201,16 @@ mod tests {
     fn the_desired_pod_is_the_statefulset_templates_hash_and_image() {
         let v = ClusterFixture::new("demo", 3).validated();
         let desired = build::desired(&v, None);
-        let expected_hash = build::config_map::config_hash(&desired.config_map);
+        // The hash covers what needs a restart: not the dynamic settings.
+        let mut restart_relevant = v.clone();
+        restart_relevant.broker_config =
+            crate::cluster::dynamic_config::restart_only(&v.broker_config);
+        let expected_hash =
+            build::config_map::config_hash(&build::config_map::build(&restart_relevant));
+        assert_ne!(
+            expected_hash,
+            build::config_map::config_hash(&desired.config_map)
+        );
         let d = desired_of(&desired.stateful_set);
         assert_eq!(d.config_hash, expected_hash);
         assert_eq!(d.image, "karst:0.1.0");

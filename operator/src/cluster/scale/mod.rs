@@ -184,3 +184,21 @@ async fn facts(admin: &AdminClient) -> Result<ScaleFacts, karst_client::Error> {
     }
     Ok(facts)
 }
+
+/// The broker settings of `config` with the partition-move throttle of
+/// `scaling` added as Kafka's two throttle rates, unless `config` sets them.
+pub fn with_move_throttle(
+    config: &std::collections::BTreeMap<String, String>,
+    scaling: &crate::crd::kafka_cluster::ScalingSpec,
+) -> std::collections::BTreeMap<String, String> {
+    let mut config = config.clone();
+    for key in [
+        "leader.replication.throttled.rate",
+        "follower.replication.throttled.rate",
+    ] {
+        config
+            .entry(key.to_owned())
+            .or_insert_with(|| scaling.throttle_bytes_per_second.to_string());
+    }
+    config
+}
