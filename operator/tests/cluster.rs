@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ApiServer, Kubelet, Operator, apply_json, create_namespace, install_crds, wait_for};
+use common::{Operator, apply_json, wait_for, with_kubelet};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{ConfigMap, Service, ServiceAccount},
@@ -35,17 +35,8 @@ fn condition_of(status: &KafkaClusterStatus, type_: &str) -> (ConditionStatus, S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_cluster_becomes_ready_and_invalid_specs_are_refused() {
-    let api = ApiServer::start(API_PORT, ETCD_PORT);
-    let client = api.client().await;
-    install_crds(&client).await;
     let ns = "kc-test";
-    create_namespace(&client, ns).await;
-    let kubelet = Kubelet::start(
-        client.clone(),
-        ns,
-        LOOPBACK_OCTET,
-        api.dir.path().join("pods"),
-    );
+    let (api, client, kubelet) = with_kubelet(API_PORT, ETCD_PORT, ns, LOOPBACK_OCTET).await;
     let operator = Operator::spawn(&api, "op-a", OPERATOR_HTTP, &[]);
 
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);

@@ -9,9 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{
-    ApiServer, Kubelet, Operator, PodEvent, apply_json, create_namespace, install_crds, wait_for,
-};
+use common::{Kubelet, Operator, PodEvent, apply_json, wait_for, with_kubelet};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use karst_client::{AdminClient, ConfigSource};
 use karst_operator::crd::{ConditionStatus, KafkaCluster, conditions::find};
@@ -99,17 +97,8 @@ fn restarted(history: &[PodEvent]) -> Vec<&PodEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dynamic_setting_is_applied_without_a_restart_and_a_static_one_rolls() {
-    let api = ApiServer::start(API_PORT, ETCD_PORT);
-    let client = api.client().await;
-    install_crds(&client).await;
     let ns = "dynamic";
-    create_namespace(&client, ns).await;
-    let kubelet = Kubelet::start(
-        client.clone(),
-        ns,
-        LOOPBACK_OCTET,
-        api.dir.path().join("pods"),
-    );
+    let (api, client, kubelet) = with_kubelet(API_PORT, ETCD_PORT, ns, LOOPBACK_OCTET).await;
     let _operator = Operator::spawn(&api, "op-d", OPERATOR_HTTP, &[]);
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);

@@ -9,9 +9,9 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    ApiServer, Kubelet, Operator, apply_json, create_namespace,
+    Operator, apply_json,
     expect::{current_condition, wait_cluster_failure, wait_topic_failure, wait_warning, walk},
-    install_crds, running_as_root, wait_for,
+    running_as_root, wait_for, with_kubelet,
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
@@ -54,17 +54,8 @@ fn demo_spec(extra: serde_json::Value) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_failure_ends_in_a_condition_an_event_and_the_current_generation() {
-    let api = ApiServer::start(API_PORT, ETCD_PORT);
-    let client = api.client().await;
-    install_crds(&client).await;
     let ns = "failures";
-    create_namespace(&client, ns).await;
-    let kubelet = Kubelet::start(
-        client.clone(),
-        ns,
-        LOOPBACK_OCTET,
-        api.dir.path().join("pods"),
-    );
+    let (api, client, kubelet) = with_kubelet(API_PORT, ETCD_PORT, ns, LOOPBACK_OCTET).await;
     let operator = Operator::spawn(
         &api,
         "op-f",

@@ -8,8 +8,8 @@ mod common;
 use std::{collections::BTreeSet, process::Stdio, time::Duration};
 
 use common::{
-    ApiServer, Kubelet, Operator, PodEvent, apply_json, create_namespace, expect::wait_warning,
-    install_crds, load::Load, wait_for,
+    Kubelet, Operator, PodEvent, apply_json, expect::wait_warning, load::Load, wait_for,
+    with_kubelet,
 };
 use k8s_openapi::api::core::v1::Pod;
 use karst_client::{
@@ -204,17 +204,8 @@ async fn wait_rolled(clusters: &Api<KafkaCluster>, pods: &Api<Pod>, image: &str)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_change_rolls_one_broker_at_a_time_controller_last_and_a_stuck_roll_resumes_when_fixed()
  {
-    let api = ApiServer::start(API_PORT, ETCD_PORT);
-    let client = api.client().await;
-    install_crds(&client).await;
     let ns = "rolling";
-    create_namespace(&client, ns).await;
-    let kubelet = Kubelet::start(
-        client.clone(),
-        ns,
-        LOOPBACK_OCTET,
-        api.dir.path().join("pods"),
-    );
+    let (api, client, kubelet) = with_kubelet(API_PORT, ETCD_PORT, ns, LOOPBACK_OCTET).await;
     let operator = Operator::spawn(&api, "op-r", OPERATOR_HTTP, &[]);
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);

@@ -9,10 +9,7 @@ mod common;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use common::{
-    ApiServer, Kubelet, Operator, PodEvent, apply_json, create_namespace, install_crds, load::Load,
-    wait_for,
-};
+use common::{Operator, PodEvent, apply_json, load::Load, wait_for, with_kubelet};
 use karst_client::{AdminClient, NewTopic};
 use karst_operator::crd::{ConditionStatus, KafkaCluster, conditions::find};
 use kube::Api;
@@ -81,13 +78,9 @@ fn within_one(counts: &BTreeMap<i32, usize>) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_up_spreads_partitions_down_drains_first_and_below_the_voters_moves_nothing() {
-    let api = ApiServer::start(API_PORT, ETCD_PORT);
-    let client = api.client().await;
-    install_crds(&client).await;
     let ns = "scaling";
-    create_namespace(&client, ns).await;
+    let (api, client, kubelet) = with_kubelet(API_PORT, ETCD_PORT, ns, LOOPBACK_OCTET).await;
     let work = api.dir.path().join("pods");
-    let kubelet = Kubelet::start(client.clone(), ns, LOOPBACK_OCTET, work.clone());
     let operator = Operator::spawn(&api, "op-s", OPERATOR_HTTP, &[]);
     let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), ns);
 

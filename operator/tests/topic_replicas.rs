@@ -13,11 +13,10 @@ use std::{
 };
 
 use common::{
-    ApiServer, Kubelet, Operator, apply_json, create_namespace,
+    Operator, apply_json,
     expect::{wait_topic_failure, wait_warning},
-    install_crds,
     load::Load,
-    wait_for,
+    wait_for, with_kubelet,
 };
 use futures::StreamExt;
 use k8s_openapi::api::events::v1::Event;
@@ -142,17 +141,8 @@ async fn count_events(client: &kube::Client, ns: &str, name: &str, reason: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replication_factor_changes_by_reassignment_under_load_and_too_many_is_refused() {
-    let api = ApiServer::start(API_PORT, ETCD_PORT);
-    let client = api.client().await;
-    install_crds(&client).await;
     let ns = "kt-replicas";
-    create_namespace(&client, ns).await;
-    let kubelet = Kubelet::start(
-        client.clone(),
-        ns,
-        LOOPBACK_OCTET,
-        api.dir.path().join("pods"),
-    );
+    let (api, client, kubelet) = with_kubelet(API_PORT, ETCD_PORT, ns, LOOPBACK_OCTET).await;
     let _operator = Operator::spawn(
         &api,
         "op-trf",

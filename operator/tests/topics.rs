@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ApiServer, Kubelet, Operator, apply_json, create_namespace, install_crds, wait_for};
+use common::{
+    ApiServer, Operator, apply_json, create_namespace, install_crds, wait_for, with_kubelet,
+};
 use karst_client::{AdminClient, AlterConfigOp, ConfigSource};
 use karst_operator::crd::{ConditionStatus, KafkaCluster, KafkaTopic, conditions::find};
 use kube::{Api, api::DeleteParams};
@@ -61,17 +63,8 @@ async fn topic_config(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topics_follow_their_resources_on_a_real_broker() {
-    let api = ApiServer::start(API_PORT, ETCD_PORT);
-    let client = api.client().await;
-    install_crds(&client).await;
     let ns = "kt-test";
-    create_namespace(&client, ns).await;
-    let kubelet = Kubelet::start(
-        client.clone(),
-        ns,
-        LOOPBACK_OCTET,
-        api.dir.path().join("pods"),
-    );
+    let (api, client, kubelet) = with_kubelet(API_PORT, ETCD_PORT, ns, LOOPBACK_OCTET).await;
     let _operator = Operator::spawn(
         &api,
         "op-t",

@@ -397,13 +397,13 @@ pub struct Operation {
     pub message: Option<String>,
     /// A scale: partitions whose moves finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partitions_moved: Option<usize>,
+    pub partitions_moved: Option<i32>,
     /// A scale: partitions it moves in all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partitions_to_move: Option<usize>,
+    pub partitions_to_move: Option<i32>,
     /// A scale: partitions of the batch submitted last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partitions_moving: Option<usize>,
+    pub partitions_moving: Option<i32>,
 }
 
 impl Operation {

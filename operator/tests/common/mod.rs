@@ -35,6 +35,23 @@ use tokio::{
     process::{Child, Command},
 };
 
+/// A test's Kubernetes: a real API server with the CRDs installed, the
+/// namespace `ns`, and the test kubelet running its Pods as real brokers on
+/// loopback addresses `127.<octet>.0.x`.
+pub async fn with_kubelet(
+    api_port: u16,
+    etcd_port: u16,
+    ns: &str,
+    octet: u8,
+) -> (ApiServer, Client, Kubelet) {
+    let api = ApiServer::start(api_port, etcd_port);
+    let client = api.client().await;
+    install_crds(&client).await;
+    create_namespace(&client, ns).await;
+    let kubelet = Kubelet::start(client.clone(), ns, octet, api.dir.path().join("pods"));
+    (api, client, kubelet)
+}
+
 /// Polls `f` every 200 ms until it returns `Some`, panicking after `timeout`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
 where

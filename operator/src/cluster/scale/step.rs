@@ -108,13 +108,13 @@ pub fn active(
 /// The next step of a scale up.
 pub fn next_step(input: &ScaleInput<'_>, facts: &ScaleFacts) -> ScaleStep {
     let (done, total, moving) = progress(input.previous, input.name);
-    let op = |message: String, since: Option<String>, done, total| Operation {
+    let op = |message: String, since: Option<String>, done: usize, total: usize| Operation {
         name: input.name.to_owned(),
         broker: None,
         since,
         message: Some(message),
-        partitions_moved: Some(done),
-        partitions_to_move: Some(total),
+        partitions_moved: Some(count(done)),
+        partitions_to_move: Some(count(total)),
         partitions_moving: None,
     };
     let missing: Vec<i32> = (0..input.replicas)
@@ -138,7 +138,7 @@ pub fn next_step(input: &ScaleInput<'_>, facts: &ScaleFacts) -> ScaleStep {
             names(&facts.ongoing)
         );
         let keep = |mut op: Operation| {
-            op.partitions_moving = Some(moving);
+            op.partitions_moving = Some(count(moving));
             op
         };
         let started = previous_since
@@ -200,7 +200,7 @@ pub fn next_step(input: &ScaleInput<'_>, facts: &ScaleFacts) -> ScaleStep {
     );
     // `since` is when the batch was submitted: the bound of its moves.
     let mut submitted = op(message, Some(input.now.to_string()), done, total);
-    submitted.partitions_moving = Some(batch.len());
+    submitted.partitions_moving = Some(count(batch.len()));
     ScaleStep::Submit(batch, submitted)
 }
 
@@ -211,9 +211,15 @@ fn progress(previous: Option<&Operation>, name: &str) -> (usize, usize, usize) {
     let Some(op) = previous.filter(|op| op.name == name) else {
         return (0, 0, 0);
     };
-    let moved = op.partitions_moved.unwrap_or(0);
-    let moving = op.partitions_moving.unwrap_or(0);
-    (moved, op.partitions_to_move.unwrap_or(0).max(moved), moving)
+    let field = |n: Option<i32>| usize::try_from(n.unwrap_or(0)).unwrap_or(0);
+    let moved = field(op.partitions_moved);
+    let moving = field(op.partitions_moving);
+    (moved, field(op.partitions_to_move).max(moved), moving)
+}
+
+/// A partition count as the status shows it (Kubernetes' int32).
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 /// `topic-partition, ...`, at most five, for messages.
