@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from cluster import Cluster
+from cluster import Cluster, gauge
 from conftest import wait_until
 
 FAST = {
@@ -212,6 +212,21 @@ def patient_cluster(tmp_path):
             n.stop()
 
 
+def wait_fetches_quiet(node, quiet=1.5):
+    """Waits until `node` has completed no Fetch request for `quiet` seconds."""
+    def fetches():
+        return gauge(node, 'karst_requests_total{api="Fetch"}')
+    last, since = fetches(), time.monotonic()
+    assert last is not None, "the leader's /metrics counts Fetch requests"
+    deadline = since + 30
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "the leader kept answering fetches for 30 s"
+        time.sleep(0.25)
+        now = fetches()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def test_an_isolated_leader_truncates_its_divergent_tail_when_it_returns(patient_cluster):
     """The leader takes acks=1 writes its followers never see (they are
     stopped); then it is stopped itself and a follower is elected and takes
@@ -230,8 +245,10 @@ def test_an_isolated_leader_truncates_its_divergent_tail_when_it_returns(patient
             stopped.append(f)
         # The followers' fetches already at the leader are answered within
         # their 500 ms long poll (into socket buffers the stopped processes
-        # read later); only records appended after that stay on the leader.
-        time.sleep(1.5)
+        # read later); only records appended after the last of them stay on
+        # the leader. Under load a fetch can be handled late, so wait until
+        # the leader has answered no Fetch for longer than a long poll.
+        wait_fetches_quiet(leader)
         send(leader.bootstrap, "diverge", [f"lost{i}" for i in range(50)], "1")
         leader.proc.send_signal(signal.SIGSTOP)
         stopped.append(leader)
