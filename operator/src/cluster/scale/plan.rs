@@ -215,24 +215,13 @@ impl<'a> State<'a> {
     /// loaded one that can take it, preferring to move a non-leader replica
     /// (leadership stays put) and then the lowest partition.
     fn best_move(&self, counts: &BTreeMap<i32, usize>) -> Option<(PartitionId, i32, i32)> {
-        let mut by_load: Vec<(usize, i32)> = counts.iter().map(|(b, c)| (*c, *b)).collect();
-        by_load.sort_unstable();
-        for &(high, from) in by_load.iter().rev() {
-            for &(low, to) in &by_load {
-                if high <= low + 1 {
-                    break;
-                }
-                let candidate = self
-                    .assignment
-                    .iter()
-                    .filter(|(_, rs)| rs.contains(&from) && self.fits(rs, from, to))
-                    .min_by_key(|(_, rs)| rs.first() == Some(&from));
-                if let Some((p, _)) = candidate {
-                    return Some((p.clone(), from, to));
-                }
-            }
-        }
-        None
+        uneven_pairs(counts, |from, to| {
+            self.assignment
+                .iter()
+                .filter(|(_, rs)| rs.contains(&from) && self.fits(rs, from, to))
+                .min_by_key(|(_, rs)| rs.first() == Some(&from))
+                .map(|(p, _)| (p.clone(), from, to))
+        })
     }
 
     /// Balances preferred leaders by moving, within one partition, a
@@ -251,24 +240,35 @@ impl<'a> State<'a> {
     }
 
     fn best_leader_change(&self, counts: &BTreeMap<i32, usize>) -> Option<(PartitionId, i32)> {
-        let mut by_load: Vec<(usize, i32)> = counts.iter().map(|(b, c)| (*c, *b)).collect();
-        by_load.sort_unstable();
-        for &(high, from) in by_load.iter().rev() {
-            for &(low, to) in &by_load {
-                if high <= low + 1 {
-                    break;
-                }
-                let candidate = self
-                    .assignment
-                    .iter()
-                    .find(|(_, rs)| rs.first() == Some(&from) && rs.contains(&to));
-                if let Some((p, _)) = candidate {
-                    return Some((p.clone(), to));
-                }
+        uneven_pairs(counts, |from, to| {
+            self.assignment
+                .iter()
+                .find(|(_, rs)| rs.first() == Some(&from) && rs.contains(&to))
+                .map(|(p, _)| (p.clone(), to))
+        })
+    }
+}
+
+/// Tries `pick(from, to)` for broker pairs whose counts differ by more than
+/// one, the most loaded `from` first and, for each, the least loaded `to`
+/// first; the first answer wins.
+fn uneven_pairs<T>(
+    counts: &BTreeMap<i32, usize>,
+    mut pick: impl FnMut(i32, i32) -> Option<T>,
+) -> Option<T> {
+    let mut by_load: Vec<(usize, i32)> = counts.iter().map(|(b, c)| (*c, *b)).collect();
+    by_load.sort_unstable();
+    for &(high, from) in by_load.iter().rev() {
+        for &(low, to) in &by_load {
+            if high <= low + 1 {
+                break;
+            }
+            if let Some(found) = pick(from, to) {
+                return Some(found);
             }
         }
-        None
     }
+    None
 }
 
 #[cfg(test)]
