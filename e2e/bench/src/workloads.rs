@@ -231,6 +231,18 @@ pub(crate) struct Latency {
     pub(crate) max: f64,
 }
 
+impl Latency {
+    /// The percentiles a report shows, from recorded samples.
+    fn of(samples: &Latencies) -> Self {
+        Self {
+            p50: samples.percentile_ms(50.0),
+            p99: samples.percentile_ms(99.0),
+            p999: samples.percentile_ms(99.9),
+            max: samples.percentile_ms(100.0),
+        }
+    }
+}
+
 /// Times each record from `send` to its delivery report.
 #[derive(Default)]
 struct AckTimes {
@@ -313,12 +325,7 @@ pub(crate) fn ack_latency(
         "{} of {total} records acknowledged, {failed} failed",
         samples.len()
     );
-    Ok(Latency {
-        p50: samples.percentile_ms(50.0),
-        p99: samples.percentile_ms(99.0),
-        p999: samples.percentile_ms(99.9),
-        max: samples.percentile_ms(100.0),
-    })
+    Ok(Latency::of(&samples))
 }
 
 /// Produces at `rate` records/s for `duration` while a consumer reads them;
@@ -408,10 +415,5 @@ pub(crate) fn latency(
         "received {} of {total} records",
         samples.len()
     );
-    Ok(Latency {
-        p50: samples.percentile_ms(50.0),
-        p99: samples.percentile_ms(99.0),
-        p999: samples.percentile_ms(99.9),
-        max: samples.percentile_ms(100.0),
-    })
+    Ok(Latency::of(&samples))
 }
