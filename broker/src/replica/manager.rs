@@ -273,10 +273,11 @@ impl ReplicaManager {
         replica: i32,
         max_bytes: usize,
     ) -> (usize, bool) {
-        let throttled = self
-            .leader_throttle
-            .is_throttled(&partition.topic, partition.index)
-            && !partition.has_in_sync_replica(replica);
+        // In-sync followers (the common case) never take the throttle's lock.
+        let throttled = !partition.has_in_sync_replica(replica)
+            && self
+                .leader_throttle
+                .is_throttled(&partition.topic, partition.index);
         if !throttled {
             return (max_bytes, false);
         }
