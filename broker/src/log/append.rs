@@ -34,6 +34,8 @@ impl PartitionLog {
             batch::require_keys(&records)?;
         }
         let _append = self.append_lock.lock();
+        #[cfg(feature = "test-hooks")]
+        crate::log::test_hooks::before_append(&self.dir);
         let (config, first_offset, roll) = {
             let state = self.state.read();
             let config = state.config.clone();

@@ -30,6 +30,10 @@ pub enum LogError {
     /// message names the file. The partition is offline for those offsets.
     #[error("damaged log: {0}")]
     Damaged(String),
+    /// The I/O thread running the append failed (a bug, logged there);
+    /// the client may retry.
+    #[error(transparent)]
+    Lane(#[from] super::io_lanes::LaneError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -73,6 +77,7 @@ impl LogError {
             }
             Self::DuplicateSequence => ResponseError::DuplicateSequenceNumber,
             Self::Io { .. } | Self::Damaged(_) => ResponseError::KafkaStorageError,
+            Self::Lane(_) => ResponseError::UnknownServerError,
         }
     }
 }

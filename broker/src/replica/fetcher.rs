@@ -328,7 +328,10 @@ async fn fetch_once(
                         throttle.spend(records.len());
                     }
                     if let Some(records) = data.records.filter(|r| !r.is_empty())
-                        && let Err(error) = partition.append_as_follower(records, now_ms())
+                        && let Err(error) = partition
+                            .submit_append_as_follower(records, now_ms())
+                            .await
+                            .unwrap_or_else(|lane| Err(lane.into()))
                     {
                         tracing::warn!(topic = %key.0, partition = key.1, %error, "follower append failed; truncating again");
                         if let Some(f) = partitions.lock().get_mut(&key) {

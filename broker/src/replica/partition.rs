@@ -14,7 +14,9 @@ use tokio::sync::futures::Notified;
 use uuid::Uuid;
 
 use super::leader::{Followers, Leadership, ProduceError};
-use crate::log::{AppendInfo, FileSlice, LogConfig, LogError, PartitionLog, log_io_metrics};
+use crate::log::{
+    AppendInfo, Completion, FileSlice, IoLane, LogConfig, LogError, PartitionLog, log_io_metrics,
+};
 use crate::producer::ActiveProducer;
 
 /// ListOffsets' special timestamps (Kafka's `ListOffsetsRequest` constants).
@@ -77,6 +79,8 @@ pub struct Partition {
     pub(super) high_watermark_moved: Notify,
     /// Woken by every append as leader: followers' fetches wait here.
     log_end_moved: Notify,
+    /// Where appends run, in submission order, off the async workers.
+    lane: IoLane,
 }
 
 impl Partition {
@@ -117,6 +121,7 @@ impl Partition {
             high_watermark,
             high_watermark_moved: Notify::new(),
             log_end_moved: Notify::new(),
+            lane: IoLane::default(),
         }
     }
 
@@ -197,6 +202,31 @@ impl Partition {
         self.log_end_moved.notify_waiters();
         self.maybe_advance_high_watermark();
         Ok(info)
+    }
+
+    /// [`Self::append_as_leader`] on this partition's I/O lane: no async
+    /// worker waits on the disk, and appends keep the order in which they
+    /// were submitted (the caller may go on before this resolves).
+    pub fn submit_append_as_leader(
+        self: &Arc<Self>,
+        records: Bytes,
+        now_ms: i64,
+        acks: i16,
+    ) -> Completion<Result<AppendInfo, ProduceError>> {
+        let partition = self.clone();
+        self.lane
+            .run(move || partition.append_as_leader(records, now_ms, acks))
+    }
+
+    /// [`Self::append_as_follower`] on this partition's I/O lane.
+    pub fn submit_append_as_follower(
+        self: &Arc<Self>,
+        records: Bytes,
+        now_ms: i64,
+    ) -> Completion<Result<(), LogError>> {
+        let partition = self.clone();
+        self.lane
+            .run(move || partition.append_as_follower(records, now_ms))
     }
 
     /// Resolves once the records below `end_offset` are as safe as acks=all

@@ -1,11 +1,13 @@
-//! A slow fsync stalls only the acks=all requests that wait for it: while
-//! one partition's group commit fsync is held (the `test-hooks` feature
-//! stands in for a disk that takes seconds to sync), other connections are
-//! still answered, on a broker with a single async worker.
+//! A slow disk stalls only the requests that wait for the partition it
+//! holds: while one partition's append (its write) or its group commit
+//! fsync is held (the `test-hooks` feature stands in for a disk that takes
+//! seconds), other connections are still answered, on a broker with a
+//! single async worker: ApiVersions, Metadata, a Fetch and a Produce of
+//! another partition.
 //!
-//! What this shows: the fsync runs on the log flusher's thread and the
-//! produce waiting for it holds nothing the async side needs. It does not
-//! hold the append's write itself (that still runs on the request's worker).
+//! What this shows: appends run on the partitions' I/O lanes and fsyncs on
+//! the log flusher's threads, and the produce waiting for them holds
+//! nothing the async side needs.
 
 mod common;
 
@@ -16,13 +18,29 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{ApiVersionsRequest, FetchRequest, MetadataRequest, ProduceRequest};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
-use karst_broker::log::test_hooks::hold_fsyncs;
+use karst_broker::log::test_hooks::{IoHold, hold_appends, hold_fsyncs};
+
+/// One async worker: were the write on it, nothing else would be answered
+/// until the hold is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_held_append_leaves_other_connections_answered() {
+    other_connections_answered_while_held("held-append", 1, hold_appends).await;
+}
 
 /// One async worker: were the fsync on it, nothing else would be answered
 /// until the hold is released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_held_fsync_leaves_other_connections_answered() {
-    let held = "held-fsync";
+    other_connections_answered_while_held("held-fsync", -1, hold_fsyncs).await;
+}
+
+/// Produces to topic `held` with `acks` while `hold` holds its partition's
+/// disk work, and checks what other connections get meanwhile.
+async fn other_connections_answered_while_held(
+    held: &'static str,
+    acks: i16,
+    hold: fn(&str) -> IoHold,
+) {
     let dir = tempfile::tempdir().unwrap();
     let broker = start_broker(dir.path(), &[]).await;
     let mut other = RawClient::connect(broker.kafka_addr()).await;
@@ -33,11 +51,11 @@ async fn a_held_fsync_leaves_other_connections_answered() {
         0
     );
 
-    let hold = hold_fsyncs(&format!("{held}-0"));
+    let hold = hold(&format!("{held}-0"));
     let mut writer = RawClient::connect(broker.kafka_addr()).await;
     let held_produce = tokio::spawn(async move {
         let request = ProduceRequest::default()
-            .with_acks(-1)
+            .with_acks(acks)
             .with_timeout_ms(30_000)
             .with_topic_data(vec![
                 TopicProduceData::default()
@@ -51,9 +69,9 @@ async fn a_held_fsync_leaves_other_connections_answered() {
         let mut response = writer.send(&request, 9).await;
         response.responses.remove(0).partition_responses.remove(0)
     });
-    // The produce is appended and its fsync sits on a flusher thread.
+    // The produce's held work sits on an I/O or flusher thread.
     let hold = tokio::task::spawn_blocking(move || {
-        hold.wait_for_held_fsync();
+        hold.wait_until_held();
         hold
     })
     .await
@@ -103,10 +121,19 @@ async fn a_held_fsync_leaves_other_connections_answered() {
     let batches = RecordBatchDecoder::decode_all(&mut records).unwrap();
     assert_eq!(batches.iter().map(|b| b.records.len()).sum::<usize>(), 2);
 
-    // All answered while the fsync was still held; releasing it lets the
-    // acks=all produce finish normally.
+    // Another partition's appends go on (their own I/O lane).
+    assert_eq!(
+        produce(&mut other, "free", 0, record_batch(&[b"c"])).await,
+        0
+    );
+
+    // All answered while the disk work was still held; releasing it lets
+    // the produce finish normally.
     assert!(!held_produce.is_finished());
-    drop(hold);
+    assert!(
+        hold.release(),
+        "the hold expired: the held work stalled the other connections"
+    );
     let answer = held_produce.await.unwrap();
     assert_eq!(answer.error_code, 0);
     assert_eq!(answer.base_offset, 0);

@@ -1,0 +1,233 @@
+//! I/O lanes: where a partition's appends run, off the async workers (as
+//! Kafka's request handler threads keep disk writes apart from its network
+//! threads). A write that sleeps (page-cache dirty throttling, a slow disk,
+//! a segment roll's fsync) holds one of these threads and the requests
+//! queued behind it on the same partition, never a worker that other
+//! connections need.
+//!
+//! Each partition has one lane: its jobs run one at a time, in the order
+//! they were submitted, so a producer's pipelined requests to a partition
+//! are appended in order (idempotent sequences depend on it). A lane is
+//! queued on the threads at most once; a thread that takes it runs what it
+//! holds (a few jobs at a time, then the lane goes to the back of the
+//! queue), so requests that arrived together cost one wake-up between
+//! them. Lanes of different partitions run in parallel.
+//!
+//! Process-wide, like the log flusher: every broker in one process (tests
+//! run several) shares the disk and these threads.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+
+use parking_lot::{Condvar, Mutex};
+
+/// Threads serving lanes. A few: appends are short, and more threads than
+/// partitions written at once gain nothing (Kafka's `num.io.threads` is 8
+/// for all request handling; these only write).
+const IO_THREADS: usize = 4;
+
+/// Jobs a thread runs from one lane before letting other lanes go first.
+const JOBS_PER_TURN: usize = 16;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// One partition's queue of I/O jobs, run in submission order.
+#[derive(Default)]
+pub struct IoLane {
+    inner: Arc<LaneInner>,
+}
+
+impl std::fmt::Debug for IoLane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let jobs = self.inner.jobs.lock();
+        f.debug_struct("IoLane")
+            .field("queued", &jobs.queue.len())
+            .field("scheduled", &jobs.scheduled)
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct LaneInner {
+    jobs: Mutex<LaneJobs>,
+}
+
+#[derive(Default)]
+struct LaneJobs {
+    queue: VecDeque<Job>,
+    /// On the threads' queue or being run: not queued again.
+    scheduled: bool,
+}
+
+/// I/O lane failures seen by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LaneError {
+    /// The job panicked (a bug); the lane and its thread go on.
+    #[error("an I/O job panicked")]
+    Panicked,
+}
+
+impl IoLane {
+    /// Runs `job` on an I/O thread after every job submitted to this lane
+    /// before it; the returned future resolves to its result. Submitting
+    /// never blocks the caller: the order is fixed here, not when the
+    /// future is awaited (dropping the future does not cancel the job).
+    pub fn run<T, F>(&self, job: F) -> Completion<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(Box::new(move || {
+            // A panic drops `tx`: the waiter gets LaneError::Panicked.
+            let _ = tx.send(job());
+        }));
+        Completion(rx)
+    }
+
+    fn submit(&self, job: Job) {
+        let mut jobs = self.inner.jobs.lock();
+        jobs.queue.push_back(job);
+        if !jobs.scheduled {
+            jobs.scheduled = true;
+            drop(jobs);
+            THREADS.push(self.inner.clone());
+        }
+    }
+}
+
+/// The result of a job submitted with [`IoLane::run`], once it ran.
+#[derive(Debug)]
+pub struct Completion<T>(tokio::sync::oneshot::Receiver<T>);
+
+impl<T> Future for Completion<T> {
+    type Output = Result<T, LaneError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map_err(|_| LaneError::Panicked)
+    }
+}
+
+impl LaneInner {
+    /// Runs up to [`JOBS_PER_TURN`] jobs; true if more are queued (the lane
+    /// stays scheduled and goes back on the threads' queue).
+    fn run_turn(&self) -> bool {
+        for _ in 0..JOBS_PER_TURN {
+            let job = {
+                let mut jobs = self.jobs.lock();
+                match jobs.queue.pop_front() {
+                    Some(job) => job,
+                    None => {
+                        jobs.scheduled = false;
+                        return false;
+                    }
+                }
+            };
+            if std::panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+                tracing::error!("an I/O job panicked; its request gets an error");
+            }
+        }
+        let mut jobs = self.jobs.lock();
+        if jobs.queue.is_empty() {
+            jobs.scheduled = false;
+            return false;
+        }
+        true
+    }
+}
+
+/// Lanes with jobs, served in order by the I/O threads.
+#[derive(Default)]
+struct Threads {
+    lanes: Mutex<VecDeque<Arc<LaneInner>>>,
+    ready: Condvar,
+}
+
+static THREADS: LazyLock<Arc<Threads>> = LazyLock::new(|| {
+    let threads = Arc::new(Threads::default());
+    for i in 0..IO_THREADS {
+        let threads = threads.clone();
+        std::thread::Builder::new()
+            .name(format!("karst-io-{i}"))
+            .spawn(move || threads.serve())
+            .expect("start an I/O thread");
+    }
+    threads
+});
+
+impl Threads {
+    fn serve(&self) {
+        loop {
+            let lane = {
+                let mut lanes = self.lanes.lock();
+                loop {
+                    match lanes.pop_front() {
+                        Some(lane) => break lane,
+                        None => self.ready.wait(&mut lanes),
+                    }
+                }
+            };
+            if lane.run_turn() {
+                self.push(lane);
+            }
+        }
+    }
+
+    fn push(&self, lane: Arc<LaneInner>) {
+        self.lanes.lock().push_back(lane);
+        self.ready.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_of_one_lane_run_in_submission_order() {
+        let lane = IoLane::default();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let waits: Vec<_> = (0..100)
+            .map(|i| {
+                let seen = seen.clone();
+                lane.run(move || seen.lock().push(i))
+            })
+            .collect();
+        for wait in waits {
+            wait.await.unwrap();
+        }
+        assert_eq!(*seen.lock(), (0..100).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_held_lane_leaves_other_lanes_running() {
+        let (held, other) = (IoLane::default(), IoLane::default());
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let blocked = held.run(move || hold.recv().unwrap());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        other
+            .run(move || counter.fetch_add(1, Ordering::SeqCst))
+            .await
+            .unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        release.send(()).unwrap();
+        blocked.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_its_waiter_and_the_lane_goes_on() {
+        let lane = IoLane::default();
+        let panicked = lane.run(|| panic!("a bug in a job"));
+        let next = lane.run(|| 7);
+        assert_eq!(panicked.await, Err(LaneError::Panicked));
+        assert_eq!(next.await, Ok(7));
+    }
+}
