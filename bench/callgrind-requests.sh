@@ -9,6 +9,12 @@
 #
 #   bench/callgrind-requests.sh [KARST_BIN] [COUNT]   (defaults: target/release/karst, 2000)
 #
+# With a broker built with the `alloc-count` feature it also reports heap
+# allocations per request (karst_allocations_total over the same phases):
+#   cargo build --release -p karst-broker --features alloc-count --target-dir target/alloc-count
+#   bench/callgrind-requests.sh target/alloc-count/release/karst
+# (the counting adds an atomic add per allocation to the instruction counts).
+#
 # Needs valgrind (apt) and the client venv of e2e/test-all.sh
 # (e2e/clients/.venv with kafka-python). Writes bench/callgrind/<label>-requests.*
 set -euo pipefail
@@ -38,7 +44,15 @@ answered() {
   curl -sf "http://127.0.0.1:$http/metrics" |
     awk -v api="$1" '$1 == "karst_requests_total{api=\"" api "\"}" { print $2 }'
 }
-declare -A requests
+allocated() {
+  curl -sf "http://127.0.0.1:$http/metrics" | awk '$1 == "karst_allocations_total" { print $2 }'
+}
+declare -A requests allocations
+# A scrape allocates too: measure one, and take the two a phase spans off.
+scrape_cost=0
+if first=$(allocated) && [ -n "$first" ]; then
+  scrape_cost=$(( $(allocated) - first ))
+fi
 coproc client { "$python" -u "$here/requests.py" "127.0.0.1:$port" "$count"; }
 client_pid=$client_PID
 while read -r word api <&"${client[0]}"; do
@@ -46,10 +60,14 @@ while read -r word api <&"${client[0]}"; do
     phase)
       callgrind_control -z "$pid" >/dev/null 2>&1
       requests[$api]=$(answered "$api")
+      allocations[$api]=$(allocated)
       ;;
     done)
       callgrind_control -d "$api" "$pid" >/dev/null 2>&1
       requests[$api]=$(( $(answered "$api") - ${requests[$api]:-0} ))
+      if [ -n "${allocations[$api]}" ]; then
+        allocations[$api]=$(( $(allocated) - ${allocations[$api]} - 2 * scrape_cost ))
+      fi
       ;;
   esac
   echo >&"${client[1]}"
@@ -63,4 +81,7 @@ for dump in "$out_dir/$label-requests".*; do
   [ -n "${requests[$api]:-}" ] || continue
   total=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
   echo "$label: $api: $((total / requests[$api])) instructions per request ($total over ${requests[$api]} requests)"
+  if [ -n "${allocations[$api]:-}" ]; then
+    echo "$label: $api: $(( (allocations[$api] + requests[$api] / 2) / requests[$api] )) heap allocations per request (${allocations[$api]} over ${requests[$api]} requests)"
+  fi
 done

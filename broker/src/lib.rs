@@ -7,6 +7,7 @@
 //! records in a metadata log applied to an in-memory image, the way KRaft
 //! does, so that one node and a cluster share one code path.
 
+mod alloc_count;
 mod broker;
 mod clock;
 pub mod config;

@@ -1,6 +1,7 @@
 //! Prometheus metrics of the broker. Hot-path updates are atomic increments
 //! on children created once (per API at start, per topic on first use).
 
+use crate::alloc_count::AllocationMetrics;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
 use prometheus::core::Collector;
@@ -98,6 +99,7 @@ pub struct Metrics {
     partition_damaged: IntGaugeVec,
     request_memory_held: IntGauge,
     request_memory_waiting: IntGauge,
+    allocations: Option<AllocationMetrics>,
 }
 
 impl Default for Metrics {
@@ -312,8 +314,12 @@ impl Metrics {
             partition_damaged,
             request_memory_held,
             request_memory_waiting,
+            allocations: AllocationMetrics::new(),
         };
         metrics.register(metrics.collectors());
+        if let Some(allocations) = &metrics.allocations {
+            metrics.register(allocations.collectors());
+        }
         metrics
     }
 
@@ -503,6 +509,9 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn encode_text(&self) -> String {
+        if let Some(allocations) = &self.allocations {
+            allocations.refresh();
+        }
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
