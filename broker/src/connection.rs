@@ -115,16 +115,34 @@ impl Connection {
             unanswered.clone(),
         ));
         let max = broker.config.socket_request_max_bytes;
+        // One idle timer per connection, moved only when it fires: no timer
+        // work per request.
+        let idle = limits.idle_timeout;
+        let mut last_frame = Instant::now();
+        let idle_timer = tokio::time::sleep(idle.unwrap_or(Duration::MAX / 4));
+        tokio::pin!(idle_timer);
         // Ok(true): the client closed its end.
         let read_result = async {
             loop {
-                let frame = tokio::select! {
-                    frame = next_frame(&mut reader, &limits, max, &unanswered) => frame?,
-                    _ = shutdown.wait_for(|stop| *stop) => return Ok(false),
+                let frame = {
+                    let reading = read_frame(&mut reader, &limits, max);
+                    tokio::pin!(reading);
+                    loop {
+                        tokio::select! {
+                            frame = &mut reading => break frame?,
+                            _ = shutdown.wait_for(|stop| *stop) => return Ok(false),
+                            () = &mut idle_timer, if idle.is_some() => {
+                                let idle = idle.unwrap_or_default();
+                                let next = idle_check(last_frame, idle, &unanswered)?;
+                                idle_timer.as_mut().reset(next.into());
+                            }
+                        }
+                    }
                 };
                 let Some((frame, memory)) = frame else {
                     return Ok(true);
                 };
+                last_frame = Instant::now();
                 // A handler may wait long (a long-polling fetch, a group
                 // rebalance): neither shutdown nor a client that went away
                 // waits for it. `fill_buf` only peeks, so a request that
@@ -170,37 +188,28 @@ impl Connection {
     }
 }
 
-/// Waits for the next request and reads it, holding its size in request
-/// memory (`queued.max.request.bytes`) until the caller drops the permit.
-/// A connection with nothing unanswered that sends nothing for
-/// `connections.max.idle.ms`, or takes that long to send one request, is
-/// closed. `Ok(None)` on a clean end of stream.
-async fn next_frame(
-    reader: &mut BufReader<OwnedReadHalf>,
-    limits: &ConnectionLimits,
-    max: usize,
+/// When the idle timer fires: a connection with nothing unanswered (no
+/// long-polling fetch, no produce waiting for its fsync) that completed no
+/// request for `connections.max.idle.ms` (sent nothing, or took that long
+/// to send one request) is closed; otherwise the time the timer fires next.
+fn idle_check(
+    last_frame: Instant,
+    idle: Duration,
     unanswered: &AtomicUsize,
-) -> Result<Option<(Bytes, Option<RequestMemory>)>, ConnectionError> {
-    let Some(idle) = limits.idle_timeout else {
-        return read_frame(reader, limits, max).await;
-    };
-    loop {
-        // `fill_buf` reads nothing when cancelled: waiting again is safe.
-        match tokio::time::timeout(idle, reader.fill_buf()).await {
-            Ok(ready) => {
-                ready?;
-                break;
-            }
-            Err(_) if unanswered.load(Ordering::Acquire) > 0 => continue,
-            Err(_) => return Err(ConnectionError::Idle(idle)),
-        }
+) -> Result<Instant, ConnectionError> {
+    let now = Instant::now();
+    if unanswered.load(Ordering::Acquire) > 0 {
+        return Ok(now + idle);
     }
-    tokio::time::timeout(idle, read_frame(reader, limits, max))
-        .await
-        .map_err(|_| ConnectionError::Idle(idle))?
+    match last_frame.checked_add(idle) {
+        Some(due) if due > now => Ok(due),
+        _ => Err(ConnectionError::Idle(idle)),
+    }
 }
 
-/// Reads one size-prefixed frame; `Ok(None)` on a clean end of stream.
+/// Reads one request frame, holding its size in request memory
+/// (`queued.max.request.bytes`) until the caller drops the permit.
+/// `Ok(None)` on a clean end of stream.
 async fn read_frame(
     reader: &mut BufReader<OwnedReadHalf>,
     limits: &ConnectionLimits,

@@ -103,6 +103,7 @@ impl Node {
         let default_log_config = LogConfig::from_topic_configs(
             &crate::config::effective_topic_config(&Default::default(), &config),
         )?;
+        crate::log::set_io_threads(config.num_io_threads.max(1) as usize);
         let logs = Arc::new(LogManager::open(&data_dir, default_log_config)?);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();

@@ -89,7 +89,7 @@ pub(super) const BROKER: &[(&str, Effect)] = &[
     ("queued.max.request.bytes", Acts("Bytes of requests being read and handled at once; a connection waits before reading its next request beyond it. Kafka's default is -1 (no bound); Karst bounds it, so slow or hostile senders cannot exhaust memory.")),
     ("max.broker.partitions", Acts("Partitions this broker hosts at most (KIP-578). Lowered at start to what the open-file limit allows.")),
     ("num.network.threads", Inert(TOKIO)),
-    ("num.io.threads", Inert(TOKIO)),
+    ("num.io.threads", Acts("Threads that run partition appends (Produce, replication, in order per partition) off the async network threads, so a slow disk holds no connection but those waiting for it; process-wide, sized by the first broker to start.")),
     ("num.recovery.threads.per.data.dir", Inert(TOKIO)),
     ("offsets.topic.num.partitions", Acts("Partitions of `__consumer_offsets`, created when a group first needs it.")),
     ("offsets.topic.replication.factor", Inert("`__consumer_offsets` is created with one replica")),

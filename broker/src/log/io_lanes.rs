@@ -19,15 +19,14 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::task::{Context, Poll};
 
 use parking_lot::{Condvar, Mutex};
 
-/// Threads serving lanes. A few: appends are short, and more threads than
-/// partitions written at once gain nothing (Kafka's `num.io.threads` is 8
-/// for all request handling; these only write).
-const IO_THREADS: usize = 4;
+/// Threads serving lanes unless `num.io.threads` says otherwise (Kafka's
+/// default). Idle ones cost nothing but their stacks.
+const DEFAULT_IO_THREADS: usize = 8;
 
 /// Jobs a thread runs from one lane before letting other lanes go first.
 const JOBS_PER_TURN: usize = 16;
@@ -148,9 +147,24 @@ struct Threads {
     ready: Condvar,
 }
 
+/// How many I/O threads the process starts (`num.io.threads` of the first
+/// broker that starts; later ones share the threads).
+static THREAD_COUNT: OnceLock<usize> = OnceLock::new();
+
+/// Sets the number of I/O threads, if they have not started yet.
+pub fn set_io_threads(count: usize) {
+    let count = count.max(1);
+    if THREAD_COUNT.set(count).is_err() && THREAD_COUNT.get() != Some(&count) {
+        tracing::debug!(
+            count,
+            "num.io.threads: this process's I/O threads are already sized"
+        );
+    }
+}
+
 static THREADS: LazyLock<Arc<Threads>> = LazyLock::new(|| {
     let threads = Arc::new(Threads::default());
-    for i in 0..IO_THREADS {
+    for i in 0..*THREAD_COUNT.get_or_init(|| DEFAULT_IO_THREADS) {
         let threads = threads.clone();
         std::thread::Builder::new()
             .name(format!("karst-io-{i}"))

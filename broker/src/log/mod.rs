@@ -42,7 +42,7 @@ pub use batch::{BatchHeader, HEADER_SIZE};
 pub use cleaner::CompactionOutcome;
 pub use config::{LogConfig, LogConfigError, TimestampType};
 pub use error::LogError;
-pub use io_lanes::{Completion, IoLane, LaneError};
+pub use io_lanes::{Completion, IoLane, LaneError, set_io_threads};
 pub use io_metrics::{LogIoMetrics, log_io_metrics};
 pub use manager::LogManager;
 pub use partition::{AppendInfo, PartitionLog};

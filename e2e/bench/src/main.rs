@@ -71,6 +71,10 @@ struct Cli {
     /// W9: seconds of load per variant (acks=all, acks=1, with a heavy producer).
     #[arg(long, default_value_t = 60)]
     w9_secs: u64,
+    /// W9: consumer groups of 10 reading the topics; 0 leaves only the
+    /// producers, so that broker CPU per request is per Produce request.
+    #[arg(long, default_value_t = 2)]
+    w9_groups: usize,
 }
 
 /// Workload selections.
@@ -352,6 +356,7 @@ fn main() -> anyhow::Result<()> {
         sizes.w9.producers = cli.w9_producers;
         sizes.w9.rate = cli.w9_rate;
         sizes.w9.secs = cli.w9_secs;
+        sizes.w9.groups = cli.w9_groups;
     }
     let runs = if cli.quick { 1 } else { cli.runs.max(1) };
     anyhow::ensure!(

@@ -150,8 +150,13 @@ fn config_reference_topic_matches_the_code() {
 fn the_reference_says_which_settings_act() {
     let table = broker_table();
     assert!(table.contains("| `log.dirs` | — | list | — | Data directories"));
-    assert!(table.contains("| `num.io.threads` | `8` | int ≥ 1 | — | *Accepted, no effect*"));
+    assert!(table.contains("| `num.network.threads` | `3` | int ≥ 1 | — | *Accepted, no effect*"));
     assert!(table.contains("| `message.max.bytes` | `1048588` | int ≥ 0 | yes |"));
+    assert!(
+        table.contains(
+            "| `num.io.threads` | `8` | int ≥ 1 | — | Threads that run partition appends"
+        )
+    );
     let table = topic_table();
     assert!(table.contains(
         "| `retention.ms` | `604800000` | `log.retention.ms`, `log.retention.minutes`, `log.retention.hours` | long ≥ -1 |"
