@@ -21,8 +21,9 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 /// Threads serving lanes unless `num.io.threads` says otherwise (Kafka's
 /// default). Idle ones cost nothing but their stacks.
@@ -141,10 +142,61 @@ impl LaneInner {
 }
 
 /// Lanes with jobs, served in order by the I/O threads.
-#[derive(Default)]
 struct Threads {
-    lanes: Mutex<VecDeque<Arc<LaneInner>>>,
-    ready: Condvar,
+    state: Mutex<ThreadsState>,
+    /// Threads that may run lanes at once without being slow ones: the
+    /// machine's cores. More gain nothing for appends.
+    active_max: usize,
+}
+
+/// What an I/O thread is doing.
+#[derive(Debug, Clone, Copy)]
+enum Doing {
+    Idle,
+    /// Woken for a lane, not yet running it: it will take the next one.
+    Woken,
+    /// Running a lane's turn, taken then.
+    Running(Instant),
+}
+
+struct ThreadsState {
+    lanes: VecDeque<Arc<LaneInner>>,
+    /// Idle threads, the last to go idle on top (warm, woken first).
+    idle: Vec<usize>,
+    doing: Vec<Doing>,
+    handles: Vec<std::thread::Thread>,
+}
+
+/// A turn running longer than this is taken as held by a slow disk: it no
+/// longer counts as a thread that will come back for queued lanes.
+const SLOW_TURN: Duration = Duration::from_millis(2);
+
+impl ThreadsState {
+    /// Wakes an idle thread if queued lanes need one: fewer than
+    /// `active_max` threads are on their way or running short turns (a
+    /// burst of lanes, one request's partitions, costs at most that many
+    /// wake-ups, not one each; a thread held by a slow write does not
+    /// count, so lanes behind it get another).
+    fn thread_to_wake(&mut self, active_max: usize) -> Option<std::thread::Thread> {
+        if self.lanes.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        let mut coming = 0;
+        for doing in &self.doing {
+            match doing {
+                Doing::Woken => coming += 1,
+                Doing::Running(since) if now.duration_since(*since) < SLOW_TURN => coming += 1,
+                _ => {}
+            }
+        }
+        if coming >= active_max {
+            return None;
+        }
+        let thread = self.idle.pop()?;
+        self.doing[thread] = Doing::Woken;
+        Some(self.handles[thread].clone())
+    }
 }
 
 /// How many I/O threads the process starts (`num.io.threads` of the first
@@ -163,38 +215,77 @@ pub fn set_io_threads(count: usize) {
 }
 
 static THREADS: LazyLock<Arc<Threads>> = LazyLock::new(|| {
-    let threads = Arc::new(Threads::default());
-    for i in 0..*THREAD_COUNT.get_or_init(|| DEFAULT_IO_THREADS) {
-        let threads = threads.clone();
-        std::thread::Builder::new()
+    let count = *THREAD_COUNT.get_or_init(|| DEFAULT_IO_THREADS);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = Arc::new(Threads {
+        state: Mutex::new(ThreadsState {
+            lanes: VecDeque::new(),
+            idle: Vec::with_capacity(count),
+            doing: vec![Doing::Idle; count],
+            handles: Vec::with_capacity(count),
+        }),
+        active_max: cores.max(2),
+    });
+    // The state stays locked until every handle is recorded.
+    let mut state = threads.state.lock();
+    for i in 0..count {
+        let serving = threads.clone();
+        let handle = std::thread::Builder::new()
             .name(format!("karst-io-{i}"))
-            .spawn(move || threads.serve())
+            .spawn(move || serving.serve(i))
             .expect("start an I/O thread");
+        state.handles.push(handle.thread().clone());
     }
+    drop(state);
     threads
 });
 
 impl Threads {
-    fn serve(&self) {
+    fn serve(&self, me: usize) {
+        // A lane with jobs left after its turn: queued again behind the
+        // others, without waking anyone (this thread comes back for it).
+        let mut requeue: Option<Arc<LaneInner>> = None;
         loop {
-            let lane = {
-                let mut lanes = self.lanes.lock();
+            let (lane, wake) = {
+                let mut state = self.state.lock();
+                if let Some(lane) = requeue.take() {
+                    state.lanes.push_back(lane);
+                }
                 loop {
-                    match lanes.pop_front() {
-                        Some(lane) => break lane,
-                        None => self.ready.wait(&mut lanes),
+                    if let Some(lane) = state.lanes.pop_front() {
+                        state.idle.retain(|&i| i != me);
+                        state.doing[me] = Doing::Running(Instant::now());
+                        // More queued: maybe a second thread.
+                        break (lane, state.thread_to_wake(self.active_max));
                     }
+                    if !matches!(state.doing[me], Doing::Idle) || !state.idle.contains(&me) {
+                        state.doing[me] = Doing::Idle;
+                        state.idle.retain(|&i| i != me);
+                        state.idle.push(me);
+                    }
+                    // An `unpark` before this `park` is not lost.
+                    drop(state);
+                    std::thread::park();
+                    state = self.state.lock();
                 }
             };
+            if let Some(thread) = wake {
+                thread.unpark();
+            }
             if lane.run_turn() {
-                self.push(lane);
+                requeue = Some(lane);
             }
         }
     }
 
     fn push(&self, lane: Arc<LaneInner>) {
-        self.lanes.lock().push_back(lane);
-        self.ready.notify_one();
+        let mut state = self.state.lock();
+        state.lanes.push_back(lane);
+        let wake = state.thread_to_wake(self.active_max);
+        drop(state);
+        if let Some(thread) = wake {
+            thread.unpark();
+        }
     }
 }
 
@@ -234,6 +325,47 @@ mod tests {
         assert_eq!(ran.load(Ordering::SeqCst), 1);
         release.send(()).unwrap();
         blocked.await.unwrap();
+    }
+
+    fn idle_threads(count: usize) -> ThreadsState {
+        ThreadsState {
+            lanes: VecDeque::new(),
+            idle: (0..count).collect(),
+            doing: vec![Doing::Idle; count],
+            handles: vec![std::thread::current(); count],
+        }
+    }
+
+    #[test]
+    fn a_burst_of_lanes_wakes_at_most_active_max_threads() {
+        let mut state = idle_threads(8);
+        let mut woken = 0;
+        for _ in 0..8 {
+            state.lanes.push_back(Arc::new(LaneInner::default()));
+            woken += usize::from(state.thread_to_wake(2).is_some());
+        }
+        assert_eq!(woken, 2);
+        // The last to go idle is woken first.
+        assert!(matches!(state.doing[7], Doing::Woken));
+        assert!(matches!(state.doing[6], Doing::Woken));
+    }
+
+    #[test]
+    fn a_thread_held_past_a_slow_turn_does_not_hold_back_the_queue() {
+        let mut state = idle_threads(3);
+        let long_ago = Instant::now() - SLOW_TURN * 10;
+        state.doing[0] = Doing::Running(long_ago);
+        state.doing[1] = Doing::Running(long_ago);
+        state.idle = vec![2];
+        state.lanes.push_back(Arc::new(LaneInner::default()));
+        assert!(state.thread_to_wake(2).is_some());
+        assert!(matches!(state.doing[2], Doing::Woken));
+    }
+
+    #[test]
+    fn no_thread_is_woken_without_queued_lanes() {
+        let mut state = idle_threads(2);
+        assert!(state.thread_to_wake(2).is_none());
     }
 
     #[tokio::test]
