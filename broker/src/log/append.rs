@@ -34,6 +34,7 @@ impl PartitionLog {
             batch::require_keys(&records)?;
         }
         let _append = self.append_lock.lock();
+        self.check_open_for_appends()?;
         #[cfg(feature = "test-hooks")]
         crate::log::test_hooks::before_append(&self.dir);
         let (config, first_offset, roll) = {
@@ -112,6 +113,7 @@ impl PartitionLog {
             self.truncate_fully_and_start_at(first.base_offset, now_ms)?;
         }
         let _append = self.append_lock.lock();
+        self.check_open_for_appends()?;
         let (roll, expected) = {
             let state = self.state.read();
             let active = state.active();

@@ -30,6 +30,10 @@ pub enum LogError {
     /// message names the file. The partition is offline for those offsets.
     #[error("damaged log: {0}")]
     Damaged(String),
+    /// The broker is shutting down: its logs take no more appends (the
+    /// client retries on the partition's next leader).
+    #[error("the broker is shutting down")]
+    ShuttingDown,
     /// The I/O thread running the append failed (a bug, logged there);
     /// the client may retry.
     #[error(transparent)]
@@ -78,6 +82,7 @@ impl LogError {
             Self::DuplicateSequence => ResponseError::DuplicateSequenceNumber,
             Self::Io { .. } | Self::Damaged(_) => ResponseError::KafkaStorageError,
             Self::Lane(_) => ResponseError::UnknownServerError,
+            Self::ShuttingDown => ResponseError::NotLeaderOrFollower,
         }
     }
 }

@@ -211,7 +211,13 @@ impl LogManager {
     /// when all succeeded, and the first failure is returned.
     pub fn shutdown(&self) -> Result<(), LogError> {
         let mut first_error = None;
-        for log in self.all() {
+        // Appends still queued on I/O lanes (a connection cut off at the
+        // drain's time-out, an acks=0 producer) are refused from here on.
+        let logs = self.all();
+        for log in &logs {
+            log.close_for_appends();
+        }
+        for log in logs {
             if let Err(error) = log.flush_all() {
                 tracing::error!(dir = %log.dir.display(), %error, "flushing a log at shutdown failed");
                 first_error.get_or_insert(error);
@@ -256,6 +262,11 @@ mod tests {
         log.append(batch(3, 10, Compression::None), 1).unwrap();
         log.append(batch(2, 20, Compression::None), 1).unwrap();
         logs.shutdown().unwrap();
+        // Nothing lands after the final flush (an append still queued on
+        // an I/O lane is refused, retriably).
+        let late = log.append(batch(1, 30, Compression::None), 1).unwrap_err();
+        assert!(matches!(late, LogError::ShuttingDown), "{late}");
+        assert_eq!(log.log_end_offset(), 5);
         drop((log, logs));
         let marker = dir.path().join(CLEAN_SHUTDOWN_MARKER);
         assert!(marker.exists());

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -72,6 +72,10 @@ pub struct PartitionLog {
     /// Held by appends and truncations, the two writers of the active
     /// segment's file; taken before `state`, never after.
     append_lock: Mutex<()>,
+    /// Set (under `append_lock`) when the broker shuts down, before the
+    /// final flush: no append lands after it, so the clean-shutdown marker
+    /// never covers a write the process may cut short on exit.
+    closed_for_appends: AtomicBool,
     /// Invariant: log start <= flushed <= log end (flushed may lag start
     /// after DeleteRecords, which is harmless).
     log_start_offset: AtomicI64,
@@ -149,6 +153,7 @@ impl PartitionLog {
             truncations: AtomicU64::new(0),
             state: RwLock::new(state),
             append_lock: Mutex::new(()),
+            closed_for_appends: AtomicBool::new(false),
             damage: Mutex::new(damage),
             leader_epoch: AtomicI32::new(epochs.latest_epoch().unwrap_or(0)),
             epochs,
@@ -170,6 +175,21 @@ impl PartitionLog {
             *damage = Some(message.clone());
         }
         LogError::Damaged(message)
+    }
+
+    /// Refuses appends from now on, after any append in progress ends
+    /// (shutdown, before the final flush and the clean-shutdown marker).
+    pub fn close_for_appends(&self) {
+        let _append = self.append_lock.lock();
+        self.closed_for_appends.store(true, Ordering::Release);
+    }
+
+    /// With the append lock held: whether appends are refused now.
+    pub(super) fn check_open_for_appends(&self) -> Result<(), LogError> {
+        if self.closed_for_appends.load(Ordering::Acquire) {
+            return Err(LogError::ShuttingDown);
+        }
+        Ok(())
     }
 
     pub fn log_start_offset(&self) -> i64 {
