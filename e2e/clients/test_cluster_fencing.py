@@ -306,6 +306,17 @@ def test_a_fenced_group_coordinator_hands_its_groups_and_offsets_to_another_brok
         # the group, with its committed offsets.
         wait_until(lambda: leader() not in (-1, coordinator.node_id, None), timeout=20, interval=0.2,
                    what="another broker to lead the stopped coordinator's offsets partition")
+        # The client is sent to the new leader by whichever broker it asks:
+        # wait until both live brokers' images name the same one (the new
+        # leader's own image then says it coordinates the group).
+        live = [n for n in cluster.nodes if n is not coordinator]
+
+        def leader_seen_by(node):
+            seen = metadata(node, "__consumer_offsets")
+            return seen and seen[1][offsets_partition][0]
+
+        wait_until(lambda: len({leader_seen_by(n) for n in live}) == 1, timeout=20, interval=0.2,
+                   what="both live brokers to see the offsets partition's new leader")
         reader = Consumer({"bootstrap.servers": other.bootstrap, "group.id": group})
         try:
             committed = reader.committed([TopicPartition("tracked", p) for p in range(3)], timeout=30)
