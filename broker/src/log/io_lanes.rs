@@ -258,9 +258,10 @@ impl Threads {
                         // More queued: maybe a second thread.
                         break (lane, state.thread_to_wake(self.active_max));
                     }
-                    if !matches!(state.doing[me], Doing::Idle) || !state.idle.contains(&me) {
+                    // Listed idle already after a spurious wake-up; a thread
+                    // that is not listed is not idle yet (woken or running).
+                    if !state.idle.contains(&me) {
                         state.doing[me] = Doing::Idle;
-                        state.idle.retain(|&i| i != me);
                         state.idle.push(me);
                     }
                     // An `unpark` before this `park` is not lost.
