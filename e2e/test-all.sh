@@ -22,7 +22,7 @@ root=$(pwd)
 clients="$root/e2e/clients"
 current="setup"
 step() { current="$*"; printf '\n==> %s\n' "$*"; }
-trap 'rc=$?; [ $rc -eq 0 ] || printf "\nKarst tests FAILED at step: %s (exit %s)\n" "$current" "$rc" >&2' EXIT
+trap 'rc=$?; [ $rc -eq 0 ] || { printf "\nKarst tests FAILED at step: %s (exit %s)\n" "$current" "$rc" >&2; df -h . /tmp >&2 || true; }' EXIT
 
 step "checking tools"
 missing=()
