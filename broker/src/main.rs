@@ -47,8 +47,7 @@ fn init_tracing(format: &str) {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log_format);
     let config = match BrokerConfig::load(cli.config.as_deref(), std::env::vars(), &cli.overrides) {
@@ -59,7 +58,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(config).await {
+    // Sized by the configuration, so it is built after loading it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.network_threads())
+        .thread_name("karst-network")
+        .enable_all()
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(run(config)),
+        Err(error) => Err(anyhow::Error::new(error).context("cannot start the async runtime")),
+    };
+    match result {
         Ok(code) => code,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -78,6 +87,8 @@ async fn run(config: BrokerConfig) -> anyhow::Result<ExitCode> {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         node_id = config.node_id,
+        network_threads = config.network_threads(),
+        io_threads = config.num_io_threads,
         "starting karst"
     );
     for (name, value, origin) in config.explicit() {

@@ -86,9 +86,9 @@ pub struct BrokerConfig {
     pub queued_max_request_bytes: i64,
     /// `max.broker.partitions`; lowered at start to what the file limit allows.
     pub max_broker_partitions: usize,
-    /// Informative: Karst runs on the tokio runtime's threads.
-    pub num_network_threads: i32,
-    /// Informative: Karst runs on the tokio runtime's threads.
+    /// `num.network.threads` when set; see [`Self::network_threads`].
+    pub num_network_threads: Option<i32>,
+    /// I/O threads that run partition appends (`num.io.threads`).
     pub num_io_threads: i32,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_replication_factor: i16,
@@ -184,6 +184,20 @@ impl BrokerConfig {
     /// cluster-wide dynamic, else static, else its default.
     pub fn get(&self, name: &str) -> Option<&str> {
         value_of(&self.explicit, &self.dynamic, name)
+    }
+
+    /// Async threads that read requests, run their handlers and write
+    /// replies (the runtime's workers): `num.network.threads`, else one less
+    /// than the cores, at least one. Appends and their fsyncs run on the
+    /// `num.io.threads` threads beside them, and on few cores every extra
+    /// worker costs wake-ups between workers on each small request.
+    pub fn network_threads(&self) -> usize {
+        match self.num_network_threads {
+            Some(threads) => threads.max(1) as usize,
+            None => std::thread::available_parallelism()
+                .map_or(1, |cores| cores.get().saturating_sub(1))
+                .max(1),
+        }
     }
 
     /// Whether a setting was given explicitly (statically or dynamically).
@@ -435,7 +449,9 @@ impl BrokerConfig {
             connections_max_idle_ms: v.int("connections.max.idle.ms"),
             queued_max_request_bytes: v.int("queued.max.request.bytes"),
             max_broker_partitions: v.int::<u32>("max.broker.partitions") as usize,
-            num_network_threads: v.int("num.network.threads"),
+            num_network_threads: v
+                .is_set("num.network.threads")
+                .then(|| v.int("num.network.threads")),
             num_io_threads: v.int("num.io.threads"),
             offsets_topic_num_partitions: v.int("offsets.topic.num.partitions"),
             offsets_topic_replication_factor: v.int("offsets.topic.replication.factor"),

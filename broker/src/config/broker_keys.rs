@@ -145,7 +145,8 @@ pub(super) const KEYS: &[Key] = &[
     ),
     // KIP-578's name; also capped at start by what the file limit allows.
     key("max.broker.partitions", Some("2147483647"), Kind::Int(1)),
-    key("num.network.threads", Some("3"), Kind::Int(1)),
+    // Unset: one less than the cores (see BrokerConfig::network_threads).
+    key("num.network.threads", None, Kind::Int(1)),
     key("num.io.threads", Some("8"), Kind::Int(1)),
     key("num.recovery.threads.per.data.dir", Some("2"), Kind::Int(1)),
     key("offsets.topic.num.partitions", Some("50"), Kind::Int(1)),

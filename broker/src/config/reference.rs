@@ -88,7 +88,7 @@ pub(super) const BROKER: &[(&str, Effect)] = &[
     ("connections.max.idle.ms", Acts("A connection idle this long is closed; -1: never.")),
     ("queued.max.request.bytes", Acts("Bytes of requests being read and handled at once; a connection waits before reading its next request beyond it. Kafka's default is -1 (no bound); Karst bounds it, so slow or hostile senders cannot exhaust memory.")),
     ("max.broker.partitions", Acts("Partitions this broker hosts at most (KIP-578). Lowered at start to what the open-file limit allows.")),
-    ("num.network.threads", Inert(TOKIO)),
+    ("num.network.threads", Acts("Async threads that read requests, run their handlers and write replies. Unset: one less than the cores, at least 1 (Kafka's default is 3; here appends run on the `num.io.threads` threads, and each extra network thread costs wake-ups on every small request).")),
     ("num.io.threads", Acts("Threads that run partition appends (Produce, replication, in order per partition) off the async network threads, so a slow disk holds no connection but those waiting for it; process-wide, sized by the first broker to start.")),
     ("num.recovery.threads.per.data.dir", Inert(TOKIO)),
     ("offsets.topic.num.partitions", Acts("Partitions of `__consumer_offsets`, created when a group first needs it.")),

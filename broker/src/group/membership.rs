@@ -356,17 +356,17 @@ pub(crate) fn persist_group(groups: &Arc<GroupCoordinator>, g: &Group) {
             .collect(),
     };
     let id = g.id.clone();
-    // Appended now, under the group's lock, so that group states are
-    // recorded in the order they happened; the fsync happens in the
-    // background.
+    // Queued now, under the group's lock, so that group states are
+    // recorded in the order they happened; the write and its fsync happen
+    // in the background.
     let record = (
         records::group_key(&id),
         Some(records::group_value(&snapshot)),
     );
-    match store::append_now(groups, &id, vec![record]) {
-        Ok((partition, end)) => {
+    match store::submit(groups, &id, vec![record]) {
+        Ok(submitted) => {
             tokio::spawn(async move {
-                if let Err(error) = store::flush(&partition, &id, end).await {
+                if let Err(error) = submitted.durable(&id).await {
                     tracing::warn!(group = %id, ?error, "could not persist group metadata");
                 }
             });

@@ -15,6 +15,8 @@ use super::GroupCoordinator;
 use super::records::{OffsetsRecord, decode};
 
 use crate::controller::NewTopic;
+use crate::log::{AppendInfo, Completion};
+use crate::replica::ProduceError;
 
 /// Kafka's name for the internal offsets topic.
 pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -72,38 +74,54 @@ pub(crate) async fn append(
     group_id: &str,
     records: Vec<(Bytes, Option<Bytes>)>,
 ) -> Result<(), ResponseError> {
-    let (partition, end) = append_now(groups, group_id, records)?;
-    flush(&partition, group_id, end).await
+    submit(groups, group_id, records)?.durable(group_id).await
 }
 
-/// Waits until the offsets partition is durable up to `end` (exclusive).
-pub(crate) async fn flush(
-    partition: &crate::replica::Partition,
-    group_id: &str,
-    end: i64,
-) -> Result<(), ResponseError> {
-    // offsets.commit.timeout.ms (Kafka's default)
-    let timeout = std::time::Duration::from_secs(5);
-    partition
-        .wait_committed(end, timeout)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, group_id, "{OFFSETS_TOPIC} write not committed");
-            match error {
-                crate::replica::ProduceError::NotLeader => ResponseError::NotCoordinator,
-                _ => ResponseError::CoordinatorNotAvailable,
+/// A write to `__consumer_offsets` whose place in the log is fixed: it is
+/// queued on the partition's I/O lane (no async worker waits on the disk).
+pub(crate) struct Submitted {
+    partition: Arc<crate::replica::Partition>,
+    appended: Completion<Result<AppendInfo, ProduceError>>,
+}
+
+impl Submitted {
+    /// Waits until the write is appended, then until it is durable.
+    pub(crate) async fn durable(self, group_id: &str) -> Result<(), ResponseError> {
+        let info = match self.appended.await {
+            Ok(Ok(info)) => info,
+            Ok(Err(error)) => return Err(write_error(group_id, error)),
+            Err(error) => {
+                tracing::error!(%error, group_id, "could not append to {OFFSETS_TOPIC}");
+                return Err(ResponseError::CoordinatorNotAvailable);
             }
-        })
+        };
+        // offsets.commit.timeout.ms (Kafka's default)
+        let timeout = std::time::Duration::from_secs(5);
+        self.partition
+            .wait_committed(info.last_offset + 1, timeout)
+            .await
+            .map_err(|error| write_error(group_id, error))
+    }
 }
 
-/// Appends `records` for `group_id` at once (in the caller's order, so
-/// that later group states land after earlier ones); returns the partition
-/// and the offset after the records, for [`flush`].
-pub(crate) fn append_now(
+/// NOT_COORDINATOR once this broker no longer leads the offsets partition;
+/// COORDINATOR_NOT_AVAILABLE for anything else (the client retries).
+fn write_error(group_id: &str, error: ProduceError) -> ResponseError {
+    tracing::error!(%error, group_id, "{OFFSETS_TOPIC} write failed");
+    match error {
+        ProduceError::NotLeader => ResponseError::NotCoordinator,
+        _ => ResponseError::CoordinatorNotAvailable,
+    }
+}
+
+/// Queues `records` for `group_id` on the offsets partition's I/O lane at
+/// once (in the caller's order, so that later group states land after
+/// earlier ones); [`Submitted::durable`] waits for them.
+pub(crate) fn submit(
     groups: &GroupCoordinator,
     group_id: &str,
     records: Vec<(Bytes, Option<Bytes>)>,
-) -> Result<(Arc<crate::replica::Partition>, i64), ResponseError> {
+) -> Result<Submitted, ResponseError> {
     // FindCoordinator and JoinGroup create the topic before any group
     // writes to it.
     if groups.image().topic(OFFSETS_TOPIC).is_none() {
@@ -143,16 +161,11 @@ pub(crate) fn append_now(
     };
     RecordBatchEncoder::encode(&mut buf, &records, &options)
         .map_err(|_| ResponseError::UnknownServerError)?;
-    let info = partition
-        .append_as_leader(buf.freeze(), now, -1)
-        .map_err(|error| {
-            tracing::error!(%error, group_id, "could not append to {OFFSETS_TOPIC}");
-            match error {
-                crate::replica::ProduceError::NotLeader => ResponseError::NotCoordinator,
-                _ => ResponseError::CoordinatorNotAvailable,
-            }
-        })?;
-    Ok((partition, info.last_offset + 1))
+    let appended = partition.submit_append_as_leader(buf.freeze(), now, -1);
+    Ok(Submitted {
+        partition,
+        appended,
+    })
 }
 
 /// Rebuilds the groups and committed offsets of one `__consumer_offsets`

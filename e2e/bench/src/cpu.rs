@@ -39,6 +39,32 @@ pub(crate) fn cpu_secs(pid: Option<u32>) -> Option<f64> {
     (hz > 0).then(|| ticks as f64 / hz as f64)
 }
 
+/// Context switches so far (voluntary and not) of the living threads of
+/// process `pid`, from `/proc/<pid>/task/*/status`: what a request costs
+/// in sleeps and wake-ups, which on a VM is much of a small request's CPU.
+pub(crate) fn context_switches(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.filter_map(Result::ok) {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue; // the thread ended meanwhile
+        };
+        total += parse_switches(&status);
+    }
+    Some(total)
+}
+
+fn parse_switches(status: &str) -> u64 {
+    status
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.ends_with("ctxt_switches")
+                .then(|| value.trim().parse::<u64>().ok())?
+        })
+        .sum()
+}
+
 /// The CPU seconds of the broker and of this harness at one moment.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sample {
@@ -115,6 +141,14 @@ mod tests {
         let cores = std::thread::available_parallelism().map_or(64, |n| n.get()) as f64;
         let wall = start.elapsed().as_secs_f64();
         assert!(spent <= wall * cores + 0.05, "{spent} CPU s in {wall} s");
+    }
+
+    #[test]
+    fn context_switches_add_both_kinds() {
+        let status =
+            "Name:\tkarst\nvoluntary_ctxt_switches:\t150\nnonvoluntary_ctxt_switches:\t7\n";
+        assert_eq!(parse_switches(status), 157);
+        assert!(context_switches(std::process::id()).is_some());
     }
 
     #[test]

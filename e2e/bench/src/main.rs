@@ -10,6 +10,7 @@ mod cpu;
 mod many_clients;
 mod replicated;
 mod report;
+mod request_floor;
 mod stats;
 mod target;
 mod workloads;
@@ -75,6 +76,10 @@ struct Cli {
     /// producers, so that broker CPU per request is per Produce request.
     #[arg(long, default_value_t = 2)]
     w9_groups: usize,
+    /// W9: the variants that run (`w9_all`, `w9_one`, `w9_heavy`); all
+    /// unless given, e.g. `--w9-variants w9_one` to profile acks=1 alone.
+    #[arg(long, value_delimiter = ',')]
+    w9_variants: Vec<String>,
 }
 
 /// Workload selections.
@@ -183,7 +188,12 @@ fn costed(
     Ok(t)
 }
 
-fn run_once(target: &mut Target, sizes: Sizes, only: Only) -> anyhow::Result<Figures> {
+fn run_once(
+    target: &mut Target,
+    sizes: Sizes,
+    only: Only,
+    w9_variants: &[many_clients::Variant],
+) -> anyhow::Result<Figures> {
     let mut f = Figures::new();
     let startup = timed("W7 start-up", || target.start())?;
     f.insert("w7_startup_ms".into(), startup.as_secs_f64() * 1e3);
@@ -196,7 +206,7 @@ fn run_once(target: &mut Target, sizes: Sizes, only: Only) -> anyhow::Result<Fig
     }
     // Last: its topics change neither W6's memory nor W7's log.
     let w9 = if matches!(only, Only::All | Only::W9) {
-        many_clients::VARIANTS
+        w9_variants
     } else {
         &[][..]
     };
@@ -345,6 +355,14 @@ fn measure_ceilings(dir: &std::path::Path, sizes: Sizes) -> anyhow::Result<Figur
                     "loopback_rtt_us".to_owned(),
                     ceilings::loopback_rtt_us(2000)?,
                 ),
+                (
+                    "small_request_floor_us".to_owned(),
+                    request_floor::small_request_floor_us(
+                        sizes.w9.producers,
+                        sizes.w9.rate,
+                        (sizes.w9.secs as f64 / 12.0).clamp(0.5, 5.0),
+                    )?,
+                ),
             ]),
     ))
 }
@@ -358,6 +376,7 @@ fn main() -> anyhow::Result<()> {
         sizes.w9.secs = cli.w9_secs;
         sizes.w9.groups = cli.w9_groups;
     }
+    let w9_variants = many_clients::select(&cli.w9_variants)?;
     let runs = if cli.quick { 1 } else { cli.runs.max(1) };
     anyhow::ensure!(
         cli.karst_bin.exists(),
@@ -389,8 +408,8 @@ fn main() -> anyhow::Result<()> {
                 ceilings::drop_page_cache()?;
             }
             let mut target = Target::new(name, launch.clone(), scratch.path())?;
-            let mut figures =
-                run_once(&mut target, sizes, cli.only).map_err(|e| e.context(name.clone()))?;
+            let mut figures = run_once(&mut target, sizes, cli.only, &w9_variants)
+                .map_err(|e| e.context(name.clone()))?;
             if let (Launch::Karst(bin), true) = (launch, cli.only.runs_w8()) {
                 drop(target);
                 let w8 =

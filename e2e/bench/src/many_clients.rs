@@ -76,6 +76,22 @@ pub(crate) const VARIANTS: &[Variant] = &[
     },
 ];
 
+/// The variants named (all of them if none is), in their usual order.
+pub(crate) fn select(names: &[String]) -> anyhow::Result<Vec<Variant>> {
+    if let Some(unknown) = names.iter().find(|n| !VARIANTS.iter().any(|v| v.key == *n)) {
+        let known: Vec<_> = VARIANTS.iter().map(|v| v.key).collect();
+        anyhow::bail!(
+            "--w9-variants: no variant {unknown:?} (known: {})",
+            known.join(", ")
+        );
+    }
+    Ok(VARIANTS
+        .iter()
+        .filter(|v| names.is_empty() || names.iter().any(|n| n == v.key))
+        .copied()
+        .collect())
+}
+
 const RECORD_SIZE: usize = 1000;
 
 /// One client's requests so far, from its latest statistics.
@@ -331,6 +347,7 @@ pub(crate) fn run(
         workloads::create_topic(bootstrap, topic, shape.partitions)?;
     }
     let before = cpu::Sample::now(broker);
+    let switches_before = broker.and_then(cpu::context_switches);
     let started = Instant::now();
     let base = started + Duration::from_millis(500);
     let run = Arc::new(Run {
@@ -408,6 +425,7 @@ pub(crate) fn run(
         std::thread::sleep(Duration::from_millis(STATS_INTERVAL_MS / 2));
     }
     let after = cpu::Sample::now(broker);
+    let switches_after = broker.and_then(cpu::context_switches);
     let elapsed = started.elapsed().as_secs_f64();
     let requests: u64 = meters
         .iter()
@@ -452,6 +470,14 @@ pub(crate) fn run(
                 (b1 - b0) * 1e6 / requests as f64,
             );
         }
+    }
+    if let (Some(s0), Some(s1)) = (switches_before, switches_after)
+        && requests > 0
+    {
+        f.insert(
+            format!("{k}_broker_switches_per_request"),
+            s1.saturating_sub(s0) as f64 / requests as f64,
+        );
     }
     if let (Some(c0), Some(c1)) = (before.client, after.client) {
         f.insert(format!("{k}_client_cpu_cores"), (c1 - c0) / elapsed);

@@ -305,3 +305,30 @@ fn every_broker_setting_lists_kafkas_default_synonyms() {
         assert_eq!(listed, expected, "{}", entry.name);
     }
 }
+
+#[test]
+fn network_threads_follow_the_setting_else_leave_a_core_to_the_io_threads() {
+    let set = |value: &str| {
+        BrokerConfig::load(
+            None,
+            env(&[]),
+            &[("num.network.threads".into(), value.into())],
+        )
+        .unwrap()
+    };
+    assert_eq!(set("3").network_threads(), 3);
+    assert_eq!(set("1").network_threads(), 1);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(
+        BrokerConfig::default().network_threads(),
+        cores.saturating_sub(1).max(1)
+    );
+    assert!(
+        BrokerConfig::load(
+            None,
+            env(&[]),
+            &[("num.network.threads".into(), "0".into())]
+        )
+        .is_err()
+    );
+}

@@ -150,7 +150,14 @@ fn config_reference_topic_matches_the_code() {
 fn the_reference_says_which_settings_act() {
     let table = broker_table();
     assert!(table.contains("| `log.dirs` | — | list | — | Data directories"));
-    assert!(table.contains("| `num.network.threads` | `3` | int ≥ 1 | — | *Accepted, no effect*"));
+    assert!(
+        table.contains(
+            "| `num.network.threads` | — | int ≥ 1 | — | Async threads that read requests"
+        )
+    );
+    assert!(table.contains(
+        "| `num.recovery.threads.per.data.dir` | `2` | int ≥ 1 | — | *Accepted, no effect*"
+    ));
     assert!(table.contains("| `message.max.bytes` | `1048588` | int ≥ 0 | yes |"));
     assert!(
         table.contains(

@@ -16,6 +16,11 @@ const FIGURES: &[(&str, &str, &str)] = &[
     ),
     ("produce_requests_per_s", "Produce requests/s", "req/s"),
     ("broker_cpu_us_per_request", "broker CPU per request", "µs"),
+    (
+        "broker_switches_per_request",
+        "broker context switches per request",
+        "",
+    ),
     ("broker_cpu_cores", "broker CPU", "cores"),
     (
         "client_cpu_cores",
@@ -65,7 +70,11 @@ impl Report {
              are idempotent; *heavy* adds one producer sending {} MB/s in 1 MB batches \
              (its own acks are not in the latencies). Median (min–max) over runs. CPU in \
              cores is CPU seconds per second of the variant; µs per request is the \
-             broker's CPU over every request the clients sent.\n\n| figure | unit |",
+             broker's CPU over every request the clients sent. Floor on this machine: \
+             a server thread per connection that only receives each request and sends a \
+             small reply, under the same offered load, costs **{} µs** of CPU per request \
+             (`small_request_floor_us`, median over runs): no broker can go below it here.\n\n\
+             | figure | unit |",
             shape.producers,
             shape.rate,
             shape.topics,
@@ -74,9 +83,23 @@ impl Report {
             shape.consumers_per_group,
             shape.secs,
             shape.heavy_mb_per_s,
+            self.ceilings
+                .get("small_request_floor_us")
+                .map_or("–".into(), |v| fmt_value(*v)),
         );
+        // Only the variants that ran (`--w9-variants`).
+        let variants: Vec<_> = VARIANTS
+            .iter()
+            .filter(|v| {
+                targets.iter().any(|t| {
+                    self.medians[*t]
+                        .keys()
+                        .any(|k| k.starts_with(&format!("{}_", v.key)))
+                })
+            })
+            .collect();
         let mut rule = String::from("|---|---|");
-        for variant in VARIANTS {
+        for variant in &variants {
             for t in &targets {
                 let _ = write!(out, " {} {t} |", variant.label);
                 rule.push_str("---:|");
@@ -85,7 +108,7 @@ impl Report {
         let _ = writeln!(out, "\n{rule}");
         for (suffix, label, unit) in FIGURES {
             let _ = write!(out, "| {label} | {unit} |");
-            for variant in VARIANTS {
+            for variant in &variants {
                 let name = format!("{}_{suffix}", variant.key);
                 for t in &targets {
                     let _ = write!(out, " {} |", self.cell(t, &name));
