@@ -355,16 +355,29 @@ fn measure_ceilings(dir: &std::path::Path, sizes: Sizes) -> anyhow::Result<Figur
                     "loopback_rtt_us".to_owned(),
                     ceilings::loopback_rtt_us(2000)?,
                 ),
-                (
-                    "small_request_floor_us".to_owned(),
-                    request_floor::small_request_floor_us(
-                        sizes.w9.producers,
-                        sizes.w9.rate,
-                        (sizes.w9.secs as f64 / 12.0).clamp(0.5, 5.0),
-                    )?,
-                ),
-            ]),
+            ])
+            .chain(small_request_floors(dir, sizes)?),
     ))
+}
+
+/// The floors under W9's CPU per request (see `request_floor`), under
+/// W9's load.
+fn small_request_floors(dir: &std::path::Path, sizes: Sizes) -> anyhow::Result<Figures> {
+    let secs = (sizes.w9.secs as f64 / 12.0).clamp(0.5, 5.0);
+    let appends = tempfile::tempdir_in(dir)?;
+    request_floor::Shape::ALL
+        .into_iter()
+        .map(|shape| {
+            let us = request_floor::floor_us(
+                shape,
+                sizes.w9.producers,
+                sizes.w9.rate,
+                secs,
+                appends.path(),
+            )?;
+            Ok((shape.figure().to_owned(), us))
+        })
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {

@@ -63,6 +63,7 @@ impl Report {
             return String::new();
         }
         let shape = self.sizes.w9;
+        let floor = |k: &str| self.ceilings.get(k).map_or("–".into(), |v| fmt_value(*v));
         let mut out = format!(
             "\n**W9 many clients, small requests** (issue 17): {} producers with \
              `linger.ms=0` offering {} records/s of 1 KB together over {} topics x {} \
@@ -70,10 +71,12 @@ impl Report {
              are idempotent; *heavy* adds one producer sending {} MB/s in 1 MB batches \
              (its own acks are not in the latencies). Median (min–max) over runs. CPU in \
              cores is CPU seconds per second of the variant; µs per request is the \
-             broker's CPU over every request the clients sent. Floor on this machine: \
-             a server thread per connection that only receives each request and sends a \
-             small reply, under the same offered load, costs **{} µs** of CPU per request \
-             (`small_request_floor_us`, median over runs): no broker can go below it here.\n\n\
+             broker's CPU over every request the clients sent. Floors on this machine \
+             under the same offered load (a minimal server's CPU per request, \
+             `request_floor.rs`): a thread per connection **{} µs**; one async worker \
+             with a reader and a writer task per connection **{} µs**; that, appending \
+             each request to a file on the worker, **{} µs**; the append handed to \
+             another thread and answered back **{} µs**.\n\n\
              | figure | unit |",
             shape.producers,
             shape.rate,
@@ -83,9 +86,10 @@ impl Report {
             shape.consumers_per_group,
             shape.secs,
             shape.heavy_mb_per_s,
-            self.ceilings
-                .get("small_request_floor_us")
-                .map_or("–".into(), |v| fmt_value(*v)),
+            floor("small_request_floor_us"),
+            floor("small_request_floor_tokio_us"),
+            floor("small_request_floor_tokio_append_us"),
+            floor("small_request_floor_tokio_handoff_us"),
         );
         // Only the variants that ran (`--w9-variants`).
         let variants: Vec<_> = VARIANTS
