@@ -334,7 +334,13 @@ fn run_w1_to_w4(
 }
 
 /// The machine's ceilings (see `ceilings`), measured in `dir`.
-fn measure_ceilings(dir: &std::path::Path, sizes: Sizes) -> anyhow::Result<Figures> {
+/// The floors under W9 (`with_floors`) take 20 s at full sizes: only when
+/// W9 runs.
+fn measure_ceilings(
+    dir: &std::path::Path,
+    sizes: Sizes,
+    with_floors: bool,
+) -> anyhow::Result<Figures> {
     // Not a ceiling: how busy the machine was (other work skews figures).
     let load = std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -356,7 +362,11 @@ fn measure_ceilings(dir: &std::path::Path, sizes: Sizes) -> anyhow::Result<Figur
                     ceilings::loopback_rtt_us(2000)?,
                 ),
             ])
-            .chain(small_request_floors(dir, sizes)?),
+            .chain(if with_floors {
+                small_request_floors(dir, sizes)?
+            } else {
+                Figures::new()
+            }),
     ))
 }
 
@@ -407,7 +417,11 @@ fn main() -> anyhow::Result<()> {
     let mut results: BTreeMap<String, Vec<Figures>> = BTreeMap::new();
     for run in 0..runs {
         let c = timed("machine ceilings", || {
-            measure_ceilings(scratch.path(), sizes)
+            measure_ceilings(
+                scratch.path(),
+                sizes,
+                matches!(cli.only, Only::All | Only::W9),
+            )
         })?;
         eprintln!(
             "run {} of {runs}: ceilings {}",
