@@ -295,8 +295,8 @@ def test_a_fenced_group_coordinator_hands_its_groups_and_offsets_to_another_brok
     consumer.commit(asynchronous=False)
     consumer.close()
 
-    def leader():
-        seen = metadata(other, "__consumer_offsets")
+    def leader_seen_by(node):
+        seen = metadata(node, "__consumer_offsets")
         return seen and seen[1][offsets_partition][0]
 
     os.kill(coordinator.proc.pid, signal.SIGSTOP)
@@ -304,18 +304,18 @@ def test_a_fenced_group_coordinator_hands_its_groups_and_offsets_to_another_brok
         # __consumer_offsets is replicated (offsets.topic.replication.factor
         # 3): another in-sync replica leads the partition and coordinates
         # the group, with its committed offsets.
-        wait_until(lambda: leader() not in (-1, coordinator.node_id, None), timeout=20, interval=0.2,
+        wait_until(lambda: leader_seen_by(other) not in (-1, coordinator.node_id, None), timeout=20, interval=0.2,
                    what="another broker to lead the stopped coordinator's offsets partition")
         # The client is sent to the new leader by whichever broker it asks:
         # wait until both live brokers' images name the same one (the new
         # leader's own image then says it coordinates the group).
         live = [n for n in cluster.nodes if n is not coordinator]
 
-        def leader_seen_by(node):
-            seen = metadata(node, "__consumer_offsets")
-            return seen and seen[1][offsets_partition][0]
+        def live_brokers_agree_on_a_new_leader():
+            seen = {leader_seen_by(n) for n in live}
+            return len(seen) == 1 and seen.isdisjoint({-1, coordinator.node_id, None})
 
-        wait_until(lambda: len({leader_seen_by(n) for n in live}) == 1, timeout=20, interval=0.2,
+        wait_until(live_brokers_agree_on_a_new_leader, timeout=20, interval=0.2,
                    what="both live brokers to see the offsets partition's new leader")
         reader = Consumer({"bootstrap.servers": other.bootstrap, "group.id": group})
         try:

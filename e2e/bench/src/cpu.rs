@@ -39,6 +39,16 @@ pub(crate) fn cpu_secs(pid: Option<u32>) -> Option<f64> {
     (hz > 0).then(|| ticks as f64 / hz as f64)
 }
 
+/// This thread's time on a CPU so far (user and system), in nanoseconds.
+pub(crate) fn thread_cpu_ns() -> std::io::Result<u64> {
+    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
+    schedstat
+        .split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("unreadable schedstat: {schedstat:?}")))
+}
+
 /// Context switches so far (voluntary and not) of the living threads of
 /// process `pid`, from `/proc/<pid>/task/*/status`: what a request costs
 /// in sleeps and wake-ups, which on a VM is much of a small request's CPU.

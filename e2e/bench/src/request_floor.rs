@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::cpu;
+
 /// A Produce request of one 1 KB record is about this long.
 const REQUEST_BYTES: usize = 1100;
 /// A Produce response of one partition is about this long.
@@ -121,7 +123,7 @@ fn serve_blocking(sockets: Vec<TcpStream>) -> std::io::Result<(u64, u64)> {
                     writer.write_all(&[0x42u8; REPLY_BYTES])?;
                     answered += 1;
                 }
-                Ok((thread_cpu_ns()?, answered))
+                Ok((cpu::thread_cpu_ns()?, answered))
             })
         })
         .collect();
@@ -165,7 +167,7 @@ fn serve_tokio(
         .worker_threads(1)
         .enable_all()
         .on_thread_stop(move || {
-            on_stop.fetch_add(thread_cpu_ns().unwrap_or(0), Ordering::Relaxed);
+            on_stop.fetch_add(cpu::thread_cpu_ns().unwrap_or(0), Ordering::Relaxed);
         })
         .build()?;
     let (handoff, jobs) = std::sync::mpsc::channel::<Handoff>();
@@ -175,7 +177,7 @@ fn serve_tokio(
                 file.lock().expect("append lock").write_all(&request)?;
                 let _ = done.send(());
             }
-            thread_cpu_ns()
+            cpu::thread_cpu_ns()
         })
     });
     let answered = runtime.block_on(async {
@@ -276,16 +278,6 @@ fn client(
         due += period;
     }
     Ok(())
-}
-
-/// This thread's time on a CPU so far (user and system), in nanoseconds.
-fn thread_cpu_ns() -> std::io::Result<u64> {
-    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat")?;
-    schedstat
-        .split_whitespace()
-        .next()
-        .and_then(|ns| ns.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("unreadable schedstat: {schedstat:?}")))
 }
 
 #[cfg(test)]
